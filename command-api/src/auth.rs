@@ -1,0 +1,119 @@
+//! Bearer tokens: HS256 JWTs with `sub` (the principal), `exp` and optional `role: "admin"`.
+
+use crate::domain::Actor;
+use crate::http::problem::ApiError;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use events::OwnerId;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use thiserror::Error;
+
+/// Shortest accepted secret: HS256 keys shorter than the hash (32 bytes) weaken it.
+pub const JWT_SECRET_BYTES_MIN: usize = 32;
+
+/// Clock skew tolerated on `exp`.
+const LEEWAY_S: u64 = 5;
+
+/// The claims Tally reads and writes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub exp: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+}
+
+#[derive(Debug, Error)]
+pub enum AuthConfigError {
+    #[error("LEDGER_JWT_SECRET is not set")]
+    Missing,
+    #[error("LEDGER_JWT_SECRET must be at least {JWT_SECRET_BYTES_MIN} bytes")]
+    TooShort,
+}
+
+/// Keys and rules for verifying and minting tokens.
+#[derive(Clone)]
+pub struct Auth(Arc<Keys>);
+
+struct Keys {
+    decoding: DecodingKey,
+    encoding: EncodingKey,
+    validation: Validation,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Auth(HS256, secret hidden)")
+    }
+}
+
+impl Auth {
+    pub fn new(secret: Option<&str>) -> Result<Self, AuthConfigError> {
+        let secret = secret.ok_or(AuthConfigError::Missing)?;
+        if secret.len() < JWT_SECRET_BYTES_MIN {
+            return Err(AuthConfigError::TooShort);
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = LEEWAY_S;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        Ok(Self(Arc::new(Keys {
+            decoding: DecodingKey::from_secret(secret.as_bytes()),
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            validation,
+        })))
+    }
+
+    /// Mints a token for `sub`, valid for `ttl_s` seconds.
+    pub fn mint(&self, sub: &str, admin: bool, ttl_s: u64) -> Result<String, ApiError> {
+        let claims = Claims {
+            sub: sub.to_owned(),
+            exp: jsonwebtoken::get_current_timestamp() + ttl_s,
+            role: admin.then(|| "admin".to_owned()),
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
+            .map_err(|e| ApiError::internal(&e))
+    }
+
+    /// The actor a bearer token speaks for.
+    pub fn verify(&self, token: &str) -> Result<Actor, ApiError> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.0.decoding, &self.0.validation)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
+                    ApiError::unauthorized("the token has expired")
+                }
+                _ => ApiError::unauthorized("the token is not valid"),
+            })?;
+        let principal = OwnerId::parse(data.claims.sub)
+            .map_err(|_| ApiError::unauthorized("the token's sub is not a valid principal"))?;
+        Ok(Actor {
+            principal,
+            admin: data.claims.role.as_deref() == Some("admin"),
+        })
+    }
+}
+
+/// Anything that holds the token rules, so that [`Actor`] can be extracted from its state.
+pub trait HasAuth {
+    fn auth(&self) -> &Auth;
+}
+
+impl<S: HasAuth + Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))?;
+        state.auth().verify(token)
+    }
+}

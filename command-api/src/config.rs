@@ -1,0 +1,75 @@
+//! The command API's configuration: flags or environment variables, parsed once in `main`.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Everything `command-api serve` needs. Every variable is documented in `.env.sample`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// NATS server with JetStream, 2.12.1 or newer.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// Name of the journal stream (its subjects are always `ledger.>`).
+    #[arg(long, env = "LEDGER_STREAM", default_value = "LEDGER")]
+    pub stream: String,
+
+    /// Address to listen on.
+    #[arg(long, env = "COMMAND_API_HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "COMMAND_API_PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// HS256 secret for bearer tokens, at least 32 bytes.
+    #[arg(long, env = "LEDGER_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Commands waiting for the writer. At ~20k commands/s a full queue is half a second of
+    /// work: enough to absorb bursts, small enough that waiting callers get a quick 503.
+    #[arg(long, env = "WRITER_QUEUE_LEN_MAX", default_value_t = 10_000)]
+    pub writer_queue_len_max: usize,
+
+    /// Aggregate states the writer keeps (~300 bytes each: 100k ≈ 30 MB).
+    #[arg(long, env = "STATE_CACHE_LEN_MAX", default_value_t = 100_000)]
+    pub state_cache_len_max: usize,
+
+    /// How long a batch commit may take before its outcome counts as unknown. A durable
+    /// commit takes ~12 ms; seconds mean the server is in trouble.
+    #[arg(long, env = "COMMIT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub commit_timeout_ms: u64,
+
+    /// Re-decisions of a round after "wrong last sequence" before answering 409. Each retry
+    /// reloads the contended states, so more than a few only happen under pathological
+    /// contention between instances.
+    #[arg(long, env = "CONFLICT_RETRIES_MAX", default_value_t = 10)]
+    pub conflict_retries_max: u32,
+
+    /// Look-ups and resends to settle a commit of unknown outcome before answering 503.
+    #[arg(long, env = "UNKNOWN_OUTCOME_RETRIES_MAX", default_value_t = 8)]
+    pub unknown_outcome_retries_max: u32,
+
+    /// How long a request waits for room in the writer's queue before a 503.
+    #[arg(long, env = "ENQUEUE_TIMEOUT_MS", default_value_t = 1_000)]
+    pub enqueue_timeout_ms: u64,
+
+    /// How long a request waits for its command's outcome: longer than a commit time-out
+    /// plus its resolution, so that a slow commit is still reported rather than guessed.
+    #[arg(long, env = "ANSWER_TIMEOUT_MS", default_value_t = 20_000)]
+    pub answer_timeout_ms: u64,
+
+    /// Whole-request time limit (a little over the answer time-out).
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 25_000)]
+    pub request_timeout_ms: u64,
+
+    /// Largest request body. Commands are small; 64 KiB leaves room for metadata.
+    #[arg(long, env = "REQUEST_BODY_BYTES_MAX", default_value_t = 64 * 1024)]
+    pub request_body_bytes_max: usize,
+}
+
+impl Config {
+    pub fn commit_timeout(&self) -> Duration {
+        Duration::from_millis(self.commit_timeout_ms)
+    }
+}

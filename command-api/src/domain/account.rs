@@ -1,0 +1,647 @@
+//! Commands on accounts and how they are decided.
+
+use events::{
+    AccountId, AccountMovement, AccountOpened, AccountState, AccountStatus, Amount, Currency,
+    Event, Metadata, OwnerId, Reference, TransferLeg, evolve,
+};
+use thiserror::Error;
+use uuid::Uuid;
+
+/// Who issues a command: a JWT's subject, and whether it carries the admin role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub principal: OwnerId,
+    pub admin: bool,
+}
+
+impl Actor {
+    /// Users act on their own accounts only; admins on all.
+    pub fn may_act_on(&self, account: &AccountState) -> bool {
+        self.admin || account.owner_id == self.principal
+    }
+}
+
+/// `POST /v1/accounts`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenAccount {
+    pub account_id: AccountId,
+    pub owner_id: OwnerId,
+    pub currency: Currency,
+    /// Minor units the balance may go below zero (0 ..= 10^15).
+    pub overdraft_limit: i64,
+}
+
+/// `POST /v1/accounts/{id}/deposits` and `…/withdrawals`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MoveFunds {
+    pub account_id: AccountId,
+    pub amount: Amount,
+    /// When given, must be the account's currency: guards against a client's unit mix-up.
+    pub currency: Option<Currency>,
+    pub reference: Option<Reference>,
+    pub metadata: Option<Metadata>,
+}
+
+/// `POST /v1/transfers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransferFunds {
+    pub transfer_id: Uuid,
+    pub from: AccountId,
+    pub to: AccountId,
+    pub amount: Amount,
+    pub currency: Option<Currency>,
+    pub reference: Option<Reference>,
+    pub metadata: Option<Metadata>,
+}
+
+/// Everything the write side can be asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    OpenAccount(OpenAccount),
+    DepositFunds(MoveFunds),
+    WithdrawFunds(MoveFunds),
+    TransferFunds(TransferFunds),
+}
+
+impl Command {
+    /// The accounts whose state the decision needs (and whose subjects it may write).
+    pub fn accounts(&self) -> Vec<&AccountId> {
+        match self {
+            Self::OpenAccount(c) => vec![&c.account_id],
+            Self::DepositFunds(c) | Self::WithdrawFunds(c) => vec![&c.account_id],
+            Self::TransferFunds(c) => vec![&c.from, &c.to],
+        }
+    }
+
+    /// The most events a decision can produce: sizes group-commit batches without deciding.
+    pub fn events_max(&self) -> usize {
+        match self {
+            Self::TransferFunds(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// What a command did, for the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    AccountOpened {
+        /// false: the same account existed already (an idempotent re-open).
+        created: bool,
+        account_id: AccountId,
+        state: AccountState,
+    },
+    FundsMoved {
+        account_id: AccountId,
+        amount: Amount,
+        state: AccountState,
+    },
+    Transferred {
+        transfer_id: Uuid,
+        amount: Amount,
+        from: (AccountId, AccountState),
+        to: (AccountId, AccountState),
+    },
+}
+
+/// The events to journal, in order, and the outcome they amount to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub events: Vec<Event>,
+    pub outcome: Outcome,
+}
+
+/// Business rejections: the command is well-formed but may not happen.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    /// Also given for another owner's account, so that existence does not leak.
+    #[error("account {0} not found")]
+    AccountNotFound(AccountId),
+    #[error("account {0} exists with a different owner, currency or overdraft limit")]
+    AccountExists(AccountId),
+    #[error("account {account_id} has {available} available, {requested} requested")]
+    InsufficientFunds {
+        account_id: AccountId,
+        available: i64,
+        requested: i64,
+    },
+    #[error("account {account_id} holds {account}, not {requested}")]
+    CurrencyMismatch {
+        account_id: AccountId,
+        account: Currency,
+        requested: Currency,
+    },
+    #[error("a transfer needs two different accounts")]
+    SameAccount,
+    #[error("the balance of account {0} would leave the representable range")]
+    BalanceOverflow(AccountId),
+}
+
+/// Decides `command` for `actor` given the current state of the accounts it touches.
+pub fn decide<'a>(
+    actor: &Actor,
+    command: &Command,
+    account: impl Fn(&AccountId) -> Option<&'a AccountState>,
+) -> Result<Decision, DomainError> {
+    match command {
+        Command::OpenAccount(c) => open(c, account(&c.account_id)),
+        Command::DepositFunds(c) => {
+            let state = owned(actor, &c.account_id, account(&c.account_id))?;
+            check_currency(&c.account_id, state, c.currency)?;
+            moved(c, state, Event::FundsDeposited(movement(c, state)))
+        }
+        Command::WithdrawFunds(c) => {
+            let state = owned(actor, &c.account_id, account(&c.account_id))?;
+            check_currency(&c.account_id, state, c.currency)?;
+            check_funds(&c.account_id, state, c.amount)?;
+            moved(c, state, Event::FundsWithdrawn(movement(c, state)))
+        }
+        Command::TransferFunds(c) => transfer(actor, c, &account),
+    }
+}
+
+fn open(c: &OpenAccount, existing: Option<&AccountState>) -> Result<Decision, DomainError> {
+    if let Some(state) = existing {
+        let same = state.owner_id == c.owner_id
+            && state.currency == c.currency
+            && state.overdraft_limit == c.overdraft_limit;
+        return if same {
+            Ok(Decision {
+                events: vec![],
+                outcome: Outcome::AccountOpened {
+                    created: false,
+                    account_id: c.account_id.clone(),
+                    state: state.clone(),
+                },
+            })
+        } else {
+            Err(DomainError::AccountExists(c.account_id.clone()))
+        };
+    }
+    let state = AccountState {
+        version: 1,
+        balance: 0,
+        held: 0,
+        currency: c.currency,
+        status: AccountStatus::Open,
+        owner_id: c.owner_id.clone(),
+        overdraft_limit: c.overdraft_limit,
+    };
+    let event = Event::AccountOpened(AccountOpened {
+        account_id: c.account_id.clone(),
+        state,
+    });
+    // Through evolve all the same, so that its rules for opening are the ones applied.
+    let state =
+        evolve(None, &event).map_err(|_| DomainError::AccountExists(c.account_id.clone()))?;
+    Ok(Decision {
+        events: vec![event.with_account_state(state.clone())],
+        outcome: Outcome::AccountOpened {
+            created: true,
+            account_id: c.account_id.clone(),
+            state,
+        },
+    })
+}
+
+fn transfer<'a>(
+    actor: &Actor,
+    c: &TransferFunds,
+    account: &impl Fn(&AccountId) -> Option<&'a AccountState>,
+) -> Result<Decision, DomainError> {
+    if c.from == c.to {
+        return Err(DomainError::SameAccount);
+    }
+    let from = owned(actor, &c.from, account(&c.from))?;
+    let to = account(&c.to).ok_or_else(|| DomainError::AccountNotFound(c.to.clone()))?;
+    check_currency(&c.from, from, c.currency)?;
+    check_currency(&c.to, to, Some(from.currency))?;
+    check_funds(&c.from, from, c.amount)?;
+    let leg =
+        |account_id: &AccountId, counterparty: &AccountId, state: &AccountState| TransferLeg {
+            account_id: account_id.clone(),
+            transfer_id: c.transfer_id,
+            amount: c.amount,
+            counterparty_account_id: counterparty.clone(),
+            reference: c.reference.clone(),
+            metadata: c.metadata.clone(),
+            state: state.clone(),
+        };
+    let sent = Event::TransferSent(leg(&c.from, &c.to, from));
+    let received = Event::TransferReceived(leg(&c.to, &c.from, to));
+    let from_after = follow(&c.from, from, sent.clone())?;
+    let to_after = follow(&c.to, to, received.clone())?;
+    Ok(Decision {
+        events: vec![
+            sent.with_account_state(from_after.clone()),
+            received.with_account_state(to_after.clone()),
+        ],
+        outcome: Outcome::Transferred {
+            transfer_id: c.transfer_id,
+            amount: c.amount,
+            from: (c.from.clone(), from_after),
+            to: (c.to.clone(), to_after),
+        },
+    })
+}
+
+/// The account if it exists and `actor` may act on it; otherwise "not found", so that other
+/// owners' accounts are indistinguishable from missing ones.
+fn owned<'a>(
+    actor: &Actor,
+    id: &AccountId,
+    state: Option<&'a AccountState>,
+) -> Result<&'a AccountState, DomainError> {
+    state
+        .filter(|s| actor.may_act_on(s))
+        .ok_or_else(|| DomainError::AccountNotFound(id.clone()))
+}
+
+fn check_currency(
+    id: &AccountId,
+    state: &AccountState,
+    requested: Option<Currency>,
+) -> Result<(), DomainError> {
+    match requested {
+        Some(requested) if requested != state.currency => Err(DomainError::CurrencyMismatch {
+            account_id: id.clone(),
+            account: state.currency,
+            requested,
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Spending `amount` must leave the available balance at or above `-overdraft_limit`.
+fn check_funds(id: &AccountId, state: &AccountState, amount: Amount) -> Result<(), DomainError> {
+    let available = state
+        .available()
+        .ok_or_else(|| DomainError::BalanceOverflow(id.clone()))?;
+    let floor = state.overdraft_limit.checked_neg().unwrap_or(i64::MIN);
+    match available.checked_sub(amount.minor_units()) {
+        Some(after) if after >= floor => Ok(()),
+        _ => Err(DomainError::InsufficientFunds {
+            account_id: id.clone(),
+            available,
+            requested: amount.minor_units(),
+        }),
+    }
+}
+
+fn movement(c: &MoveFunds, state: &AccountState) -> AccountMovement {
+    AccountMovement {
+        account_id: c.account_id.clone(),
+        amount: c.amount,
+        reference: c.reference.clone(),
+        metadata: c.metadata.clone(),
+        state: state.clone(),
+    }
+}
+
+/// The post-state of `event` on `state`, by `evolve`; overflow is the only way it can fail
+/// for events built here.
+fn follow(id: &AccountId, state: &AccountState, event: Event) -> Result<AccountState, DomainError> {
+    evolve(Some(state), &event).map_err(|_| DomainError::BalanceOverflow(id.clone()))
+}
+
+fn moved(c: &MoveFunds, state: &AccountState, event: Event) -> Result<Decision, DomainError> {
+    let after = follow(&c.account_id, state, event.clone())?;
+    Ok(Decision {
+        events: vec![event.with_account_state(after.clone())],
+        outcome: Outcome::FundsMoved {
+            account_id: c.account_id.clone(),
+            amount: c.amount,
+            state: after,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Given the accounts' states, when a command is decided, then these events (or this
+    //! rejection) follow.
+
+    use super::*;
+    use std::collections::HashMap;
+
+    fn id(raw: &str) -> AccountId {
+        AccountId::parse(raw).expect("valid id")
+    }
+
+    fn owner(raw: &str) -> OwnerId {
+        OwnerId::parse(raw).expect("valid owner")
+    }
+
+    fn user(raw: &str) -> Actor {
+        Actor {
+            principal: owner(raw),
+            admin: false,
+        }
+    }
+
+    fn admin() -> Actor {
+        Actor {
+            principal: owner("root"),
+            admin: true,
+        }
+    }
+
+    fn amount(units: i64) -> Amount {
+        Amount::new(units).expect("valid amount")
+    }
+
+    fn account(owner_id: &str, balance: i64) -> AccountState {
+        AccountState {
+            version: 3,
+            balance,
+            held: 0,
+            currency: Currency::default(),
+            status: AccountStatus::Open,
+            owner_id: owner(owner_id),
+            overdraft_limit: 0,
+        }
+    }
+
+    struct Given(HashMap<AccountId, AccountState>);
+
+    fn given(accounts: &[(&str, AccountState)]) -> Given {
+        Given(
+            accounts
+                .iter()
+                .map(|(raw, state)| (id(raw), state.clone()))
+                .collect(),
+        )
+    }
+
+    impl Given {
+        fn when(&self, actor: &Actor, command: Command) -> Result<Decision, DomainError> {
+            let decision = decide(actor, &command, |id| self.0.get(id))?;
+            // Every event's post-state must be what evolve makes of the state before it.
+            let mut states = self.0.clone();
+            for event in &decision.events {
+                let account_id = event.account_id().expect("account event");
+                let after = evolve(states.get(account_id), event).expect("follows");
+                assert_eq!(
+                    Some(&after),
+                    event.account_state(),
+                    "post-state of {event:?}"
+                );
+                states.insert(account_id.clone(), after);
+            }
+            Ok(decision)
+        }
+    }
+
+    fn open_cmd(account_id: &str, owner_id: &str) -> Command {
+        Command::OpenAccount(OpenAccount {
+            account_id: id(account_id),
+            owner_id: owner(owner_id),
+            currency: Currency::default(),
+            overdraft_limit: 0,
+        })
+    }
+
+    fn deposit(account_id: &str, units: i64) -> Command {
+        Command::DepositFunds(MoveFunds {
+            account_id: id(account_id),
+            amount: amount(units),
+            currency: None,
+            reference: None,
+            metadata: None,
+        })
+    }
+
+    fn withdraw(account_id: &str, units: i64) -> Command {
+        match deposit(account_id, units) {
+            Command::DepositFunds(c) => Command::WithdrawFunds(c),
+            _ => unreachable!(),
+        }
+    }
+
+    fn transfer(from: &str, to: &str, units: i64) -> Command {
+        Command::TransferFunds(TransferFunds {
+            transfer_id: Uuid::now_v7(),
+            from: id(from),
+            to: id(to),
+            amount: amount(units),
+            currency: None,
+            reference: None,
+            metadata: None,
+        })
+    }
+
+    fn types(decision: &Decision) -> Vec<&'static str> {
+        decision.events.iter().map(Event::event_type).collect()
+    }
+
+    #[test]
+    fn opening_a_new_account_journals_account_opened_at_version_one() {
+        let decision = given(&[])
+            .when(&user("alice"), open_cmd("alice", "alice"))
+            .expect("opens");
+        assert_eq!(types(&decision), ["account_opened"]);
+        let Outcome::AccountOpened { created, state, .. } = decision.outcome else {
+            panic!("wrong outcome");
+        };
+        assert!(created);
+        assert_eq!((state.version, state.balance, state.held), (1, 0, 0));
+    }
+
+    #[test]
+    fn opening_the_same_account_again_journals_nothing() {
+        let decision = given(&[("alice", account("alice", 5))])
+            .when(&user("alice"), open_cmd("alice", "alice"))
+            .expect("same account");
+        assert!(decision.events.is_empty());
+        assert!(matches!(
+            decision.outcome,
+            Outcome::AccountOpened { created: false, .. }
+        ));
+    }
+
+    #[test]
+    fn opening_an_existing_account_differently_is_rejected() {
+        let rejected = given(&[("alice", account("alice", 5))])
+            .when(&user("mallory"), open_cmd("alice", "mallory"));
+        assert_eq!(rejected, Err(DomainError::AccountExists(id("alice"))));
+    }
+
+    #[test]
+    fn a_deposit_raises_the_balance_and_the_version() {
+        let decision = given(&[("alice", account("alice", 5))])
+            .when(&user("alice"), deposit("alice", 10))
+            .expect("deposits");
+        assert_eq!(types(&decision), ["funds_deposited"]);
+        let state = decision.events[0].account_state().expect("state");
+        assert_eq!((state.version, state.balance), (4, 15));
+    }
+
+    #[test]
+    fn a_deposit_to_a_missing_account_is_rejected() {
+        let rejected = given(&[]).when(&user("alice"), deposit("alice", 10));
+        assert_eq!(rejected, Err(DomainError::AccountNotFound(id("alice"))));
+    }
+
+    #[test]
+    fn another_owners_account_looks_missing() {
+        let rejected = given(&[("bob", account("bob", 5))]).when(&user("alice"), deposit("bob", 1));
+        assert_eq!(rejected, Err(DomainError::AccountNotFound(id("bob"))));
+    }
+
+    #[test]
+    fn an_admin_acts_on_any_account() {
+        let decision = given(&[("bob", account("bob", 5))])
+            .when(&admin(), withdraw("bob", 5))
+            .expect("admin may");
+        assert_eq!(
+            decision.events[0].account_state().map(|s| s.balance),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn a_deposit_in_another_currency_is_rejected() {
+        let Command::DepositFunds(mut c) = deposit("alice", 10) else {
+            unreachable!()
+        };
+        c.currency = Some(Currency::parse("EUR").expect("valid"));
+        let rejected =
+            given(&[("alice", account("alice", 5))]).when(&user("alice"), Command::DepositFunds(c));
+        assert!(matches!(
+            rejected,
+            Err(DomainError::CurrencyMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_deposit_that_would_overflow_the_balance_is_rejected() {
+        let rejected = given(&[("alice", account("alice", i64::MAX - 5))])
+            .when(&user("alice"), deposit("alice", 10));
+        assert_eq!(rejected, Err(DomainError::BalanceOverflow(id("alice"))));
+    }
+
+    #[test]
+    fn a_withdrawal_lowers_the_balance() {
+        let decision = given(&[("alice", account("alice", 50))])
+            .when(&user("alice"), withdraw("alice", 50))
+            .expect("withdraws");
+        assert_eq!(types(&decision), ["funds_withdrawn"]);
+        assert_eq!(
+            decision.events[0].account_state().map(|s| s.balance),
+            Some(0)
+        );
+    }
+
+    #[test]
+    fn a_withdrawal_beyond_the_balance_is_rejected() {
+        let rejected =
+            given(&[("alice", account("alice", 50))]).when(&user("alice"), withdraw("alice", 51));
+        assert_eq!(
+            rejected,
+            Err(DomainError::InsufficientFunds {
+                account_id: id("alice"),
+                available: 50,
+                requested: 51
+            })
+        );
+    }
+
+    #[test]
+    fn a_withdrawal_may_use_the_overdraft_limit_but_not_more() {
+        let state = AccountState {
+            overdraft_limit: 100,
+            ..account("alice", 0)
+        };
+        let accounts = given(&[("alice", state)]);
+        assert!(
+            accounts
+                .when(&user("alice"), withdraw("alice", 100))
+                .is_ok()
+        );
+        assert!(matches!(
+            accounts.when(&user("alice"), withdraw("alice", 101)),
+            Err(DomainError::InsufficientFunds { .. })
+        ));
+    }
+
+    #[test]
+    fn held_funds_are_not_available() {
+        let state = AccountState {
+            held: 30,
+            ..account("alice", 50)
+        };
+        let rejected = given(&[("alice", state)]).when(&user("alice"), withdraw("alice", 21));
+        assert!(matches!(
+            rejected,
+            Err(DomainError::InsufficientFunds { available: 20, .. })
+        ));
+    }
+
+    #[test]
+    fn a_transfer_debits_one_account_and_credits_the_other() {
+        let decision = given(&[("alice", account("alice", 50)), ("bob", account("bob", 1))])
+            .when(&user("alice"), transfer("alice", "bob", 20))
+            .expect("transfers");
+        assert_eq!(types(&decision), ["transfer_sent", "transfer_received"]);
+        let Outcome::Transferred { from, to, .. } = decision.outcome else {
+            panic!("wrong outcome");
+        };
+        assert_eq!((from.1.balance, to.1.balance), (30, 21));
+        assert_eq!((from.1.version, to.1.version), (4, 4));
+    }
+
+    #[test]
+    fn a_transfer_to_the_same_account_is_rejected() {
+        let rejected = given(&[("alice", account("alice", 50))])
+            .when(&user("alice"), transfer("alice", "alice", 1));
+        assert_eq!(rejected, Err(DomainError::SameAccount));
+    }
+
+    #[test]
+    fn a_transfer_from_someone_elses_account_is_rejected_as_not_found() {
+        let rejected = given(&[("alice", account("alice", 50)), ("bob", account("bob", 1))])
+            .when(&user("bob"), transfer("alice", "bob", 1));
+        assert_eq!(rejected, Err(DomainError::AccountNotFound(id("alice"))));
+    }
+
+    #[test]
+    fn a_transfer_to_a_missing_account_is_rejected() {
+        let rejected = given(&[("alice", account("alice", 50))])
+            .when(&user("alice"), transfer("alice", "ghost", 1));
+        assert_eq!(rejected, Err(DomainError::AccountNotFound(id("ghost"))));
+    }
+
+    #[test]
+    fn a_transfer_between_currencies_is_rejected() {
+        let euros = AccountState {
+            currency: Currency::parse("EUR").expect("valid"),
+            ..account("bob", 0)
+        };
+        let rejected = given(&[("alice", account("alice", 50)), ("bob", euros)])
+            .when(&user("alice"), transfer("alice", "bob", 1));
+        assert!(matches!(
+            rejected,
+            Err(DomainError::CurrencyMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn a_transfer_beyond_the_balance_is_rejected() {
+        let rejected = given(&[("alice", account("alice", 50)), ("bob", account("bob", 0))])
+            .when(&user("alice"), transfer("alice", "bob", 51));
+        assert!(matches!(
+            rejected,
+            Err(DomainError::InsufficientFunds { .. })
+        ));
+    }
+
+    #[test]
+    fn a_transfer_that_would_overflow_the_receiver_is_rejected() {
+        let rejected = given(&[
+            ("alice", account("alice", 50)),
+            ("bob", account("bob", i64::MAX)),
+        ])
+        .when(&user("alice"), transfer("alice", "bob", 1));
+        assert_eq!(rejected, Err(DomainError::BalanceOverflow(id("bob"))));
+    }
+}

@@ -1,0 +1,208 @@
+//! `POST /v1/accounts`, `POST /v1/accounts/{id}/deposits`, `POST /v1/accounts/{id}/withdrawals`.
+
+use super::problem::ApiError;
+use super::{ApiJson, ApiPath, IdempotencyHeader, execute, parse_body};
+use crate::AppState;
+use crate::domain::{Actor, Command, MoveFunds, OpenAccount, Outcome};
+use crate::writer::Rendered;
+use axum::extract::State;
+use axum::response::Response;
+use events::{AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Metadata, OwnerId, Reference};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenAccountRequest {
+    account_id: Option<String>,
+    owner_id: Option<String>,
+    currency: Option<String>,
+    overdraft_limit: Option<Value>,
+}
+
+pub async fn open(
+    State(app): State<AppState>,
+    actor: Actor,
+    key: IdempotencyHeader,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let request: OpenAccountRequest = parse_body(&body)?;
+    let account_id = match request.account_id {
+        Some(raw) => AccountId::parse(raw)?,
+        None => AccountId::generate(),
+    };
+    let owner_id = match request.owner_id {
+        Some(raw) => OwnerId::parse(raw)?,
+        None => actor.principal.clone(),
+    };
+    if owner_id != actor.principal && !actor.admin {
+        return Err(ApiError::forbidden("only admins open accounts for others"));
+    }
+    let overdraft_limit = match request.overdraft_limit {
+        None => 0,
+        Some(raw) => overdraft_limit(&raw)?,
+    };
+    if overdraft_limit != 0 && !actor.admin {
+        return Err(ApiError::forbidden("only admins grant an overdraft limit"));
+    }
+    let currency = match request.currency {
+        Some(raw) => Currency::parse(&raw)?,
+        None => Currency::default(),
+    };
+    let command = Command::OpenAccount(OpenAccount {
+        account_id,
+        owner_id,
+        currency,
+        overdraft_limit,
+    });
+    let claim = key.claim(&actor, "POST", "/v1/accounts", &body);
+    execute(&app, actor, command, claim, render_account).await
+}
+
+/// 0 ..= 10^15 minor units, an integer.
+fn overdraft_limit(raw: &Value) -> Result<i64, ApiError> {
+    match raw.as_i64() {
+        Some(limit) if (0..=AMOUNT_MAX).contains(&limit) && raw.is_number() && !raw.is_f64() => {
+            Ok(limit)
+        }
+        _ => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "invalid_amount",
+            "overdraft_limit must be an integer from 0 to 10^15 minor units",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MovementRequest {
+    amount: Value,
+    currency: Option<String>,
+    reference: Option<String>,
+    metadata: Option<Value>,
+}
+
+impl MovementRequest {
+    fn into_command(self, account_id: AccountId) -> Result<MoveFunds, ApiError> {
+        Ok(MoveFunds {
+            account_id,
+            amount: Amount::from_json(&self.amount)?,
+            currency: self.currency.as_deref().map(Currency::parse).transpose()?,
+            reference: self.reference.map(Reference::parse).transpose()?,
+            metadata: self.metadata.map(Metadata::parse).transpose()?,
+        })
+    }
+}
+
+pub async fn deposit(
+    State(app): State<AppState>,
+    actor: Actor,
+    key: IdempotencyHeader,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let account_id = AccountId::parse(id)?;
+    let path = format!("/v1/accounts/{account_id}/deposits");
+    let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;
+    let claim = key.claim(&actor, "POST", &path, &body);
+    execute(
+        &app,
+        actor,
+        Command::DepositFunds(command),
+        claim,
+        render_movement,
+    )
+    .await
+}
+
+pub async fn withdraw(
+    State(app): State<AppState>,
+    actor: Actor,
+    key: IdempotencyHeader,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let account_id = AccountId::parse(id)?;
+    let path = format!("/v1/accounts/{account_id}/withdrawals");
+    let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;
+    let claim = key.claim(&actor, "POST", &path, &body);
+    execute(
+        &app,
+        actor,
+        Command::WithdrawFunds(command),
+        claim,
+        render_movement,
+    )
+    .await
+}
+
+/// An account as the command API shows it.
+pub fn account_json(account_id: &AccountId, state: &AccountState) -> Value {
+    json!({
+        "account_id": account_id,
+        "owner_id": state.owner_id,
+        "currency": state.currency,
+        "balance": state.balance,
+        "held": state.held,
+        "available": state.available(),
+        "overdraft_limit": state.overdraft_limit,
+        "version": state.version,
+        "status": state.status,
+    })
+}
+
+fn render_account(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
+    match outcome {
+        Outcome::AccountOpened {
+            created,
+            account_id,
+            state,
+        } => {
+            let mut body = account_json(account_id, state);
+            body["job_id"] = json!(job_id);
+            body["location"] = json!(format!("/v1/accounts/{account_id}"));
+            Rendered {
+                status: if *created { 201 } else { 200 },
+                body,
+            }
+        }
+        other => mismatched(other),
+    }
+}
+
+fn render_movement(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
+    match outcome {
+        Outcome::FundsMoved {
+            account_id,
+            amount,
+            state,
+        } => Rendered {
+            status: 201,
+            body: json!({
+                "job_id": job_id,
+                "account_id": account_id,
+                "amount": amount,
+                "currency": state.currency,
+                "balance": state.balance,
+                "available": state.available(),
+                "version": state.version,
+            }),
+        },
+        other => mismatched(other),
+    }
+}
+
+/// A render function handed an outcome of another command: a programming error, answered as
+/// a 500 rather than a panic in the writer.
+pub fn mismatched(outcome: &Outcome) -> Rendered {
+    tracing::error!(
+        ?outcome,
+        "render function does not match the command's outcome"
+    );
+    Rendered {
+        status: 500,
+        body: json!({"type": "about:blank", "title": "Internal Server Error", "status": 500,
+                     "detail": "an internal error occurred", "code": "internal"}),
+    }
+}

@@ -1,0 +1,30 @@
+//! `/healthz` (the process is alive) and `/readyz` (NATS reachable, stream present).
+
+use crate::AppState;
+use crate::http::problem::ApiError;
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// How long a readiness probe may wait for JetStream.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+    if app.nats.connection_state() != async_nats::connection::State::Connected {
+        return Err(ApiError::unavailable("NATS is not connected"));
+    }
+    let probe = ledger_nats::stream::stream_last_seq(&app.nats, &app.stream);
+    match tokio::time::timeout(READY_TIMEOUT, probe).await {
+        Ok(Ok(last_seq)) => Ok(Json(json!({"status": "ready", "last_seq": last_seq}))),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness: stream check failed");
+            Err(ApiError::unavailable("the journal stream is not available"))
+        }
+        Err(_) => Err(ApiError::unavailable("JetStream did not answer in time")),
+    }
+}

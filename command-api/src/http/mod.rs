@@ -1,0 +1,125 @@
+//! The command API's HTTP edge: routes, extractors, and turning writer answers into responses.
+//!
+//! Handlers (one file per resource) validate the request into a domain [`Command`], hand it to
+//! the writer with a render function, and return what the writer answers.
+
+pub mod accounts;
+pub mod health;
+pub mod problem;
+pub mod transfers;
+
+use crate::AppState;
+use crate::domain::{Actor, Command};
+use crate::writer::{IdempotencyClaim, Render, Submission};
+use axum::extract::{FromRequest, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use events::{IdempotencyKey, subjects};
+use problem::ApiError;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// Response header: the stream sequence to pass as `Ledger-Min-Seq` to the query API.
+pub const LEDGER_SEQ: &str = "ledger-seq";
+/// Response header on answers replayed from an idempotency record.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
+/// A JSON body whose rejections (syntax, content type, size) are problems.
+#[derive(Debug, FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// A path parameter whose rejections are problems.
+#[derive(Debug, FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);
+
+/// Reads a request DTO out of a JSON value (unknown fields, wrong types → 400).
+pub fn parse_body<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
+    T::deserialize(body).map_err(|e| ApiError::invalid_request(e.to_string()))
+}
+
+/// The optional `Idempotency-Key` header.
+#[derive(Debug)]
+pub struct IdempotencyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get("idempotency-key") else {
+            return Ok(Self(None));
+        };
+        let raw = value.to_str().map_err(|_| {
+            ApiError::invalid_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+        })?;
+        Ok(Self(Some(IdempotencyKey::parse(raw)?)))
+    }
+}
+
+impl IdempotencyHeader {
+    /// The claim for this request: the record's subject (scoped to the caller) and the
+    /// fingerprint of method, path and canonical body.
+    pub fn claim(
+        &self,
+        actor: &Actor,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> Option<IdempotencyClaim> {
+        let key = self.0.as_ref()?;
+        let mut hash = Sha256::new();
+        hash.update(method.as_bytes());
+        hash.update(b"\n");
+        hash.update(path.as_bytes());
+        hash.update(b"\n");
+        // serde_json's map is ordered by key: the same JSON in any key order or spacing
+        // gives the same bytes.
+        hash.update(body.to_string().as_bytes());
+        Some(IdempotencyClaim {
+            subject: subjects::idempotency(&actor.principal, key),
+            fingerprint: hex::encode(hash.finalize()),
+        })
+    }
+}
+
+/// Submits a command to the writer and turns its answer into a response.
+pub async fn execute(
+    app: &AppState,
+    actor: Actor,
+    command: Command,
+    idempotency: Option<IdempotencyClaim>,
+    render: Render,
+) -> Result<Response, ApiError> {
+    let submission = Submission {
+        actor,
+        command,
+        job_id: Uuid::now_v7(),
+        idempotency,
+        render,
+    };
+    let reply = app.writer.submit(submission).await??;
+    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
+    let mut headers = HeaderMap::new();
+    headers.insert(LEDGER_SEQ, HeaderValue::from(reply.seq));
+    if reply.replayed {
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    if let Some(location) = reply.body["location"].as_str()
+        && let Ok(value) = HeaderValue::from_str(location)
+    {
+        headers.insert(axum::http::header::LOCATION, value);
+    }
+    Ok((status, headers, axum::Json(reply.body)).into_response())
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found()
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed()
+}

@@ -1,0 +1,170 @@
+//! Tally's write side.
+//!
+//! A request enters through [`http`] (axum), which authenticates it ([`auth`]), validates it
+//! into a [`domain::Command`] and submits it to the [`writer`]. The writer — one task per
+//! instance — gathers ready commands into a round, loads the states it lacks from the
+//! journal, decides every command with the pure [`domain::decide`], and commits all resulting
+//! events in one atomic JetStream batch guarded by expected-sequence checks. Its answer goes
+//! back to the handler, which renders it as JSON with the `Ledger-Seq` of the commit.
+//!
+//! [`start`] wires it all together so that `main` and the tests run the same application.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod http;
+pub mod writer;
+
+use anyhow::Context;
+use auth::{Auth, HasAuth};
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+pub use config::Config;
+use http::problem::ApiError;
+use http::{accounts, health, transfers};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use writer::{Writer, WriterConfig, WriterStats, WriterTask};
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub writer: Writer,
+    pub auth: Auth,
+    pub nats: async_nats::Client,
+    pub stream: String,
+}
+
+impl HasAuth for AppState {
+    fn auth(&self) -> &Auth {
+        &self.auth
+    }
+}
+
+/// Limits of the HTTP edge.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpLimits {
+    pub body_bytes_max: usize,
+    pub request_timeout: Duration,
+}
+
+/// All routes of the command API.
+pub fn router(state: AppState, limits: HttpLimits) -> Router {
+    Router::new()
+        .route("/v1/accounts", post(accounts::open))
+        .route("/v1/accounts/{id}/deposits", post(accounts::deposit))
+        .route("/v1/accounts/{id}/withdrawals", post(accounts::withdraw))
+        .route("/v1/transfers", post(transfers::transfer))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http())
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::unavailable("the request took too long")
+                }))
+                .timeout(limits.request_timeout),
+        )
+        .with_state(state)
+}
+
+/// A running command API.
+#[derive(Debug)]
+pub struct App {
+    pub addr: SocketAddr,
+    pub stats: Arc<WriterStats>,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    writer: WriterTask,
+}
+
+/// Connects to NATS (refusing servers that cannot do atomic batches), brings the stream in
+/// line with its definition, starts the writer and serves HTTP.
+pub async fn start(config: Config) -> anyhow::Result<App> {
+    let auth = Auth::new(config.jwt_secret.as_deref()).context("token configuration")?;
+    let nats = ledger_nats::connect(&config.nats_url, "tally-command-api").await?;
+    ledger_nats::ensure_stream(&nats, &config.stream).await?;
+    let (writer, writer_task) = writer::spawn(
+        nats.clone(),
+        WriterConfig {
+            stream: config.stream.clone(),
+            queue_len_max: config.writer_queue_len_max,
+            cache_len_max: config.state_cache_len_max,
+            commit_timeout: config.commit_timeout(),
+            conflict_retries_max: config.conflict_retries_max,
+            unknown_outcome_retries_max: config.unknown_outcome_retries_max,
+            enqueue_timeout: Duration::from_millis(config.enqueue_timeout_ms),
+            answer_timeout: Duration::from_millis(config.answer_timeout_ms),
+        },
+    );
+    let listener = TcpListener::bind((config.host, config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let addr = listener.local_addr()?;
+    let stats = Arc::clone(writer.stats());
+    let state = AppState {
+        writer,
+        auth,
+        nats,
+        stream: config.stream.clone(),
+    };
+    let limits = HttpLimits {
+        body_bytes_max: config.request_body_bytes_max,
+        request_timeout: Duration::from_millis(config.request_timeout_ms),
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(listener, router(state, limits))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    tracing::info!(%addr, stream = %config.stream, "command API listening");
+    Ok(App {
+        addr,
+        stats,
+        stop,
+        server,
+        writer: writer_task,
+    })
+}
+
+impl App {
+    /// Stops accepting requests, lets in-flight requests finish, then lets the writer drain
+    /// its queue and commit what it holds.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.server.await.context("HTTP server task")??;
+        self.writer.0.await.context("writer task")?;
+        Ok(())
+    }
+
+    /// Ends the application abruptly, as a crash would: nothing is drained.
+    pub fn abort(self) {
+        self.server.abort();
+        self.writer.0.abort();
+    }
+}
+
+/// Runs until `shutdown` resolves, then stops gracefully.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let app = start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    app.stop().await
+}

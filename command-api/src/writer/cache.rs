@@ -1,0 +1,96 @@
+//! The writer's bounded cache of aggregate states and subject sequences.
+//!
+//! An entry is the last message on a subject as this instance knows it: its stream sequence
+//! (the expected last subject sequence for the next write) and the decoded aggregate. Entries
+//! may be stale when other instances write; the expected-sequence check at commit catches
+//! that, and the writer then drops the entries and reloads them.
+
+use events::{AccountState, Envelope, Event, IdempotencyRecorded};
+use ledger_nats::Stored;
+use lru::LruCache;
+use std::num::NonZeroUsize;
+
+/// What a subject holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Aggregate {
+    /// No message on the subject yet.
+    Absent,
+    Account(AccountState),
+    Idempotency(IdempotencyRecorded),
+}
+
+/// A subject's last message as known here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slot {
+    /// Stream sequence of the subject's last message; 0 when the subject is empty.
+    pub seq: u64,
+    pub aggregate: Aggregate,
+}
+
+impl Slot {
+    pub const ABSENT: Slot = Slot {
+        seq: 0,
+        aggregate: Aggregate::Absent,
+    };
+
+    /// Decodes a stored message into the aggregate state it carries.
+    pub fn from_stored(stored: &Stored) -> Result<Self, serde_json::Error> {
+        let envelope = Envelope::from_json(&stored.payload)?;
+        let aggregate = match envelope.event {
+            Event::IdempotencyRecorded(record) => Aggregate::Idempotency(record),
+            other => match other.account_state() {
+                Some(state) => Aggregate::Account(state.clone()),
+                None => Aggregate::Absent,
+            },
+        };
+        Ok(Self {
+            seq: stored.seq,
+            aggregate,
+        })
+    }
+
+    pub fn account(&self) -> Option<&AccountState> {
+        match &self.aggregate {
+            Aggregate::Account(state) => Some(state),
+            _ => None,
+        }
+    }
+}
+
+/// Least-recently-used map from subject to [`Slot`].
+#[derive(Debug)]
+pub struct StateCache {
+    slots: LruCache<String, Slot>,
+}
+
+impl StateCache {
+    pub fn new(len_max: NonZeroUsize) -> Self {
+        Self {
+            slots: LruCache::new(len_max),
+        }
+    }
+
+    pub fn get(&mut self, subject: &str) -> Option<&Slot> {
+        self.slots.get(subject)
+    }
+
+    pub fn contains(&self, subject: &str) -> bool {
+        self.slots.contains(subject)
+    }
+
+    pub fn put(&mut self, subject: String, slot: Slot) {
+        self.slots.put(subject, slot);
+    }
+
+    pub fn forget(&mut self, subject: &str) {
+        self.slots.pop(subject);
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
+}

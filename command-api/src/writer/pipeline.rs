@@ -1,0 +1,546 @@
+//! The writer task's loop: gather a round, load, decide, commit, answer.
+
+use super::cache::{Aggregate, Slot, StateCache};
+use super::{
+    Answer, Rejection, Rendered, Reply, Submission, WriteFailure, Writer, WriterConfig,
+    WriterStats, WriterTask,
+};
+use crate::domain::decide;
+use async_nats::Client;
+use bytes::Bytes;
+use chrono::Utc;
+use events::{Envelope, Event, IdempotencyRecorded, headers, subjects};
+use ledger_nats::batch::{BATCH_LEN_MAX, BatchAck, Outbound, PublishError, publish_atomic};
+use ledger_nats::direct;
+use std::collections::{HashMap, HashSet};
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Fewest cache entries: one round touches at most ~3 subjects per message of a full batch,
+/// and all of a round's states must fit at once.
+const CACHE_LEN_MIN: usize = 4 * BATCH_LEN_MAX;
+
+/// First back-off after a conflict or an unreachable journal; doubled per retry, with jitter,
+/// capped at [`BACKOFF_MAX`]. Small, because a conflict usually clears at the next commit.
+const BACKOFF_FIRST: Duration = Duration::from_millis(2);
+const BACKOFF_MAX: Duration = Duration::from_millis(500);
+
+/// Starts the writer task on `client` and returns the handlers' handle to it.
+pub fn spawn(client: Client, config: WriterConfig) -> (Writer, WriterTask) {
+    let (inbox_tx, inbox_rx) = mpsc::channel(config.queue_len_max.max(1));
+    let stats = Arc::new(WriterStats::default());
+    let cache_len =
+        NonZeroUsize::new(config.cache_len_max.max(CACHE_LEN_MIN)).unwrap_or(NonZeroUsize::MIN);
+    let writer = Writer {
+        inbox: inbox_tx,
+        stats: Arc::clone(&stats),
+        enqueue_timeout: config.enqueue_timeout,
+        answer_timeout: config.answer_timeout,
+    };
+    let pipeline = Pipeline {
+        client,
+        cache: StateCache::new(cache_len),
+        config,
+        stats,
+        inbox: inbox_rx,
+        carried: None,
+    };
+    (writer, WriterTask(tokio::spawn(pipeline.run())))
+}
+
+type Queued = (Submission, oneshot::Sender<Answer>);
+
+struct Pipeline {
+    client: Client,
+    config: WriterConfig,
+    cache: StateCache,
+    stats: Arc<WriterStats>,
+    inbox: mpsc::Receiver<Queued>,
+    /// A submission that did not fit the previous round.
+    carried: Option<Queued>,
+}
+
+/// What a round will answer each submission once the batch's fate is known.
+enum Tentative {
+    /// The requester stopped waiting before the command was decided: it is not executed.
+    Abandoned,
+    /// Decided and accepted; `writes` says whether it produced messages.
+    Accepted {
+        rendered: Rendered,
+        writes: bool,
+        read_seq: u64,
+    },
+    /// Answered from an idempotency record (`seq` None: the record is in this batch).
+    Replayed {
+        status: u16,
+        body: serde_json::Value,
+        seq: Option<u64>,
+    },
+    Rejected(Rejection),
+}
+
+/// A round's decisions: the messages to commit and what to answer.
+struct Plan {
+    messages: Vec<Outbound>,
+    /// Subject → index of its last message in `messages`, and the aggregate after it.
+    written: HashMap<String, (usize, Aggregate)>,
+    answers: Vec<Tentative>,
+    /// Subjects whose cached state a rejection rested on without the batch checking it.
+    stale: Vec<String>,
+}
+
+/// How a commit ended.
+enum Commit {
+    Stored(BatchAck),
+    /// An expected-sequence check failed; nothing of the batch is stored.
+    Conflict,
+    /// Refused for another reason; nothing is stored.
+    Refused(String),
+    /// Still unknown after all retries.
+    Unknown(String),
+}
+
+impl Pipeline {
+    async fn run(mut self) {
+        while let Some(round) = self.next_round().await {
+            self.process(round).await;
+        }
+        tracing::info!("writer stopped: queue closed and drained");
+    }
+
+    /// Waits for one submission, then takes whatever else is ready, up to a full batch.
+    async fn next_round(&mut self) -> Option<Vec<Queued>> {
+        let first = match self.carried.take() {
+            Some(queued) => queued,
+            None => self.inbox.recv().await?,
+        };
+        let mut budget = messages_max(&first.0);
+        let mut round = vec![first];
+        while let Ok(next) = self.inbox.try_recv() {
+            let need = messages_max(&next.0);
+            if budget + need > BATCH_LEN_MAX {
+                self.carried = Some(next);
+                break;
+            }
+            budget += need;
+            round.push(next);
+        }
+        Some(round)
+    }
+
+    async fn process(&mut self, round: Vec<Queued>) {
+        let (submissions, replies): (Vec<Submission>, Vec<oneshot::Sender<Answer>>) =
+            round.into_iter().unzip();
+        let subjects = subjects_of(&submissions);
+        // Subjects read from the journal during this round: states a rejection may rest on.
+        let mut fresh: HashSet<String> = HashSet::new();
+        let mut working: HashMap<String, Slot> = HashMap::new();
+        let attempts = self.config.conflict_retries_max.saturating_add(1);
+        for attempt in 0..attempts {
+            if let Err(failure) = self.load(&subjects, &mut working, &mut fresh).await {
+                return answer_all(replies, Err(failure));
+            }
+            let plan = plan(&submissions, &replies, &working, &fresh);
+            if !plan.stale.is_empty() {
+                for subject in &plan.stale {
+                    self.cache.forget(subject);
+                }
+                continue;
+            }
+            if plan.messages.is_empty() {
+                return self.answer(replies, plan, None);
+            }
+            match self.commit(&plan.messages).await {
+                Commit::Stored(ack) => {
+                    self.remember(&plan, ack, &mut working);
+                    return self.answer(replies, plan, Some(ack));
+                }
+                Commit::Conflict => {
+                    self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
+                    for subject in plan.written.keys() {
+                        self.cache.forget(subject);
+                    }
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                Commit::Refused(reason) | Commit::Unknown(reason) => {
+                    for subject in &subjects {
+                        self.cache.forget(subject);
+                    }
+                    tracing::error!(%reason, "batch not committed");
+                    return answer_all(replies, Err(WriteFailure::Unavailable(reason)));
+                }
+            }
+        }
+        tracing::warn!(attempts, "round gave up after repeated conflicts");
+        answer_all(replies, Err(WriteFailure::Conflict));
+    }
+
+    /// Fills `working` with every subject's slot: from the cache, or from the journal for
+    /// the subjects it lacks (one multi-subject direct get).
+    async fn load(
+        &mut self,
+        subjects: &[String],
+        working: &mut HashMap<String, Slot>,
+        fresh: &mut HashSet<String>,
+    ) -> Result<(), WriteFailure> {
+        working.clear();
+        let mut misses = Vec::new();
+        for subject in subjects {
+            match self.cache.get(subject) {
+                Some(slot) => {
+                    working.insert(subject.clone(), slot.clone());
+                }
+                None => misses.push(subject.clone()),
+            }
+        }
+        if misses.is_empty() {
+            return Ok(());
+        }
+        let stored = direct::last_for_subjects(&self.client, &self.config.stream, &misses)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "loading states failed");
+                WriteFailure::Unavailable("the journal is not reachable".into())
+            })?;
+        for message in &stored {
+            let slot = Slot::from_stored(message).map_err(|e| {
+                tracing::error!(subject = %message.subject, seq = message.seq, error = %e,
+                    "journal message cannot be decoded");
+                WriteFailure::Unavailable("a journal message cannot be decoded".into())
+            })?;
+            working.insert(message.subject.clone(), slot);
+        }
+        for subject in misses {
+            let slot = working
+                .entry(subject.clone())
+                .or_insert(Slot::ABSENT)
+                .clone();
+            self.cache.put(subject.clone(), slot);
+            fresh.insert(subject);
+        }
+        Ok(())
+    }
+
+    /// Publishes the batch; an unknown outcome is resolved by looking for the batch's first
+    /// message, and by resending the identical batch (same message ids, same expected
+    /// sequences) — which the server can store at most once.
+    async fn commit(&self, messages: &[Outbound]) -> Commit {
+        let timeout = self.config.commit_timeout;
+        match publish_atomic(&self.client, messages, timeout).await {
+            Ok(ack) => Commit::Stored(ack),
+            Err(PublishError::WrongLastSequence(_)) => Commit::Conflict,
+            Err(e @ (PublishError::Refused(_) | PublishError::BadLength(_))) => {
+                Commit::Refused(e.to_string())
+            }
+            Err(e @ (PublishError::DuplicateMessageId(_) | PublishError::Unknown(_))) => {
+                self.stats.unknown_outcomes.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(error = %e, "commit outcome unknown; resolving");
+                self.resolve(messages).await
+            }
+        }
+    }
+
+    async fn resolve(&self, messages: &[Outbound]) -> Commit {
+        let Some(first) = messages.first() else {
+            return Commit::Refused("empty batch".into());
+        };
+        // The first message is its subject's first in the batch, so it carries the check.
+        let expected = first.expected_last_subject_seq.unwrap_or(0);
+        let count = messages.len() as u64;
+        let mut resend_conflicted = false;
+        for attempt in 0..self.config.unknown_outcome_retries_max {
+            let found = direct::next_for_subject(
+                &self.client,
+                &self.config.stream,
+                &first.subject,
+                expected + 1,
+            )
+            .await;
+            match found {
+                // Stored: a batch is stored contiguously, so its last message follows.
+                Ok(Some(m)) if m.msg_id.as_deref() == Some(first.msg_id.as_str()) => {
+                    return Commit::Stored(BatchAck {
+                        seq: m.seq + count - 1,
+                        count,
+                    });
+                }
+                // Someone else's message follows the expected sequence: ours can never be
+                // stored.
+                Ok(Some(_)) => return Commit::Conflict,
+                // Not stored, and a resend already saw another subject move: never will be.
+                Ok(None) if resend_conflicted => return Commit::Conflict,
+                Ok(None) => {
+                    match publish_atomic(&self.client, messages, self.config.commit_timeout).await {
+                        Ok(ack) => return Commit::Stored(ack),
+                        Err(PublishError::WrongLastSequence(_)) => resend_conflicted = true,
+                        Err(PublishError::DuplicateMessageId(_)) => {}
+                        Err(e @ (PublishError::Refused(_) | PublishError::BadLength(_))) => {
+                            return Commit::Refused(e.to_string());
+                        }
+                        Err(PublishError::Unknown(_)) => {
+                            tokio::time::sleep(backoff(attempt + 4)).await;
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "looking up an unknown commit failed");
+                    tokio::time::sleep(backoff(attempt + 4)).await;
+                }
+            }
+        }
+        Commit::Unknown("the commit's outcome could not be determined".into())
+    }
+
+    /// Records a committed batch's post-states and sequences in the cache.
+    fn remember(&mut self, plan: &Plan, ack: BatchAck, working: &mut HashMap<String, Slot>) {
+        for (subject, (index, aggregate)) in &plan.written {
+            let slot = Slot {
+                seq: ack.first_seq() + *index as u64,
+                aggregate: aggregate.clone(),
+            };
+            working.insert(subject.clone(), slot.clone());
+            self.cache.put(subject.clone(), slot);
+        }
+        let commands = plan
+            .answers
+            .iter()
+            .filter(|a| matches!(a, Tentative::Accepted { writes: true, .. }))
+            .count() as u64;
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.commands.fetch_add(commands, Ordering::Relaxed);
+        self.stats
+            .messages
+            .fetch_add(plan.messages.len() as u64, Ordering::Relaxed);
+        self.stats
+            .batch_commands_max
+            .fetch_max(commands, Ordering::Relaxed);
+        tracing::debug!(
+            seq = ack.seq,
+            messages = ack.count,
+            commands,
+            "batch committed"
+        );
+    }
+
+    fn answer(&self, replies: Vec<oneshot::Sender<Answer>>, plan: Plan, ack: Option<BatchAck>) {
+        let batch_seq = ack.map(|a| a.seq).unwrap_or(0);
+        for (reply, tentative) in replies.into_iter().zip(plan.answers) {
+            let answer = match tentative {
+                Tentative::Abandoned => continue,
+                Tentative::Accepted {
+                    rendered,
+                    writes,
+                    read_seq,
+                } => Ok(Ok(Reply {
+                    status: rendered.status,
+                    body: rendered.body,
+                    seq: if writes { batch_seq } else { read_seq },
+                    replayed: false,
+                })),
+                Tentative::Replayed { status, body, seq } => {
+                    self.stats.replays.fetch_add(1, Ordering::Relaxed);
+                    Ok(Ok(Reply {
+                        status,
+                        body,
+                        seq: seq.unwrap_or(batch_seq),
+                        replayed: true,
+                    }))
+                }
+                Tentative::Rejected(rejection) => {
+                    self.stats.rejections.fetch_add(1, Ordering::Relaxed);
+                    Ok(Err(rejection))
+                }
+            };
+            // The requester may have stopped waiting; its answer is then simply dropped.
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// Decides every submission of the round in order against `working`, which starts as the
+/// loaded states and takes in each accepted command's post-states.
+fn plan(
+    submissions: &[Submission],
+    replies: &[oneshot::Sender<Answer>],
+    loaded: &HashMap<String, Slot>,
+    fresh: &HashSet<String>,
+) -> Plan {
+    let mut working: HashMap<&str, Aggregate> = loaded
+        .iter()
+        .map(|(subject, slot)| (subject.as_str(), slot.aggregate.clone()))
+        .collect();
+    let base_seq = |subject: &str| loaded.get(subject).map_or(0, |slot| slot.seq);
+    let now = Utc::now();
+    let mut plan = Plan {
+        messages: Vec::new(),
+        written: HashMap::new(),
+        answers: Vec::with_capacity(submissions.len()),
+        stale: Vec::new(),
+    };
+    let mut rejected_reads: Vec<String> = Vec::new();
+    for (submission, reply) in submissions.iter().zip(replies) {
+        if reply.is_closed() {
+            plan.answers.push(Tentative::Abandoned);
+            continue;
+        }
+        if let Some(claim) = &submission.idempotency
+            && let Some(Aggregate::Idempotency(record)) = working.get(claim.subject.as_str())
+        {
+            plan.answers
+                .push(if record.fingerprint == claim.fingerprint {
+                    Tentative::Replayed {
+                        status: record.status,
+                        body: record.response.clone(),
+                        seq: match plan.written.contains_key(&claim.subject) {
+                            true => None,
+                            false => Some(base_seq(&claim.subject)),
+                        },
+                    }
+                } else {
+                    Tentative::Rejected(Rejection::IdempotencyKeyReused)
+                });
+            continue;
+        }
+        let account_subjects: Vec<String> = submission
+            .command
+            .accounts()
+            .into_iter()
+            .map(subjects::account)
+            .collect();
+        let decided = decide(&submission.actor, &submission.command, |id| {
+            match working.get(subjects::account(id).as_str()) {
+                Some(Aggregate::Account(state)) => Some(state),
+                _ => None,
+            }
+        });
+        let decision = match decided {
+            Ok(decision) => decision,
+            Err(rejection) => {
+                rejected_reads.extend(account_subjects);
+                plan.answers
+                    .push(Tentative::Rejected(Rejection::Domain(rejection)));
+                continue;
+            }
+        };
+        let read_seq = account_subjects
+            .iter()
+            .map(|s| base_seq(s))
+            .max()
+            .unwrap_or(0);
+        let rendered = (submission.render)(&submission.actor, &decision.outcome, submission.job_id);
+        let writes = !decision.events.is_empty();
+        for event in decision.events {
+            let Some(account_id) = event.account_id() else {
+                continue;
+            };
+            let subject = subjects::account(account_id);
+            let aggregate = event
+                .account_state()
+                .map_or(Aggregate::Absent, |s| Aggregate::Account(s.clone()));
+            let base = base_seq(&subject);
+            if let Some(slot) = working.get_mut(subject.as_str()) {
+                *slot = aggregate.clone();
+            }
+            let envelope = Envelope::new(submission.job_id, now, event);
+            push(&mut plan, subject, envelope, aggregate, base);
+        }
+        if let (Some(claim), true) = (&submission.idempotency, writes) {
+            let record = IdempotencyRecorded {
+                principal: submission.actor.principal.clone(),
+                fingerprint: claim.fingerprint.clone(),
+                status: rendered.status,
+                response: rendered.body.clone(),
+            };
+            let aggregate = Aggregate::Idempotency(record.clone());
+            if let Some(slot) = working.get_mut(claim.subject.as_str()) {
+                *slot = aggregate.clone();
+            }
+            let envelope =
+                Envelope::new(submission.job_id, now, Event::IdempotencyRecorded(record));
+            push(
+                &mut plan,
+                claim.subject.clone(),
+                envelope,
+                aggregate,
+                base_seq(&claim.subject),
+            );
+        }
+        plan.answers.push(Tentative::Accepted {
+            rendered,
+            writes,
+            read_seq,
+        });
+    }
+    // A rejection is sound if every state it read was loaded during this round or is checked
+    // by this batch's expected sequences; otherwise a stale cache could have caused it.
+    plan.stale = rejected_reads
+        .into_iter()
+        .filter(|s| !fresh.contains(s) && !plan.written.contains_key(s))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    plan
+}
+
+/// Appends one message; the first message on a subject carries its expected last sequence.
+fn push(plan: &mut Plan, subject: String, envelope: Envelope, aggregate: Aggregate, base: u64) {
+    let expected = (!plan.written.contains_key(&subject)).then_some(base);
+    plan.messages.push(Outbound {
+        subject: subject.clone(),
+        msg_id: envelope.event_id.to_string(),
+        headers: vec![
+            (headers::EVENT_TYPE, envelope.event.event_type().to_owned()),
+            (headers::JOB_ID, envelope.job_id.to_string()),
+            (headers::CONTENT_TYPE, headers::JSON.to_owned()),
+        ],
+        payload: Bytes::from(envelope.to_json()),
+        expected_last_subject_seq: expected,
+    });
+    plan.written
+        .insert(subject, (plan.messages.len() - 1, aggregate));
+}
+
+/// Every subject a round reads or writes, without repeats.
+fn subjects_of(submissions: &[Submission]) -> Vec<String> {
+    let mut seen = HashSet::new();
+    let mut subjects = Vec::new();
+    for submission in submissions {
+        let accounts = submission
+            .command
+            .accounts()
+            .into_iter()
+            .map(subjects::account);
+        let claim = submission.idempotency.iter().map(|c| c.subject.clone());
+        for subject in accounts.chain(claim) {
+            if seen.insert(subject.clone()) {
+                subjects.push(subject);
+            }
+        }
+    }
+    subjects
+}
+
+/// The most messages a submission can add to a batch.
+fn messages_max(submission: &Submission) -> usize {
+    submission.command.events_max() + usize::from(submission.idempotency.is_some())
+}
+
+fn answer_all(replies: Vec<oneshot::Sender<Answer>>, answer: Answer) {
+    for reply in replies {
+        let _ = reply.send(answer.clone());
+    }
+}
+
+/// Exponential back-off with full jitter.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = BACKOFF_FIRST
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(BACKOFF_MAX);
+    let millis = u64::try_from(ceiling.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    Duration::from_millis(rand::random_range(0..=millis))
+}

@@ -1,0 +1,209 @@
+//! The account aggregate: its state and how events change it.
+
+use crate::event::Event;
+use crate::ids::OwnerId;
+use crate::money::Currency;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// Whether an account takes movements. Only `open` exists so far; the field is journaled from
+/// the start so that later statuses (frozen, closed) need no schema change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountStatus {
+    Open,
+}
+
+/// An account's full state. Every account event carries the state after it, so the last
+/// message on `ledger.account.<id>` is the account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountState {
+    /// 1 after opening, +1 per event: gapless per account.
+    pub version: u64,
+    /// Minor units; may go down to `-overdraft_limit`.
+    pub balance: i64,
+    /// Minor units reserved by holds; `available = balance - held`.
+    pub held: i64,
+    pub currency: Currency,
+    pub status: AccountStatus,
+    pub owner_id: OwnerId,
+    /// How far below zero the balance may go, in minor units (0: not at all).
+    pub overdraft_limit: i64,
+}
+
+impl AccountState {
+    /// What may still be spent: the balance less holds. `None` only on overflow, which the
+    /// amount limits make unreachable for states built by `decide`.
+    pub fn available(&self) -> Option<i64> {
+        self.balance.checked_sub(self.held)
+    }
+}
+
+/// An event that does not follow from the state before it: the journal and the fold disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EvolveError {
+    #[error("{event_type} on an account that does not exist")]
+    NotOpened { event_type: &'static str },
+    #[error("account_opened on an account that already exists")]
+    AlreadyOpened,
+    #[error("{event_type} is not an account event")]
+    NotAnAccountEvent { event_type: &'static str },
+    #[error("balance arithmetic overflowed")]
+    Overflow,
+}
+
+/// How `event` changes the account `prev` (`None`: not opened yet).
+///
+/// This is the one definition of the account's arithmetic: the command side's `decide` builds
+/// each event's post-state by calling it, and `projector verify` checks that every journaled
+/// event's `state` equals `evolve(previous state, event)`.
+pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState, EvolveError> {
+    let event_type = event.event_type();
+    if let Event::AccountOpened(opened) = event {
+        return match prev {
+            None => Ok(AccountState {
+                version: 1,
+                balance: 0,
+                held: 0,
+                currency: opened.state.currency,
+                status: AccountStatus::Open,
+                owner_id: opened.state.owner_id.clone(),
+                overdraft_limit: opened.state.overdraft_limit,
+            }),
+            Some(_) => Err(EvolveError::AlreadyOpened),
+        };
+    }
+    let prev = prev.ok_or(EvolveError::NotOpened { event_type })?;
+    let delta = match event {
+        Event::FundsDeposited(m) => m.amount.minor_units(),
+        Event::TransferReceived(t) => t.amount.minor_units(),
+        Event::FundsWithdrawn(m) => -m.amount.minor_units(),
+        Event::TransferSent(t) => -t.amount.minor_units(),
+        Event::AccountOpened(_) | Event::IdempotencyRecorded(_) => {
+            return Err(EvolveError::NotAnAccountEvent { event_type });
+        }
+    };
+    Ok(AccountState {
+        version: prev.version.checked_add(1).ok_or(EvolveError::Overflow)?,
+        balance: prev
+            .balance
+            .checked_add(delta)
+            .ok_or(EvolveError::Overflow)?,
+        ..prev.clone()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{AccountMovement, AccountOpened, TransferLeg};
+    use crate::ids::AccountId;
+    use crate::money::Amount;
+
+    fn alice() -> AccountId {
+        AccountId::parse("alice").expect("valid")
+    }
+
+    fn opened_state() -> AccountState {
+        AccountState {
+            version: 1,
+            balance: 0,
+            held: 0,
+            currency: Currency::default(),
+            status: AccountStatus::Open,
+            owner_id: OwnerId::parse("alice").expect("valid"),
+            overdraft_limit: 0,
+        }
+    }
+
+    fn movement(amount: i64, state: AccountState) -> AccountMovement {
+        AccountMovement {
+            account_id: alice(),
+            amount: Amount::new(amount).expect("valid"),
+            reference: None,
+            metadata: None,
+            state,
+        }
+    }
+
+    #[test]
+    fn opening_starts_at_version_one_with_nothing() {
+        let event = Event::AccountOpened(AccountOpened {
+            account_id: alice(),
+            state: opened_state(),
+        });
+        assert_eq!(evolve(None, &event), Ok(opened_state()));
+    }
+
+    #[test]
+    fn opening_twice_does_not_follow() {
+        let event = Event::AccountOpened(AccountOpened {
+            account_id: alice(),
+            state: opened_state(),
+        });
+        assert_eq!(
+            evolve(Some(&opened_state()), &event),
+            Err(EvolveError::AlreadyOpened)
+        );
+    }
+
+    #[test]
+    fn deposits_and_withdrawals_move_the_balance_and_the_version() {
+        let given = opened_state();
+        let deposited = evolve(
+            Some(&given),
+            &Event::FundsDeposited(movement(100, given.clone())),
+        )
+        .expect("follows");
+        assert_eq!((deposited.version, deposited.balance), (2, 100));
+        let withdrawn = evolve(
+            Some(&deposited),
+            &Event::FundsWithdrawn(movement(30, given.clone())),
+        )
+        .expect("follows");
+        assert_eq!((withdrawn.version, withdrawn.balance), (3, 70));
+    }
+
+    #[test]
+    fn transfer_legs_debit_the_sender_and_credit_the_receiver() {
+        let given = AccountState {
+            balance: 50,
+            ..opened_state()
+        };
+        let leg = TransferLeg {
+            account_id: alice(),
+            transfer_id: uuid::Uuid::now_v7(),
+            amount: Amount::new(20).expect("valid"),
+            counterparty_account_id: AccountId::parse("bob").expect("valid"),
+            reference: None,
+            metadata: None,
+            state: given.clone(),
+        };
+        let sent = evolve(Some(&given), &Event::TransferSent(leg.clone())).expect("follows");
+        let received = evolve(Some(&given), &Event::TransferReceived(leg)).expect("follows");
+        assert_eq!((sent.balance, received.balance), (30, 70));
+        assert_eq!((sent.version, received.version), (2, 2));
+    }
+
+    #[test]
+    fn movements_on_an_unopened_account_do_not_follow() {
+        let event = Event::FundsDeposited(movement(1, opened_state()));
+        assert_eq!(
+            evolve(None, &event),
+            Err(EvolveError::NotOpened {
+                event_type: "funds_deposited"
+            })
+        );
+    }
+
+    #[test]
+    fn overflowing_balances_do_not_follow() {
+        let given = AccountState {
+            balance: i64::MAX,
+            ..opened_state()
+        };
+        let event = Event::FundsDeposited(movement(1, given.clone()));
+        assert_eq!(evolve(Some(&given), &event), Err(EvolveError::Overflow));
+    }
+}

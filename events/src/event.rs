@@ -1,0 +1,227 @@
+//! The journal's message format: one JSON envelope per message.
+//!
+//! ```json
+//! {"event_id":"0193…","schema":1,"occurred_at":"2026-11-22T00:00:00Z","job_id":"0193…",
+//!  "type":"funds_deposited","account_id":"alice","amount":500,
+//!  "state":{"version":2,"balance":500,"held":0,"currency":"USD","status":"open",
+//!           "owner_id":"alice","overdraft_limit":0}}
+//! ```
+//!
+//! Every account event carries the account's post-state in `state`, so the last message on a
+//! subject is the aggregate's current state.
+
+use crate::account::AccountState;
+use crate::ids::{AccountId, Metadata, OwnerId, Reference};
+use crate::money::Amount;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Version of the envelope and event shapes written by this code.
+pub const SCHEMA: u16 = 1;
+
+/// One journaled message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// UUIDv7; also the message's `Nats-Msg-Id`.
+    pub event_id: Uuid,
+    pub schema: u16,
+    pub occurred_at: DateTime<Utc>,
+    /// The command (job) that produced this event; all events of one command share it.
+    pub job_id: Uuid,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl Envelope {
+    pub fn new(job_id: Uuid, occurred_at: DateTime<Utc>, event: Event) -> Self {
+        Self {
+            event_id: Uuid::now_v7(),
+            schema: SCHEMA,
+            occurred_at,
+            job_id,
+            event,
+        }
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        // Serializing these plain data types cannot fail: no maps with non-string keys, no
+        // custom serializers that error.
+        serde_json::to_vec(self).unwrap_or_default()
+    }
+
+    pub fn from_json(payload: &[u8]) -> Result<Self, serde_json::Error> {
+        serde_json::from_slice(payload)
+    }
+}
+
+/// Every event type in the journal, tagged by `type`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    AccountOpened(AccountOpened),
+    FundsDeposited(AccountMovement),
+    FundsWithdrawn(AccountMovement),
+    TransferSent(TransferLeg),
+    TransferReceived(TransferLeg),
+    IdempotencyRecorded(IdempotencyRecorded),
+}
+
+impl Event {
+    /// The `type` tag, also sent as the `Ledger-Event-Type` header.
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Self::AccountOpened(_) => "account_opened",
+            Self::FundsDeposited(_) => "funds_deposited",
+            Self::FundsWithdrawn(_) => "funds_withdrawn",
+            Self::TransferSent(_) => "transfer_sent",
+            Self::TransferReceived(_) => "transfer_received",
+            Self::IdempotencyRecorded(_) => "idempotency_recorded",
+        }
+    }
+
+    /// The account this event belongs to, for account events.
+    pub fn account_id(&self) -> Option<&AccountId> {
+        match self {
+            Self::AccountOpened(e) => Some(&e.account_id),
+            Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.account_id),
+            Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.account_id),
+            Self::IdempotencyRecorded(_) => None,
+        }
+    }
+
+    /// The account's post-state, for account events.
+    pub fn account_state(&self) -> Option<&AccountState> {
+        match self {
+            Self::AccountOpened(e) => Some(&e.state),
+            Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.state),
+            Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.state),
+            Self::IdempotencyRecorded(_) => None,
+        }
+    }
+
+    /// The same event with `state` replaced: `decide` builds events with the prior state as a
+    /// placeholder and fills in `evolve`'s answer, so the arithmetic lives in one place.
+    pub fn with_account_state(mut self, new_state: AccountState) -> Self {
+        match &mut self {
+            Self::AccountOpened(e) => e.state = new_state,
+            Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => e.state = new_state,
+            Self::TransferSent(e) | Self::TransferReceived(e) => e.state = new_state,
+            Self::IdempotencyRecorded(_) => {}
+        }
+        self
+    }
+}
+
+/// `account_opened`: the state is the new account (version 1, balance 0).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountOpened {
+    pub account_id: AccountId,
+    pub state: AccountState,
+}
+
+/// `funds_deposited` / `funds_withdrawn`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountMovement {
+    pub account_id: AccountId,
+    pub amount: Amount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    pub state: AccountState,
+}
+
+/// `transfer_sent` (on the sender) / `transfer_received` (on the receiver): the two legs of
+/// one transfer, committed in one atomic batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferLeg {
+    pub account_id: AccountId,
+    pub transfer_id: Uuid,
+    pub amount: Amount,
+    /// The other side: the receiver on `transfer_sent`, the sender on `transfer_received`.
+    pub counterparty_account_id: AccountId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Metadata>,
+    pub state: AccountState,
+}
+
+/// `idempotency_recorded`: binds a caller's `Idempotency-Key` to the request it first came
+/// with and the answer it got, forever.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyRecorded {
+    pub principal: OwnerId,
+    /// SHA-256 (hex) of method, path and canonical JSON body.
+    pub fingerprint: String,
+    /// The HTTP status of the original answer.
+    pub status: u16,
+    /// The original answer's body.
+    pub response: serde_json::Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::account::AccountStatus;
+    use crate::money::Currency;
+
+    fn state() -> AccountState {
+        AccountState {
+            version: 2,
+            balance: 500,
+            held: 0,
+            currency: Currency::default(),
+            status: AccountStatus::Open,
+            owner_id: OwnerId::parse("alice").expect("valid"),
+            overdraft_limit: 0,
+        }
+    }
+
+    #[test]
+    fn envelopes_round_trip_through_json() {
+        let event = Event::FundsDeposited(AccountMovement {
+            account_id: AccountId::parse("alice").expect("valid"),
+            amount: Amount::new(500).expect("valid"),
+            reference: Some(Reference::parse("INV-1").expect("valid")),
+            metadata: None,
+            state: state(),
+        });
+        let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), event);
+        let decoded = Envelope::from_json(&envelope.to_json()).expect("decodes");
+        assert_eq!(decoded, envelope);
+    }
+
+    #[test]
+    fn the_wire_shape_is_flat_with_a_type_tag_and_a_nested_state() {
+        let event = Event::FundsWithdrawn(AccountMovement {
+            account_id: AccountId::parse("alice").expect("valid"),
+            amount: Amount::new(7).expect("valid"),
+            reference: None,
+            metadata: None,
+            state: state(),
+        });
+        let json: serde_json::Value =
+            serde_json::from_slice(&Envelope::new(Uuid::now_v7(), Utc::now(), event).to_json())
+                .expect("json");
+        assert_eq!(json["type"], "funds_withdrawn");
+        assert_eq!(json["schema"], 1);
+        assert_eq!(json["account_id"], "alice");
+        assert_eq!(json["amount"], 7);
+        assert_eq!(json["state"]["balance"], 500);
+        assert_eq!(json["state"]["currency"], "USD");
+        assert_eq!(json["state"]["status"], "open");
+        assert!(json.get("reference").is_none());
+    }
+
+    #[test]
+    fn an_invalid_amount_in_the_journal_is_a_decode_error() {
+        let raw = br#"{"event_id":"0193a0c4-0000-7000-8000-000000000000","schema":1,
+            "occurred_at":"2026-01-01T00:00:00Z","job_id":"0193a0c4-0000-7000-8000-000000000000",
+            "type":"funds_deposited","account_id":"alice","amount":0,
+            "state":{"version":2,"balance":0,"held":0,"currency":"USD","status":"open",
+            "owner_id":"alice","overdraft_limit":0}}"#;
+        assert!(Envelope::from_json(raw).is_err());
+    }
+}

@@ -1,0 +1,28 @@
+//! The wire contract of Tally, pure and free of I/O.
+//!
+//! Everything that crosses a process boundary is spelled here once:
+//! - [`ids`] and [`money`]: validated newtypes (`AccountId`, `OwnerId`, `Amount`, `Currency`, …)
+//!   that the HTTP layers parse into and every other part trusts;
+//! - [`subjects`] and [`headers`]: where each aggregate lives in the `LEDGER` stream and which
+//!   headers every journaled message carries;
+//! - [`event`]: the JSON envelope and the event types, each carrying its aggregate's post-state;
+//! - [`account`]: the account aggregate's state and [`account::evolve`], the one definition of
+//!   how an event changes it.
+//!
+//! Data flows one way: the command side decides events, encodes them with [`event::Envelope`]
+//! and publishes them under [`subjects`]; the read side decodes the same envelope and folds it
+//! with [`account::evolve`].
+
+pub mod account;
+pub mod event;
+pub mod headers;
+pub mod ids;
+pub mod money;
+pub mod subjects;
+
+pub use account::{AccountState, AccountStatus, EvolveError, evolve};
+pub use event::{
+    AccountMovement, AccountOpened, Envelope, Event, IdempotencyRecorded, SCHEMA, TransferLeg,
+};
+pub use ids::{AccountId, IdError, IdempotencyKey, Metadata, OwnerId, Reference};
+pub use money::{AMOUNT_MAX, Amount, AmountError, Currency};

@@ -1,0 +1,68 @@
+//! Where each aggregate lives in the `LEDGER` stream.
+//!
+//! | subject | aggregate |
+//! |---|---|
+//! | `ledger.account.<account_id>` | account |
+//! | `ledger.idem.<sha256(principal, key)>` | idempotency record |
+//!
+//! The stream itself captures `ledger.>` (see `nats/ledger-stream.json`).
+
+use crate::ids::{AccountId, IdempotencyKey, OwnerId};
+use sha2::{Digest, Sha256};
+
+/// Prefix of every subject in the journal.
+pub const ROOT: &str = "ledger";
+
+/// Prefix of account subjects, with its trailing dot.
+pub const ACCOUNT_PREFIX: &str = "ledger.account.";
+
+/// Prefix of idempotency-record subjects, with its trailing dot.
+pub const IDEMPOTENCY_PREFIX: &str = "ledger.idem.";
+
+/// The subject of an account's events.
+pub fn account(id: &AccountId) -> String {
+    format!("{ACCOUNT_PREFIX}{id}")
+}
+
+/// The subject of the record that binds `key` for `principal`: keys are scoped to the caller,
+/// and hashing keeps arbitrary key bytes out of the subject.
+pub fn idempotency(principal: &OwnerId, key: &IdempotencyKey) -> String {
+    let mut hash = Sha256::new();
+    hash.update(principal.as_str().as_bytes());
+    // A separator that neither part may contain keeps ("ab","c") apart from ("a","bc").
+    hash.update([0u8]);
+    hash.update(key.as_str().as_bytes());
+    format!("{IDEMPOTENCY_PREFIX}{}", hex::encode(hash.finalize()))
+}
+
+/// The account id of an account subject, if it is one.
+pub fn account_id_of(subject: &str) -> Option<AccountId> {
+    subject
+        .strip_prefix(ACCOUNT_PREFIX)
+        .and_then(|id| AccountId::parse(id).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_subjects_round_trip() {
+        let id = AccountId::parse("alice").expect("valid");
+        assert_eq!(account(&id), "ledger.account.alice");
+        assert_eq!(account_id_of("ledger.account.alice"), Some(id));
+        assert_eq!(account_id_of("ledger.idem.abc"), None);
+    }
+
+    #[test]
+    fn idempotency_subjects_are_scoped_to_the_principal() {
+        let key = IdempotencyKey::parse("k1").expect("valid");
+        let alice = OwnerId::parse("alice").expect("valid");
+        let bob = OwnerId::parse("bob").expect("valid");
+        let subject = idempotency(&alice, &key);
+        assert!(subject.starts_with(IDEMPOTENCY_PREFIX));
+        assert_eq!(subject.len(), IDEMPOTENCY_PREFIX.len() + 64);
+        assert_ne!(subject, idempotency(&bob, &key));
+        assert_eq!(subject, idempotency(&alice, &key));
+    }
+}

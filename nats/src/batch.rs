@@ -1,0 +1,155 @@
+//! Atomic batch publish (ADR-50): all messages of a batch are stored, or none.
+//!
+//! Every message but the last is published with `Nats-Batch-Id` and `Nats-Batch-Sequence`;
+//! the last adds `Nats-Batch-Commit: 1` and is sent as a request whose reply is the pub ack.
+//! The server checks every `Nats-Expected-Last-Subject-Sequence` against the stream as it was
+//! before the batch, under one lock, at commit. One check per subject is allowed, on the
+//! subject's first message in the batch.
+
+use crate::{ApiError, ApiResponse};
+use async_nats::{Client, HeaderMap, RequestErrorKind};
+use bytes::Bytes;
+use serde::Deserialize;
+use std::time::Duration;
+use thiserror::Error;
+
+/// The server's limit on messages in one atomic batch.
+pub const BATCH_LEN_MAX: usize = 1000;
+
+/// JetStream error codes the writer reacts to.
+pub mod err_code {
+    /// `wrong last sequence`: an expected-sequence check failed; nothing was stored.
+    pub const WRONG_LAST_SEQUENCE: u16 = 10071;
+    /// A message id of the batch is already in the de-duplication window: the batch (or one
+    /// with the same ids) may have been stored before; nothing was stored now.
+    pub const DUPLICATE_MESSAGE_ID: u16 = 10201;
+}
+
+/// One message of a batch.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub subject: String,
+    /// Sent as `Nats-Msg-Id`.
+    pub msg_id: String,
+    /// Further headers, e.g. the event type and job id.
+    pub headers: Vec<(&'static str, String)>,
+    pub payload: Bytes,
+    /// `Nats-Expected-Last-Subject-Sequence`: 0 = the subject must have no message yet.
+    pub expected_last_subject_seq: Option<u64>,
+}
+
+/// A committed batch: its messages hold stream sequences `first_seq() ..= seq`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct BatchAck {
+    /// Stream sequence of the batch's last message (the commit).
+    pub seq: u64,
+    /// Messages in the batch.
+    pub count: u64,
+}
+
+impl BatchAck {
+    pub fn first_seq(&self) -> u64 {
+        self.seq + 1 - self.count
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum PublishError {
+    #[error("an expected last subject sequence did not match: {0}")]
+    WrongLastSequence(ApiError),
+    #[error("a message id of the batch was seen before: {0}")]
+    DuplicateMessageId(ApiError),
+    /// Any other refusal: nothing was stored.
+    #[error("the batch was refused: {0}")]
+    Refused(ApiError),
+    #[error("a batch holds 1 to {BATCH_LEN_MAX} messages, not {0}")]
+    BadLength(usize),
+    /// No answer (time-out, lost connection) or an answer that does not fit the batch: the
+    /// batch may or may not be stored.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+#[derive(Debug, Deserialize)]
+struct PubAck {
+    seq: u64,
+    #[serde(default)]
+    batch: String,
+    #[serde(default)]
+    count: u64,
+}
+
+/// Publishes `messages` as one atomic batch and waits for the commit's pub ack.
+pub async fn publish_atomic(
+    client: &Client,
+    messages: &[Outbound],
+    timeout: Duration,
+) -> Result<BatchAck, PublishError> {
+    let Some((last, init)) = messages.split_last() else {
+        return Err(PublishError::BadLength(0));
+    };
+    if messages.len() > BATCH_LEN_MAX {
+        return Err(PublishError::BadLength(messages.len()));
+    }
+    let batch_id = uuid::Uuid::new_v4().simple().to_string();
+    for (index, message) in init.iter().enumerate() {
+        let headers = headers_for(message, &batch_id, index + 1);
+        client
+            .publish_with_headers(message.subject.clone(), headers, message.payload.clone())
+            .await
+            .map_err(|e| PublishError::Unknown(format!("publish: {e}")))?;
+    }
+    let mut headers = headers_for(last, &batch_id, messages.len());
+    headers.insert("Nats-Batch-Commit", "1");
+    let request = async_nats::Request::new()
+        .headers(headers)
+        .payload(last.payload.clone())
+        .timeout(Some(timeout));
+    let reply = client
+        .send_request(last.subject.clone(), request)
+        .await
+        .map_err(|e| match e.kind() {
+            RequestErrorKind::TimedOut => PublishError::Unknown("commit timed out".into()),
+            _ => PublishError::Unknown(format!("commit: {e}")),
+        })?;
+    let ack = match serde_json::from_slice::<ApiResponse<PubAck>>(&reply.payload) {
+        Ok(ApiResponse::Ok(ack)) => ack,
+        Ok(ApiResponse::Err { error }) => return Err(classify(error)),
+        Err(e) => return Err(PublishError::Unknown(format!("unreadable pub ack: {e}"))),
+    };
+    if ack.batch != batch_id || ack.count != messages.len() as u64 || ack.seq < ack.count {
+        return Err(PublishError::Unknown(format!(
+            "pub ack {ack:?} does not match batch {batch_id} of {}",
+            messages.len()
+        )));
+    }
+    Ok(BatchAck {
+        seq: ack.seq,
+        count: ack.count,
+    })
+}
+
+fn classify(error: ApiError) -> PublishError {
+    match error.err_code {
+        err_code::WRONG_LAST_SEQUENCE => PublishError::WrongLastSequence(error),
+        err_code::DUPLICATE_MESSAGE_ID => PublishError::DuplicateMessageId(error),
+        _ => PublishError::Refused(error),
+    }
+}
+
+fn headers_for(message: &Outbound, batch_id: &str, sequence: usize) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("Nats-Batch-Id", batch_id);
+    headers.insert("Nats-Batch-Sequence", sequence.to_string().as_str());
+    headers.insert("Nats-Msg-Id", message.msg_id.as_str());
+    if let Some(seq) = message.expected_last_subject_seq {
+        headers.insert(
+            "Nats-Expected-Last-Subject-Sequence",
+            seq.to_string().as_str(),
+        );
+    }
+    for (name, value) in &message.headers {
+        headers.insert(*name, value.as_str());
+    }
+    headers
+}

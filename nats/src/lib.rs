@@ -1,0 +1,42 @@
+//! Everything Tally says to NATS JetStream, in one adapter.
+//!
+//! - [`server`]: connects and refuses servers older than 2.12.1 (they ignore atomic batches
+//!   and would write half a transfer);
+//! - [`stream`]: creates or updates the `LEDGER` stream from `nats/ledger-stream.json` and
+//!   refuses a server that does not echo `allow_atomic: true`;
+//! - [`batch`]: publishes an atomic batch with per-subject expected-sequence checks and reads
+//!   the pub ack into a typed outcome;
+//! - [`direct`]: direct gets — the last message of many subjects at once, the next message on a
+//!   subject after a sequence, and ranges of the stream.
+//!
+//! The command side writes through [`batch`] and reads current state through [`direct`]; the
+//! stream's options are spelled only in the JSON file.
+
+pub mod batch;
+pub mod direct;
+pub mod server;
+pub mod stream;
+
+pub use batch::{BatchAck, Outbound, PublishError, publish_atomic};
+pub use direct::{DirectGetError, Stored};
+pub use server::{ConnectError, connect};
+pub use stream::{LEDGER_STREAM_JSON, StreamError, ensure_stream};
+
+/// Reads a JetStream API answer: `{"error": {...}}` or the expected body.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum ApiResponse<T> {
+    Err { error: ApiError },
+    Ok(T),
+}
+
+/// A JetStream API error: `code` is HTTP-like, `err_code` the precise JetStream error.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, thiserror::Error)]
+#[error("JetStream error {err_code} ({code}): {description}")]
+pub struct ApiError {
+    pub code: u16,
+    #[serde(default)]
+    pub err_code: u16,
+    #[serde(default)]
+    pub description: String,
+}
