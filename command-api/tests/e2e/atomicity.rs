@@ -1,0 +1,189 @@
+//! A transfer is both legs or neither; stale states and unknown outcomes never write twice.
+
+use crate::support::*;
+use bytes::Bytes;
+use command_api::writer::WriterStats;
+use events::headers;
+use ledger_nats::batch::{Outbound, PublishError, publish_atomic};
+use reqwest::StatusCode;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn message(subject: &str, expected: Option<u64>) -> Outbound {
+    Outbound {
+        subject: subject.to_owned(),
+        msg_id: uuid::Uuid::now_v7().to_string(),
+        headers: vec![(headers::EVENT_TYPE, "probe".to_owned())],
+        payload: Bytes::from_static(b"{}"),
+        expected_last_subject_seq: expected,
+    }
+}
+
+#[tokio::test]
+async fn a_batch_whose_second_leg_fails_its_sequence_check_stores_neither_leg() {
+    let nats = NatsServer::start();
+    let api = start_api(&nats.url).await; // creates the stream
+    open_funded(&api, "a", "o", 10).await;
+    open_funded(&api, "b", "o", 10).await;
+    let client = nats.client().await;
+    let before = last_seq(&client).await;
+    let subjects = ["ledger.account.a".to_owned(), "ledger.account.b".to_owned()];
+    let last = ledger_nats::direct::last_for_subjects(&client, STREAM, &subjects)
+        .await
+        .expect("direct get");
+    let seq_of = |s: &str| {
+        last.iter()
+            .find(|m| m.subject == s)
+            .map(|m| m.seq)
+            .expect("seq")
+    };
+    let (a_seq, b_seq) = (seq_of("ledger.account.a"), seq_of("ledger.account.b"));
+
+    // First leg right, second leg stale.
+    let batch = [
+        message("ledger.account.a", Some(a_seq)),
+        message("ledger.account.b", Some(b_seq - 1)),
+    ];
+    let refused = publish_atomic(&client, &batch, Duration::from_secs(5)).await;
+    assert!(
+        matches!(refused, Err(PublishError::WrongLastSequence(_))),
+        "{refused:?}"
+    );
+    assert_eq!(last_seq(&client).await, before, "neither leg stored");
+
+    // The same batch with both checks right is stored whole, contiguously.
+    let batch = [
+        message("ledger.account.a", Some(a_seq)),
+        message("ledger.account.b", Some(b_seq)),
+    ];
+    let ack = publish_atomic(&client, &batch, Duration::from_secs(5))
+        .await
+        .expect("stored");
+    assert_eq!((ack.first_seq(), ack.seq), (before + 1, before + 2));
+
+    // Resending it (same message ids) is refused whole.
+    let resent = publish_atomic(&client, &batch, Duration::from_secs(5)).await;
+    assert!(resent.is_err(), "a resent batch is not stored again");
+    assert_eq!(last_seq(&client).await, before + 2);
+}
+
+#[tokio::test]
+async fn a_stale_cached_state_conflicts_and_is_redecided_without_double_writes() {
+    let nats = NatsServer::start();
+    let first = start_api(&nats.url).await;
+    let second = start_api(&nats.url).await;
+    open_funded(&first, "m", "o", 100).await;
+    open_funded(&first, "n", "o", 0).await;
+    let owner = token("o", false);
+    // The first instance caches m and n; the second then moves m and n behind its back.
+    let warm = first
+        .post(
+            "/v1/transfers",
+            &owner,
+            json!({"from_account_id": "m", "to_account_id": "n", "amount": 1}),
+        )
+        .await;
+    assert_eq!(warm.status, StatusCode::CREATED);
+    let behind = second
+        .post(
+            "/v1/transfers",
+            &owner,
+            json!({"from_account_id": "n", "to_account_id": "m", "amount": 1}),
+        )
+        .await;
+    assert_eq!(behind.status, StatusCode::CREATED);
+    let conflicts_before = WriterStats::get(&first.app.stats.conflicts);
+
+    let transfer = first
+        .post(
+            "/v1/transfers",
+            &owner,
+            json!({"from_account_id": "m", "to_account_id": "n", "amount": 60}),
+        )
+        .await;
+    assert_eq!(transfer.status, StatusCode::CREATED, "{:?}", transfer.body);
+    assert_eq!(
+        transfer.body["from"]["balance"], 40,
+        "decided on the reloaded state"
+    );
+    assert_eq!(transfer.body["from"]["version"], 5);
+    assert!(WriterStats::get(&first.app.stats.conflicts) > conflicts_before);
+
+    // A rejection resting on a stale cache is re-checked against the journal: the second
+    // instance tops m up, and the first must see it.
+    let topped = second
+        .post("/v1/accounts/m/deposits", &owner, json!({"amount": 500}))
+        .await;
+    assert_eq!(topped.status, StatusCode::CREATED);
+    let big = first
+        .post("/v1/accounts/m/withdrawals", &owner, json!({"amount": 540}))
+        .await;
+    assert_eq!(big.status, StatusCode::CREATED, "{:?}", big.body);
+    assert_eq!(big.body["balance"], 0);
+
+    let client = nats.client().await;
+    let legs = journal(&client)
+        .await
+        .iter()
+        .filter(|m| m.header(headers::EVENT_TYPE) == Some("transfer_sent"))
+        .count();
+    assert_eq!(legs, 3, "each transfer journaled once");
+}
+
+#[tokio::test]
+async fn commits_of_unknown_outcome_are_resolved_without_writing_twice() {
+    let nats = NatsServer::start();
+    let mut config = config(&nats.url);
+    // Shorter than a durable commit (~12 ms): most commits time out before their ack
+    // arrives, though the server stores them; the writer must find out, not write again.
+    config.commit_timeout_ms = 1;
+    config.unknown_outcome_retries_max = 50;
+    let api = Arc::new(Api::start(config).await);
+    let admin = Arc::new(token("root", true));
+    let opened = api
+        .post(
+            "/v1/accounts",
+            &admin,
+            json!({"account_id": "p", "owner_id": "o"}),
+        )
+        .await;
+    assert!(opened.status.is_success() || opened.status == StatusCode::SERVICE_UNAVAILABLE);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let (api, admin) = (api.clone(), admin.clone());
+        tasks.spawn(async move {
+            let key = format!("unknown-{i}");
+            // Retry as a careful client would: same key until a definite answer.
+            for _ in 0..20 {
+                let answer = api
+                    .post_with(
+                        "/v1/accounts/p/deposits",
+                        Some(&admin),
+                        &[("idempotency-key", &key)],
+                        Some(json!({"amount": 1}).to_string()),
+                    )
+                    .await;
+                if answer.status != StatusCode::SERVICE_UNAVAILABLE {
+                    return answer;
+                }
+            }
+            panic!("no definite answer for {key}");
+        });
+    }
+    while let Some(answer) = tasks.join_next().await {
+        let answer = answer.expect("task");
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+    }
+    assert!(
+        WriterStats::get(&api.app.stats.unknown_outcomes) > 0,
+        "the path was exercised"
+    );
+    let client = nats.client().await;
+    let deposits = journal(&client)
+        .await
+        .iter()
+        .filter(|m| m.header(headers::EVENT_TYPE) == Some("funds_deposited"))
+        .count();
+    assert_eq!(deposits, 40, "every deposit exactly once");
+}

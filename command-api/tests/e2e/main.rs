@@ -1,0 +1,10 @@
+//! End-to-end tests of the write path against a real nats-server.
+
+mod atomicity;
+mod auth;
+mod bad_input;
+mod concurrency;
+mod idempotency;
+mod startup;
+mod support;
+mod write_path;
