@@ -113,6 +113,14 @@ async fn concurrent_transfers_from_two_instances_conserve_money() {
         commands += WriterStats::get(&stats.commands);
         largest = largest.max(WriterStats::get(&stats.batch_commands_max));
     }
+    let conflicts: u64 = [&first, &second]
+        .iter()
+        .map(|api| WriterStats::get(&api.app.stats.conflicts))
+        .sum();
+    eprintln!(
+        "{committed} transfers committed, {refused} refused; {commands} commands in {batches} \
+         batches (largest {largest}), {conflicts} conflicts"
+    );
     assert!(largest > 1, "some batch held more than one command");
     assert!(
         commands > batches,

@@ -4,6 +4,7 @@ mod atomicity;
 mod auth;
 mod bad_input;
 mod concurrency;
+mod crash;
 mod idempotency;
 mod startup;
 mod support;
