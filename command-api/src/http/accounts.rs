@@ -6,6 +6,7 @@ use crate::AppState;
 use crate::domain::{Actor, Command, MoveFunds, OpenAccount, Outcome};
 use crate::writer::Rendered;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use events::{AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Metadata, OwnerId, Reference};
 use serde::Deserialize;
@@ -51,13 +52,18 @@ pub async fn open(
         None => Currency::default(),
     };
     let command = Command::OpenAccount(OpenAccount {
-        account_id,
+        account_id: account_id.clone(),
         owner_id,
         currency,
         overdraft_limit,
     });
+    let location = format!("/v1/accounts/{account_id}");
     let claim = key.claim(&actor, "POST", "/v1/accounts", &body);
-    execute(&app, actor, command, claim, render_account).await
+    let mut response = execute(&app, actor, command, claim, render_account).await?;
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
 }
 
 /// 0 ..= 10^15 minor units, an integer.
@@ -161,7 +167,6 @@ fn render_account(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
         } => {
             let mut body = account_json(account_id, state);
             body["job_id"] = json!(job_id);
-            body["location"] = json!(format!("/v1/accounts/{account_id}"));
             Rendered {
                 status: if *created { 201 } else { 200 },
                 body,

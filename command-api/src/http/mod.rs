@@ -108,11 +108,6 @@ pub async fn execute(
     if reply.replayed {
         headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
-    if let Some(location) = reply.body["location"].as_str()
-        && let Ok(value) = HeaderValue::from_str(location)
-    {
-        headers.insert(axum::http::header::LOCATION, value);
-    }
     Ok((status, headers, axum::Json(reply.body)).into_response())
 }
 

@@ -420,6 +420,9 @@ fn plan(
             Ok(decision) => decision,
             Err(rejection) => {
                 rejected_reads.extend(account_subjects);
+                // An absent idempotency record read from the cache may be stale too: another
+                // instance may have recorded the key, and the answer is then a replay.
+                rejected_reads.extend(submission.idempotency.iter().map(|c| c.subject.clone()));
                 plan.answers
                     .push(Tentative::Rejected(Rejection::Domain(rejection)));
                 continue;
