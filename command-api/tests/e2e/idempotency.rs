@@ -185,20 +185,31 @@ async fn a_key_recorded_by_another_instance_replays_even_when_a_retry_would_now_
     open_funded(&first, "s", "o", 0).await;
     let owner = token("o", false);
     let key = [("idempotency-key", "move-50")];
-    let body = Some(json!({"from_account_id": "r", "to_account_id": "s", "amount": 50}).to_string());
+    let body =
+        Some(json!({"from_account_id": "r", "to_account_id": "s", "amount": 50}).to_string());
     // The second instance refuses first (no money yet) and so caches "no record for this key".
-    let refused = second.post_with("/v1/transfers", Some(&owner), &key, body.clone()).await;
+    let refused = second
+        .post_with("/v1/transfers", Some(&owner), &key, body.clone())
+        .await;
     refused.assert_problem(422, "insufficient_funds");
     // Money arrives, and the first instance performs the transfer under the key.
     let topped = first
-        .post("/v1/accounts/r/deposits", &token("root", true), json!({"amount": 80}))
+        .post(
+            "/v1/accounts/r/deposits",
+            &token("root", true),
+            json!({"amount": 80}),
+        )
         .await;
     assert_eq!(topped.status, StatusCode::CREATED);
-    let done = first.post_with("/v1/transfers", Some(&owner), &key, body.clone()).await;
+    let done = first
+        .post_with("/v1/transfers", Some(&owner), &key, body.clone())
+        .await;
     assert_eq!(done.status, StatusCode::CREATED, "{:?}", done.body);
     // Retrying at the second instance must replay that transfer, not refuse it (30 left is
     // not enough for another 50) and not perform it again.
-    let retried = second.post_with("/v1/transfers", Some(&owner), &key, body).await;
+    let retried = second
+        .post_with("/v1/transfers", Some(&owner), &key, body)
+        .await;
     assert_eq!(retried.status, StatusCode::CREATED, "{:?}", retried.body);
     assert_eq!(retried.header("idempotent-replayed"), Some("true"));
     assert_eq!(retried.body, done.body);
