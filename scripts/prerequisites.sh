@@ -47,3 +47,58 @@ wait_for_http() {
   echo "!! $url did not become ready within ${seconds}s" >&2
   return 1
 }
+
+# PostgreSQL for the read models: DATABASE_URL if set (it must answer), else the server on
+# 127.0.0.1:5432 if one answers with trust auth (database "tally" is created), else a private
+# cluster under .data/pg on $PG_PORT (default 15432), installing Debian's postgresql if needed.
+ensure_postgres() {
+  if [ -n "${DATABASE_URL:-}" ]; then
+    if psql "$DATABASE_URL" -Atqc 'select 1' >/dev/null 2>&1; then return; fi
+    echo "!! DATABASE_URL is set but PostgreSQL does not answer there" >&2
+    return 1
+  fi
+  local local_url="postgres://postgres@127.0.0.1:5432"
+  if command -v psql >/dev/null 2>&1 && psql "$local_url/postgres" -Atqc 'select 1' >/dev/null 2>&1; then
+    create_database "$local_url" tally
+    export DATABASE_URL="$local_url/tally"
+    return
+  fi
+  start_private_postgres
+}
+
+create_database() {
+  local url="$1" name="$2"
+  if [ "$(psql "$url/postgres" -Atqc "select 1 from pg_database where datname = '$name'")" != 1 ]; then
+    psql "$url/postgres" -qc "create database \"$name\"" >/dev/null
+  fi
+}
+
+start_private_postgres() {
+  local port="${PG_PORT:-15432}" dir="$PWD/.data/pg" bin
+  bin="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)"
+  if [ -z "$bin" ]; then
+    echo "==> installing PostgreSQL (Debian package)" >&2
+    apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    bin="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)"
+  fi
+  # initdb and postgres refuse to run as root: run them as the postgres user.
+  local as=()
+  if [ "$(id -u)" = 0 ]; then as=(runuser -u postgres --); fi
+  mkdir -p .data/logs
+  if [ ! -s "$dir/PG_VERSION" ]; then
+    echo "==> creating a PostgreSQL cluster in .data/pg" >&2
+    mkdir -p "$dir"
+    [ "$(id -u)" = 0 ] && chown postgres "$dir" && touch .data/logs/postgres.log && chown postgres .data/logs/postgres.log
+    "${as[@]}" "$bin/initdb" -D "$dir" -U postgres --auth=trust >/dev/null
+  fi
+  if ! "${as[@]}" "$bin/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
+    echo "==> starting PostgreSQL on 127.0.0.1:${port}" >&2
+    "${as[@]}" "$bin/pg_ctl" -D "$dir" -w -l "$PWD/.data/logs/postgres.log" \
+      -o "-p ${port} -k /tmp -c listen_addresses=127.0.0.1" start >/dev/null
+    # Whoever started it stops it (scripts/run on exit).
+    PRIVATE_PG_STOP=("${as[@]}" "$bin/pg_ctl" -D "$dir" -m fast stop)
+  fi
+  create_database "postgres://postgres@127.0.0.1:${port}" tally
+  export DATABASE_URL="postgres://postgres@127.0.0.1:${port}/tally"
+}
