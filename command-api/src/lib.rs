@@ -1,6 +1,6 @@
 //! Tally's write side.
 //!
-//! A request enters through [`http`] (axum), which authenticates it ([`auth`]), validates it
+//! A request enters through [`http`] (axum), which authenticates it (`http_edge::auth`), validates it
 //! into a [`domain::Command`] and submits it to the [`writer`]. The writer — one task per
 //! instance — gathers ready commands into a round, loads the states it lacks from the
 //! journal, decides every command with the pure [`domain::decide`], and commits all resulting
@@ -9,21 +9,20 @@
 //!
 //! [`start`] wires it all together so that `main` and the tests run the same application.
 
-pub mod auth;
 pub mod config;
 pub mod domain;
 pub mod http;
 pub mod writer;
 
 use anyhow::Context;
-use auth::{Auth, HasAuth};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 pub use config::Config;
-use http::problem::ApiError;
 use http::{accounts, health, transfers};
+use http_edge::ApiError;
+use http_edge::{Auth, HasAuth};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,8 +65,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/transfers", post(transfers::transfer))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .fallback(http::not_found)
-        .method_not_allowed_fallback(http::method_not_allowed)
+        .fallback(http_edge::problem::not_found)
+        .method_not_allowed_fallback(http_edge::problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes_max))
         .layer(
             ServiceBuilder::new()

@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 use command_api::Config;
-use command_api::auth::Auth;
-use tracing_subscriber::EnvFilter;
+use http_edge::Auth;
+use http_edge::telemetry::{init_tracing, shutdown_signal};
 
 /// Tally's command API: accounts, deposits, withdrawals and transfers.
 #[derive(Debug, Parser)]
@@ -50,38 +50,5 @@ async fn main() -> anyhow::Result<()> {
             init_tracing(&cli.log_format);
             command_api::run(cli.config, shutdown_signal()).await
         }
-    }
-}
-
-fn init_tracing(format: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "text" {
-        builder
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .init();
-    } else {
-        builder.json().flatten_event(true).init();
-    }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
     }
 }

@@ -1,6 +1,6 @@
 //! `POST /v1/accounts`, `POST /v1/accounts/{id}/deposits`, `POST /v1/accounts/{id}/withdrawals`.
 
-use super::problem::ApiError;
+use super::ApiError;
 use super::{ApiJson, ApiPath, IdempotencyHeader, execute, parse_body};
 use crate::AppState;
 use crate::domain::{Actor, Command, MoveFunds, OpenAccount, Outcome};

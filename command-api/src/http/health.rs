@@ -1,7 +1,7 @@
 //! `/healthz` (the process is alive) and `/readyz` (NATS reachable, stream present).
 
 use crate::AppState;
-use crate::http::problem::ApiError;
+use crate::http::ApiError;
 use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};

@@ -11,12 +11,12 @@ pub mod transfers;
 use crate::AppState;
 use crate::domain::{Actor, Command};
 use crate::writer::{IdempotencyClaim, Render, Submission};
-use axum::extract::{FromRequest, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use events::{IdempotencyKey, subjects};
-use problem::ApiError;
+pub use http_edge::{ApiError, ApiJson, ApiPath, Caller};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -27,15 +27,18 @@ pub const LEDGER_SEQ: &str = "ledger-seq";
 /// Response header on answers replayed from an idempotency record.
 pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
-/// A JSON body whose rejections (syntax, content type, size) are problems.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
-pub struct ApiJson<T>(pub T);
+/// The caller of a command, from its bearer token.
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
 
-/// A path parameter whose rejections are problems.
-#[derive(Debug, FromRequestParts)]
-#[from_request(via(axum::extract::Path), rejection(ApiError))]
-pub struct ApiPath<T>(pub T);
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        Ok(Actor {
+            principal: caller.principal,
+            admin: caller.admin,
+        })
+    }
+}
 
 /// Reads a request DTO out of a JSON value (unknown fields, wrong types → 400).
 pub fn parse_body<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
@@ -109,12 +112,4 @@ pub async fn execute(
         headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok((status, headers, axum::Json(reply.body)).into_response())
-}
-
-pub async fn not_found() -> ApiError {
-    ApiError::not_found()
-}
-
-pub async fn method_not_allowed() -> ApiError {
-    ApiError::method_not_allowed()
 }

@@ -1,6 +1,6 @@
 //! `POST /v1/transfers`: both legs commit in one atomic batch, or neither does.
 
-use super::problem::ApiError;
+use super::ApiError;
 use super::{ApiJson, IdempotencyHeader, accounts::mismatched, execute, parse_body};
 use crate::AppState;
 use crate::domain::{Actor, Command, Outcome, TransferFunds};

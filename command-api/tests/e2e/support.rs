@@ -270,7 +270,7 @@ impl Answer {
 
 /// A token signed with the test secret.
 pub fn token(sub: &str, admin: bool) -> String {
-    command_api::auth::Auth::new(Some(SECRET))
+    http_edge::Auth::new(Some(SECRET))
         .expect("secret")
         .mint(sub, admin, 3_600)
         .expect("token")

@@ -1,7 +1,6 @@
 //! Bearer tokens: HS256 JWTs with `sub` (the principal), `exp` and optional `role: "admin"`.
 
-use crate::domain::Actor;
-use crate::http::problem::ApiError;
+use crate::problem::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use events::OwnerId;
@@ -76,8 +75,8 @@ impl Auth {
             .map_err(|e| ApiError::internal(&e))
     }
 
-    /// The actor a bearer token speaks for.
-    pub fn verify(&self, token: &str) -> Result<Actor, ApiError> {
+    /// The caller a bearer token speaks for.
+    pub fn verify(&self, token: &str) -> Result<Caller, ApiError> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.0.decoding, &self.0.validation)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => {
@@ -87,19 +86,33 @@ impl Auth {
             })?;
         let principal = OwnerId::parse(data.claims.sub)
             .map_err(|_| ApiError::unauthorized("the token's sub is not a valid principal"))?;
-        Ok(Actor {
+        Ok(Caller {
             principal,
             admin: data.claims.role.as_deref() == Some("admin"),
         })
     }
 }
 
-/// Anything that holds the token rules, so that [`Actor`] can be extracted from its state.
+/// Who is calling: a verified token's subject and whether it carries the admin role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub principal: OwnerId,
+    pub admin: bool,
+}
+
+impl Caller {
+    /// Users see and act on their own things only; admins on all.
+    pub fn may_access(&self, owner: &OwnerId) -> bool {
+        self.admin || &self.principal == owner
+    }
+}
+
+/// Anything that holds the token rules, so that a [`Caller`] can be extracted from its state.
 pub trait HasAuth {
     fn auth(&self) -> &Auth;
 }
 
-impl<S: HasAuth + Send + Sync> FromRequestParts<S> for Actor {
+impl<S: HasAuth + Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {

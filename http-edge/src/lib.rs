@@ -1,0 +1,14 @@
+//! The HTTP edge both APIs share, so that they authenticate and fail alike:
+//! - [`auth`]: HS256 bearer tokens → a [`auth::Caller`];
+//! - [`problem`]: [`problem::ApiError`], every failure as an RFC 9457 problem with a stable code;
+//! - [`extract`]: JSON body, path and query extractors whose rejections are problems;
+//! - [`telemetry`]: log set-up and the shutdown signal every service waits for.
+
+pub mod auth;
+pub mod extract;
+pub mod problem;
+pub mod telemetry;
+
+pub use auth::{Auth, Caller, HasAuth};
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use problem::ApiError;
