@@ -55,6 +55,17 @@ impl Envelope {
     }
 }
 
+/// Every word an account's history uses (see [`Event::history_type`]).
+pub const HISTORY_TYPES: [&str; 7] = [
+    "opening",
+    "deposit",
+    "withdrawal",
+    "transfer",
+    "adjustment",
+    "payment",
+    "hold",
+];
+
 /// Every event type in the journal, tagged by `type`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -77,6 +88,22 @@ impl Event {
             Self::TransferSent(_) => "transfer_sent",
             Self::TransferReceived(_) => "transfer_received",
             Self::IdempotencyRecorded(_) => "idempotency_recorded",
+        }
+    }
+
+    /// The word for this event in an account's history (`type` in the query API and its
+    /// filter); `None` for events that are not account events.
+    ///
+    /// `opening` is a seventh word beside the design's six (deposit, withdrawal, transfer,
+    /// adjustment, payment, hold): the opening is an account event too, and keeping it as
+    /// version 1 makes every account's history gapless from its start.
+    pub fn history_type(&self) -> Option<&'static str> {
+        match self {
+            Self::AccountOpened(_) => Some("opening"),
+            Self::FundsDeposited(_) => Some("deposit"),
+            Self::FundsWithdrawn(_) => Some("withdrawal"),
+            Self::TransferSent(_) | Self::TransferReceived(_) => Some("transfer"),
+            Self::IdempotencyRecorded(_) => None,
         }
     }
 

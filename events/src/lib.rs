@@ -22,7 +22,8 @@ pub mod subjects;
 
 pub use account::{AccountState, AccountStatus, EvolveError, evolve};
 pub use event::{
-    AccountMovement, AccountOpened, Envelope, Event, IdempotencyRecorded, SCHEMA, TransferLeg,
+    AccountMovement, AccountOpened, Envelope, Event, HISTORY_TYPES, IdempotencyRecorded, SCHEMA,
+    TransferLeg,
 };
 pub use ids::{AccountId, IdError, IdempotencyKey, Metadata, OwnerId, Reference};
 pub use money::{AMOUNT_MAX, Amount, AmountError, Currency};

@@ -91,7 +91,7 @@ pub async fn publish_atomic(
     if messages.len() > BATCH_LEN_MAX {
         return Err(PublishError::BadLength(messages.len()));
     }
-    let batch_id = uuid::Uuid::new_v4().simple().to_string();
+    let batch_id = uuid::Uuid::now_v7().simple().to_string();
     for (index, message) in init.iter().enumerate() {
         let headers = headers_for(message, &batch_id, index + 1);
         client

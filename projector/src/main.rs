@@ -1,9 +1,77 @@
-//! Tally's projector: consumes the journal into the Postgres read models.
-//!
-//! Not built yet: the read side arrives with its own issue. The binary exists so that the
-//! workspace has its final shape and `scripts/run` can grow into it.
+use clap::{Parser, Subcommand};
+use http_edge::telemetry::{init_tracing, shutdown_signal};
+use projector::Config;
 
-fn main() {
-    eprintln!("projector: the read side is not built yet");
-    std::process::exit(2);
+/// Tally's projector: applies the journal to the Postgres read models.
+#[derive(Debug, Parser)]
+#[command(name = "projector", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    config: Config,
+    /// Log format: json (default) or text.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
+    log_format: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum Sub {
+    /// Apply the journal continuously (the default).
+    Serve,
+    /// Replay the whole journal into a fresh schema and swap it in.
+    Rebuild,
+    /// Fold the journal and compare it with the read model; exit 1 on any drift.
+    Verify,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_format);
+    let config = cli.config;
+    match cli.command {
+        None | Some(Sub::Serve) => projector::run(config, shutdown_signal()).await,
+        Some(Sub::Rebuild) => {
+            let nats = ledger_nats::connect(&config.nats_url, "tally-rebuild").await?;
+            let report = projector::rebuild::rebuild(
+                &nats,
+                &config.stream,
+                &config.database_url,
+                &config.schema,
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )
+            .await?;
+            println!(
+                "rebuilt {} events in {:.1} s ({:.0} events/s); schema {} swapped in",
+                report.events,
+                report.seconds,
+                report.events_per_s(),
+                config.schema
+            );
+            Ok(())
+        }
+        Some(Sub::Verify) => {
+            let nats = ledger_nats::connect(&config.nats_url, "tally-verify").await?;
+            let pool = projector::read_model::pool(&config.database_url, &config.schema, 2).await?;
+            let findings = projector::verify::verify(&nats, &config.stream, &pool).await?;
+            for line in &findings.drift {
+                println!("DRIFT {line}");
+            }
+            println!(
+                "verified {} journal messages, {} accounts: {}",
+                findings.events,
+                findings.accounts,
+                if findings.drift.is_empty() {
+                    "no drift"
+                } else {
+                    "DRIFT FOUND"
+                }
+            );
+            if !findings.drift.is_empty() {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+    }
 }

@@ -1,9 +1,21 @@
-//! Tally's query API: balances, history, jobs and orders from the read models.
-//!
-//! Not built yet: the read side arrives with its own issue. The binary exists so that the
-//! workspace has its final shape and `scripts/run` can grow into it.
+use clap::Parser;
+use http_edge::telemetry::{init_tracing, shutdown_signal};
+use query_api::Config;
 
-fn main() {
-    eprintln!("query-api: the read side is not built yet");
-    std::process::exit(2);
+/// Tally's query API: balances, history, accounts and jobs.
+#[derive(Debug, Parser)]
+#[command(name = "query-api", version)]
+struct Cli {
+    #[command(flatten)]
+    config: Config,
+    /// Log format: json (default) or text.
+    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
+    log_format: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing(&cli.log_format);
+    query_api::run(cli.config, shutdown_signal()).await
 }

@@ -1,0 +1,195 @@
+//! Real servers for tests: a nats-server per test (random port, temporary store, Tally's
+//! durable configuration), a fresh Postgres database per test, and an HTTP client that reads
+//! whole answers. Nothing is mocked.
+
+pub mod http;
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
+}
+
+/// The nats-server to test against: `NATS_SERVER_BIN`, else the one `scripts/test` installs.
+pub fn nats_server_bin() -> PathBuf {
+    std::env::var_os("NATS_SERVER_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join(".venv/bin/nats-server"))
+}
+
+/// A nats-server on a random port with its own store, killed on drop.
+#[derive(Debug)]
+pub struct NatsServer {
+    child: Child,
+    pub url: String,
+    store: tempfile::TempDir,
+    bin: PathBuf,
+}
+
+impl NatsServer {
+    /// Tally's configuration (`nats/nats-server.conf`: durable) on a random port.
+    pub fn start() -> Self {
+        Self::start_with(nats_server_bin())
+    }
+
+    pub fn start_with(bin: PathBuf) -> Self {
+        let store = tempfile::tempdir().expect("temp dir");
+        let (child, url) = spawn_nats(&bin, store.path());
+        Self {
+            child,
+            url,
+            store,
+            bin,
+        }
+    }
+
+    /// Kills the server (SIGKILL) and starts it again on the same store and port.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let port = self.url.rsplit(':').next().expect("port").to_owned();
+        let (child, url) = spawn_nats_on(&self.bin, self.store.path(), &port);
+        self.child = child;
+        self.url = url;
+    }
+
+    pub async fn client(&self) -> async_nats::Client {
+        async_nats::connect(&self.url)
+            .await
+            .expect("connect to nats")
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn_nats(bin: &Path, store: &Path) -> (Child, String) {
+    spawn_nats_on(bin, store, "-1")
+}
+
+// The child is handed to `NatsServer`, which kills and waits for it on drop; the lint cannot
+// follow it out of this function.
+#[expect(clippy::zombie_processes)]
+fn spawn_nats_on(bin: &Path, store: &Path, port: &str) -> (Child, String) {
+    let ports_dir = store.join("ports");
+    let _ = std::fs::remove_dir_all(&ports_dir);
+    std::fs::create_dir_all(&ports_dir).expect("ports dir");
+    let conf = workspace_root().join("nats/nats-server.conf");
+    let mut command = Command::new(bin);
+    if is_tally_conf_compatible(bin) {
+        command.arg("-c").arg(conf);
+    } else {
+        command.arg("-js");
+    }
+    let mut child = command
+        .args(["-a", "127.0.0.1", "-p", port, "-m", "0", "-sd"])
+        .arg(store.join("js"))
+        .arg("--ports_file_dir")
+        .arg(&ports_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ports_file = std::fs::read_dir(&ports_dir)
+            .ok()
+            .and_then(|mut dir| dir.next())
+            .and_then(|entry| entry.ok())
+            .map(|entry| entry.path());
+        if let Some(path) = ports_file
+            && let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(ports) = serde_json::from_str::<Value>(&text)
+            && let Some(url) = ports["nats"][0].as_str()
+        {
+            return (child, url.to_owned());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("nats-server did not start");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Debian's old nats-server does not know `sync_interval`; it is only used to prove that
+/// Tally refuses it, with plain JetStream flags.
+fn is_tally_conf_compatible(bin: &Path) -> bool {
+    !bin.starts_with("/usr/sbin")
+}
+
+/// The Postgres server tests create their databases on: `DATABASE_URL` (as `scripts/test`
+/// sets it), else the local server.
+pub fn postgres_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A fresh database, dropped when the value is dropped.
+#[derive(Debug)]
+pub struct TestDatabase {
+    pub url: String,
+    name: String,
+    admin_url: String,
+}
+
+impl TestDatabase {
+    pub async fn create() -> Self {
+        use sqlx::Connection;
+        let admin_url = postgres_url();
+        let name = format!("tally_test_{}", uuid::Uuid::now_v7().simple());
+        let mut conn = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .expect("connect to PostgreSQL (set DATABASE_URL)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .expect("create test database");
+        let url = match admin_url.rsplit_once('/') {
+            Some((server, _)) => format!("{server}/{name}"),
+            None => panic!("DATABASE_URL must name a database"),
+        };
+        Self {
+            url,
+            name,
+            admin_url,
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let (admin_url, name) = (self.admin_url.clone(), self.name.clone());
+        // Drop runs outside async context: a short-lived runtime on its own thread.
+        let _ = std::thread::spawn(move || {
+            let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            runtime.block_on(async move {
+                use sqlx::Connection;
+                if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                    let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                    )))
+                    .execute(&mut conn)
+                    .await;
+                }
+            });
+        })
+        .join();
+    }
+}

@@ -1,0 +1,148 @@
+//! What each journaled event becomes in the read model: pure mapping, no I/O.
+
+use chrono::{DateTime, Utc};
+use events::{AccountId, AccountState, Envelope, Event};
+use std::collections::HashMap;
+use uuid::Uuid;
+
+/// One row of `account_entries`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub account_id: AccountId,
+    pub version: u64,
+    pub seq: u64,
+    pub event_id: Uuid,
+    pub event_type: &'static str,
+    pub entry_type: &'static str,
+    /// Signed: + credit, − debit.
+    pub amount: i64,
+    pub balance_after: i64,
+    pub held_after: i64,
+    pub counterparty_account_id: Option<AccountId>,
+    pub transfer_id: Option<Uuid>,
+    pub job_id: Uuid,
+    pub reference: Option<String>,
+    pub metadata: Option<serde_json::Value>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// The history row of an account event (`None` for events that are not account events).
+pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
+    let event = &envelope.event;
+    let account_id = event.account_id()?.clone();
+    let state = event.account_state()?;
+    let (amount, counterparty, transfer_id, reference, metadata) = match event {
+        Event::AccountOpened(_) => (0, None, None, None, None),
+        Event::FundsDeposited(m) => (
+            m.amount.minor_units(),
+            None,
+            None,
+            m.reference.clone(),
+            m.metadata.clone(),
+        ),
+        Event::FundsWithdrawn(m) => (
+            -m.amount.minor_units(),
+            None,
+            None,
+            m.reference.clone(),
+            m.metadata.clone(),
+        ),
+        Event::TransferSent(t) => (
+            -t.amount.minor_units(),
+            Some(t.counterparty_account_id.clone()),
+            Some(t.transfer_id),
+            t.reference.clone(),
+            t.metadata.clone(),
+        ),
+        Event::TransferReceived(t) => (
+            t.amount.minor_units(),
+            Some(t.counterparty_account_id.clone()),
+            Some(t.transfer_id),
+            t.reference.clone(),
+            t.metadata.clone(),
+        ),
+        Event::IdempotencyRecorded(_) => return None,
+    };
+    Some(Entry {
+        account_id,
+        version: state.version,
+        seq,
+        event_id: envelope.event_id,
+        event_type: event.event_type(),
+        entry_type: event.history_type()?,
+        amount,
+        balance_after: state.balance,
+        held_after: state.held,
+        counterparty_account_id: counterparty,
+        transfer_id,
+        job_id: envelope.job_id,
+        reference: reference.map(|r| r.as_str().to_owned()),
+        metadata: metadata.map(serde_json::Value::from),
+        occurred_at: envelope.occurred_at,
+    })
+}
+
+/// An account row as of its last event in a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRow {
+    pub account_id: AccountId,
+    pub state: AccountState,
+    pub last_seq: u64,
+    /// When the account was opened, if its opening is in the batch.
+    pub opened_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A batch of consecutive journal messages, turned into rows.
+#[derive(Debug, Default)]
+pub struct Rows {
+    pub entries: Vec<Entry>,
+    /// Last state per account, in order of first appearance.
+    pub accounts: Vec<AccountRow>,
+    /// Where each account's row is in `accounts`.
+    account_index: HashMap<AccountId, usize>,
+    /// Stream sequence of the batch's last message (any subject).
+    pub last_seq: u64,
+}
+
+impl Rows {
+    pub fn push(&mut self, seq: u64, envelope: &Envelope) {
+        self.last_seq = self.last_seq.max(seq);
+        let Some(entry) = entry(seq, envelope) else {
+            return;
+        };
+        let Some(state) = envelope.event.account_state() else {
+            return;
+        };
+        let opened_at =
+            matches!(envelope.event, Event::AccountOpened(_)).then_some(envelope.occurred_at);
+        match self
+            .account_index
+            .get(&entry.account_id)
+            .and_then(|&index| self.accounts.get_mut(index))
+        {
+            Some(row) => {
+                row.state = state.clone();
+                row.last_seq = seq;
+                row.updated_at = envelope.occurred_at;
+                row.opened_at = row.opened_at.or(opened_at);
+            }
+            None => {
+                self.account_index
+                    .insert(entry.account_id.clone(), self.accounts.len());
+                self.accounts.push(AccountRow {
+                    account_id: entry.account_id.clone(),
+                    state: state.clone(),
+                    last_seq: seq,
+                    opened_at,
+                    updated_at: envelope.occurred_at,
+                });
+            }
+        }
+        self.entries.push(entry);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.last_seq == 0
+    }
+}

@@ -1,0 +1,284 @@
+//! The live projection: one active projector per read model (Postgres advisory lock), reading
+//! the journal in order from `checkpoint + 1` and applying it in batches.
+
+use crate::apply::Rows;
+use crate::read_model::{self, ApplyError};
+use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
+use events::Envelope;
+use futures::{FutureExt, StreamExt};
+use sqlx::PgPool;
+use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use thiserror::Error;
+use tokio::sync::watch;
+
+/// What the projector is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Role {
+    /// Waiting for the lock: another projector is active.
+    Standby = 0,
+    Active = 1,
+    /// Stopped on an event it cannot apply; needs an operator.
+    Failed = 2,
+}
+
+/// Shared, observable state of the projector (health and metrics read it).
+#[derive(Debug, Default)]
+pub struct Status {
+    role: AtomicU8,
+    pub checkpoint: AtomicU64,
+    pub applied_events: AtomicU64,
+    pub applied_batches: AtomicU64,
+    failure: Mutex<Option<String>>,
+}
+
+impl Status {
+    pub fn role(&self) -> Role {
+        match self.role.load(Ordering::Relaxed) {
+            1 => Role::Active,
+            2 => Role::Failed,
+            _ => Role::Standby,
+        }
+    }
+
+    fn set_role(&self, role: Role) {
+        self.role.store(role as u8, Ordering::Relaxed);
+    }
+
+    pub fn failure(&self) -> Option<String> {
+        self.failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    fn fail(&self, reason: String) {
+        if let Ok(mut failure) = self.failure.lock() {
+            *failure = Some(reason);
+        }
+        self.set_role(Role::Failed);
+    }
+}
+
+/// What the projection loop needs.
+#[derive(Debug, Clone)]
+pub struct Projection {
+    pub nats: async_nats::Client,
+    pub stream: String,
+    pub pool: PgPool,
+    pub database_url: String,
+    /// Checkpoint name (and advisory-lock key).
+    pub name: String,
+    /// Most messages applied in one transaction.
+    pub batch_len_max: usize,
+    /// Channel notified of each new checkpoint (for the query API's read-your-writes).
+    pub notify_channel: Option<String>,
+}
+
+#[derive(Debug, Error)]
+enum StopReason {
+    /// Retry from the checkpoint after a pause (NATS or Postgres trouble, lost ownership).
+    #[error("{0}")]
+    Transient(String),
+    /// An event that cannot be applied: stop and say so.
+    #[error("{0}")]
+    Poison(String),
+    #[error("shutting down")]
+    Shutdown,
+}
+
+/// First pause after a transient failure; doubled per failure in a row, capped.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How often a standby tries the lock: the take-over delay after the active one dies.
+const STANDBY_POLL: Duration = Duration::from_millis(250);
+
+/// Runs the projection until `shutdown` turns true or an event cannot be applied.
+pub async fn run(projection: Projection, status: Arc<Status>, mut shutdown: watch::Receiver<bool>) {
+    let mut failures: u32 = 0;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        let outcome = run_locked(&projection, &status, &mut shutdown).await;
+        if status.role() != Role::Failed {
+            status.set_role(Role::Standby);
+        }
+        match outcome {
+            StopReason::Shutdown => return,
+            StopReason::Poison(reason) => {
+                tracing::error!(%reason, "projection stopped: an event cannot be applied; \
+                    fix the cause and restart the projector");
+                status.fail(reason);
+                return;
+            }
+            StopReason::Transient(reason) => {
+                failures = failures.saturating_add(1);
+                let pause = BACKOFF_FIRST
+                    .saturating_mul(1 << failures.min(6))
+                    .min(BACKOFF_MAX);
+                tracing::warn!(%reason, ?pause, "projection interrupted; resuming from the checkpoint");
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+}
+
+/// Takes the lock (waiting as a standby), then applies until something stops it.
+async fn run_locked(
+    projection: &Projection,
+    status: &Status,
+    shutdown: &mut watch::Receiver<bool>,
+) -> StopReason {
+    let mut lock = match read_model::lock_connection(&projection.database_url).await {
+        Ok(conn) => conn,
+        Err(e) => return StopReason::Transient(format!("lock connection: {e}")),
+    };
+    loop {
+        match read_model::try_lock(&mut lock, &projection.name).await {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => return StopReason::Transient(format!("taking the lock: {e}")),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(STANDBY_POLL) => {}
+            _ = shutdown.changed() => return StopReason::Shutdown,
+        }
+    }
+    status.set_role(Role::Active);
+    tracing::info!(projection = %projection.name, "projector active");
+    let reason = apply_from_checkpoint(projection, status, shutdown).await;
+    // Dropping `lock` closes its connection, which releases the lock.
+    drop(lock);
+    reason
+}
+
+async fn apply_from_checkpoint(
+    projection: &Projection,
+    status: &Status,
+    shutdown: &mut watch::Receiver<bool>,
+) -> StopReason {
+    let mut checkpoint = match read_model::checkpoint(&projection.pool, &projection.name).await {
+        Ok(seq) => seq,
+        Err(e) => return StopReason::Transient(format!("reading the checkpoint: {e}")),
+    };
+    status.checkpoint.store(checkpoint, Ordering::Relaxed);
+    let js = jetstream::new(projection.nats.clone());
+    let consumer = match js.get_stream(&projection.stream).await {
+        Ok(stream) => {
+            stream
+                .create_consumer(OrderedConfig {
+                    deliver_policy: DeliverPolicy::ByStartSequence {
+                        start_sequence: checkpoint + 1,
+                    },
+                    ..Default::default()
+                })
+                .await
+        }
+        Err(e) => return StopReason::Transient(format!("stream {}: {e}", projection.stream)),
+    };
+    let mut messages = match consumer {
+        Ok(consumer) => match consumer.messages().await {
+            Ok(messages) => messages,
+            Err(e) => return StopReason::Transient(format!("consumer: {e}")),
+        },
+        Err(e) => return StopReason::Transient(format!("creating the consumer: {e}")),
+    };
+    loop {
+        let first = tokio::select! {
+            next = messages.next() => next,
+            _ = shutdown.changed() => return StopReason::Shutdown,
+        };
+        let mut batch = Vec::with_capacity(projection.batch_len_max);
+        let mut next = first;
+        loop {
+            match next {
+                Some(Ok(message)) => batch.push(message),
+                Some(Err(e)) => return StopReason::Transient(format!("reading the stream: {e}")),
+                None => return StopReason::Transient("the stream's consumer ended".into()),
+            }
+            if batch.len() >= projection.batch_len_max {
+                break;
+            }
+            // Take what is already here without waiting: batches grow with the backlog.
+            match messages.next().now_or_never() {
+                Some(more) => next = more,
+                None => break,
+            }
+        }
+        let mut rows = Rows::default();
+        for (expected, message) in (checkpoint + 1..).zip(batch.iter()) {
+            let seq = match message.info() {
+                Ok(info) => info.stream_sequence,
+                Err(e) => return StopReason::Transient(format!("message metadata: {e}")),
+            };
+            // The stream denies deletes, so sequences are contiguous: a gap means a message
+            // was missed, and applying past it would skip an event.
+            if seq != expected {
+                return StopReason::Transient(format!("expected sequence {expected}, got {seq}"));
+            }
+            match Envelope::from_json(&message.payload) {
+                Ok(envelope) => rows.push(seq, &envelope),
+                Err(e) => {
+                    return StopReason::Poison(format!(
+                        "message {seq} on {} cannot be decoded: {e}",
+                        message.subject
+                    ));
+                }
+            }
+        }
+        if let Err(reason) = apply_until_done(projection, checkpoint, &rows, shutdown).await {
+            return reason;
+        }
+        checkpoint = rows.last_seq;
+        status.checkpoint.store(checkpoint, Ordering::Relaxed);
+        status
+            .applied_events
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        status.applied_batches.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Applies one batch, retrying Postgres failures with back-off: a batch is never skipped.
+async fn apply_until_done(
+    projection: &Projection,
+    checkpoint: u64,
+    rows: &Rows,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Result<(), StopReason> {
+    let mut failures: u32 = 0;
+    loop {
+        let applied = read_model::apply(
+            &projection.pool,
+            &projection.name,
+            checkpoint,
+            rows,
+            projection.notify_channel.as_deref(),
+        )
+        .await;
+        match applied {
+            Ok(()) => return Ok(()),
+            Err(e @ ApplyError::LostOwnership { .. }) => {
+                return Err(StopReason::Transient(e.to_string()));
+            }
+            Err(ApplyError::Db(e)) => {
+                failures = failures.saturating_add(1);
+                // A while without Postgres may have cost the lock: start over from the
+                // checkpoint (and the lock) rather than retrying for ever here.
+                if failures > 8 {
+                    return Err(StopReason::Transient(format!("applying: {e}")));
+                }
+                tracing::warn!(error = %e, failures, "applying a batch failed; retrying");
+                let pause = BACKOFF_FIRST
+                    .saturating_mul(1 << failures.min(6))
+                    .min(BACKOFF_MAX);
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = shutdown.changed() => return Err(StopReason::Shutdown),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Tally's projector: the journal, applied to the Postgres read models exactly once.
+//!
+//! - [`consume`]: the live loop — one active projector per read model (advisory lock; others
+//!   wait as hot standbys), an ordered consumer from `checkpoint + 1`, batches applied in one
+//!   transaction each together with the checkpoint;
+//! - [`apply`]: what each event becomes (history entries, account rows) — pure;
+//! - [`read_model`]: the SQL: migrations, checkpoint, `UNNEST` bulk writes;
+//! - [`rebuild`]: replay into a fresh schema and swap it in;
+//! - [`verify`]: fold the journal and compare;
+//! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
+
+pub mod apply;
+pub mod consume;
+pub mod http;
+pub mod read_model;
+pub mod rebuild;
+pub mod verify;
+
+use anyhow::Context;
+use consume::{Projection, Status};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Settings shared by `serve`, `rebuild` and `verify`. Every variable is in `.env.sample`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// NATS server with JetStream, 2.12.1 or newer.
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// The journal stream.
+    #[arg(long, env = "LEDGER_STREAM", default_value = "LEDGER")]
+    pub stream: String,
+
+    /// PostgreSQL holding the read models.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tally"
+    )]
+    pub database_url: String,
+
+    /// Schema of the read models (the query API reads the same one).
+    #[arg(long, env = "READ_MODEL_SCHEMA", default_value = "ledger")]
+    pub schema: String,
+
+    /// Address of the health and metrics endpoints.
+    #[arg(long, env = "PROJECTOR_HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// Port of the health and metrics endpoints (0: any free port).
+    #[arg(long, env = "PROJECTOR_PORT", default_value_t = 8082)]
+    pub port: u16,
+
+    /// Most journal messages per transaction. 1000 keeps a transaction around ten
+    /// milliseconds of Postgres work, so the checkpoint (and read-your-writes) moves often.
+    #[arg(long, env = "PROJECTOR_BATCH_LEN_MAX", default_value_t = 1_000)]
+    pub batch_len_max: usize,
+
+    /// Postgres connections: the projector writes from one task; a second serves probes.
+    #[arg(long, env = "PROJECTOR_POOL_SIZE", default_value_t = 2)]
+    pub pool_size: u32,
+}
+
+/// The channel on which the projector announces each new checkpoint of `schema`.
+pub fn notify_channel(schema: &str) -> String {
+    format!("{schema}_checkpoint")
+}
+
+/// A running projector.
+#[derive(Debug)]
+pub struct Projector {
+    pub addr: SocketAddr,
+    pub status: Arc<Status>,
+    stop: watch::Sender<bool>,
+    projection: JoinHandle<()>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+/// Connects, migrates the read-model schema, and starts the projection and the probes.
+pub async fn start(config: Config) -> anyhow::Result<Projector> {
+    let nats = ledger_nats::connect(&config.nats_url, "tally-projector").await?;
+    ledger_nats::ensure_stream(&nats, &config.stream).await?;
+    let pool = read_model::pool(
+        &config.database_url,
+        &config.schema,
+        config.pool_size.max(2),
+    )
+    .await
+    .context("connecting to PostgreSQL")?;
+    read_model::migrate(&pool, &config.schema)
+        .await
+        .context("migrating the read models")?;
+    let status = Arc::new(Status::default());
+    let (stop, stopped) = watch::channel(false);
+    let projection = tokio::spawn(consume::run(
+        Projection {
+            nats: nats.clone(),
+            stream: config.stream.clone(),
+            pool: pool.clone(),
+            database_url: config.database_url.clone(),
+            name: read_model::PROJECTION.to_owned(),
+            batch_len_max: config.batch_len_max.max(1),
+            notify_channel: Some(notify_channel(&config.schema)),
+        },
+        Arc::clone(&status),
+        stopped.clone(),
+    ));
+    let listener = TcpListener::bind((config.host, config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let addr = listener.local_addr()?;
+    let router = http::router(http::Probe {
+        status: Arc::clone(&status),
+        pool,
+        nats,
+        stream: config.stream.clone(),
+    });
+    let mut server_stop = stopped;
+    let server = tokio::spawn(
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = server_stop.wait_for(|stop| *stop).await;
+            })
+            .into_future(),
+    );
+    tracing::info!(%addr, schema = %config.schema, "projector started");
+    Ok(Projector {
+        addr,
+        status,
+        stop,
+        projection,
+        server,
+    })
+}
+
+impl Projector {
+    /// Finishes the batch in hand, then stops.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(true);
+        self.projection.await.context("projection task")?;
+        self.server.await.context("probe server")??;
+        Ok(())
+    }
+
+    /// Ends abruptly, as a crash would: an open transaction is rolled back by Postgres.
+    pub fn abort(self) {
+        self.projection.abort();
+        self.server.abort();
+    }
+}
+
+/// Runs until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let projector = start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    projector.stop().await
+}

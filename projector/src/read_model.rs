@@ -1,0 +1,243 @@
+//! The projector's SQL: schema set-up, the checkpoint, and applying a batch of rows in one
+//! transaction that also advances the checkpoint.
+
+use crate::apply::Rows;
+use sqlx::AssertSqlSafe;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+use thiserror::Error;
+
+/// The live projection's name in `projection_checkpoint`.
+pub const PROJECTION: &str = "read_model";
+
+/// The migrations that build a read-model schema.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+#[derive(Debug, Error)]
+pub enum ApplyError {
+    /// Another projector advanced the checkpoint: this one must stop and re-read it.
+    #[error("checkpoint is at {found}, expected {expected}: another projector is applying")]
+    LostOwnership { expected: u64, found: u64 },
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+}
+
+/// Connection options for `database_url` with `search_path` set to `schema`.
+pub fn connect_options(database_url: &str, schema: &str) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(PgConnectOptions::from_str(database_url)?
+        .application_name("tally")
+        .options([("search_path", schema)]))
+}
+
+/// A pool whose connections see `schema`.
+pub async fn pool(database_url: &str, schema: &str, size: u32) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(connect_options(database_url, schema)?)
+        .await
+}
+
+/// Creates `schema` if needed and brings it to the latest migration.
+pub async fn migrate(pool: &PgPool, schema: &str) -> Result<(), sqlx::migrate::MigrateError> {
+    sqlx::query(AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {}",
+        quote(schema)
+    )))
+    .execute(pool)
+    .await?;
+    MIGRATOR.run(pool).await
+}
+
+/// Double-quotes an identifier.
+pub fn quote(identifier: &str) -> String {
+    format!("\"{}\"", identifier.replace('"', "\"\""))
+}
+
+/// The projection's checkpoint, creating it at 0.
+pub async fn checkpoint(pool: &PgPool, name: &str) -> Result<u64, sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO projection_checkpoint (name, last_seq) VALUES ($1, 0) ON CONFLICT DO NOTHING",
+    )
+    .bind(name)
+    .execute(pool)
+    .await?;
+    let last: i64 =
+        sqlx::query_scalar("SELECT last_seq FROM projection_checkpoint WHERE name = $1")
+            .bind(name)
+            .fetch_one(pool)
+            .await?;
+    Ok(u64::try_from(last).unwrap_or(0))
+}
+
+/// Applies `rows` and moves the checkpoint from `expected` to `rows.last_seq`, all in one
+/// transaction. The checkpoint row is locked first: a second projector applying the same
+/// range finds the checkpoint moved and gets [`ApplyError::LostOwnership`] instead of writing.
+/// `notify_channel` (if any) is told the new checkpoint when the transaction commits.
+pub async fn apply(
+    pool: &PgPool,
+    name: &str,
+    expected: u64,
+    rows: &Rows,
+    notify_channel: Option<&str>,
+) -> Result<(), ApplyError> {
+    let mut tx = pool.begin().await?;
+    let found: i64 =
+        sqlx::query_scalar("SELECT last_seq FROM projection_checkpoint WHERE name = $1 FOR UPDATE")
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+    let found = u64::try_from(found).unwrap_or(0);
+    if found != expected {
+        return Err(ApplyError::LostOwnership { expected, found });
+    }
+    write_rows(&mut tx, rows).await?;
+    sqlx::query("UPDATE projection_checkpoint SET last_seq = $2 WHERE name = $1")
+        .bind(name)
+        .bind(to_i64(rows.last_seq))
+        .execute(&mut *tx)
+        .await?;
+    if let Some(channel) = notify_channel {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(rows.last_seq.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Inserts the entries and upserts the accounts with one `UNNEST` statement each. Both are
+/// idempotent: entries by `(account_id, version)`, accounts only moving forward in version.
+pub async fn write_rows(
+    tx: &mut Transaction<'_, Postgres>,
+    rows: &Rows,
+) -> Result<(), sqlx::Error> {
+    if !rows.entries.is_empty() {
+        let e = &rows.entries;
+        sqlx::query(
+            "INSERT INTO account_entries (account_id, version, seq, event_id, event_type, entry_type,
+                 amount, balance_after, held_after, counterparty_account_id, transfer_id, job_id,
+                 reference, metadata, occurred_at)
+             SELECT a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m::jsonb, o
+             FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::text[], $6::text[],
+                 $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::uuid[], $12::uuid[],
+                 $13::text[], $14::text[], $15::timestamptz[])
+                 AS t(a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m, o)
+             ON CONFLICT (account_id, version) DO NOTHING",
+        )
+        .bind(e.iter().map(|x| x.account_id.to_string()).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| to_i64(x.version)).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| to_i64(x.seq)).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.event_id).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.event_type).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.entry_type).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.amount).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.balance_after).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.held_after).collect::<Vec<_>>())
+        .bind(
+            e.iter()
+                .map(|x| x.counterparty_account_id.as_ref().map(ToString::to_string))
+                .collect::<Vec<_>>(),
+        )
+        .bind(e.iter().map(|x| x.transfer_id).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.job_id).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.reference.clone()).collect::<Vec<_>>())
+        .bind(
+            e.iter()
+                .map(|x| x.metadata.as_ref().map(ToString::to_string))
+                .collect::<Vec<_>>(),
+        )
+        .bind(e.iter().map(|x| x.occurred_at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rows.accounts.is_empty() {
+        let a = &rows.accounts;
+        sqlx::query(
+            "INSERT INTO accounts (account_id, owner_id, currency, balance, held, overdraft_limit,
+                 version, status, last_seq, opened_at, updated_at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::int8[],
+                 $6::int8[], $7::int8[], $8::text[], $9::int8[], $10::timestamptz[],
+                 $11::timestamptz[])
+             ON CONFLICT (account_id) DO UPDATE SET
+                 owner_id = EXCLUDED.owner_id, currency = EXCLUDED.currency,
+                 balance = EXCLUDED.balance, held = EXCLUDED.held,
+                 overdraft_limit = EXCLUDED.overdraft_limit, version = EXCLUDED.version,
+                 status = EXCLUDED.status, last_seq = EXCLUDED.last_seq,
+                 updated_at = EXCLUDED.updated_at
+             WHERE accounts.version < EXCLUDED.version",
+        )
+        .bind(
+            a.iter()
+                .map(|x| x.account_id.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            a.iter()
+                .map(|x| x.state.owner_id.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            a.iter()
+                .map(|x| x.state.currency.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(a.iter().map(|x| x.state.balance).collect::<Vec<_>>())
+        .bind(a.iter().map(|x| x.state.held).collect::<Vec<_>>())
+        .bind(
+            a.iter()
+                .map(|x| x.state.overdraft_limit)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            a.iter()
+                .map(|x| to_i64(x.state.version))
+                .collect::<Vec<_>>(),
+        )
+        .bind(a.iter().map(|x| status_word(&x.state)).collect::<Vec<_>>())
+        .bind(a.iter().map(|x| to_i64(x.last_seq)).collect::<Vec<_>>())
+        .bind(
+            a.iter()
+                .map(|x| x.opened_at.unwrap_or(x.updated_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(a.iter().map(|x| x.updated_at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+fn status_word(state: &events::AccountState) -> String {
+    serde_json::to_value(state.status)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// Stream sequences and versions fit `bigint` for the lifetime of any ledger (2^63).
+pub fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Opens a connection outside the pool, for holding the projection's advisory lock: the lock
+/// lives as long as this connection, and Postgres releases it when the connection closes or
+/// dies.
+pub async fn lock_connection(database_url: &str) -> Result<PgConnection, sqlx::Error> {
+    PgConnection::connect_with(
+        &PgConnectOptions::from_str(database_url)?.application_name("tally-lock"),
+    )
+    .await
+}
+
+/// Tries to take the projection's lock on `conn` (true: taken; it is held until `conn` closes).
+pub async fn try_lock(conn: &mut PgConnection, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('tally.projector.' || $1))")
+        .bind(name)
+        .fetch_one(conn)
+        .await
+}

@@ -1,0 +1,51 @@
+//! Read-your-writes: `Ledger-Min-Seq: <n>` waits until the read model has applied the journal
+//! up to `n` (bounded, then `503 projection_lagging`), and every answer says how far the read
+//! model was when the request was served (`Ledger-Seq`).
+
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::http::HeaderValue;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_edge::ApiError;
+
+pub const LEDGER_MIN_SEQ: &str = "ledger-min-seq";
+pub const LEDGER_SEQ: &str = "ledger-seq";
+
+pub async fn ledger_seq(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    let mut checkpoint = app.checkpoint.clone();
+    if let Some(raw) = request.headers().get(LEDGER_MIN_SEQ) {
+        let Some(min_seq) = raw.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
+            return ApiError::invalid_request(
+                "Ledger-Min-Seq must be a stream sequence (an integer)",
+            )
+            .into_response();
+        };
+        let reached =
+            tokio::time::timeout(app.min_seq_wait, checkpoint.wait_for(|seq| *seq >= min_seq))
+                .await
+                .is_ok_and(|r| r.is_ok());
+        if !reached {
+            let lagging = ApiError::new(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "projection_lagging",
+                format!("the read model has not reached sequence {min_seq} yet; retry shortly"),
+            )
+            .retry_after(1);
+            let mut response = lagging.into_response();
+            stamp(&mut response, *checkpoint.borrow());
+            return response;
+        }
+    }
+    // Taken before the handler reads: the data it reads is at least this far.
+    let seq = *checkpoint.borrow();
+    let mut response = next.run(request).await;
+    stamp(&mut response, seq);
+    response
+}
+
+fn stamp(response: &mut Response, seq: u64) {
+    response
+        .headers_mut()
+        .insert(LEDGER_SEQ, HeaderValue::from(seq));
+}

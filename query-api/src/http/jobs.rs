@@ -1,0 +1,50 @@
+//! `GET /v1/jobs/{id}`: a command's status. A synchronous command's job is complete once an
+//! entry carries its id (no row per job is kept for those: the entries are the record).
+
+use super::db;
+use crate::AppState;
+use crate::read_model;
+use axum::Json;
+use axum::extract::State;
+use http_edge::{ApiError, ApiPath, Caller};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+pub async fn get_one(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(raw): ApiPath<String>,
+) -> Result<Json<Value>, ApiError> {
+    let not_found = || {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "job_not_found",
+            "no such job",
+        )
+    };
+    let job_id =
+        Uuid::parse_str(&raw).map_err(|_| ApiError::invalid_request("job ids are UUIDs"))?;
+    let job = read_model::job(&app.pool, job_id)
+        .await
+        .map_err(db)?
+        .ok_or_else(not_found)?;
+    if !caller.admin && job.owner_id != caller.principal.as_str() {
+        return Err(not_found());
+    }
+    let kind = match job.event_type.as_str() {
+        "account_opened" => "open_account",
+        "funds_deposited" => "deposit",
+        "funds_withdrawn" => "withdrawal",
+        "transfer_sent" | "transfer_received" => "transfer",
+        other => other,
+    };
+    Ok(Json(json!({
+        "job_id": job_id,
+        "kind": kind,
+        "status": "completed",
+        "account_id": job.account_id,
+        "seq": job.seq,
+        "submitted_at": job.occurred_at,
+        "completed_at": job.occurred_at,
+    })))
+}

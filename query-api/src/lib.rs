@@ -1,0 +1,176 @@
+//! Tally's read side over HTTP.
+//!
+//! Requests pass through [`consistency`] — which honours `Ledger-Min-Seq` (read-your-writes)
+//! and stamps every answer with `Ledger-Seq` — then the handlers in [`http`], which read the
+//! Postgres read models through [`read_model`]. [`checkpoint`] follows the projector's
+//! checkpoint by `LISTEN`, so waiting for a sequence costs no polling of the database.
+
+pub mod checkpoint;
+pub mod consistency;
+pub mod http;
+pub mod read_model;
+
+use anyhow::Context;
+use axum::Router;
+use axum::error_handling::HandleErrorLayer;
+use axum::routing::get;
+use http_edge::{ApiError, Auth, HasAuth};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{oneshot, watch};
+use tokio::task::JoinHandle;
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// Everything `query-api` needs. Every variable is in `.env.sample`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Config {
+    /// PostgreSQL holding the read models.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tally"
+    )]
+    pub database_url: String,
+
+    /// Schema of the read models (as the projector writes them).
+    #[arg(long, env = "READ_MODEL_SCHEMA", default_value = "ledger")]
+    pub schema: String,
+
+    #[arg(long, env = "QUERY_API_HOST", default_value = "0.0.0.0")]
+    pub host: IpAddr,
+
+    /// Port to listen on (0: any free port).
+    #[arg(long, env = "QUERY_API_PORT", default_value_t = 8081)]
+    pub port: u16,
+
+    /// HS256 secret for bearer tokens, at least 32 bytes (the command API's).
+    #[arg(long, env = "LEDGER_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+
+    /// Longest wait for `Ledger-Min-Seq` before `503 projection_lagging`. Five seconds covers
+    /// a busy projector; longer, and a client is better told to retry.
+    #[arg(long, env = "MIN_SEQ_WAIT_MS", default_value_t = 5_000)]
+    pub min_seq_wait_ms: u64,
+
+    /// Postgres connections for queries: a couple per core serves thousands of point reads
+    /// per second without crowding the projector.
+    #[arg(long, env = "QUERY_POOL_SIZE", default_value_t = 8)]
+    pub pool_size: u32,
+
+    /// Whole-request time limit.
+    #[arg(long, env = "QUERY_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
+    pub request_timeout_ms: u64,
+}
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub pool: sqlx::PgPool,
+    pub auth: Auth,
+    /// The projector's checkpoint as last announced (never ahead of what is committed).
+    pub checkpoint: watch::Receiver<u64>,
+    pub min_seq_wait: Duration,
+}
+
+impl HasAuth for AppState {
+    fn auth(&self) -> &Auth {
+        &self.auth
+    }
+}
+
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    Router::new()
+        .route("/v1/accounts", get(http::accounts::list))
+        .route("/v1/accounts/{id}", get(http::accounts::get_one))
+        .route("/v1/accounts/{id}/balance", get(http::accounts::balance))
+        .route("/v1/accounts/{id}/entries", get(http::entries::list))
+        .route("/v1/jobs/{id}", get(http::jobs::get_one))
+        .route("/healthz", get(http::health::healthz))
+        .route("/readyz", get(http::health::readyz))
+        .fallback(http_edge::problem::not_found)
+        .method_not_allowed_fallback(http_edge::problem::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            consistency::ledger_seq,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http())
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
+                    ApiError::unavailable("the request took too long")
+                }))
+                .timeout(request_timeout),
+        )
+        .with_state(state)
+}
+
+/// A running query API.
+#[derive(Debug)]
+pub struct App {
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<std::io::Result<()>>,
+    follower: JoinHandle<()>,
+}
+
+pub async fn start(config: Config) -> anyhow::Result<App> {
+    let auth = Auth::new(config.jwt_secret.as_deref()).context("token configuration")?;
+    let pool = read_model::pool(&config.database_url, &config.schema, config.pool_size)
+        .await
+        .context("connecting to PostgreSQL")?;
+    let (checkpoint_tx, checkpoint) = watch::channel(0);
+    let follower = tokio::spawn(checkpoint::follow(
+        pool.clone(),
+        config.schema.clone(),
+        checkpoint_tx,
+    ));
+    let state = AppState {
+        pool,
+        auth,
+        checkpoint,
+        min_seq_wait: Duration::from_millis(config.min_seq_wait_ms),
+    };
+    let listener = TcpListener::bind((config.host, config.port))
+        .await
+        .with_context(|| format!("binding {}:{}", config.host, config.port))?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(
+        axum::serve(
+            listener,
+            router(state, Duration::from_millis(config.request_timeout_ms)),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .into_future(),
+    );
+    tracing::info!(%addr, schema = %config.schema, "query API listening");
+    Ok(App {
+        addr,
+        stop,
+        server,
+        follower,
+    })
+}
+
+impl App {
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.server.await.context("HTTP server task")??;
+        self.follower.abort();
+        Ok(())
+    }
+}
+
+pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let app = start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    app.stop().await
+}
