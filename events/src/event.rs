@@ -13,7 +13,7 @@
 use crate::account::AccountState;
 use crate::ids::{AccountId, Metadata, OwnerId, Reference};
 use crate::money::Amount;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -34,11 +34,13 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// A new envelope with a fresh event id. `occurred_at` is kept to the microsecond, the
+    /// precision the read models (PostgreSQL `timestamptz`) store, so both say the same.
     pub fn new(job_id: Uuid, occurred_at: DateTime<Utc>, event: Event) -> Self {
         Self {
             event_id: Uuid::now_v7(),
             schema: SCHEMA,
-            occurred_at,
+            occurred_at: occurred_at.trunc_subsecs(6),
             job_id,
             event,
         }

@@ -1,0 +1,8 @@
+//! End-to-end tests of the read side: command API → journal → projector → Postgres → query API,
+//! on a real nats-server and a real PostgreSQL.
+
+mod exactly_once;
+mod history;
+mod read_your_writes;
+mod rebuild_verify;
+mod support;

@@ -1,0 +1,204 @@
+//! The whole stack in-process on real servers: nats-server, a fresh Postgres database, the
+//! command API, the projector and the query API.
+
+pub use harness::http::{Answer, Http};
+pub use harness::{NatsServer, TestDatabase};
+use projector::Projector;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256";
+pub const STREAM: &str = "LEDGER";
+pub const SCHEMA: &str = "ledger";
+
+pub fn token(sub: &str, admin: bool) -> String {
+    http_edge::Auth::new(Some(SECRET))
+        .expect("secret")
+        .mint(sub, admin, 3_600)
+        .expect("token")
+}
+
+pub struct Stack {
+    pub nats: NatsServer,
+    pub db: TestDatabase,
+    /// Kept alive for the stack's lifetime.
+    _command: command_api::App,
+    pub commands: Http,
+    _query: query_api::App,
+    pub queries: Http,
+}
+
+impl Stack {
+    /// Servers, command API and query API; projectors are started by the tests.
+    pub async fn start() -> Self {
+        let nats = NatsServer::start();
+        let db = TestDatabase::create().await;
+        let command = command_api::start(command_config(&nats.url))
+            .await
+            .expect("command API starts");
+        let commands = Http::new(format!("http://{}", command.addr));
+        let query = query_api::start(query_config(&db.url))
+            .await
+            .expect("query API starts");
+        let queries = Http::new(format!("http://{}", query.addr));
+        Self {
+            nats,
+            db,
+            _command: command,
+            commands,
+            _query: query,
+            queries,
+        }
+    }
+
+    pub fn projector_config(&self) -> projector::Config {
+        projector::Config {
+            nats_url: self.nats.url.clone(),
+            stream: STREAM.into(),
+            database_url: self.db.url.clone(),
+            schema: SCHEMA.into(),
+            host: "127.0.0.1".parse().expect("ip"),
+            port: 0,
+            batch_len_max: 1_000,
+            pool_size: 2,
+        }
+    }
+
+    pub async fn start_projector(&self) -> Projector {
+        projector::start(self.projector_config())
+            .await
+            .expect("projector starts")
+    }
+
+    pub async fn nats_client(&self) -> async_nats::Client {
+        self.nats.client().await
+    }
+
+    /// The journal's last sequence.
+    pub async fn last_seq(&self) -> u64 {
+        ledger_nats::stream::stream_last_seq(&self.nats_client().await, STREAM)
+            .await
+            .expect("stream info")
+    }
+
+    /// A pool on the read-model schema.
+    pub async fn pool(&self) -> sqlx::PgPool {
+        projector::read_model::pool(&self.db.url, SCHEMA, 2)
+            .await
+            .expect("pool")
+    }
+
+    /// Waits (bounded) until the read model's checkpoint reaches the journal's end.
+    pub async fn wait_caught_up(&self, within: Duration) {
+        let target = self.last_seq().await;
+        let pool = self.pool().await;
+        let deadline = Instant::now() + within;
+        loop {
+            let checkpoint =
+                projector::read_model::checkpoint(&pool, projector::read_model::PROJECTION)
+                    .await
+                    .unwrap_or(0);
+            if checkpoint >= target {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "projection stuck at {checkpoint} of {target}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Opens `id` for `owner` (as admin) and deposits `balance`; returns the last Ledger-Seq.
+    pub async fn open_funded(&self, id: &str, owner: &str, balance: i64) -> u64 {
+        let admin = token("root", true);
+        let opened = self
+            .commands
+            .post(
+                "/v1/accounts",
+                &admin,
+                json!({"account_id": id, "owner_id": owner}),
+            )
+            .await;
+        assert!(opened.status.is_success(), "{:?}", opened.body);
+        let mut answer = opened;
+        if balance > 0 {
+            answer = self
+                .commands
+                .post(
+                    &format!("/v1/accounts/{id}/deposits"),
+                    &admin,
+                    json!({"amount": balance}),
+                )
+                .await;
+            assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
+        }
+        seq_of(&answer)
+    }
+}
+
+pub fn command_config(nats_url: &str) -> command_api::Config {
+    command_api::Config {
+        nats_url: nats_url.to_owned(),
+        stream: STREAM.into(),
+        host: "127.0.0.1".parse().expect("ip"),
+        port: 0,
+        jwt_secret: Some(SECRET.into()),
+        writer_queue_len_max: 10_000,
+        state_cache_len_max: 100_000,
+        commit_timeout_ms: 5_000,
+        conflict_retries_max: 10,
+        unknown_outcome_retries_max: 8,
+        enqueue_timeout_ms: 1_000,
+        answer_timeout_ms: 20_000,
+        request_timeout_ms: 25_000,
+        request_body_bytes_max: 64 * 1024,
+    }
+}
+
+pub fn query_config(database_url: &str) -> query_api::Config {
+    query_api::Config {
+        database_url: database_url.to_owned(),
+        schema: SCHEMA.into(),
+        host: "127.0.0.1".parse().expect("ip"),
+        port: 0,
+        jwt_secret: Some(SECRET.into()),
+        min_seq_wait_ms: 5_000,
+        pool_size: 4,
+        request_timeout_ms: 10_000,
+    }
+}
+
+pub fn seq_of(answer: &Answer) -> u64 {
+    answer
+        .header("ledger-seq")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no Ledger-Seq on {:?}", answer.body))
+}
+
+/// Every entry of an account, walked page by page with the cursor (oldest last).
+pub async fn all_entries(
+    queries: &Http,
+    token: &str,
+    account_id: &str,
+    min_seq: u64,
+) -> Vec<Value> {
+    let mut items = Vec::new();
+    let mut cursor: Option<String> = None;
+    let min = min_seq.to_string();
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/accounts/{account_id}/entries?limit=37&cursor={c}"),
+            None => format!("/v1/accounts/{account_id}/entries?limit=37"),
+        };
+        let page = queries
+            .get_with(&path, Some(token), &[("ledger-min-seq", &min)])
+            .await;
+        assert_eq!(page.status.as_u16(), 200, "{:?}", page.body);
+        items.extend(page.body["items"].as_array().cloned().unwrap_or_default());
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => return items,
+        }
+    }
+}
