@@ -2,6 +2,7 @@
 //! on a real nats-server and a real PostgreSQL.
 
 mod exactly_once;
+mod faults;
 mod history;
 mod read_your_writes;
 mod rebuild_verify;

@@ -1,0 +1,145 @@
+//! The projector rides out NATS and Postgres outages, and stops loudly on an event it cannot
+//! decode rather than skipping it.
+
+use crate::support::*;
+use projector::consume::Role;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projector_survives_a_nats_kill_and_postgres_connection_loss() {
+    let mut stack = Stack::start().await;
+    let projector = stack.start_projector().await;
+    stack.open_funded("f-1", "f", 0).await;
+    let f = token("f", false);
+    for _ in 0..20 {
+        stack
+            .commands
+            .post("/v1/accounts/f-1/deposits", &f, json!({"amount": 1}))
+            .await;
+    }
+    stack.wait_caught_up(Duration::from_secs(20)).await;
+
+    // Postgres drops every connection of the projector (as a failover or restart would).
+    let pool = stack.pool().await;
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()
+           AND application_name IN ('tally', 'tally-lock')",
+    )
+    .execute(&pool)
+    .await
+    .expect("terminate backends");
+    // NATS is killed and comes back on the same store.
+    stack.nats.restart();
+
+    // Writes resume once the command API has reconnected.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut written = 0;
+    while written < 20 {
+        let answer = stack
+            .commands
+            .post("/v1/accounts/f-1/deposits", &f, json!({"amount": 1}))
+            .await;
+        if answer.status.as_u16() == 201 {
+            written += 1;
+        } else {
+            assert!(
+                Instant::now() < deadline,
+                "writes did not resume: {:?}",
+                answer.body
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    stack.wait_caught_up(Duration::from_secs(30)).await;
+    let account = stack.queries.get("/v1/accounts/f-1", &f).await;
+    assert_eq!(account.body["balance"], 40);
+    let client = stack.nats_client().await;
+    let findings = projector::verify::verify(&client, STREAM, &pool)
+        .await
+        .expect("verify");
+    assert!(findings.drift.is_empty(), "{:#?}", findings.drift);
+    assert_eq!(projector.status.role(), Role::Active);
+    projector.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_undecodable_event_stops_the_projector_loudly_without_skipping_it() {
+    let stack = Stack::start().await;
+    let projector = stack.start_projector().await;
+    stack.open_funded("g-1", "g", 5).await;
+    stack.wait_caught_up(Duration::from_secs(20)).await;
+    let good = stack.last_seq().await;
+    // Something that is not a Tally event lands on an account subject.
+    let client = stack.nats_client().await;
+    let js = async_nats::jetstream::new(client.clone());
+    js.publish("ledger.account.g-1", "not json".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    stack
+        .commands
+        .post(
+            "/v1/accounts/g-1/deposits",
+            &token("g", false),
+            json!({"amount": 1}),
+        )
+        .await;
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while projector.status.role() != Role::Failed {
+        assert!(Instant::now() < deadline, "the projector did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failure = projector.status.failure().expect("a reason");
+    assert!(
+        failure.contains(&format!("message {}", good + 1)),
+        "{failure}"
+    );
+    let probes = Http::new(format!("http://{}", projector.addr));
+    let health = probes.get_with("/healthz", None, &[]).await;
+    assert_eq!(health.status.as_u16(), 503);
+    assert_eq!(health.body["status"], "failed");
+    // Nothing past the poison message was applied.
+    let pool = stack.pool().await;
+    let checkpoint = projector::read_model::checkpoint(&pool, projector::read_model::PROJECTION)
+        .await
+        .expect("checkpoint");
+    assert_eq!(checkpoint, good);
+    let metrics = probes.get_with("/metrics", None, &[]).await;
+    assert_eq!(metrics.status.as_u16(), 200);
+    projector.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn metrics_report_the_lag_and_the_checkpoint() {
+    let stack = Stack::start().await;
+    let projector = stack.start_projector().await;
+    stack.open_funded("h-1", "h", 5).await;
+    stack.wait_caught_up(Duration::from_secs(20)).await;
+    let last = stack.last_seq().await;
+    let client = reqwest::Client::new();
+    let text = client
+        .get(format!("http://{}/metrics", projector.addr))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(&format!("ledger_projector_checkpoint {last}")),
+        "{text}"
+    );
+    assert!(text.contains("ledger_projector_lag 0"), "{text}");
+    assert!(text.contains("ledger_projector_active 1"), "{text}");
+    let ready = client
+        .get(format!("http://{}/readyz", projector.addr))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(ready.status().as_u16(), 200);
+    projector.stop().await.expect("stops");
+}
