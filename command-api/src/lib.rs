@@ -16,22 +16,16 @@ pub mod writer;
 
 use anyhow::Context;
 use axum::Router;
-use axum::error_handling::HandleErrorLayer;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 pub use config::Config;
 use http::{accounts, health, transfers};
-use http_edge::ApiError;
+use http_edge::server::{Server, with_edge_layers};
 use http_edge::{Auth, HasAuth};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
-use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 use writer::{Writer, WriterConfig, WriterStats, WriterTask};
 
 /// What every handler can reach.
@@ -58,7 +52,7 @@ pub struct HttpLimits {
 
 /// All routes of the command API.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/accounts", post(accounts::open))
         .route("/v1/accounts/{id}/deposits", post(accounts::deposit))
         .route("/v1/accounts/{id}/withdrawals", post(accounts::withdraw))
@@ -67,18 +61,8 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/readyz", get(health::readyz))
         .fallback(http_edge::problem::not_found)
         .method_not_allowed_fallback(http_edge::problem::method_not_allowed)
-        .layer(DefaultBodyLimit::max(limits.body_bytes_max))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http())
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::unavailable("the request took too long")
-                }))
-                .timeout(limits.request_timeout),
-        )
-        .with_state(state)
+        .layer(DefaultBodyLimit::max(limits.body_bytes_max));
+    with_edge_layers(router, limits.request_timeout).with_state(state)
 }
 
 /// A running command API.
@@ -86,8 +70,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
 pub struct App {
     pub addr: SocketAddr,
     pub stats: Arc<WriterStats>,
-    stop: oneshot::Sender<()>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: Server,
     writer: WriterTask,
 }
 
@@ -125,19 +108,11 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         body_bytes_max: config.request_body_bytes_max,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
     };
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(listener, router(state, limits))
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .into_future(),
-    );
+    let server = http_edge::server::spawn(listener, router(state, limits));
     tracing::info!(%addr, stream = %config.stream, "command API listening");
     Ok(App {
         addr,
         stats,
-        stop,
         server,
         writer: writer_task,
     })
@@ -147,15 +122,14 @@ impl App {
     /// Stops accepting requests, lets in-flight requests finish, then lets the writer drain
     /// its queue and commit what it holds.
     pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.server.await.context("HTTP server task")??;
+        self.server.shut_down().await.context("HTTP server")?;
         self.writer.0.await.context("writer task")?;
         Ok(())
     }
 
     /// Ends the application abruptly, as a crash would: nothing is drained.
     pub fn abort(self) {
-        self.server.abort();
+        self.server.task.abort();
         self.writer.0.abort();
     }
 }

@@ -2,11 +2,13 @@
 //! - [`auth`]: HS256 bearer tokens → a [`auth::Caller`];
 //! - [`problem`]: [`problem::ApiError`], every failure as an RFC 9457 problem with a stable code;
 //! - [`extract`]: JSON body, path and query extractors whose rejections are problems;
+//! - [`server`]: the layers every API wears and a server task with graceful shutdown;
 //! - [`telemetry`]: log set-up and the shutdown signal every service waits for.
 
 pub mod auth;
 pub mod extract;
 pub mod problem;
+pub mod server;
 pub mod telemetry;
 
 pub use auth::{Auth, Caller, HasAuth};

@@ -12,17 +12,14 @@ pub mod read_model;
 
 use anyhow::Context;
 use axum::Router;
-use axum::error_handling::HandleErrorLayer;
 use axum::routing::get;
-use http_edge::{ApiError, Auth, HasAuth};
+use http_edge::server::{Server, with_edge_layers};
+use http_edge::{Auth, HasAuth};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::trace::TraceLayer;
 
 /// Everything `query-api` needs. Every variable is in `.env.sample`.
 #[derive(Debug, Clone, clap::Args)]
@@ -82,7 +79,7 @@ impl HasAuth for AppState {
 }
 
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
-    Router::new()
+    let router = Router::new()
         .route("/v1/accounts", get(http::accounts::list))
         .route("/v1/accounts/{id}", get(http::accounts::get_one))
         .route("/v1/accounts/{id}/balance", get(http::accounts::balance))
@@ -95,26 +92,15 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             consistency::ledger_seq,
-        ))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-                .layer(TraceLayer::new_for_http())
-                .layer(PropagateRequestIdLayer::x_request_id())
-                .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
-                    ApiError::unavailable("the request took too long")
-                }))
-                .timeout(request_timeout),
-        )
-        .with_state(state)
+        ));
+    with_edge_layers(router, request_timeout).with_state(state)
 }
 
 /// A running query API.
 #[derive(Debug)]
 pub struct App {
     pub addr: SocketAddr,
-    stop: oneshot::Sender<()>,
-    server: JoinHandle<std::io::Result<()>>,
+    server: Server,
     follower: JoinHandle<()>,
 }
 
@@ -139,21 +125,11 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(
-        axum::serve(
-            listener,
-            router(state, Duration::from_millis(config.request_timeout_ms)),
-        )
-        .with_graceful_shutdown(async {
-            let _ = stopped.await;
-        })
-        .into_future(),
-    );
+    let router = router(state, Duration::from_millis(config.request_timeout_ms));
+    let server = http_edge::server::spawn(listener, router);
     tracing::info!(%addr, schema = %config.schema, "query API listening");
     Ok(App {
         addr,
-        stop,
         server,
         follower,
     })
@@ -161,8 +137,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
 
 impl App {
     pub async fn stop(self) -> anyhow::Result<()> {
-        let _ = self.stop.send(());
-        self.server.await.context("HTTP server task")??;
+        self.server.shut_down().await.context("HTTP server")?;
         self.follower.abort();
         Ok(())
     }
