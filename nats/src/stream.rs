@@ -60,7 +60,33 @@ pub async fn ensure_stream(client: &Client, name: &str) -> Result<Value, StreamE
     Ok(answer["config"].clone())
 }
 
-/// Whether the stream exists (for readiness checks).
+/// For services that only read: waits (up to `wait`) until the stream exists, then checks that
+/// it echoes `allow_atomic: true`. Creating it is the command API's job.
+pub async fn check_stream(
+    client: &Client,
+    name: &str,
+    wait: std::time::Duration,
+) -> Result<Value, StreamError> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let subject = format!("$JS.API.STREAM.INFO.{name}");
+    loop {
+        match api::<Value>(client, &subject, Bytes::new(), name).await {
+            Ok(info) => {
+                check_atomic_echo(name, &info["config"])?;
+                return Ok(info["config"].clone());
+            }
+            Err(StreamError::Api { source, .. })
+                if source.err_code == ERR_STREAM_NOT_FOUND
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+            Err(other) => return Err(other),
+        }
+    }
+}
+
+/// The stream's last sequence (also a readiness check: it fails if the stream is missing).
 pub async fn stream_last_seq(client: &Client, name: &str) -> Result<u64, StreamError> {
     let info: Value = api(
         client,

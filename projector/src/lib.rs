@@ -65,6 +65,9 @@ pub struct Config {
     pub pool_size: u32,
 }
 
+/// How long start-up waits for the command API to create the stream.
+const STREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The channel on which the projector announces each new checkpoint of `schema`.
 pub fn notify_channel(schema: &str) -> String {
     format!("{schema}_checkpoint")
@@ -83,7 +86,10 @@ pub struct Projector {
 /// Connects, migrates the read-model schema, and starts the projection and the probes.
 pub async fn start(config: Config) -> anyhow::Result<Projector> {
     let nats = ledger_nats::connect(&config.nats_url, "tally-projector").await?;
-    ledger_nats::ensure_stream(&nats, &config.stream).await?;
+    // The projector only reads: the command API creates the stream; wait for it a while.
+    ledger_nats::stream::check_stream(&nats, &config.stream, STREAM_WAIT)
+        .await
+        .context("the journal stream (start the command API first)")?;
     let pool = read_model::pool(
         &config.database_url,
         &config.schema,
