@@ -1,6 +1,6 @@
 //! What each journaled event becomes in the read model: pure mapping, no I/O.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use events::{AccountId, AccountState, Envelope, Event};
 use std::collections::HashMap;
 use uuid::Uuid;
@@ -78,8 +78,14 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
         job_id: envelope.job_id,
         reference: reference.map(|r| r.as_str().to_owned()),
         metadata: metadata.map(serde_json::Value::from),
-        occurred_at: envelope.occurred_at,
+        occurred_at: microseconds(envelope.occurred_at),
     })
+}
+
+/// Instants as the read model stores them (PostgreSQL keeps microseconds): cut here, so that
+/// what is written is exactly what `verify` expects, whatever precision the journal has.
+pub fn microseconds(instant: DateTime<Utc>) -> DateTime<Utc> {
+    instant.trunc_subsecs(6)
 }
 
 /// An account row as of its last event in a batch.
@@ -114,8 +120,8 @@ impl Rows {
         let Some(state) = envelope.event.account_state() else {
             return;
         };
-        let opened_at =
-            matches!(envelope.event, Event::AccountOpened(_)).then_some(envelope.occurred_at);
+        let occurred_at = microseconds(envelope.occurred_at);
+        let opened_at = matches!(envelope.event, Event::AccountOpened(_)).then_some(occurred_at);
         match self
             .account_index
             .get(&entry.account_id)
@@ -124,7 +130,7 @@ impl Rows {
             Some(row) => {
                 row.state = state.clone();
                 row.last_seq = seq;
-                row.updated_at = envelope.occurred_at;
+                row.updated_at = occurred_at;
                 row.opened_at = row.opened_at.or(opened_at);
             }
             None => {
@@ -135,7 +141,7 @@ impl Rows {
                     state: state.clone(),
                     last_seq: seq,
                     opened_at,
-                    updated_at: envelope.occurred_at,
+                    updated_at: occurred_at,
                 });
             }
         }
