@@ -63,6 +63,15 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 25_000)]
     pub request_timeout_ms: u64,
 
+    /// Run the payment executor in this instance (several instances share its consumer).
+    #[arg(long, env = "PAYMENT_EXECUTOR", default_value_t = true, action = clap::ArgAction::Set)]
+    pub payment_executor: bool,
+
+    /// Override of the payments consumer's redelivery delay (`ack_wait` in
+    /// `nats/payments-consumer.json`, 30 s).
+    #[arg(long, env = "PAYMENT_ACK_WAIT_MS")]
+    pub payment_ack_wait_ms: Option<u64>,
+
     /// Largest request body. Commands are small; 64 KiB leaves room for metadata.
     #[arg(long, env = "REQUEST_BODY_BYTES_MAX", default_value_t = 64 * 1024)]
     pub request_body_bytes_max: usize,

@@ -7,10 +7,14 @@
 //! events in one atomic JetStream batch guarded by expected-sequence checks. Its answer goes
 //! back to the handler, which renders it as JSON with the `Ledger-Seq` of the commit.
 //!
+//! The [`executors`] (durable consumers) feed asynchronous work — order payments — through the
+//! same writer.
+//!
 //! [`start`] wires it all together so that `main` and the tests run the same application.
 
 pub mod config;
 pub mod domain;
+pub mod executors;
 pub mod http;
 pub mod writer;
 
@@ -19,7 +23,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 pub use config::Config;
-use http::{accounts, health, transfers};
+use http::{accounts, health, orders, transfers};
 use http_edge::server::{Server, with_edge_layers};
 use http_edge::{Auth, HasAuth};
 use std::net::SocketAddr;
@@ -57,6 +61,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/accounts/{id}/deposits", post(accounts::deposit))
         .route("/v1/accounts/{id}/withdrawals", post(accounts::withdraw))
         .route("/v1/transfers", post(transfers::transfer))
+        .route("/v1/orders", post(orders::place))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(http_edge::problem::not_found)
@@ -71,6 +76,9 @@ pub struct App {
     pub addr: SocketAddr,
     pub stats: Arc<WriterStats>,
     server: Server,
+    stop_executors: tokio::sync::watch::Sender<bool>,
+    executors: Vec<tokio::task::JoinHandle<()>>,
+    writer_handle: Writer,
     writer: WriterTask,
 }
 
@@ -93,11 +101,29 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             answer_timeout: Duration::from_millis(config.answer_timeout_ms),
         },
     );
+    let (stop_executors, executors_stopped) = tokio::sync::watch::channel(false);
+    let mut executors = Vec::new();
+    if config.payment_executor {
+        let consumer = ledger_nats::consumers::ensure_pull_consumer(
+            &nats,
+            &config.stream,
+            ledger_nats::consumers::PAYMENTS_CONSUMER_JSON,
+            config.payment_ack_wait_ms.map(Duration::from_millis),
+        )
+        .await
+        .context("the payments consumer")?;
+        executors.push(tokio::spawn(executors::payments::run(
+            consumer,
+            writer.clone(),
+            executors_stopped.clone(),
+        )));
+    }
     let listener = TcpListener::bind((config.host, config.port))
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let stats = Arc::clone(writer.stats());
+    let writer_handle = writer.clone();
     let state = AppState {
         writer,
         auth,
@@ -114,15 +140,28 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         addr,
         stats,
         server,
+        stop_executors,
+        executors,
+        writer_handle,
         writer: writer_task,
     })
 }
 
 impl App {
+    /// The handle to this instance's append pipeline (for executors driven from outside).
+    pub fn writer(&self) -> &Writer {
+        &self.writer_handle
+    }
+
     /// Stops accepting requests, lets in-flight requests finish, then lets the writer drain
     /// its queue and commit what it holds.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.server.shut_down().await.context("HTTP server")?;
+        drop(self.writer_handle);
+        let _ = self.stop_executors.send(true);
+        for executor in self.executors {
+            executor.await.context("executor task")?;
+        }
         self.writer.0.await.context("writer task")?;
         Ok(())
     }
@@ -130,6 +169,9 @@ impl App {
     /// Ends the application abruptly, as a crash would: nothing is drained.
     pub fn abort(self) {
         self.server.task.abort();
+        for executor in &self.executors {
+            executor.abort();
+        }
         self.writer.0.abort();
     }
 }

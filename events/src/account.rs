@@ -80,7 +80,12 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
         Event::TransferReceived(t) => t.amount.minor_units(),
         Event::FundsWithdrawn(m) => -m.amount.minor_units(),
         Event::TransferSent(t) => -t.amount.minor_units(),
-        Event::AccountOpened(_) | Event::IdempotencyRecorded(_) => {
+        Event::OrderCharged(c) => -c.amount.minor_units(),
+        Event::AccountOpened(_)
+        | Event::IdempotencyRecorded(_)
+        | Event::OrderPlaced(_)
+        | Event::OrderPaid(_)
+        | Event::OrderRejected(_) => {
             return Err(EvolveError::NotAnAccountEvent { event_type });
         }
     };

@@ -13,6 +13,8 @@
 use crate::account::AccountState;
 use crate::ids::{AccountId, Metadata, OwnerId, Reference};
 use crate::money::Amount;
+use crate::order::OrderState;
+use crate::subjects;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -78,6 +80,10 @@ pub enum Event {
     TransferSent(TransferLeg),
     TransferReceived(TransferLeg),
     IdempotencyRecorded(IdempotencyRecorded),
+    OrderPlaced(OrderEvent),
+    OrderPaid(OrderEvent),
+    OrderRejected(OrderEvent),
+    OrderCharged(OrderCharge),
 }
 
 impl Event {
@@ -90,6 +96,36 @@ impl Event {
             Self::TransferSent(_) => "transfer_sent",
             Self::TransferReceived(_) => "transfer_received",
             Self::IdempotencyRecorded(_) => "idempotency_recorded",
+            Self::OrderPlaced(_) => "order_placed",
+            Self::OrderPaid(_) => "order_paid",
+            Self::OrderRejected(_) => "order_rejected",
+            Self::OrderCharged(_) => "order_charged",
+        }
+    }
+
+    /// The subject this event is journaled on (`None` for idempotency records, whose subject
+    /// is a hash only the writer knows).
+    pub fn subject(&self) -> Option<String> {
+        if let Some(account_id) = self.account_id() {
+            return Some(subjects::account(account_id));
+        }
+        self.order_id().map(subjects::order)
+    }
+
+    /// The order this event belongs to, for order events (not `order_charged`, which is the
+    /// account's side of a payment).
+    pub fn order_id(&self) -> Option<&Uuid> {
+        match self {
+            Self::OrderPlaced(e) | Self::OrderPaid(e) | Self::OrderRejected(e) => Some(&e.order_id),
+            _ => None,
+        }
+    }
+
+    /// The order's post-state, for order events.
+    pub fn order_state(&self) -> Option<&OrderState> {
+        match self {
+            Self::OrderPlaced(e) | Self::OrderPaid(e) | Self::OrderRejected(e) => Some(&e.state),
+            _ => None,
         }
     }
 
@@ -105,7 +141,11 @@ impl Event {
             Self::FundsDeposited(_) => Some("deposit"),
             Self::FundsWithdrawn(_) => Some("withdrawal"),
             Self::TransferSent(_) | Self::TransferReceived(_) => Some("transfer"),
-            Self::IdempotencyRecorded(_) => None,
+            Self::OrderCharged(_) => Some("payment"),
+            Self::IdempotencyRecorded(_)
+            | Self::OrderPlaced(_)
+            | Self::OrderPaid(_)
+            | Self::OrderRejected(_) => None,
         }
     }
 
@@ -115,7 +155,11 @@ impl Event {
             Self::AccountOpened(e) => Some(&e.account_id),
             Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.account_id),
             Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.account_id),
-            Self::IdempotencyRecorded(_) => None,
+            Self::OrderCharged(e) => Some(&e.account_id),
+            Self::IdempotencyRecorded(_)
+            | Self::OrderPlaced(_)
+            | Self::OrderPaid(_)
+            | Self::OrderRejected(_) => None,
         }
     }
 
@@ -125,7 +169,11 @@ impl Event {
             Self::AccountOpened(e) => Some(&e.state),
             Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.state),
             Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.state),
-            Self::IdempotencyRecorded(_) => None,
+            Self::OrderCharged(e) => Some(&e.state),
+            Self::IdempotencyRecorded(_)
+            | Self::OrderPlaced(_)
+            | Self::OrderPaid(_)
+            | Self::OrderRejected(_) => None,
         }
     }
 
@@ -136,7 +184,11 @@ impl Event {
             Self::AccountOpened(e) => e.state = new_state,
             Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => e.state = new_state,
             Self::TransferSent(e) | Self::TransferReceived(e) => e.state = new_state,
-            Self::IdempotencyRecorded(_) => {}
+            Self::OrderCharged(e) => e.state = new_state,
+            Self::IdempotencyRecorded(_)
+            | Self::OrderPlaced(_)
+            | Self::OrderPaid(_)
+            | Self::OrderRejected(_) => {}
         }
         self
     }
@@ -174,6 +226,23 @@ pub struct TransferLeg {
     pub reference: Option<Reference>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
+    pub state: AccountState,
+}
+
+/// `order_placed` / `order_paid` / `order_rejected`, on `ledger.order.<order_id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderEvent {
+    pub order_id: Uuid,
+    pub state: OrderState,
+}
+
+/// `order_charged`: the account's side of a paid order, committed atomically with
+/// `order_paid`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderCharge {
+    pub account_id: AccountId,
+    pub order_id: Uuid,
+    pub amount: Amount,
     pub state: AccountState,
 }
 

@@ -6,8 +6,8 @@
 //! - [`subjects`] and [`headers`]: where each aggregate lives in the `LEDGER` stream and which
 //!   headers every journaled message carries;
 //! - [`event`]: the JSON envelope and the event types, each carrying its aggregate's post-state;
-//! - [`account`]: the account aggregate's state and [`account::evolve`], the one definition of
-//!   how an event changes it.
+//! - [`account`] and [`order`]: the aggregates' states and `evolve` / `evolve_order`, the one
+//!   definition of how an event changes them.
 //!
 //! Data flows one way: the command side decides events, encodes them with [`event::Envelope`]
 //! and publishes them under [`subjects`]; the read side decodes the same envelope and folds it
@@ -18,12 +18,14 @@ pub mod event;
 pub mod headers;
 pub mod ids;
 pub mod money;
+pub mod order;
 pub mod subjects;
 
 pub use account::{AccountState, AccountStatus, EvolveError, evolve};
 pub use event::{
-    AccountMovement, AccountOpened, Envelope, Event, HISTORY_TYPES, IdempotencyRecorded, SCHEMA,
-    TransferLeg,
+    AccountMovement, AccountOpened, Envelope, Event, HISTORY_TYPES, IdempotencyRecorded,
+    OrderCharge, OrderEvent, SCHEMA, TransferLeg,
 };
 pub use ids::{AccountId, IdError, IdempotencyKey, Metadata, OwnerId, Reference};
 pub use money::{AMOUNT_MAX, Amount, AmountError, Currency};
+pub use order::{OrderRejection, OrderState, OrderStatus, evolve_order};

@@ -3,6 +3,7 @@
 //! | subject | aggregate |
 //! |---|---|
 //! | `ledger.account.<account_id>` | account |
+//! | `ledger.order.<order_id>` | order |
 //! | `ledger.idem.<sha256(principal, key)>` | idempotency record |
 //!
 //! The stream itself captures `ledger.>` (see `nats/ledger-stream.json`).
@@ -16,12 +17,20 @@ pub const ROOT: &str = "ledger";
 /// Prefix of account subjects, with its trailing dot.
 pub const ACCOUNT_PREFIX: &str = "ledger.account.";
 
+/// Prefix of order subjects, with its trailing dot.
+pub const ORDER_PREFIX: &str = "ledger.order.";
+
 /// Prefix of idempotency-record subjects, with its trailing dot.
 pub const IDEMPOTENCY_PREFIX: &str = "ledger.idem.";
 
 /// The subject of an account's events.
 pub fn account(id: &AccountId) -> String {
     format!("{ACCOUNT_PREFIX}{id}")
+}
+
+/// The subject of an order's events.
+pub fn order(id: &uuid::Uuid) -> String {
+    format!("{ORDER_PREFIX}{id}")
 }
 
 /// The subject of the record that binds `key` for `principal`: keys are scoped to the caller,

@@ -6,6 +6,7 @@
 //!   refuses a server that does not echo `allow_atomic: true`;
 //! - [`batch`]: publishes an atomic batch with per-subject expected-sequence checks and reads
 //!   the pub ack into a typed outcome;
+//! - [`consumers`]: durable consumer definitions (`nats/*-consumer.json`) for the executors;
 //! - [`direct`]: direct gets — the last message of many subjects at once, the next message on a
 //!   subject after a sequence, and ranges of the stream.
 //!
@@ -13,6 +14,7 @@
 //! stream's options are spelled only in the JSON file.
 
 pub mod batch;
+pub mod consumers;
 pub mod direct;
 pub mod server;
 pub mod stream;

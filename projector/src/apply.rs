@@ -20,6 +20,7 @@ pub struct Entry {
     pub held_after: i64,
     pub counterparty_account_id: Option<AccountId>,
     pub transfer_id: Option<Uuid>,
+    pub order_id: Option<Uuid>,
     pub job_id: Uuid,
     pub reference: Option<String>,
     pub metadata: Option<serde_json::Value>,
@@ -61,7 +62,11 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
             t.reference.clone(),
             t.metadata.clone(),
         ),
-        Event::IdempotencyRecorded(_) => return None,
+        Event::OrderCharged(c) => (-c.amount.minor_units(), None, None, None, None),
+        Event::IdempotencyRecorded(_)
+        | Event::OrderPlaced(_)
+        | Event::OrderPaid(_)
+        | Event::OrderRejected(_) => return None,
     };
     Some(Entry {
         account_id,
@@ -75,6 +80,10 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
         held_after: state.held,
         counterparty_account_id: counterparty,
         transfer_id,
+        order_id: match event {
+            Event::OrderCharged(c) => Some(c.order_id),
+            _ => None,
+        },
         job_id: envelope.job_id,
         reference: reference.map(|r| r.as_str().to_owned()),
         metadata: metadata.map(serde_json::Value::from),
@@ -99,6 +108,17 @@ pub struct AccountRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// An order row as of its last event in a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OrderRow {
+    pub order_id: Uuid,
+    pub state: events::OrderState,
+    pub job_id: Uuid,
+    /// When the order was placed, if that is in the batch.
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A batch of consecutive journal messages, turned into rows.
 #[derive(Debug, Default)]
 pub struct Rows {
@@ -107,6 +127,9 @@ pub struct Rows {
     pub accounts: Vec<AccountRow>,
     /// Where each account's row is in `accounts`.
     account_index: HashMap<AccountId, usize>,
+    /// Last state per order.
+    pub orders: Vec<OrderRow>,
+    order_index: HashMap<Uuid, usize>,
     /// Stream sequence of the batch's last message (any subject).
     pub last_seq: u64,
 }
@@ -114,6 +137,11 @@ pub struct Rows {
 impl Rows {
     pub fn push(&mut self, seq: u64, envelope: &Envelope) {
         self.last_seq = self.last_seq.max(seq);
+        if let (Some(order_id), Some(state)) =
+            (envelope.event.order_id(), envelope.event.order_state())
+        {
+            self.push_order(*order_id, state, envelope);
+        }
         let Some(entry) = entry(seq, envelope) else {
             return;
         };
@@ -146,6 +174,32 @@ impl Rows {
             }
         }
         self.entries.push(entry);
+    }
+
+    fn push_order(&mut self, order_id: Uuid, state: &events::OrderState, envelope: &Envelope) {
+        let occurred_at = microseconds(envelope.occurred_at);
+        let created_at = matches!(envelope.event, Event::OrderPlaced(_)).then_some(occurred_at);
+        match self
+            .order_index
+            .get(&order_id)
+            .and_then(|&i| self.orders.get_mut(i))
+        {
+            Some(row) => {
+                row.state = state.clone();
+                row.updated_at = occurred_at;
+                row.created_at = row.created_at.or(created_at);
+            }
+            None => {
+                self.order_index.insert(order_id, self.orders.len());
+                self.orders.push(OrderRow {
+                    order_id,
+                    state: state.clone(),
+                    job_id: envelope.job_id,
+                    created_at,
+                    updated_at: occurred_at,
+                });
+            }
+        }
     }
 
     pub fn is_empty(&self) -> bool {

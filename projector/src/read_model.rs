@@ -121,12 +121,12 @@ pub async fn write_rows(
         sqlx::query(
             "INSERT INTO account_entries (account_id, version, seq, event_id, event_type, entry_type,
                  amount, balance_after, held_after, counterparty_account_id, transfer_id, job_id,
-                 reference, metadata, occurred_at)
-             SELECT a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m::jsonb, o
+                 reference, metadata, occurred_at, order_id)
+             SELECT a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m::jsonb, o, ord
              FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::text[], $6::text[],
                  $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::uuid[], $12::uuid[],
-                 $13::text[], $14::text[], $15::timestamptz[])
-                 AS t(a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m, o)
+                 $13::text[], $14::text[], $15::timestamptz[], $16::uuid[])
+                 AS t(a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m, o, ord)
              ON CONFLICT (account_id, version) DO NOTHING",
         )
         .bind(e.iter().map(|x| x.account_id.to_string()).collect::<Vec<_>>())
@@ -152,6 +152,67 @@ pub async fn write_rows(
                 .collect::<Vec<_>>(),
         )
         .bind(e.iter().map(|x| x.occurred_at).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.order_id).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rows.orders.is_empty() {
+        let o = &rows.orders;
+        sqlx::query(
+            "INSERT INTO orders (order_id, owner_id, account_id, amount, currency, description,
+                 status, reason, job_id, version, created_at, updated_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[],
+                 $6::text[], $7::text[], $8::text[], $9::uuid[], $10::int8[],
+                 $11::timestamptz[], $12::timestamptz[])
+             ON CONFLICT (order_id) DO UPDATE SET
+                 status = EXCLUDED.status, reason = EXCLUDED.reason,
+                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+             WHERE orders.version < EXCLUDED.version",
+        )
+        .bind(o.iter().map(|x| x.order_id).collect::<Vec<_>>())
+        .bind(
+            o.iter()
+                .map(|x| x.state.owner_id.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            o.iter()
+                .map(|x| x.state.account_id.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            o.iter()
+                .map(|x| x.state.amount.minor_units())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            o.iter()
+                .map(|x| x.state.currency.map(|c| c.to_string()).unwrap_or_default())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            o.iter()
+                .map(|x| x.state.description.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(o.iter().map(|x| word(&x.state.status)).collect::<Vec<_>>())
+        .bind(
+            o.iter()
+                .map(|x| x.state.reason.map(|r| r.code().to_owned()))
+                .collect::<Vec<_>>(),
+        )
+        .bind(o.iter().map(|x| x.job_id).collect::<Vec<_>>())
+        .bind(
+            o.iter()
+                .map(|x| to_i64(x.state.version))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            o.iter()
+                .map(|x| x.created_at.unwrap_or(x.updated_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(o.iter().map(|x| x.updated_at).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }
@@ -213,7 +274,12 @@ pub async fn write_rows(
 }
 
 fn status_word(state: &events::AccountState) -> String {
-    serde_json::to_value(state.status)
+    word(&state.status)
+}
+
+/// A unit enum's snake_case name, as serde writes it in the journal.
+fn word(value: &impl serde::Serialize) -> String {
+    serde_json::to_value(value)
         .ok()
         .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()

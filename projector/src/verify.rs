@@ -40,6 +40,7 @@ pub async fn verify(
     let mut findings = Findings::default();
     let mut states: BTreeMap<String, (u64, AccountState)> = BTreeMap::new();
     let mut expected_entries: Vec<Entry> = Vec::new();
+    let mut orders: BTreeMap<uuid::Uuid, events::OrderState> = BTreeMap::new();
     let (mut credits, mut debits) = (0_i128, 0_i128);
     let mut next = 1;
     while next <= checkpoint {
@@ -61,6 +62,20 @@ pub async fn verify(
                     continue;
                 }
             };
+            if let (Some(order_id), Some(state)) =
+                (envelope.event.order_id(), envelope.event.order_state())
+            {
+                match events::evolve_order(orders.get(order_id), &envelope.event) {
+                    Ok(after) if &after == state => {
+                        orders.insert(*order_id, after);
+                    }
+                    Ok(after) => findings.drift(format!(
+                        "message {}: order post-state {state:?} is not evolve's {after:?}",
+                        message.seq
+                    )),
+                    Err(e) => findings.drift(format!("message {}: {e}", message.seq)),
+                }
+            }
             let Some(account_id) = envelope.event.account_id() else {
                 continue;
             };
@@ -76,6 +91,7 @@ pub async fn verify(
                     match &envelope.event {
                         Event::FundsDeposited(m) => credits += i128::from(m.amount.minor_units()),
                         Event::FundsWithdrawn(m) => debits += i128::from(m.amount.minor_units()),
+                        Event::OrderCharged(c) => debits += i128::from(c.amount.minor_units()),
                         _ => {}
                     }
                     states.insert(account_id.to_string(), (message.seq, after));

@@ -179,3 +179,56 @@ pub async fn job(pool: &PgPool, job_id: Uuid) -> Result<Option<JobRow>, sqlx::Er
     .fetch_optional(pool)
     .await
 }
+
+#[derive(Debug, Clone, FromRow)]
+pub struct OrderRow {
+    pub order_id: Uuid,
+    pub owner_id: String,
+    pub account_id: String,
+    pub amount: i64,
+    pub currency: String,
+    pub description: Option<String>,
+    pub status: String,
+    pub reason: Option<String>,
+    pub job_id: Uuid,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const ORDER_COLUMNS: &str = "order_id, owner_id, account_id, amount, currency, description, status, reason, job_id, created_at, updated_at";
+
+pub async fn order(pool: &PgPool, order_id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE order_id = $1"
+    )))
+    .bind(order_id)
+    .fetch_optional(pool)
+    .await
+}
+
+pub async fn order_by_job(pool: &PgPool, job_id: Uuid) -> Result<Option<OrderRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE job_id = $1"
+    )))
+    .bind(job_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Orders newest first, of one owner (or everyone's).
+pub async fn orders(
+    pool: &PgPool,
+    owner_id: Option<&str>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<OrderRow>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ORDER_COLUMNS} FROM orders WHERE ($1::text IS NULL OR owner_id = $1)
+         ORDER BY created_at DESC, order_id DESC OFFSET $2 LIMIT $3"
+    )))
+    .bind(owner_id)
+    .bind(offset)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}

@@ -1,25 +1,11 @@
 //! Commands on accounts and how they are decided.
 
+use super::{Actor, Aggregates, Decision, DomainError, Outcome};
 use events::{
     AccountId, AccountMovement, AccountOpened, AccountState, AccountStatus, Amount, Currency,
     Event, Metadata, OwnerId, Reference, TransferLeg, evolve,
 };
-use thiserror::Error;
 use uuid::Uuid;
-
-/// Who issues a command: a JWT's subject, and whether it carries the admin role.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor {
-    pub principal: OwnerId,
-    pub admin: bool,
-}
-
-impl Actor {
-    /// Users act on their own accounts only; admins on all.
-    pub fn may_act_on(&self, account: &AccountState) -> bool {
-        self.admin || account.owner_id == self.principal
-    }
-}
 
 /// `POST /v1/accounts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,113 +40,31 @@ pub struct TransferFunds {
     pub metadata: Option<Metadata>,
 }
 
-/// Everything the write side can be asked to do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    OpenAccount(OpenAccount),
-    DepositFunds(MoveFunds),
-    WithdrawFunds(MoveFunds),
-    TransferFunds(TransferFunds),
-}
-
-impl Command {
-    /// The accounts whose state the decision needs (and whose subjects it may write).
-    pub fn accounts(&self) -> Vec<&AccountId> {
-        match self {
-            Self::OpenAccount(c) => vec![&c.account_id],
-            Self::DepositFunds(c) | Self::WithdrawFunds(c) => vec![&c.account_id],
-            Self::TransferFunds(c) => vec![&c.from, &c.to],
-        }
-    }
-
-    /// The most events a decision can produce: sizes group-commit batches without deciding.
-    pub fn events_max(&self) -> usize {
-        match self {
-            Self::TransferFunds(_) => 2,
-            _ => 1,
-        }
-    }
-}
-
-/// What a command did, for the answer.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
-    AccountOpened {
-        /// false: the same account existed already (an idempotent re-open).
-        created: bool,
-        account_id: AccountId,
-        state: AccountState,
-    },
-    FundsMoved {
-        account_id: AccountId,
-        amount: Amount,
-        state: AccountState,
-    },
-    Transferred {
-        transfer_id: Uuid,
-        amount: Amount,
-        from: (AccountId, AccountState),
-        to: (AccountId, AccountState),
-    },
-}
-
-/// The events to journal, in order, and the outcome they amount to.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Decision {
-    pub events: Vec<Event>,
-    pub outcome: Outcome,
-}
-
-/// Business rejections: the command is well-formed but may not happen.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum DomainError {
-    /// Also given for another owner's account, so that existence does not leak.
-    #[error("account {0} not found")]
-    AccountNotFound(AccountId),
-    #[error("account {0} exists with a different owner, currency or overdraft limit")]
-    AccountExists(AccountId),
-    #[error("account {account_id} has {available} available, {requested} requested")]
-    InsufficientFunds {
-        account_id: AccountId,
-        available: i64,
-        requested: i64,
-    },
-    #[error("account {account_id} holds {account}, not {requested}")]
-    CurrencyMismatch {
-        account_id: AccountId,
-        account: Currency,
-        requested: Currency,
-    },
-    #[error("a transfer needs two different accounts")]
-    SameAccount,
-    #[error("the balance of account {0} would leave the representable range")]
-    BalanceOverflow(AccountId),
-}
-
-/// Decides `command` for `actor` given the current state of the accounts it touches.
-pub fn decide<'a>(
+/// `POST /v1/accounts/{id}/deposits`.
+pub fn deposit(
     actor: &Actor,
-    command: &Command,
-    account: impl Fn(&AccountId) -> Option<&'a AccountState>,
+    c: &MoveFunds,
+    states: &impl Aggregates,
 ) -> Result<Decision, DomainError> {
-    match command {
-        Command::OpenAccount(c) => open(c, account(&c.account_id)),
-        Command::DepositFunds(c) => {
-            let state = owned(actor, &c.account_id, account(&c.account_id))?;
-            check_currency(&c.account_id, state, c.currency)?;
-            moved(c, state, Event::FundsDeposited(movement(c, state)))
-        }
-        Command::WithdrawFunds(c) => {
-            let state = owned(actor, &c.account_id, account(&c.account_id))?;
-            check_currency(&c.account_id, state, c.currency)?;
-            check_funds(&c.account_id, state, c.amount)?;
-            moved(c, state, Event::FundsWithdrawn(movement(c, state)))
-        }
-        Command::TransferFunds(c) => transfer(actor, c, &account),
-    }
+    let state = owned(actor, &c.account_id, states.account(&c.account_id))?;
+    check_currency(&c.account_id, state, c.currency)?;
+    moved(c, state, Event::FundsDeposited(movement(c, state)))
 }
 
-fn open(c: &OpenAccount, existing: Option<&AccountState>) -> Result<Decision, DomainError> {
+/// `POST /v1/accounts/{id}/withdrawals`.
+pub fn withdraw(
+    actor: &Actor,
+    c: &MoveFunds,
+    states: &impl Aggregates,
+) -> Result<Decision, DomainError> {
+    let state = owned(actor, &c.account_id, states.account(&c.account_id))?;
+    check_currency(&c.account_id, state, c.currency)?;
+    check_funds(&c.account_id, state, c.amount)?;
+    moved(c, state, Event::FundsWithdrawn(movement(c, state)))
+}
+
+/// `POST /v1/accounts`.
+pub fn open(c: &OpenAccount, existing: Option<&AccountState>) -> Result<Decision, DomainError> {
     if let Some(state) = existing {
         let same = state.owner_id == c.owner_id
             && state.currency == c.currency
@@ -204,16 +108,19 @@ fn open(c: &OpenAccount, existing: Option<&AccountState>) -> Result<Decision, Do
     })
 }
 
-fn transfer<'a>(
+/// `POST /v1/transfers`.
+pub fn transfer(
     actor: &Actor,
     c: &TransferFunds,
-    account: &impl Fn(&AccountId) -> Option<&'a AccountState>,
+    states: &impl Aggregates,
 ) -> Result<Decision, DomainError> {
     if c.from == c.to {
         return Err(DomainError::SameAccount);
     }
-    let from = owned(actor, &c.from, account(&c.from))?;
-    let to = account(&c.to).ok_or_else(|| DomainError::AccountNotFound(c.to.clone()))?;
+    let from = owned(actor, &c.from, states.account(&c.from))?;
+    let to = states
+        .account(&c.to)
+        .ok_or_else(|| DomainError::AccountNotFound(c.to.clone()))?;
     check_currency(&c.from, from, c.currency)?;
     check_currency(&c.to, to, Some(from.currency))?;
     check_funds(&c.from, from, c.amount)?;
@@ -247,7 +154,7 @@ fn transfer<'a>(
 
 /// The account if it exists and `actor` may act on it; otherwise "not found", so that other
 /// owners' accounts are indistinguishable from missing ones.
-fn owned<'a>(
+pub(super) fn owned<'a>(
     actor: &Actor,
     id: &AccountId,
     state: Option<&'a AccountState>,
@@ -257,7 +164,7 @@ fn owned<'a>(
         .ok_or_else(|| DomainError::AccountNotFound(id.clone()))
 }
 
-fn check_currency(
+pub(super) fn check_currency(
     id: &AccountId,
     state: &AccountState,
     requested: Option<Currency>,
@@ -273,7 +180,11 @@ fn check_currency(
 }
 
 /// Spending `amount` must leave the available balance at or above `-overdraft_limit`.
-fn check_funds(id: &AccountId, state: &AccountState, amount: Amount) -> Result<(), DomainError> {
+pub(super) fn check_funds(
+    id: &AccountId,
+    state: &AccountState,
+    amount: Amount,
+) -> Result<(), DomainError> {
     let available = state
         .available()
         .ok_or_else(|| DomainError::BalanceOverflow(id.clone()))?;
@@ -300,7 +211,11 @@ fn movement(c: &MoveFunds, state: &AccountState) -> AccountMovement {
 
 /// The post-state of `event` on `state`, by `evolve`; overflow is the only way it can fail
 /// for events built here.
-fn follow(id: &AccountId, state: &AccountState, event: Event) -> Result<AccountState, DomainError> {
+pub(super) fn follow(
+    id: &AccountId,
+    state: &AccountState,
+    event: Event,
+) -> Result<AccountState, DomainError> {
     evolve(Some(state), &event).map_err(|_| DomainError::BalanceOverflow(id.clone()))
 }
 
@@ -322,6 +237,7 @@ mod tests {
     //! rejection) follow.
 
     use super::*;
+    use crate::domain::{Command, decide};
     use std::collections::HashMap;
 
     fn id(raw: &str) -> AccountId {
@@ -373,9 +289,18 @@ mod tests {
         )
     }
 
+    impl Aggregates for Given {
+        fn account(&self, id: &AccountId) -> Option<&AccountState> {
+            self.0.get(id)
+        }
+        fn order(&self, _: &Uuid) -> Option<&events::OrderState> {
+            None
+        }
+    }
+
     impl Given {
         fn when(&self, actor: &Actor, command: Command) -> Result<Decision, DomainError> {
-            let decision = decide(actor, &command, |id| self.0.get(id))?;
+            let decision = decide(actor, &command, self)?;
             // Every event's post-state must be what evolve makes of the state before it.
             let mut states = self.0.clone();
             for event in &decision.events {

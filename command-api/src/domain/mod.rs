@@ -1,12 +1,158 @@
 //! The write side's decisions: pure, synchronous, no I/O.
 //!
-//! [`decide`] takes the current state of the accounts a command touches and answers with the
-//! events to journal (each carrying its post-state, computed by `events::evolve`) and the
-//! [`Outcome`] to report, or a [`DomainError`] — a business rejection. Infrastructure failures
-//! never appear here.
+//! [`decide`] takes the current state of the aggregates a command touches (through
+//! [`Aggregates`]) and answers with the events to journal (each carrying its post-state,
+//! computed by `events::evolve` / `evolve_order`) and the [`Outcome`] to report, or a
+//! [`DomainError`] — a business rejection. Infrastructure failures never appear here.
+//! - [`account`]: open, deposit, withdraw, transfer;
+//! - [`order`]: place an order, and pay or reject it.
 
 pub mod account;
+pub mod order;
 
-pub use account::{
-    Actor, Command, Decision, DomainError, MoveFunds, OpenAccount, Outcome, TransferFunds, decide,
-};
+pub use account::{MoveFunds, OpenAccount, TransferFunds};
+pub use order::{PayOrder, PlaceOrder};
+
+use events::{AccountId, AccountState, Amount, Currency, Event, OrderState, OwnerId, subjects};
+use thiserror::Error;
+use uuid::Uuid;
+
+/// The current states a decision may read.
+pub trait Aggregates {
+    fn account(&self, id: &AccountId) -> Option<&AccountState>;
+    fn order(&self, id: &Uuid) -> Option<&OrderState>;
+}
+
+/// Who issues a command: a JWT's subject, and whether it carries the admin role.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub principal: OwnerId,
+    pub admin: bool,
+}
+
+impl Actor {
+    /// Users act on their own accounts only; admins on all.
+    pub fn may_act_on(&self, account: &AccountState) -> bool {
+        self.admin || account.owner_id == self.principal
+    }
+}
+
+/// Everything the write side can be asked to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    OpenAccount(OpenAccount),
+    DepositFunds(MoveFunds),
+    WithdrawFunds(MoveFunds),
+    TransferFunds(TransferFunds),
+    PlaceOrder(PlaceOrder),
+    PayOrder(PayOrder),
+}
+
+impl Command {
+    /// The subjects whose state the decision needs (and that it may write).
+    pub fn subjects(&self) -> Vec<String> {
+        match self {
+            Self::OpenAccount(c) => vec![subjects::account(&c.account_id)],
+            Self::DepositFunds(c) | Self::WithdrawFunds(c) => {
+                vec![subjects::account(&c.account_id)]
+            }
+            Self::TransferFunds(c) => vec![subjects::account(&c.from), subjects::account(&c.to)],
+            Self::PlaceOrder(c) => vec![subjects::order(&c.order_id)],
+            Self::PayOrder(c) => vec![
+                subjects::order(&c.order_id),
+                subjects::account(&c.account_id),
+            ],
+        }
+    }
+
+    /// The most events a decision can produce: sizes group-commit batches without deciding.
+    pub fn events_max(&self) -> usize {
+        match self {
+            Self::TransferFunds(_) | Self::PayOrder(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// What a command did, for the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    AccountOpened {
+        /// false: the same account existed already (an idempotent re-open).
+        created: bool,
+        account_id: AccountId,
+        state: AccountState,
+    },
+    FundsMoved {
+        account_id: AccountId,
+        amount: Amount,
+        state: AccountState,
+    },
+    Transferred {
+        transfer_id: Uuid,
+        amount: Amount,
+        from: (AccountId, AccountState),
+        to: (AccountId, AccountState),
+    },
+    OrderPlaced {
+        /// false: the same order existed already.
+        created: bool,
+        order_id: Uuid,
+        state: OrderState,
+    },
+    /// An order paid or rejected now — or earlier (then nothing was journaled now).
+    OrderDecided { order_id: Uuid, state: OrderState },
+}
+
+/// The events to journal, in order, and the outcome they amount to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decision {
+    pub events: Vec<Event>,
+    pub outcome: Outcome,
+}
+
+/// Business rejections: the command is well-formed but may not happen.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    /// Also given for another owner's account, so that existence does not leak.
+    #[error("account {0} not found")]
+    AccountNotFound(AccountId),
+    #[error("account {0} exists with a different owner, currency or overdraft limit")]
+    AccountExists(AccountId),
+    #[error("account {account_id} has {available} available, {requested} requested")]
+    InsufficientFunds {
+        account_id: AccountId,
+        available: i64,
+        requested: i64,
+    },
+    #[error("account {account_id} holds {account}, not {requested}")]
+    CurrencyMismatch {
+        account_id: AccountId,
+        account: Currency,
+        requested: Currency,
+    },
+    #[error("a transfer needs two different accounts")]
+    SameAccount,
+    #[error("the balance of account {0} would leave the representable range")]
+    BalanceOverflow(AccountId),
+    #[error("order {0} exists with different details")]
+    OrderExists(Uuid),
+    #[error("order {0} not found")]
+    OrderNotFound(Uuid),
+}
+
+/// Decides `command` for `actor` given the current states of what it touches.
+pub fn decide(
+    actor: &Actor,
+    command: &Command,
+    states: &impl Aggregates,
+) -> Result<Decision, DomainError> {
+    match command {
+        Command::OpenAccount(c) => account::open(c, states.account(&c.account_id)),
+        Command::DepositFunds(c) => account::deposit(actor, c, states),
+        Command::WithdrawFunds(c) => account::withdraw(actor, c, states),
+        Command::TransferFunds(c) => account::transfer(actor, c, states),
+        Command::PlaceOrder(c) => order::place(actor, c, states),
+        Command::PayOrder(c) => order::pay(c, states),
+    }
+}

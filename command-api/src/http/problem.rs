@@ -21,6 +21,8 @@ impl From<DomainError> for ApiError {
             DomainError::BalanceOverflow(_) => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "balance_overflow")
             }
+            DomainError::OrderExists(_) => (StatusCode::CONFLICT, "order_exists"),
+            DomainError::OrderNotFound(_) => (StatusCode::NOT_FOUND, "order_not_found"),
         };
         Self::new(status, code, e.to_string())
     }

@@ -5,7 +5,7 @@
 //! may be stale when other instances write; the expected-sequence check at commit catches
 //! that, and the writer then drops the entries and reloads them.
 
-use events::{AccountState, Envelope, Event, IdempotencyRecorded};
+use events::{AccountState, Envelope, Event, IdempotencyRecorded, OrderState};
 use ledger_nats::Stored;
 use lru::LruCache;
 use std::num::NonZeroUsize;
@@ -16,7 +16,22 @@ pub enum Aggregate {
     /// No message on the subject yet.
     Absent,
     Account(AccountState),
+    Order(OrderState),
     Idempotency(IdempotencyRecorded),
+}
+
+impl Aggregate {
+    /// The state an event leaves its aggregate in.
+    pub fn after(event: &Event) -> Self {
+        match event {
+            Event::IdempotencyRecorded(record) => Self::Idempotency(record.clone()),
+            other => match (other.account_state(), other.order_state()) {
+                (Some(account), _) => Self::Account(account.clone()),
+                (None, Some(order)) => Self::Order(order.clone()),
+                (None, None) => Self::Absent,
+            },
+        }
+    }
 }
 
 /// A subject's last message as known here.
@@ -36,24 +51,10 @@ impl Slot {
     /// Decodes a stored message into the aggregate state it carries.
     pub fn from_stored(stored: &Stored) -> Result<Self, serde_json::Error> {
         let envelope = Envelope::from_json(&stored.payload)?;
-        let aggregate = match envelope.event {
-            Event::IdempotencyRecorded(record) => Aggregate::Idempotency(record),
-            other => match other.account_state() {
-                Some(state) => Aggregate::Account(state.clone()),
-                None => Aggregate::Absent,
-            },
-        };
         Ok(Self {
             seq: stored.seq,
-            aggregate,
+            aggregate: Aggregate::after(&envelope.event),
         })
-    }
-
-    pub fn account(&self) -> Option<&AccountState> {
-        match &self.aggregate {
-            Aggregate::Account(state) => Some(state),
-            _ => None,
-        }
     }
 }
 

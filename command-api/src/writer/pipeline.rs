@@ -5,11 +5,13 @@ use super::{
     Answer, Rejection, Rendered, Reply, Submission, WriteFailure, Writer, WriterConfig,
     WriterStats, WriterTask,
 };
-use crate::domain::decide;
+use crate::domain::{Aggregates, decide};
 use async_nats::Client;
 use bytes::Bytes;
 use chrono::Utc;
-use events::{Envelope, Event, IdempotencyRecorded, headers, subjects};
+use events::{
+    AccountId, AccountState, Envelope, Event, IdempotencyRecorded, OrderState, headers, subjects,
+};
 use ledger_nats::batch::{BATCH_LEN_MAX, BatchAck, Outbound, PublishError, publish_atomic};
 use ledger_nats::direct;
 use std::collections::{HashMap, HashSet};
@@ -404,22 +406,12 @@ fn plan(
                 });
             continue;
         }
-        let account_subjects: Vec<String> = submission
-            .command
-            .accounts()
-            .into_iter()
-            .map(subjects::account)
-            .collect();
-        let decided = decide(&submission.actor, &submission.command, |id| {
-            match working.get(subjects::account(id).as_str()) {
-                Some(Aggregate::Account(state)) => Some(state),
-                _ => None,
-            }
-        });
+        let command_subjects = submission.command.subjects();
+        let decided = decide(&submission.actor, &submission.command, &Working(&working));
         let decision = match decided {
             Ok(decision) => decision,
             Err(rejection) => {
-                rejected_reads.extend(account_subjects);
+                rejected_reads.extend(command_subjects);
                 // An absent idempotency record read from the cache may be stale too: another
                 // instance may have recorded the key, and the answer is then a replay.
                 rejected_reads.extend(submission.idempotency.iter().map(|c| c.subject.clone()));
@@ -428,7 +420,7 @@ fn plan(
                 continue;
             }
         };
-        let read_seq = account_subjects
+        let read_seq = command_subjects
             .iter()
             .map(|s| base_seq(s))
             .max()
@@ -436,13 +428,10 @@ fn plan(
         let rendered = (submission.render)(&submission.actor, &decision.outcome, submission.job_id);
         let writes = !decision.events.is_empty();
         for event in decision.events {
-            let Some(account_id) = event.account_id() else {
+            let Some(subject) = event.subject() else {
                 continue;
             };
-            let subject = subjects::account(account_id);
-            let aggregate = event
-                .account_state()
-                .map_or(Aggregate::Absent, |s| Aggregate::Account(s.clone()));
+            let aggregate = Aggregate::after(&event);
             let base = base_seq(&subject);
             if let Some(slot) = working.get_mut(subject.as_str()) {
                 *slot = aggregate.clone();
@@ -488,6 +477,25 @@ fn plan(
     plan
 }
 
+/// The round's working states, as the domain reads them.
+struct Working<'a>(&'a HashMap<&'a str, Aggregate>);
+
+impl Aggregates for Working<'_> {
+    fn account(&self, id: &AccountId) -> Option<&AccountState> {
+        match self.0.get(subjects::account(id).as_str()) {
+            Some(Aggregate::Account(state)) => Some(state),
+            _ => None,
+        }
+    }
+
+    fn order(&self, id: &uuid::Uuid) -> Option<&OrderState> {
+        match self.0.get(subjects::order(id).as_str()) {
+            Some(Aggregate::Order(state)) => Some(state),
+            _ => None,
+        }
+    }
+}
+
 /// Appends one message; the first message on a subject carries its expected last sequence.
 fn push(plan: &mut Plan, subject: String, envelope: Envelope, aggregate: Aggregate, base: u64) {
     let expected = (!plan.written.contains_key(&subject)).then_some(base);
@@ -511,13 +519,8 @@ fn subjects_of(submissions: &[Submission]) -> Vec<String> {
     let mut seen = HashSet::new();
     let mut subjects = Vec::new();
     for submission in submissions {
-        let accounts = submission
-            .command
-            .accounts()
-            .into_iter()
-            .map(subjects::account);
         let claim = submission.idempotency.iter().map(|c| c.subject.clone());
-        for subject in accounts.chain(claim) {
+        for subject in submission.command.subjects().into_iter().chain(claim) {
             if seen.insert(subject.clone()) {
                 subjects.push(subject);
             }

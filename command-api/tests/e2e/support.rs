@@ -29,6 +29,8 @@ pub fn config(nats_url: &str) -> Config {
         answer_timeout_ms: 20_000,
         request_timeout_ms: 25_000,
         request_body_bytes_max: 64 * 1024,
+        payment_executor: true,
+        payment_ack_wait_ms: None,
     }
 }
 

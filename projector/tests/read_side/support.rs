@@ -153,6 +153,8 @@ pub fn command_config(nats_url: &str) -> command_api::Config {
         answer_timeout_ms: 20_000,
         request_timeout_ms: 25_000,
         request_body_bytes_max: 64 * 1024,
+        payment_executor: true,
+        payment_ack_wait_ms: None,
     }
 }
 

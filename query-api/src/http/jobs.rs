@@ -24,6 +24,36 @@ pub async fn get_one(
     };
     let job_id =
         Uuid::parse_str(&raw).map_err(|_| ApiError::invalid_request("job ids are UUIDs"))?;
+    // An order's job: queued until the payment executor decides it.
+    if let Some(order) = read_model::order_by_job(&app.pool, job_id)
+        .await
+        .map_err(db)?
+    {
+        if !caller.admin && order.owner_id != caller.principal.as_str() {
+            return Err(not_found());
+        }
+        let status = match order.status.as_str() {
+            "paid" => "completed",
+            "rejected" => "rejected",
+            _ => "queued",
+        };
+        let mut body = json!({
+            "job_id": job_id,
+            "kind": "order",
+            "status": status,
+            "account_id": order.account_id,
+            "order_id": order.order_id,
+            "submitted_at": order.created_at,
+        });
+        if status != "queued" {
+            body["completed_at"] = json!(order.updated_at);
+        }
+        if let Some(reason) = &order.reason {
+            body["error"] =
+                json!({"code": reason, "detail": format!("the order was rejected: {reason}")});
+        }
+        return Ok(Json(body));
+    }
     let job = read_model::job(&app.pool, job_id)
         .await
         .map_err(db)?

@@ -4,6 +4,7 @@ pub mod accounts;
 pub mod entries;
 pub mod health;
 pub mod jobs;
+pub mod orders;
 
 use http_edge::ApiError;
 
