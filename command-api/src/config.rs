@@ -67,6 +67,10 @@ pub struct Config {
     #[arg(long, env = "PAYMENT_EXECUTOR", default_value_t = true, action = clap::ArgAction::Set)]
     pub payment_executor: bool,
 
+    /// Run the hold-expiry executor in this instance.
+    #[arg(long, env = "HOLD_EXPIRY_EXECUTOR", default_value_t = true, action = clap::ArgAction::Set)]
+    pub hold_expiry_executor: bool,
+
     /// Override of the payments consumer's redelivery delay (`ack_wait` in
     /// `nats/payments-consumer.json`, 30 s).
     #[arg(long, env = "PAYMENT_ACK_WAIT_MS")]

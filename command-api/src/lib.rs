@@ -23,7 +23,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 pub use config::Config;
-use http::{accounts, health, orders, transfers};
+use http::{accounts, health, holds, orders, transfers};
 use http_edge::server::{Server, with_edge_layers};
 use http_edge::{Auth, HasAuth};
 use std::net::SocketAddr;
@@ -62,6 +62,12 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/accounts/{id}/withdrawals", post(accounts::withdraw))
         .route("/v1/transfers", post(transfers::transfer))
         .route("/v1/orders", post(orders::place))
+        .route("/v1/accounts/{id}/holds", post(holds::place))
+        .route(
+            "/v1/accounts/{id}/holds/{hold_id}/capture",
+            post(holds::capture),
+        )
+        .route("/v1/accounts/{id}/holds/{hold_id}/void", post(holds::void))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .fallback(http_edge::problem::not_found)
@@ -112,10 +118,29 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         )
         .await
         .context("the payments consumer")?;
-        executors.push(tokio::spawn(executors::payments::run(
+        executors.push(tokio::spawn(executors::consume(
+            "payments",
             consumer,
             writer.clone(),
             executors_stopped.clone(),
+            executors::payments::process,
+        )));
+    }
+    if config.hold_expiry_executor {
+        let consumer = ledger_nats::consumers::ensure_pull_consumer(
+            &nats,
+            &config.stream,
+            ledger_nats::consumers::HOLD_EXPIRY_CONSUMER_JSON,
+            None,
+        )
+        .await
+        .context("the hold-expiry consumer")?;
+        executors.push(tokio::spawn(executors::consume(
+            "hold-expiry",
+            consumer,
+            writer.clone(),
+            executors_stopped.clone(),
+            executors::hold_expiry::process,
         )));
     }
     let listener = TcpListener::bind((config.host, config.port))

@@ -75,6 +75,24 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
         };
     }
     let prev = prev.ok_or(EvolveError::NotOpened { event_type })?;
+    if let Some(hold) = event.hold() {
+        let reserved = hold.hold_amount.minor_units();
+        let (balance, held) = match event {
+            Event::HoldPlaced(_) => (Some(prev.balance), prev.held.checked_add(reserved)),
+            Event::HoldCaptured(_) => (
+                prev.balance
+                    .checked_sub(hold.captured.map_or(0, |c| c.minor_units())),
+                prev.held.checked_sub(reserved),
+            ),
+            _ => (Some(prev.balance), prev.held.checked_sub(reserved)),
+        };
+        return Ok(AccountState {
+            version: prev.version.checked_add(1).ok_or(EvolveError::Overflow)?,
+            balance: balance.ok_or(EvolveError::Overflow)?,
+            held: held.ok_or(EvolveError::Overflow)?,
+            ..prev.clone()
+        });
+    }
     let delta = match event {
         Event::FundsDeposited(m) => m.amount.minor_units(),
         Event::TransferReceived(t) => t.amount.minor_units(),
@@ -85,7 +103,10 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
         | Event::IdempotencyRecorded(_)
         | Event::OrderPlaced(_)
         | Event::OrderPaid(_)
-        | Event::OrderRejected(_) => {
+        | Event::OrderRejected(_)
+        | Event::HoldPlaced(_)
+        | Event::HoldCaptured(_)
+        | Event::HoldVoided(_) => {
             return Err(EvolveError::NotAnAccountEvent { event_type });
         }
     };

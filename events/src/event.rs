@@ -11,6 +11,7 @@
 //! subject is the aggregate's current state.
 
 use crate::account::AccountState;
+use crate::hold::HoldState;
 use crate::ids::{AccountId, Metadata, OwnerId, Reference};
 use crate::money::Amount;
 use crate::order::OrderState;
@@ -84,6 +85,9 @@ pub enum Event {
     OrderPaid(OrderEvent),
     OrderRejected(OrderEvent),
     OrderCharged(OrderCharge),
+    HoldPlaced(HoldEvent),
+    HoldCaptured(HoldEvent),
+    HoldVoided(HoldEvent),
 }
 
 impl Event {
@@ -100,6 +104,25 @@ impl Event {
             Self::OrderPaid(_) => "order_paid",
             Self::OrderRejected(_) => "order_rejected",
             Self::OrderCharged(_) => "order_charged",
+            Self::HoldPlaced(_) => "hold_placed",
+            Self::HoldCaptured(_) => "hold_captured",
+            Self::HoldVoided(_) => "hold_voided",
+        }
+    }
+
+    /// The hold event's parts, for hold events (either side).
+    pub fn hold(&self) -> Option<&HoldEvent> {
+        match self {
+            Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The hold's post-state, for the hold-side message of a hold event.
+    pub fn hold_state(&self) -> Option<&HoldState> {
+        match self.hold()?.state {
+            HoldSide::Hold(ref state) => Some(state),
+            HoldSide::Account(_) => None,
         }
     }
 
@@ -108,6 +131,9 @@ impl Event {
     pub fn subject(&self) -> Option<String> {
         if let Some(account_id) = self.account_id() {
             return Some(subjects::account(account_id));
+        }
+        if let (Some(hold), Some(_)) = (self.hold(), self.hold_state()) {
+            return Some(subjects::hold(&hold.hold_id));
         }
         self.order_id().map(subjects::order)
     }
@@ -142,6 +168,7 @@ impl Event {
             Self::FundsWithdrawn(_) => Some("withdrawal"),
             Self::TransferSent(_) | Self::TransferReceived(_) => Some("transfer"),
             Self::OrderCharged(_) => Some("payment"),
+            Self::HoldPlaced(_) | Self::HoldCaptured(_) | Self::HoldVoided(_) => Some("hold"),
             Self::IdempotencyRecorded(_)
             | Self::OrderPlaced(_)
             | Self::OrderPaid(_)
@@ -156,6 +183,10 @@ impl Event {
             Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.account_id),
             Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.account_id),
             Self::OrderCharged(e) => Some(&e.account_id),
+            Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => match e.state {
+                HoldSide::Account(_) => Some(&e.account_id),
+                HoldSide::Hold(_) => None,
+            },
             Self::IdempotencyRecorded(_)
             | Self::OrderPlaced(_)
             | Self::OrderPaid(_)
@@ -170,6 +201,10 @@ impl Event {
             Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.state),
             Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.state),
             Self::OrderCharged(e) => Some(&e.state),
+            Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => match &e.state {
+                HoldSide::Account(state) => Some(state),
+                HoldSide::Hold(_) => None,
+            },
             Self::IdempotencyRecorded(_)
             | Self::OrderPlaced(_)
             | Self::OrderPaid(_)
@@ -185,6 +220,11 @@ impl Event {
             Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => e.state = new_state,
             Self::TransferSent(e) | Self::TransferReceived(e) => e.state = new_state,
             Self::OrderCharged(e) => e.state = new_state,
+            Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => {
+                if let HoldSide::Account(state) = &mut e.state {
+                    *state = new_state;
+                }
+            }
             Self::IdempotencyRecorded(_)
             | Self::OrderPlaced(_)
             | Self::OrderPaid(_)
@@ -244,6 +284,30 @@ pub struct OrderCharge {
     pub order_id: Uuid,
     pub amount: Amount,
     pub state: AccountState,
+}
+
+/// `hold_placed` / `hold_captured` / `hold_voided`: journaled twice in one atomic batch — on
+/// the account (with the account's post-state) and on `ledger.hold.<hold_id>` (with the hold's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HoldEvent {
+    pub hold_id: Uuid,
+    pub account_id: AccountId,
+    /// The hold's whole amount: reserved when placed, released when captured or voided.
+    pub hold_amount: Amount,
+    /// Taken from the balance (captures only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captured: Option<Amount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
+    pub state: HoldSide,
+}
+
+/// Which aggregate a hold event's message belongs to, by its post-state.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum HoldSide {
+    Account(AccountState),
+    Hold(HoldState),
 }
 
 /// `idempotency_recorded`: binds a caller's `Idempotency-Key` to the request it first came

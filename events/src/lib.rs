@@ -16,6 +16,7 @@
 pub mod account;
 pub mod event;
 pub mod headers;
+pub mod hold;
 pub mod ids;
 pub mod money;
 pub mod order;
@@ -23,9 +24,10 @@ pub mod subjects;
 
 pub use account::{AccountState, AccountStatus, EvolveError, evolve};
 pub use event::{
-    AccountMovement, AccountOpened, Envelope, Event, HISTORY_TYPES, IdempotencyRecorded,
-    OrderCharge, OrderEvent, SCHEMA, TransferLeg,
+    AccountMovement, AccountOpened, Envelope, Event, HISTORY_TYPES, HoldEvent, HoldSide,
+    IdempotencyRecorded, OrderCharge, OrderEvent, SCHEMA, TransferLeg,
 };
+pub use hold::{HoldState, HoldStatus, evolve_hold};
 pub use ids::{AccountId, IdError, IdempotencyKey, Metadata, OwnerId, Reference};
 pub use money::{AMOUNT_MAX, Amount, AmountError, Currency};
 pub use order::{OrderRejection, OrderState, OrderStatus, evolve_order};

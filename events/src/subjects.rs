@@ -4,6 +4,7 @@
 //! |---|---|
 //! | `ledger.account.<account_id>` | account |
 //! | `ledger.order.<order_id>` | order |
+//! | `ledger.hold.<hold_id>` | hold |
 //! | `ledger.idem.<sha256(principal, key)>` | idempotency record |
 //!
 //! The stream itself captures `ledger.>` (see `nats/ledger-stream.json`).
@@ -20,6 +21,9 @@ pub const ACCOUNT_PREFIX: &str = "ledger.account.";
 /// Prefix of order subjects, with its trailing dot.
 pub const ORDER_PREFIX: &str = "ledger.order.";
 
+/// Prefix of hold subjects, with its trailing dot.
+pub const HOLD_PREFIX: &str = "ledger.hold.";
+
 /// Prefix of idempotency-record subjects, with its trailing dot.
 pub const IDEMPOTENCY_PREFIX: &str = "ledger.idem.";
 
@@ -31,6 +35,11 @@ pub fn account(id: &AccountId) -> String {
 /// The subject of an order's events.
 pub fn order(id: &uuid::Uuid) -> String {
     format!("{ORDER_PREFIX}{id}")
+}
+
+/// The subject of a hold's events (the hold side).
+pub fn hold(id: &uuid::Uuid) -> String {
+    format!("{HOLD_PREFIX}{id}")
 }
 
 /// The subject of the record that binds `key` for `principal`: keys are scoped to the caller,

@@ -9,6 +9,9 @@ use thiserror::Error;
 /// The payment executor's consumer.
 pub const PAYMENTS_CONSUMER_JSON: &str = include_str!("../payments-consumer.json");
 
+/// The hold-expiry executor's consumer.
+pub const HOLD_EXPIRY_CONSUMER_JSON: &str = include_str!("../hold-expiry-consumer.json");
+
 #[derive(Debug, Error)]
 pub enum ConsumerError {
     #[error("consumer definition is not valid: {0}")]

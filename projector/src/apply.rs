@@ -21,6 +21,7 @@ pub struct Entry {
     pub counterparty_account_id: Option<AccountId>,
     pub transfer_id: Option<Uuid>,
     pub order_id: Option<Uuid>,
+    pub hold_id: Option<Uuid>,
     pub job_id: Uuid,
     pub reference: Option<String>,
     pub metadata: Option<serde_json::Value>,
@@ -63,6 +64,15 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
             t.metadata.clone(),
         ),
         Event::OrderCharged(c) => (-c.amount.minor_units(), None, None, None, None),
+        // A hold moves money only when captured; placing and voiding change `held_after`.
+        Event::HoldCaptured(h) => (
+            -h.captured.map_or(0, |c| c.minor_units()),
+            None,
+            None,
+            None,
+            None,
+        ),
+        Event::HoldPlaced(_) | Event::HoldVoided(_) => (0, None, None, None, None),
         Event::IdempotencyRecorded(_)
         | Event::OrderPlaced(_)
         | Event::OrderPaid(_)
@@ -84,6 +94,7 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
             Event::OrderCharged(c) => Some(c.order_id),
             _ => None,
         },
+        hold_id: event.hold().map(|h| h.hold_id),
         job_id: envelope.job_id,
         reference: reference.map(|r| r.as_str().to_owned()),
         metadata: metadata.map(serde_json::Value::from),
@@ -119,6 +130,15 @@ pub struct OrderRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A hold row as of its last event in a batch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HoldRow {
+    pub hold_id: Uuid,
+    pub state: events::HoldState,
+    pub created_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
 /// A batch of consecutive journal messages, turned into rows.
 #[derive(Debug, Default)]
 pub struct Rows {
@@ -130,6 +150,9 @@ pub struct Rows {
     /// Last state per order.
     pub orders: Vec<OrderRow>,
     order_index: HashMap<Uuid, usize>,
+    /// Last state per hold.
+    pub holds: Vec<HoldRow>,
+    hold_index: HashMap<Uuid, usize>,
     /// Stream sequence of the batch's last message (any subject).
     pub last_seq: u64,
 }
@@ -141,6 +164,30 @@ impl Rows {
             (envelope.event.order_id(), envelope.event.order_state())
         {
             self.push_order(*order_id, state, envelope);
+        }
+        if let (Some(hold), Some(state)) = (envelope.event.hold(), envelope.event.hold_state()) {
+            let occurred_at = microseconds(envelope.occurred_at);
+            let created_at = matches!(envelope.event, Event::HoldPlaced(_)).then_some(occurred_at);
+            match self
+                .hold_index
+                .get(&hold.hold_id)
+                .and_then(|&i| self.holds.get_mut(i))
+            {
+                Some(row) => {
+                    row.state = state.clone();
+                    row.updated_at = occurred_at;
+                    row.created_at = row.created_at.or(created_at);
+                }
+                None => {
+                    self.hold_index.insert(hold.hold_id, self.holds.len());
+                    self.holds.push(HoldRow {
+                        hold_id: hold.hold_id,
+                        state: state.clone(),
+                        created_at,
+                        updated_at: occurred_at,
+                    });
+                }
+            }
         }
         let Some(entry) = entry(seq, envelope) else {
             return;

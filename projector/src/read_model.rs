@@ -121,12 +121,12 @@ pub async fn write_rows(
         sqlx::query(
             "INSERT INTO account_entries (account_id, version, seq, event_id, event_type, entry_type,
                  amount, balance_after, held_after, counterparty_account_id, transfer_id, job_id,
-                 reference, metadata, occurred_at, order_id)
-             SELECT a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m::jsonb, o, ord
+                 reference, metadata, occurred_at, order_id, hold_id)
+             SELECT a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m::jsonb, o, ord, h
              FROM UNNEST($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::text[], $6::text[],
                  $7::int8[], $8::int8[], $9::int8[], $10::text[], $11::uuid[], $12::uuid[],
-                 $13::text[], $14::text[], $15::timestamptz[], $16::uuid[])
-                 AS t(a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m, o, ord)
+                 $13::text[], $14::text[], $15::timestamptz[], $16::uuid[], $17::uuid[])
+                 AS t(a, v, s, e, et, ty, am, ba, ha, cp, tr, j, r, m, o, ord, h)
              ON CONFLICT (account_id, version) DO NOTHING",
         )
         .bind(e.iter().map(|x| x.account_id.to_string()).collect::<Vec<_>>())
@@ -153,6 +153,51 @@ pub async fn write_rows(
         )
         .bind(e.iter().map(|x| x.occurred_at).collect::<Vec<_>>())
         .bind(e.iter().map(|x| x.order_id).collect::<Vec<_>>())
+        .bind(e.iter().map(|x| x.hold_id).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rows.holds.is_empty() {
+        let h = &rows.holds;
+        sqlx::query(
+            "INSERT INTO holds (hold_id, account_id, amount, captured, status, expires_at, version,
+                 created_at, updated_at)
+             SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::text[],
+                 $6::timestamptz[], $7::int8[], $8::timestamptz[], $9::timestamptz[])
+             ON CONFLICT (hold_id) DO UPDATE SET
+                 captured = EXCLUDED.captured, status = EXCLUDED.status,
+                 version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+             WHERE holds.version < EXCLUDED.version",
+        )
+        .bind(h.iter().map(|x| x.hold_id).collect::<Vec<_>>())
+        .bind(
+            h.iter()
+                .map(|x| x.state.account_id.to_string())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            h.iter()
+                .map(|x| x.state.amount.minor_units())
+                .collect::<Vec<_>>(),
+        )
+        .bind(h.iter().map(|x| x.state.captured).collect::<Vec<_>>())
+        .bind(h.iter().map(|x| hold_status(&x.state)).collect::<Vec<_>>())
+        .bind(
+            h.iter()
+                .map(|x| x.state.expires_at.map(crate::apply::microseconds))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            h.iter()
+                .map(|x| to_i64(x.state.version))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            h.iter()
+                .map(|x| x.created_at.unwrap_or(x.updated_at))
+                .collect::<Vec<_>>(),
+        )
+        .bind(h.iter().map(|x| x.updated_at).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }
@@ -271,6 +316,15 @@ pub async fn write_rows(
         .await?;
     }
     Ok(())
+}
+
+/// `expired` for holds the system voided at expiry, else the status word.
+fn hold_status(state: &events::HoldState) -> String {
+    if state.expired {
+        "expired".to_owned()
+    } else {
+        word(&state.status)
+    }
 }
 
 fn status_word(state: &events::AccountState) -> String {

@@ -41,6 +41,7 @@ pub async fn verify(
     let mut states: BTreeMap<String, (u64, AccountState)> = BTreeMap::new();
     let mut expected_entries: Vec<Entry> = Vec::new();
     let mut orders: BTreeMap<uuid::Uuid, events::OrderState> = BTreeMap::new();
+    let mut holds: BTreeMap<uuid::Uuid, events::HoldState> = BTreeMap::new();
     let (mut credits, mut debits) = (0_i128, 0_i128);
     let mut next = 1;
     while next <= checkpoint {
@@ -62,6 +63,19 @@ pub async fn verify(
                     continue;
                 }
             };
+            if let (Some(hold), Some(state)) = (envelope.event.hold(), envelope.event.hold_state())
+            {
+                match events::evolve_hold(holds.get(&hold.hold_id), &envelope.event) {
+                    Ok(after) if &after == state => {
+                        holds.insert(hold.hold_id, after);
+                    }
+                    Ok(after) => findings.drift(format!(
+                        "message {}: hold post-state {state:?} is not evolve's {after:?}",
+                        message.seq
+                    )),
+                    Err(e) => findings.drift(format!("message {}: {e}", message.seq)),
+                }
+            }
             if let (Some(order_id), Some(state)) =
                 (envelope.event.order_id(), envelope.event.order_state())
             {
@@ -92,6 +106,9 @@ pub async fn verify(
                         Event::FundsDeposited(m) => credits += i128::from(m.amount.minor_units()),
                         Event::FundsWithdrawn(m) => debits += i128::from(m.amount.minor_units()),
                         Event::OrderCharged(c) => debits += i128::from(c.amount.minor_units()),
+                        Event::HoldCaptured(h) => {
+                            debits += i128::from(h.captured.map_or(0, |c| c.minor_units()));
+                        }
                         _ => {}
                     }
                     states.insert(account_id.to_string(), (message.seq, after));

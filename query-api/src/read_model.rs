@@ -232,3 +232,27 @@ pub async fn orders(
     .fetch_all(pool)
     .await
 }
+
+#[derive(Debug, Clone, FromRow)]
+pub struct HoldRow {
+    pub hold_id: Uuid,
+    pub account_id: String,
+    pub owner_id: String,
+    pub amount: i64,
+    pub captured: i64,
+    pub status: String,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn hold(pool: &PgPool, hold_id: Uuid) -> Result<Option<HoldRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT h.hold_id, h.account_id, a.owner_id, h.amount, h.captured, h.status, h.expires_at,
+                h.created_at, h.updated_at
+         FROM holds h JOIN accounts a USING (account_id) WHERE h.hold_id = $1",
+    )
+    .bind(hold_id)
+    .fetch_optional(pool)
+    .await
+}

@@ -296,6 +296,9 @@ mod tests {
         fn order(&self, _: &Uuid) -> Option<&events::OrderState> {
             None
         }
+        fn hold(&self, _: &Uuid) -> Option<&events::HoldState> {
+            None
+        }
     }
 
     impl Given {

@@ -8,9 +8,11 @@
 //! - [`order`]: place an order, and pay or reject it.
 
 pub mod account;
+pub mod hold;
 pub mod order;
 
 pub use account::{MoveFunds, OpenAccount, TransferFunds};
+pub use hold::{CaptureHold, ExpireHold, PlaceHold, VoidHold};
 pub use order::{PayOrder, PlaceOrder};
 
 use events::{AccountId, AccountState, Amount, Currency, Event, OrderState, OwnerId, subjects};
@@ -21,6 +23,7 @@ use uuid::Uuid;
 pub trait Aggregates {
     fn account(&self, id: &AccountId) -> Option<&AccountState>;
     fn order(&self, id: &Uuid) -> Option<&OrderState>;
+    fn hold(&self, id: &Uuid) -> Option<&events::HoldState>;
 }
 
 /// Who issues a command: a JWT's subject, and whether it carries the admin role.
@@ -46,6 +49,10 @@ pub enum Command {
     TransferFunds(TransferFunds),
     PlaceOrder(PlaceOrder),
     PayOrder(PayOrder),
+    PlaceHold(PlaceHold),
+    CaptureHold(CaptureHold),
+    VoidHold(VoidHold),
+    ExpireHold(ExpireHold),
 }
 
 impl Command {
@@ -62,13 +69,28 @@ impl Command {
                 subjects::order(&c.order_id),
                 subjects::account(&c.account_id),
             ],
+            Self::PlaceHold(c) => {
+                vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)]
+            }
+            Self::CaptureHold(c) => {
+                vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)]
+            }
+            Self::VoidHold(c) => vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)],
+            Self::ExpireHold(c) => {
+                vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)]
+            }
         }
     }
 
     /// The most events a decision can produce: sizes group-commit batches without deciding.
     pub fn events_max(&self) -> usize {
         match self {
-            Self::TransferFunds(_) | Self::PayOrder(_) => 2,
+            Self::TransferFunds(_)
+            | Self::PayOrder(_)
+            | Self::PlaceHold(_)
+            | Self::CaptureHold(_)
+            | Self::VoidHold(_)
+            | Self::ExpireHold(_) => 2,
             _ => 1,
         }
     }
@@ -102,6 +124,13 @@ pub enum Outcome {
     },
     /// An order paid or rejected now — or earlier (then nothing was journaled now).
     OrderDecided { order_id: Uuid, state: OrderState },
+    /// A hold placed, captured, voided or expired, and the account after it.
+    HoldChanged {
+        hold_id: Uuid,
+        hold: events::HoldState,
+        account_id: AccountId,
+        account: AccountState,
+    },
 }
 
 /// The events to journal, in order, and the outcome they amount to.
@@ -139,6 +168,20 @@ pub enum DomainError {
     OrderExists(Uuid),
     #[error("order {0} not found")]
     OrderNotFound(Uuid),
+    #[error("hold {0} not found")]
+    HoldNotFound(Uuid),
+    #[error("hold {0} exists")]
+    HoldExists(Uuid),
+    #[error("hold {0} is already captured or voided")]
+    HoldFinal(Uuid),
+    #[error("hold {0} has expired")]
+    HoldExpired(Uuid),
+    #[error("hold {hold_id} reserves {held}; {requested} cannot be captured")]
+    CaptureExceedsHold {
+        hold_id: Uuid,
+        held: i64,
+        requested: i64,
+    },
 }
 
 /// Decides `command` for `actor` given the current states of what it touches.
@@ -154,5 +197,9 @@ pub fn decide(
         Command::TransferFunds(c) => account::transfer(actor, c, states),
         Command::PlaceOrder(c) => order::place(actor, c, states),
         Command::PayOrder(c) => order::pay(c, states),
+        Command::PlaceHold(c) => hold::place(actor, c, states),
+        Command::CaptureHold(c) => hold::capture(actor, c, states),
+        Command::VoidHold(c) => hold::void(actor, c, states),
+        Command::ExpireHold(c) => hold::expire(c, states),
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod health;
+pub mod holds;
 pub mod orders;
 pub mod problem;
 pub mod transfers;

@@ -5,7 +5,7 @@
 //! may be stale when other instances write; the expected-sequence check at commit catches
 //! that, and the writer then drops the entries and reloads them.
 
-use events::{AccountState, Envelope, Event, IdempotencyRecorded, OrderState};
+use events::{AccountState, Envelope, Event, HoldState, IdempotencyRecorded, OrderState};
 use ledger_nats::Stored;
 use lru::LruCache;
 use std::num::NonZeroUsize;
@@ -17,6 +17,7 @@ pub enum Aggregate {
     Absent,
     Account(AccountState),
     Order(OrderState),
+    Hold(HoldState),
     Idempotency(IdempotencyRecorded),
 }
 
@@ -25,11 +26,17 @@ impl Aggregate {
     pub fn after(event: &Event) -> Self {
         match event {
             Event::IdempotencyRecorded(record) => Self::Idempotency(record.clone()),
-            other => match (other.account_state(), other.order_state()) {
-                (Some(account), _) => Self::Account(account.clone()),
-                (None, Some(order)) => Self::Order(order.clone()),
-                (None, None) => Self::Absent,
-            },
+            other => {
+                if let Some(account) = other.account_state() {
+                    Self::Account(account.clone())
+                } else if let Some(order) = other.order_state() {
+                    Self::Order(order.clone())
+                } else if let Some(hold) = other.hold_state() {
+                    Self::Hold(hold.clone())
+                } else {
+                    Self::Absent
+                }
+            }
         }
     }
 }

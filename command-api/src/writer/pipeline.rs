@@ -494,6 +494,13 @@ impl Aggregates for Working<'_> {
             _ => None,
         }
     }
+
+    fn hold(&self, id: &uuid::Uuid) -> Option<&events::HoldState> {
+        match self.0.get(subjects::hold(id).as_str()) {
+            Some(Aggregate::Hold(state)) => Some(state),
+            _ => None,
+        }
+    }
 }
 
 /// Appends one message; the first message on a subject carries its expected last sequence.

@@ -4,6 +4,7 @@
 mod exactly_once;
 mod faults;
 mod history;
+mod holds;
 mod orders;
 mod read_your_writes;
 mod rebuild_verify;

@@ -222,10 +222,13 @@ async fn a_payment_executor_killed_between_append_and_ack_charges_once() {
     let mut paid_without_ack = 0;
     while let Some(message) = futures::StreamExt::next(&mut batch).await {
         let message = message.expect("message");
-        let verdict =
-            command_api::executors::payments::process(writer_client.writer(), &message.payload, 1)
-                .await;
-        assert_eq!(verdict, command_api::executors::payments::Verdict::Ack);
+        let verdict = command_api::executors::payments::process(
+            writer_client.writer().clone(),
+            message.payload.clone(),
+            1,
+        )
+        .await;
+        assert_eq!(verdict, command_api::executors::Verdict::Ack);
         paid_without_ack += 1;
         // No ack: the process "crashed" here.
     }

@@ -3,6 +3,7 @@
 pub mod accounts;
 pub mod entries;
 pub mod health;
+pub mod holds;
 pub mod jobs;
 pub mod orders;
 

@@ -1,0 +1,87 @@
+//! Hold expiry without a sweeper: the executor's durable consumer sees each `hold_placed`
+//! (hold side) and, while the hold's time has not come, asks JetStream to redeliver it at the
+//! expiry (`Nak` with a delay). When it comes back due, the executor submits `ExpireHold`,
+//! which voids the hold only if it is still placed. The pending redelivery *is* the timer: it
+//! survives restarts of the executor without any state of its own (ADR 0005).
+
+use super::{Verdict, retry_pause};
+use crate::domain::{Actor, Command, ExpireHold, Outcome};
+use crate::writer::{Rendered, Submission, Writer};
+use chrono::Utc;
+use events::{Envelope, Event, OwnerId};
+use serde_json::json;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// The principal the executor acts as.
+pub const PRINCIPAL: &str = "tally-hold-expiry";
+
+/// Longest single wait: a redelivery at least this often keeps long holds visible as pending
+/// work and bounds the damage of a clock jump.
+const WAIT_MAX: Duration = Duration::from_secs(3600);
+
+pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> Verdict {
+    let envelope = match Envelope::from_json(&payload) {
+        Ok(envelope) => envelope,
+        Err(e) => {
+            tracing::error!(error = %e, "hold expiry: undecodable message terminated");
+            return Verdict::Terminate;
+        }
+    };
+    let (Event::HoldPlaced(placed), Some(_)) = (&envelope.event, envelope.event.hold_state())
+    else {
+        return Verdict::Ack;
+    };
+    let Some(expires_at) = placed.expires_at else {
+        return Verdict::Ack;
+    };
+    let now = Utc::now();
+    if expires_at > now {
+        let wait = (expires_at - now)
+            .to_std()
+            .unwrap_or_default()
+            .min(WAIT_MAX);
+        return Verdict::Retry(wait.max(Duration::from_millis(10)));
+    }
+    let Ok(principal) = OwnerId::parse(PRINCIPAL) else {
+        return Verdict::Terminate;
+    };
+    let submission = Submission {
+        actor: Actor {
+            principal,
+            admin: true,
+        },
+        command: Command::ExpireHold(ExpireHold {
+            hold_id: placed.hold_id,
+            account_id: placed.account_id.clone(),
+            now,
+        }),
+        job_id: envelope.job_id,
+        idempotency: None,
+        render: render_expiry,
+    };
+    match writer.submit(submission).await {
+        Ok(Ok(_)) => Verdict::Ack,
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, hold_id = %placed.hold_id, "hold cannot be expired");
+            Verdict::Terminate
+        }
+        Err(failure) => {
+            tracing::warn!(error = %failure, hold_id = %placed.hold_id, "hold expiry will be retried");
+            Verdict::Retry(retry_pause(delivered))
+        }
+    }
+}
+
+fn render_expiry(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
+    match outcome {
+        Outcome::HoldChanged { hold_id, hold, .. } => Rendered {
+            status: 200,
+            body: json!({"hold_id": hold_id, "job_id": job_id, "status": hold.status}),
+        },
+        _ => Rendered {
+            status: 200,
+            body: json!({"job_id": job_id}),
+        },
+    }
+}

@@ -1,0 +1,139 @@
+//! `POST /v1/accounts/{id}/holds`, `…/holds/{hold_id}/capture`, `…/holds/{hold_id}/void`.
+
+use super::{
+    ApiError, ApiJson, ApiPath, IdempotencyHeader, accounts::mismatched, execute, parse_body,
+};
+use crate::AppState;
+use crate::domain::{Actor, CaptureHold, Command, Outcome, PlaceHold, VoidHold};
+use crate::writer::Rendered;
+use axum::extract::State;
+use axum::response::Response;
+use chrono::Utc;
+use events::{AccountId, Amount};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// Longest hold: 30 days, the usual ceiling for card authorizations.
+pub const EXPIRES_IN_S_MAX: i64 = 30 * 24 * 3600;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PlaceRequest {
+    amount: Value,
+    expires_in_s: Option<Value>,
+}
+
+pub async fn place(
+    State(app): State<AppState>,
+    actor: Actor,
+    key: IdempotencyHeader,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let account_id = AccountId::parse(id)?;
+    let request: PlaceRequest = parse_body(&body)?;
+    let expires_at = match request.expires_in_s {
+        None => None,
+        Some(raw) => match raw.as_i64() {
+            Some(s) if (1..=EXPIRES_IN_S_MAX).contains(&s) && !raw.is_f64() => {
+                Some(Utc::now() + chrono::Duration::seconds(s))
+            }
+            _ => {
+                return Err(ApiError::invalid_request(format!(
+                    "expires_in_s must be an integer from 1 to {EXPIRES_IN_S_MAX}"
+                )));
+            }
+        },
+    };
+    let path = format!("/v1/accounts/{account_id}/holds");
+    let command = Command::PlaceHold(PlaceHold {
+        hold_id: Uuid::now_v7(),
+        account_id,
+        amount: Amount::from_json(&request.amount)?,
+        expires_at,
+    });
+    let claim = key.claim(&actor, "POST", &path, &body);
+    execute(&app, actor, command, claim, render_hold).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaptureRequest {
+    amount: Option<Value>,
+}
+
+pub async fn capture(
+    State(app): State<AppState>,
+    actor: Actor,
+    key: IdempotencyHeader,
+    ApiPath((id, hold)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let account_id = AccountId::parse(id)?;
+    let hold_id = hold_id(&hold)?;
+    let request: CaptureRequest = parse_body(&body)?;
+    let path = format!("/v1/accounts/{account_id}/holds/{hold_id}/capture");
+    let command = Command::CaptureHold(CaptureHold {
+        hold_id,
+        account_id,
+        amount: request.amount.as_ref().map(Amount::from_json).transpose()?,
+        now: Utc::now(),
+    });
+    let claim = key.claim(&actor, "POST", &path, &body);
+    execute(&app, actor, command, claim, render_hold).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VoidRequest {}
+
+pub async fn void(
+    State(app): State<AppState>,
+    actor: Actor,
+    key: IdempotencyHeader,
+    ApiPath((id, hold)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    let account_id = AccountId::parse(id)?;
+    let hold_id = hold_id(&hold)?;
+    let VoidRequest {} = parse_body(&body)?;
+    let path = format!("/v1/accounts/{account_id}/holds/{hold_id}/void");
+    let command = Command::VoidHold(VoidHold {
+        hold_id,
+        account_id,
+    });
+    let claim = key.claim(&actor, "POST", &path, &body);
+    execute(&app, actor, command, claim, render_hold).await
+}
+
+fn hold_id(raw: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::invalid_request("hold ids are UUIDs"))
+}
+
+pub fn render_hold(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
+    match outcome {
+        Outcome::HoldChanged {
+            hold_id,
+            hold,
+            account_id,
+            account,
+        } => Rendered {
+            status: 201,
+            body: json!({
+                "hold_id": hold_id,
+                "job_id": job_id,
+                "account_id": account_id,
+                "amount": hold.amount,
+                "captured": hold.captured,
+                "status": hold.status,
+                "expires_at": hold.expires_at,
+                "balance": account.balance,
+                "held": account.held,
+                "available": account.available(),
+                "version": account.version,
+            }),
+        },
+        other => mismatched(other),
+    }
+}
