@@ -67,6 +67,19 @@ pub struct Config {
     #[arg(long, env = "PAYMENT_EXECUTOR", default_value_t = true, action = clap::ArgAction::Set)]
     pub payment_executor: bool,
 
+    /// Run the balance-batch executor in this instance.
+    #[arg(long, env = "BATCH_EXECUTOR", default_value_t = true, action = clap::ArgAction::Set)]
+    pub batch_executor: bool,
+
+    /// Override of the batch consumer's redelivery delay (`ack_wait` in
+    /// `nats/balance-batches-consumer.json`, 60 s).
+    #[arg(long, env = "BATCH_ACK_WAIT_MS")]
+    pub batch_ack_wait_ms: Option<u64>,
+
+    /// Largest `PUT /v1/balances` body: 100,000 items of up to 64-character ids.
+    #[arg(long, env = "BALANCES_BODY_BYTES_MAX", default_value_t = 16 * 1024 * 1024)]
+    pub balances_body_bytes_max: usize,
+
     /// Run the hold-expiry executor in this instance.
     #[arg(long, env = "HOLD_EXPIRY_EXECUTOR", default_value_t = true, action = clap::ArgAction::Set)]
     pub hold_expiry_executor: bool,

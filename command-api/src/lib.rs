@@ -21,9 +21,9 @@ pub mod writer;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 pub use config::Config;
-use http::{accounts, health, holds, orders, transfers};
+use http::{accounts, balances, health, holds, orders, transfers};
 use http_edge::server::{Server, with_edge_layers};
 use http_edge::{Auth, HasAuth};
 use std::net::SocketAddr;
@@ -51,6 +51,8 @@ impl HasAuth for AppState {
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     pub body_bytes_max: usize,
+    /// The larger limit of `PUT /v1/balances`.
+    pub balances_body_bytes_max: usize,
     pub request_timeout: Duration,
 }
 
@@ -62,6 +64,10 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/accounts/{id}/withdrawals", post(accounts::withdraw))
         .route("/v1/transfers", post(transfers::transfer))
         .route("/v1/orders", post(orders::place))
+        .route(
+            "/v1/balances",
+            put(balances::set).layer(DefaultBodyLimit::max(limits.balances_body_bytes_max)),
+        )
         .route("/v1/accounts/{id}/holds", post(holds::place))
         .route(
             "/v1/accounts/{id}/holds/{hold_id}/capture",
@@ -126,6 +132,23 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             executors::payments::process,
         )));
     }
+    if config.batch_executor {
+        let consumer = ledger_nats::consumers::ensure_pull_consumer(
+            &nats,
+            &config.stream,
+            ledger_nats::consumers::BALANCE_BATCHES_CONSUMER_JSON,
+            config.batch_ack_wait_ms.map(Duration::from_millis),
+        )
+        .await
+        .context("the balance-batches consumer")?;
+        executors.push(tokio::spawn(executors::consume(
+            "balance-batches",
+            consumer,
+            writer.clone(),
+            executors_stopped.clone(),
+            executors::batches::process,
+        )));
+    }
     if config.hold_expiry_executor {
         let consumer = ledger_nats::consumers::ensure_pull_consumer(
             &nats,
@@ -157,6 +180,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     };
     let limits = HttpLimits {
         body_bytes_max: config.request_body_bytes_max,
+        balances_body_bytes_max: config.balances_body_bytes_max,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
     };
     let server = http_edge::server::spawn(listener, router(state, limits));

@@ -93,6 +93,13 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
             ..prev.clone()
         });
     }
+    if let Event::BalanceSet(set) = event {
+        return Ok(AccountState {
+            version: prev.version.checked_add(1).ok_or(EvolveError::Overflow)?,
+            balance: set.balance,
+            ..prev.clone()
+        });
+    }
     let delta = match event {
         Event::FundsDeposited(m) => m.amount.minor_units(),
         Event::TransferReceived(t) => t.amount.minor_units(),
@@ -106,7 +113,10 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
         | Event::OrderRejected(_)
         | Event::HoldPlaced(_)
         | Event::HoldCaptured(_)
-        | Event::HoldVoided(_) => {
+        | Event::HoldVoided(_)
+        | Event::BalanceSet(_)
+        | Event::BatchSubmitted(_)
+        | Event::BatchPartApplied(_) => {
             return Err(EvolveError::NotAnAccountEvent { event_type });
         }
     };

@@ -11,6 +11,7 @@
 //! subject is the aggregate's current state.
 
 use crate::account::AccountState;
+use crate::batch::{BatchItem, BatchState, ItemRejected};
 use crate::hold::HoldState;
 use crate::ids::{AccountId, Metadata, OwnerId, Reference};
 use crate::money::Amount;
@@ -88,6 +89,9 @@ pub enum Event {
     HoldPlaced(HoldEvent),
     HoldCaptured(HoldEvent),
     HoldVoided(HoldEvent),
+    BatchSubmitted(BatchSubmitted),
+    BalanceSet(BalanceSet),
+    BatchPartApplied(BatchPartApplied),
 }
 
 impl Event {
@@ -107,6 +111,9 @@ impl Event {
             Self::HoldPlaced(_) => "hold_placed",
             Self::HoldCaptured(_) => "hold_captured",
             Self::HoldVoided(_) => "hold_voided",
+            Self::BatchSubmitted(_) => "batch_submitted",
+            Self::BalanceSet(_) => "balance_set",
+            Self::BatchPartApplied(_) => "batch_part_applied",
         }
     }
 
@@ -134,6 +141,13 @@ impl Event {
         }
         if let (Some(hold), Some(_)) = (self.hold(), self.hold_state()) {
             return Some(subjects::hold(&hold.hold_id));
+        }
+        match self {
+            Self::BatchSubmitted(b) => return Some(subjects::batch(&b.batch_id)),
+            Self::BatchPartApplied(p) => {
+                return Some(subjects::batch_part(&p.batch_id, p.chunk, p.part));
+            }
+            _ => {}
         }
         self.order_id().map(subjects::order)
     }
@@ -169,6 +183,8 @@ impl Event {
             Self::TransferSent(_) | Self::TransferReceived(_) => Some("transfer"),
             Self::OrderCharged(_) => Some("payment"),
             Self::HoldPlaced(_) | Self::HoldCaptured(_) | Self::HoldVoided(_) => Some("hold"),
+            Self::BalanceSet(_) => Some("adjustment"),
+            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) => None,
             Self::IdempotencyRecorded(_)
             | Self::OrderPlaced(_)
             | Self::OrderPaid(_)
@@ -183,6 +199,8 @@ impl Event {
             Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.account_id),
             Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.account_id),
             Self::OrderCharged(e) => Some(&e.account_id),
+            Self::BalanceSet(e) => Some(&e.account_id),
+            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) => None,
             Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => match e.state {
                 HoldSide::Account(_) => Some(&e.account_id),
                 HoldSide::Hold(_) => None,
@@ -201,6 +219,8 @@ impl Event {
             Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.state),
             Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.state),
             Self::OrderCharged(e) => Some(&e.state),
+            Self::BalanceSet(e) => Some(&e.state),
+            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) => None,
             Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => match &e.state {
                 HoldSide::Account(state) => Some(state),
                 HoldSide::Hold(_) => None,
@@ -220,6 +240,8 @@ impl Event {
             Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => e.state = new_state,
             Self::TransferSent(e) | Self::TransferReceived(e) => e.state = new_state,
             Self::OrderCharged(e) => e.state = new_state,
+            Self::BalanceSet(e) => e.state = new_state,
+            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) => {}
             Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => {
                 if let HoldSide::Account(state) = &mut e.state {
                     *state = new_state;
@@ -308,6 +330,44 @@ pub struct HoldEvent {
 pub enum HoldSide {
     Account(AccountState),
     Hold(HoldState),
+}
+
+/// `batch_submitted`: one chunk (≤ 1000 items) of a balance batch, on `ledger.batch.<batch_id>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchSubmitted {
+    pub batch_id: Uuid,
+    /// 0-based index of this chunk.
+    pub chunk: u32,
+    pub items: Vec<BatchItem>,
+    pub state: BatchState,
+}
+
+/// `balance_set`: an account's balance set by a balance batch (history type `adjustment`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BalanceSet {
+    pub account_id: AccountId,
+    /// The balance asked for.
+    pub balance: i64,
+    /// The balance before (0 for an account the batch opened): the history's signed amount
+    /// is `balance - previous`.
+    pub previous: i64,
+    pub batch_id: Uuid,
+    /// The item's own job (the envelope's job is the batch part's).
+    pub item_job_id: Uuid,
+    pub state: AccountState,
+}
+
+/// `batch_part_applied`: the record that a part of a chunk was applied, committed in the same
+/// atomic batch as the part's events with expected sequence 0 — a second attempt at the same
+/// part fails its check and changes nothing. On `ledger.batch.<batch_id>.<chunk>.<part>`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchPartApplied {
+    pub batch_id: Uuid,
+    pub chunk: u32,
+    pub part: u32,
+    pub applied: u32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<ItemRejected>,
 }
 
 /// `idempotency_recorded`: binds a caller's `Idempotency-Key` to the request it first came

@@ -14,6 +14,7 @@
 //! with [`account::evolve`].
 
 pub mod account;
+pub mod batch;
 pub mod event;
 pub mod headers;
 pub mod hold;
@@ -24,8 +25,9 @@ pub mod subjects;
 
 pub use account::{AccountState, AccountStatus, EvolveError, evolve};
 pub use event::{
-    AccountMovement, AccountOpened, Envelope, Event, HISTORY_TYPES, HoldEvent, HoldSide,
-    IdempotencyRecorded, OrderCharge, OrderEvent, SCHEMA, TransferLeg,
+    AccountMovement, AccountOpened, BalanceSet, BatchPartApplied, BatchSubmitted, Envelope, Event,
+    HISTORY_TYPES, HoldEvent, HoldSide, IdempotencyRecorded, OrderCharge, OrderEvent, SCHEMA,
+    TransferLeg,
 };
 pub use hold::{HoldState, HoldStatus, evolve_hold};
 pub use ids::{AccountId, IdError, IdempotencyKey, Metadata, OwnerId, Reference};

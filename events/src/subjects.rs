@@ -5,6 +5,7 @@
 //! | `ledger.account.<account_id>` | account |
 //! | `ledger.order.<order_id>` | order |
 //! | `ledger.hold.<hold_id>` | hold |
+//! | `ledger.batch.<batch_id>` (chunks), `….<chunk>.<part>` (progress) | balance batch |
 //! | `ledger.idem.<sha256(principal, key)>` | idempotency record |
 //!
 //! The stream itself captures `ledger.>` (see `nats/ledger-stream.json`).
@@ -24,6 +25,9 @@ pub const ORDER_PREFIX: &str = "ledger.order.";
 /// Prefix of hold subjects, with its trailing dot.
 pub const HOLD_PREFIX: &str = "ledger.hold.";
 
+/// Prefix of balance-batch subjects, with its trailing dot.
+pub const BATCH_PREFIX: &str = "ledger.batch.";
+
 /// Prefix of idempotency-record subjects, with its trailing dot.
 pub const IDEMPOTENCY_PREFIX: &str = "ledger.idem.";
 
@@ -40,6 +44,16 @@ pub fn order(id: &uuid::Uuid) -> String {
 /// The subject of a hold's events (the hold side).
 pub fn hold(id: &uuid::Uuid) -> String {
     format!("{HOLD_PREFIX}{id}")
+}
+
+/// The subject of a balance batch's chunks.
+pub fn batch(id: &uuid::Uuid) -> String {
+    format!("{BATCH_PREFIX}{id}")
+}
+
+/// The subject of the record that a part of a batch chunk was applied (one message, ever).
+pub fn batch_part(id: &uuid::Uuid, chunk: u32, part: u32) -> String {
+    format!("{BATCH_PREFIX}{id}.{chunk}.{part}")
 }
 
 /// The subject of the record that binds `key` for `principal`: keys are scoped to the caller,

@@ -9,6 +9,9 @@ use thiserror::Error;
 /// The payment executor's consumer.
 pub const PAYMENTS_CONSUMER_JSON: &str = include_str!("../payments-consumer.json");
 
+/// The balance-batch executor's consumer.
+pub const BALANCE_BATCHES_CONSUMER_JSON: &str = include_str!("../balance-batches-consumer.json");
+
 /// The hold-expiry executor's consumer.
 pub const HOLD_EXPIRY_CONSUMER_JSON: &str = include_str!("../hold-expiry-consumer.json");
 

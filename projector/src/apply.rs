@@ -73,6 +73,8 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
             None,
         ),
         Event::HoldPlaced(_) | Event::HoldVoided(_) => (0, None, None, None, None),
+        Event::BalanceSet(b) => (b.balance.saturating_sub(b.previous), None, None, None, None),
+        Event::BatchSubmitted(_) | Event::BatchPartApplied(_) => return None,
         Event::IdempotencyRecorded(_)
         | Event::OrderPlaced(_)
         | Event::OrderPaid(_)
@@ -95,7 +97,11 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
             _ => None,
         },
         hold_id: event.hold().map(|h| h.hold_id),
-        job_id: envelope.job_id,
+        // A batch item's entry carries the item's job, not the batch part's.
+        job_id: match event {
+            Event::BalanceSet(b) => b.item_job_id,
+            _ => envelope.job_id,
+        },
         reference: reference.map(|r| r.as_str().to_owned()),
         metadata: metadata.map(serde_json::Value::from),
         occurred_at: microseconds(envelope.occurred_at),
@@ -139,6 +145,33 @@ pub struct HoldRow {
     pub updated_at: DateTime<Utc>,
 }
 
+/// A balance batch's first sight (any chunk carries its totals).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchRow {
+    pub batch_id: Uuid,
+    pub owner_id: String,
+    pub total: i32,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// A batch item's job, queued until its entry (completed) or its rejection is projected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedJob {
+    pub job_id: Uuid,
+    pub account_id: String,
+    pub batch_id: Uuid,
+    pub owner_id: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// A batch item the executor refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RejectedJob {
+    pub job_id: Uuid,
+    pub code: String,
+    pub at: DateTime<Utc>,
+}
+
 /// A batch of consecutive journal messages, turned into rows.
 #[derive(Debug, Default)]
 pub struct Rows {
@@ -153,6 +186,11 @@ pub struct Rows {
     /// Last state per hold.
     pub holds: Vec<HoldRow>,
     hold_index: HashMap<Uuid, usize>,
+    pub batches: Vec<BatchRow>,
+    pub queued_jobs: Vec<QueuedJob>,
+    pub rejected_jobs: Vec<RejectedJob>,
+    /// Per batch: items applied and rejected in this run of messages, and when last.
+    pub batch_progress: Vec<(Uuid, i32, i32, DateTime<Utc>)>,
     /// Stream sequence of the batch's last message (any subject).
     pub last_seq: u64,
 }
@@ -160,6 +198,7 @@ pub struct Rows {
 impl Rows {
     pub fn push(&mut self, seq: u64, envelope: &Envelope) {
         self.last_seq = self.last_seq.max(seq);
+        self.push_batch(envelope);
         if let (Some(order_id), Some(state)) =
             (envelope.event.order_id(), envelope.event.order_state())
         {
@@ -246,6 +285,56 @@ impl Rows {
                     updated_at: occurred_at,
                 });
             }
+        }
+    }
+
+    fn push_batch(&mut self, envelope: &Envelope) {
+        let at = microseconds(envelope.occurred_at);
+        match &envelope.event {
+            Event::BatchSubmitted(chunk) => {
+                let owner_id = chunk.state.owner_id.to_string();
+                if chunk.chunk == 0 {
+                    self.batches.push(BatchRow {
+                        batch_id: chunk.batch_id,
+                        owner_id: owner_id.clone(),
+                        total: i32::try_from(chunk.state.total).unwrap_or(i32::MAX),
+                        submitted_at: at,
+                    });
+                }
+                self.queued_jobs
+                    .extend(chunk.items.iter().map(|item| QueuedJob {
+                        job_id: item.job_id,
+                        account_id: item.account_id.to_string(),
+                        batch_id: chunk.batch_id,
+                        owner_id: owner_id.clone(),
+                        submitted_at: at,
+                    }));
+            }
+            Event::BatchPartApplied(part) => {
+                let rejected = i32::try_from(part.rejected.len()).unwrap_or(i32::MAX);
+                let applied = i32::try_from(part.applied).unwrap_or(i32::MAX);
+                match self
+                    .batch_progress
+                    .iter_mut()
+                    .find(|(id, ..)| *id == part.batch_id)
+                {
+                    Some((_, a, r, last)) => {
+                        *a += applied;
+                        *r += rejected;
+                        *last = at;
+                    }
+                    None => self
+                        .batch_progress
+                        .push((part.batch_id, applied, rejected, at)),
+                }
+                self.rejected_jobs
+                    .extend(part.rejected.iter().map(|item| RejectedJob {
+                        job_id: item.job_id,
+                        code: item.code.clone(),
+                        at,
+                    }));
+            }
+            _ => {}
         }
     }
 

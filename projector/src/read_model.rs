@@ -157,6 +157,67 @@ pub async fn write_rows(
         .execute(&mut **tx)
         .await?;
     }
+    if !rows.batches.is_empty() {
+        let b = &rows.batches;
+        sqlx::query(
+            "INSERT INTO batches (batch_id, owner_id, total, submitted_at, updated_at)
+             SELECT id, o, t, s, s FROM UNNEST($1::uuid[], $2::text[], $3::int4[], $4::timestamptz[])
+                 AS u(id, o, t, s)
+             ON CONFLICT (batch_id) DO NOTHING",
+        )
+        .bind(b.iter().map(|x| x.batch_id).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.owner_id.clone()).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.total).collect::<Vec<_>>())
+        .bind(b.iter().map(|x| x.submitted_at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rows.queued_jobs.is_empty() {
+        let j = &rows.queued_jobs;
+        sqlx::query(
+            "INSERT INTO jobs (job_id, kind, status, owner_id, account_id, batch_id, submitted_at)
+             SELECT id, 'balance_set', 'queued', o, a, b, s
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::uuid[], $5::timestamptz[])
+                 AS u(id, o, a, b, s)
+             ON CONFLICT (job_id) DO NOTHING",
+        )
+        .bind(j.iter().map(|x| x.job_id).collect::<Vec<_>>())
+        .bind(j.iter().map(|x| x.owner_id.clone()).collect::<Vec<_>>())
+        .bind(j.iter().map(|x| x.account_id.clone()).collect::<Vec<_>>())
+        .bind(j.iter().map(|x| x.batch_id).collect::<Vec<_>>())
+        .bind(j.iter().map(|x| x.submitted_at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rows.rejected_jobs.is_empty() {
+        let j = &rows.rejected_jobs;
+        sqlx::query(
+            "UPDATE jobs SET status = 'rejected', error_code = u.code,
+                 error_detail = 'the batch item was not applied: ' || u.code, completed_at = u.at
+             FROM UNNEST($1::uuid[], $2::text[], $3::timestamptz[]) AS u(id, code, at)
+             WHERE jobs.job_id = u.id",
+        )
+        .bind(j.iter().map(|x| x.job_id).collect::<Vec<_>>())
+        .bind(j.iter().map(|x| x.code.clone()).collect::<Vec<_>>())
+        .bind(j.iter().map(|x| x.at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !rows.batch_progress.is_empty() {
+        let p = &rows.batch_progress;
+        sqlx::query(
+            "UPDATE batches SET completed = completed + u.a, rejected = rejected + u.r,
+                 updated_at = greatest(updated_at, u.at)
+             FROM UNNEST($1::uuid[], $2::int4[], $3::int4[], $4::timestamptz[]) AS u(id, a, r, at)
+             WHERE batches.batch_id = u.id",
+        )
+        .bind(p.iter().map(|x| x.0).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.1).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.2).collect::<Vec<_>>())
+        .bind(p.iter().map(|x| x.3).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
     if !rows.holds.is_empty() {
         let h = &rows.holds;
         sqlx::query(

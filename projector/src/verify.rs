@@ -106,6 +106,9 @@ pub async fn verify(
                         Event::FundsDeposited(m) => credits += i128::from(m.amount.minor_units()),
                         Event::FundsWithdrawn(m) => debits += i128::from(m.amount.minor_units()),
                         Event::OrderCharged(c) => debits += i128::from(c.amount.minor_units()),
+                        Event::BalanceSet(b) => {
+                            credits += i128::from(b.balance) - i128::from(b.previous)
+                        }
                         Event::HoldCaptured(h) => {
                             debits += i128::from(h.captured.map_or(0, |c| c.minor_units()));
                         }

@@ -86,6 +86,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/v1/accounts/{id}/entries", get(http::entries::list))
         .route("/v1/jobs/{id}", get(http::jobs::get_one))
         .route("/v1/holds/{id}", get(http::holds::get_one))
+        .route("/v1/batches/{id}", get(http::batches::get_one))
         .route("/v1/orders", get(http::orders::list))
         .route("/v1/orders/{id}", get(http::orders::get_one))
         .route("/healthz", get(http::health::healthz))

@@ -256,3 +256,50 @@ pub async fn hold(pool: &PgPool, hold_id: Uuid) -> Result<Option<HoldRow>, sqlx:
     .fetch_optional(pool)
     .await
 }
+
+#[derive(Debug, Clone, FromRow)]
+pub struct BatchRow {
+    pub batch_id: Uuid,
+    pub owner_id: String,
+    pub total: i32,
+    pub completed: i32,
+    pub rejected: i32,
+    pub failed: i32,
+    pub submitted_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn batch(pool: &PgPool, batch_id: Uuid) -> Result<Option<BatchRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT batch_id, owner_id, total, completed, rejected, failed, submitted_at, updated_at
+         FROM batches WHERE batch_id = $1",
+    )
+    .bind(batch_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// An asynchronous job's row (batch items; queued until applied or rejected).
+#[derive(Debug, Clone, FromRow)]
+pub struct QueuedJobRow {
+    pub kind: String,
+    pub status: String,
+    pub owner_id: String,
+    pub account_id: Option<String>,
+    pub batch_id: Option<Uuid>,
+    pub error_code: Option<String>,
+    pub error_detail: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+}
+
+pub async fn queued_job(pool: &PgPool, job_id: Uuid) -> Result<Option<QueuedJobRow>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT kind, status, owner_id, account_id, batch_id, error_code, error_detail,
+                submitted_at, completed_at
+         FROM jobs WHERE job_id = $1",
+    )
+    .bind(job_id)
+    .fetch_optional(pool)
+    .await
+}

@@ -299,6 +299,9 @@ mod tests {
         fn hold(&self, _: &Uuid) -> Option<&events::HoldState> {
             None
         }
+        fn recorded(&self, _: &str) -> bool {
+            false
+        }
     }
 
     impl Given {

@@ -8,10 +8,12 @@
 //! - [`order`]: place an order, and pay or reject it.
 
 pub mod account;
+pub mod batch;
 pub mod hold;
 pub mod order;
 
 pub use account::{MoveFunds, OpenAccount, TransferFunds};
+pub use batch::{ApplyBatchPart, SubmitBatch};
 pub use hold::{CaptureHold, ExpireHold, PlaceHold, VoidHold};
 pub use order::{PayOrder, PlaceOrder};
 
@@ -24,6 +26,8 @@ pub trait Aggregates {
     fn account(&self, id: &AccountId) -> Option<&AccountState>;
     fn order(&self, id: &Uuid) -> Option<&OrderState>;
     fn hold(&self, id: &Uuid) -> Option<&events::HoldState>;
+    /// Whether the subject holds any message (for records that carry no state).
+    fn recorded(&self, subject: &str) -> bool;
 }
 
 /// Who issues a command: a JWT's subject, and whether it carries the admin role.
@@ -53,6 +57,8 @@ pub enum Command {
     CaptureHold(CaptureHold),
     VoidHold(VoidHold),
     ExpireHold(ExpireHold),
+    SubmitBatch(SubmitBatch),
+    ApplyBatchPart(ApplyBatchPart),
 }
 
 impl Command {
@@ -76,6 +82,12 @@ impl Command {
                 vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)]
             }
             Self::VoidHold(c) => vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)],
+            Self::SubmitBatch(c) => vec![subjects::batch(&c.batch_id)],
+            Self::ApplyBatchPart(c) => {
+                std::iter::once(subjects::batch_part(&c.batch_id, c.chunk, c.part))
+                    .chain(c.items.iter().map(|i| subjects::account(&i.account_id)))
+                    .collect()
+            }
             Self::ExpireHold(c) => {
                 vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)]
             }
@@ -91,6 +103,8 @@ impl Command {
             | Self::CaptureHold(_)
             | Self::VoidHold(_)
             | Self::ExpireHold(_) => 2,
+            Self::SubmitBatch(c) => c.items.len().div_ceil(events::batch::CHUNK_LEN_MAX).max(1),
+            Self::ApplyBatchPart(c) => 2 * c.items.len() + 1,
             _ => 1,
         }
     }
@@ -125,6 +139,14 @@ pub enum Outcome {
     /// An order paid or rejected now — or earlier (then nothing was journaled now).
     OrderDecided { order_id: Uuid, state: OrderState },
     /// A hold placed, captured, voided or expired, and the account after it.
+    /// A balance batch journaled (its chunks wait for the batch executor).
+    BatchSubmitted { batch_id: Uuid, items: usize },
+    /// A part of a batch chunk applied now (or earlier: `already`).
+    BatchPartApplied {
+        already: bool,
+        applied: usize,
+        rejected: usize,
+    },
     HoldChanged {
         hold_id: Uuid,
         hold: events::HoldState,
@@ -170,6 +192,8 @@ pub enum DomainError {
     OrderNotFound(Uuid),
     #[error("hold {0} not found")]
     HoldNotFound(Uuid),
+    #[error("batch {0} exists")]
+    BatchExists(Uuid),
     #[error("hold {0} exists")]
     HoldExists(Uuid),
     #[error("hold {0} is already captured or voided")]
@@ -201,5 +225,7 @@ pub fn decide(
         Command::CaptureHold(c) => hold::capture(actor, c, states),
         Command::VoidHold(c) => hold::void(actor, c, states),
         Command::ExpireHold(c) => hold::expire(c, states),
+        Command::SubmitBatch(c) => batch::submit(actor, c, states),
+        Command::ApplyBatchPart(c) => batch::apply_part(c, states),
     }
 }

@@ -2,9 +2,11 @@
 //! the same append pipeline as HTTP commands. Each message's outcome is an ack, a delayed
 //! redelivery (transient failure, or a timer not yet due), or a termination.
 //!
+//! - [`batches`]: applies balance batches, chunk by chunk, exactly once;
 //! - [`payments`]: pays or rejects each `order_placed` exactly once;
 //! - [`hold_expiry`]: voids holds whose time has come.
 
+pub mod batches;
 pub mod hold_expiry;
 pub mod payments;
 

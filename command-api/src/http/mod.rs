@@ -4,6 +4,7 @@
 //! the writer with a render function, and return what the writer answers.
 
 pub mod accounts;
+pub mod balances;
 pub mod health;
 pub mod holds;
 pub mod orders;
@@ -12,7 +13,7 @@ pub mod transfers;
 
 use crate::AppState;
 use crate::domain::{Actor, Command};
-use crate::writer::{IdempotencyClaim, Render, Submission};
+use crate::writer::{IdempotencyClaim, Render, Reply, Submission};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -99,6 +100,19 @@ pub async fn execute(
     idempotency: Option<IdempotencyClaim>,
     render: Render,
 ) -> Result<Response, ApiError> {
+    let reply = submit(app, actor, command, idempotency, render).await?;
+    let body = reply.body.clone();
+    Ok(respond(&reply, body))
+}
+
+/// Submits a command to the writer and returns its answer (a rejection as a problem).
+pub async fn submit(
+    app: &AppState,
+    actor: Actor,
+    command: Command,
+    idempotency: Option<IdempotencyClaim>,
+    render: Render,
+) -> Result<Reply, ApiError> {
     let submission = Submission {
         actor,
         command,
@@ -106,12 +120,16 @@ pub async fn execute(
         idempotency,
         render,
     };
-    let reply = app.writer.submit(submission).await??;
+    Ok(app.writer.submit(submission).await??)
+}
+
+/// The response for a writer's answer, with `body` (usually the answer's own).
+pub fn respond(reply: &Reply, body: Value) -> Response {
     let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::OK);
     let mut headers = HeaderMap::new();
     headers.insert(LEDGER_SEQ, HeaderValue::from(reply.seq));
     if reply.replayed {
         headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
-    Ok((status, headers, axum::Json(reply.body)).into_response())
+    (status, headers, axum::Json(body)).into_response()
 }

@@ -24,6 +24,7 @@ impl From<DomainError> for ApiError {
             DomainError::OrderExists(_) => (StatusCode::CONFLICT, "order_exists"),
             DomainError::OrderNotFound(_) => (StatusCode::NOT_FOUND, "order_not_found"),
             DomainError::HoldNotFound(_) => (StatusCode::NOT_FOUND, "hold_not_found"),
+            DomainError::BatchExists(_) => (StatusCode::CONFLICT, "batch_exists"),
             DomainError::HoldExists(_) => (StatusCode::CONFLICT, "hold_exists"),
             DomainError::HoldFinal(_) => (StatusCode::CONFLICT, "hold_not_active"),
             DomainError::HoldExpired(_) => (StatusCode::CONFLICT, "hold_expired"),

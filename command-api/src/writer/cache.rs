@@ -19,6 +19,9 @@ pub enum Aggregate {
     Order(OrderState),
     Hold(HoldState),
     Idempotency(IdempotencyRecorded),
+    /// A subject with a message that carries no state of its own (batch chunks and records):
+    /// what matters is that it exists.
+    Recorded,
 }
 
 impl Aggregate {
@@ -34,7 +37,7 @@ impl Aggregate {
                 } else if let Some(hold) = other.hold_state() {
                     Self::Hold(hold.clone())
                 } else {
-                    Self::Absent
+                    Self::Recorded
                 }
             }
         }

@@ -495,6 +495,10 @@ impl Aggregates for Working<'_> {
         }
     }
 
+    fn recorded(&self, subject: &str) -> bool {
+        !matches!(self.0.get(subject), None | Some(Aggregate::Absent))
+    }
+
     fn hold(&self, id: &uuid::Uuid) -> Option<&events::HoldState> {
         match self.0.get(subjects::hold(id).as_str()) {
             Some(Aggregate::Hold(state)) => Some(state),

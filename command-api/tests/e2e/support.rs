@@ -30,6 +30,9 @@ pub fn config(nats_url: &str) -> Config {
         request_timeout_ms: 25_000,
         request_body_bytes_max: 64 * 1024,
         payment_executor: true,
+        batch_executor: true,
+        batch_ack_wait_ms: None,
+        balances_body_bytes_max: 16 * 1024 * 1024,
         hold_expiry_executor: true,
         payment_ack_wait_ms: None,
     }

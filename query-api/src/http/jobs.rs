@@ -54,10 +54,27 @@ pub async fn get_one(
         }
         return Ok(Json(body));
     }
-    let job = read_model::job(&app.pool, job_id)
-        .await
-        .map_err(db)?
-        .ok_or_else(not_found)?;
+    let Some(job) = read_model::job(&app.pool, job_id).await.map_err(db)? else {
+        // Not (yet) applied: a queued or rejected asynchronous job?
+        let row = read_model::queued_job(&app.pool, job_id)
+            .await
+            .map_err(db)?
+            .filter(|row| caller.admin || row.owner_id == caller.principal.as_str())
+            .ok_or_else(not_found)?;
+        let mut body = json!({
+            "job_id": job_id,
+            "kind": row.kind,
+            "status": row.status,
+            "account_id": row.account_id,
+            "batch_id": row.batch_id,
+            "submitted_at": row.submitted_at,
+            "completed_at": row.completed_at,
+        });
+        if let (Some(code), Some(detail)) = (row.error_code, row.error_detail) {
+            body["error"] = json!({"code": code, "detail": detail});
+        }
+        return Ok(Json(body));
+    };
     if !caller.admin && job.owner_id != caller.principal.as_str() {
         return Err(not_found());
     }
@@ -66,6 +83,7 @@ pub async fn get_one(
         "funds_deposited" => "deposit",
         "funds_withdrawn" => "withdrawal",
         "transfer_sent" | "transfer_received" => "transfer",
+        "balance_set" => "balance_set",
         other => other,
     };
     Ok(Json(json!({

@@ -1,6 +1,7 @@
 //! The query API's handlers, one file per resource.
 
 pub mod accounts;
+pub mod batches;
 pub mod entries;
 pub mod health;
 pub mod holds;

@@ -1,0 +1,89 @@
+//! `PUT /v1/balances` (admin): sets many balances at once. The request is journaled as
+//! `batch_submitted` chunks in one atomic batch and answered `202` with a job per item; the
+//! batch executor applies it.
+
+use super::{
+    ApiError, ApiJson, IdempotencyHeader, accounts::mismatched, parse_body, respond, submit,
+};
+use crate::AppState;
+use crate::domain::{Actor, Command, Outcome, SubmitBatch};
+use crate::writer::Rendered;
+use axum::extract::State;
+use axum::response::Response;
+use events::batch::{BatchItem, item_job_id};
+use events::{AMOUNT_MAX, AccountId};
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+/// Most items per request: the seed workload's 100,000 users.
+pub const ITEMS_MAX: usize = 100_000;
+
+pub async fn set(
+    State(app): State<AppState>,
+    actor: Actor,
+    key: IdempotencyHeader,
+    ApiJson(body): ApiJson<Value>,
+) -> Result<Response, ApiError> {
+    if !actor.admin {
+        return Err(ApiError::forbidden("only admins set balances in bulk"));
+    }
+    let requested: Map<String, Value> = parse_body(&body)?;
+    if requested.is_empty() || requested.len() > ITEMS_MAX {
+        return Err(ApiError::invalid_request(format!(
+            "a batch sets 1 to {ITEMS_MAX} balances"
+        )));
+    }
+    let batch_id = Uuid::now_v7();
+    let submitted = items(&batch_id, &requested)?;
+    let claim = key.claim(&actor, "PUT", "/v1/balances", &body);
+    let command = Command::SubmitBatch(SubmitBatch {
+        batch_id,
+        items: submitted,
+    });
+    let reply = submit(&app, actor, command, claim, render_batch).await?;
+    // The journaled answer names the batch only (a 100,000-job list would not fit a message);
+    // the job ids follow from the batch id and the accounts, so a replay lists the same ones.
+    let batch_id = reply.body["batch_id"]
+        .as_str()
+        .and_then(|raw| Uuid::parse_str(raw).ok())
+        .unwrap_or(batch_id);
+    let jobs: Vec<Value> = items(&batch_id, &requested)?
+        .into_iter()
+        .map(|item| json!({"job_id": item.job_id, "account_id": item.account_id, "status": "queued"}))
+        .collect();
+    Ok(respond(&reply, json!({"batch_id": batch_id, "jobs": jobs})))
+}
+
+fn items(batch_id: &Uuid, requested: &Map<String, Value>) -> Result<Vec<BatchItem>, ApiError> {
+    requested
+        .iter()
+        .map(|(raw_id, raw_balance)| {
+            let account_id = AccountId::parse(raw_id.as_str())?;
+            let balance = match raw_balance.as_i64() {
+                Some(b) if (0..=AMOUNT_MAX).contains(&b) && !raw_balance.is_f64() => b,
+                _ => {
+                    return Err(ApiError::new(
+                        axum::http::StatusCode::BAD_REQUEST,
+                        "invalid_amount",
+                        format!("the balance of {raw_id} must be an integer from 0 to 10^15"),
+                    ));
+                }
+            };
+            Ok(BatchItem {
+                job_id: item_job_id(batch_id, &account_id),
+                account_id,
+                balance,
+            })
+        })
+        .collect()
+}
+
+fn render_batch(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
+    match outcome {
+        Outcome::BatchSubmitted { batch_id, items } => Rendered {
+            status: 202,
+            body: json!({"batch_id": batch_id, "items": items, "job_id": job_id}),
+        },
+        other => mismatched(other),
+    }
+}
