@@ -116,7 +116,8 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
         | Event::HoldVoided(_)
         | Event::BalanceSet(_)
         | Event::BatchSubmitted(_)
-        | Event::BatchPartApplied(_) => {
+        | Event::BatchPartApplied(_)
+        | Event::JobFailed(_) => {
             return Err(EvolveError::NotAnAccountEvent { event_type });
         }
     };

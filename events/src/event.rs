@@ -92,6 +92,7 @@ pub enum Event {
     BatchSubmitted(BatchSubmitted),
     BalanceSet(BalanceSet),
     BatchPartApplied(BatchPartApplied),
+    JobFailed(JobFailed),
 }
 
 impl Event {
@@ -114,6 +115,7 @@ impl Event {
             Self::BatchSubmitted(_) => "batch_submitted",
             Self::BalanceSet(_) => "balance_set",
             Self::BatchPartApplied(_) => "batch_part_applied",
+            Self::JobFailed(_) => "job_failed",
         }
     }
 
@@ -147,6 +149,7 @@ impl Event {
             Self::BatchPartApplied(p) => {
                 return Some(subjects::batch_part(&p.batch_id, p.chunk, p.part));
             }
+            Self::JobFailed(f) => return Some(subjects::job(&f.failed_job_id)),
             _ => {}
         }
         self.order_id().map(subjects::order)
@@ -184,7 +187,7 @@ impl Event {
             Self::OrderCharged(_) => Some("payment"),
             Self::HoldPlaced(_) | Self::HoldCaptured(_) | Self::HoldVoided(_) => Some("hold"),
             Self::BalanceSet(_) => Some("adjustment"),
-            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) => None,
+            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) | Self::JobFailed(_) => None,
             Self::IdempotencyRecorded(_)
             | Self::OrderPlaced(_)
             | Self::OrderPaid(_)
@@ -200,7 +203,7 @@ impl Event {
             Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.account_id),
             Self::OrderCharged(e) => Some(&e.account_id),
             Self::BalanceSet(e) => Some(&e.account_id),
-            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) => None,
+            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) | Self::JobFailed(_) => None,
             Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => match e.state {
                 HoldSide::Account(_) => Some(&e.account_id),
                 HoldSide::Hold(_) => None,
@@ -220,7 +223,7 @@ impl Event {
             Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.state),
             Self::OrderCharged(e) => Some(&e.state),
             Self::BalanceSet(e) => Some(&e.state),
-            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) => None,
+            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) | Self::JobFailed(_) => None,
             Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => match &e.state {
                 HoldSide::Account(state) => Some(state),
                 HoldSide::Hold(_) => None,
@@ -241,7 +244,7 @@ impl Event {
             Self::TransferSent(e) | Self::TransferReceived(e) => e.state = new_state,
             Self::OrderCharged(e) => e.state = new_state,
             Self::BalanceSet(e) => e.state = new_state,
-            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) => {}
+            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) | Self::JobFailed(_) => {}
             Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => {
                 if let HoldSide::Account(state) = &mut e.state {
                     *state = new_state;
@@ -370,6 +373,22 @@ pub struct BatchPartApplied {
     pub rejected: Vec<ItemRejected>,
 }
 
+/// `job_failed`: an executor gave up on a message (undecodable, or still failing after its
+/// bounded retries). On `ledger.job.<job_id>` with expected sequence 0: recorded once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFailed {
+    /// The job that failed (named apart from the envelope's own `job_id`, which the flat
+    /// JSON already uses).
+    pub failed_job_id: Uuid,
+    /// The executor that gave up.
+    pub executor: String,
+    /// Where the message was: its subject and stream sequence.
+    pub subject: String,
+    pub seq: u64,
+    pub code: String,
+    pub detail: String,
+}
+
 /// `idempotency_recorded`: binds a caller's `Idempotency-Key` to the request it first came
 /// with and the answer it got, forever.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -445,5 +464,29 @@ mod tests {
             "state":{"version":2,"balance":0,"held":0,"currency":"USD","status":"open",
             "owner_id":"alice","overdraft_limit":0}}"#;
         assert!(Envelope::from_json(raw).is_err());
+    }
+}
+
+#[cfg(test)]
+mod shape_tests {
+    use super::*;
+
+    /// Every event's fields sit beside the envelope's in one flat JSON object: none may reuse
+    /// an envelope field name, or the message would not decode.
+    #[test]
+    fn a_job_failure_round_trips_beside_the_envelope() {
+        let failed = Event::JobFailed(JobFailed {
+            failed_job_id: Uuid::now_v7(),
+            executor: "payments".into(),
+            subject: "ledger.order.x".into(),
+            seq: 7,
+            code: "undecodable".into(),
+            detail: "not a Tally event".into(),
+        });
+        let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), failed);
+        assert_eq!(
+            Envelope::from_json(&envelope.to_json()).ok(),
+            Some(envelope)
+        );
     }
 }

@@ -26,8 +26,8 @@ pub mod subjects;
 pub use account::{AccountState, AccountStatus, EvolveError, evolve};
 pub use event::{
     AccountMovement, AccountOpened, BalanceSet, BatchPartApplied, BatchSubmitted, Envelope, Event,
-    HISTORY_TYPES, HoldEvent, HoldSide, IdempotencyRecorded, OrderCharge, OrderEvent, SCHEMA,
-    TransferLeg,
+    HISTORY_TYPES, HoldEvent, HoldSide, IdempotencyRecorded, JobFailed, OrderCharge, OrderEvent,
+    SCHEMA, TransferLeg,
 };
 pub use hold::{HoldState, HoldStatus, evolve_hold};
 pub use ids::{AccountId, IdError, IdempotencyKey, Metadata, OwnerId, Reference};

@@ -6,6 +6,7 @@
 //! | `ledger.order.<order_id>` | order |
 //! | `ledger.hold.<hold_id>` | hold |
 //! | `ledger.batch.<batch_id>` (chunks), `….<chunk>.<part>` (progress) | balance batch |
+//! | `ledger.job.<job_id>` | job failure record |
 //! | `ledger.idem.<sha256(principal, key)>` | idempotency record |
 //!
 //! The stream itself captures `ledger.>` (see `nats/ledger-stream.json`).
@@ -27,6 +28,9 @@ pub const HOLD_PREFIX: &str = "ledger.hold.";
 
 /// Prefix of balance-batch subjects, with its trailing dot.
 pub const BATCH_PREFIX: &str = "ledger.batch.";
+
+/// Prefix of job-failure subjects, with its trailing dot.
+pub const JOB_PREFIX: &str = "ledger.job.";
 
 /// Prefix of idempotency-record subjects, with its trailing dot.
 pub const IDEMPOTENCY_PREFIX: &str = "ledger.idem.";
@@ -54,6 +58,11 @@ pub fn batch(id: &uuid::Uuid) -> String {
 /// The subject of the record that a part of a batch chunk was applied (one message, ever).
 pub fn batch_part(id: &uuid::Uuid, chunk: u32, part: u32) -> String {
     format!("{BATCH_PREFIX}{id}.{chunk}.{part}")
+}
+
+/// The subject of a job's failure record.
+pub fn job(id: &uuid::Uuid) -> String {
+    format!("{JOB_PREFIX}{id}")
 }
 
 /// The subject of the record that binds `key` for `principal`: keys are scoped to the caller,

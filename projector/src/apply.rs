@@ -74,7 +74,9 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
         ),
         Event::HoldPlaced(_) | Event::HoldVoided(_) => (0, None, None, None, None),
         Event::BalanceSet(b) => (b.balance.saturating_sub(b.previous), None, None, None, None),
-        Event::BatchSubmitted(_) | Event::BatchPartApplied(_) => return None,
+        Event::BatchSubmitted(_) | Event::BatchPartApplied(_) | Event::JobFailed(_) => {
+            return None;
+        }
         Event::IdempotencyRecorded(_)
         | Event::OrderPlaced(_)
         | Event::OrderPaid(_)
@@ -189,6 +191,8 @@ pub struct Rows {
     pub batches: Vec<BatchRow>,
     pub queued_jobs: Vec<QueuedJob>,
     pub rejected_jobs: Vec<RejectedJob>,
+    /// Jobs an executor gave up on.
+    pub failed_jobs: Vec<(events::JobFailed, DateTime<Utc>)>,
     /// Per batch: items applied and rejected in this run of messages, and when last.
     pub batch_progress: Vec<(Uuid, i32, i32, DateTime<Utc>)>,
     /// Stream sequence of the batch's last message (any subject).
@@ -310,6 +314,7 @@ impl Rows {
                         submitted_at: at,
                     }));
             }
+            Event::JobFailed(failure) => self.failed_jobs.push((failure.clone(), at)),
             Event::BatchPartApplied(part) => {
                 let rejected = i32::try_from(part.rejected.len()).unwrap_or(i32::MAX);
                 let applied = i32::try_from(part.applied).unwrap_or(i32::MAX);

@@ -203,6 +203,26 @@ pub async fn write_rows(
         .execute(&mut **tx)
         .await?;
     }
+    if !rows.failed_jobs.is_empty() {
+        let f = &rows.failed_jobs;
+        sqlx::query(
+            "INSERT INTO jobs (job_id, kind, status, owner_id, error_code, error_detail, seq,
+                 submitted_at, completed_at)
+             SELECT id, k, 'failed', '', c, d, s, at, at
+             FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::timestamptz[])
+                 AS u(id, k, c, d, s, at)
+             ON CONFLICT (job_id) DO UPDATE SET status = 'failed', error_code = EXCLUDED.error_code,
+                 error_detail = EXCLUDED.error_detail, completed_at = EXCLUDED.completed_at",
+        )
+        .bind(f.iter().map(|(x, _)| x.failed_job_id).collect::<Vec<_>>())
+        .bind(f.iter().map(|(x, _)| x.executor.clone()).collect::<Vec<_>>())
+        .bind(f.iter().map(|(x, _)| x.code.clone()).collect::<Vec<_>>())
+        .bind(f.iter().map(|(x, _)| x.detail.clone()).collect::<Vec<_>>())
+        .bind(f.iter().map(|(x, _)| to_i64(x.seq)).collect::<Vec<_>>())
+        .bind(f.iter().map(|(_, at)| *at).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+    }
     if !rows.batch_progress.is_empty() {
         let p = &rows.batch_progress;
         sqlx::query(

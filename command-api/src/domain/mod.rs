@@ -59,6 +59,8 @@ pub enum Command {
     ExpireHold(ExpireHold),
     SubmitBatch(SubmitBatch),
     ApplyBatchPart(ApplyBatchPart),
+    /// An executor gives up on a job: record it, once.
+    FailJob(events::JobFailed),
 }
 
 impl Command {
@@ -83,6 +85,7 @@ impl Command {
             }
             Self::VoidHold(c) => vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)],
             Self::SubmitBatch(c) => vec![subjects::batch(&c.batch_id)],
+            Self::FailJob(f) => vec![subjects::job(&f.failed_job_id)],
             Self::ApplyBatchPart(c) => {
                 std::iter::once(subjects::batch_part(&c.batch_id, c.chunk, c.part))
                     .chain(c.items.iter().map(|i| subjects::account(&i.account_id)))
@@ -105,6 +108,7 @@ impl Command {
             | Self::ExpireHold(_) => 2,
             Self::SubmitBatch(c) => c.items.len().div_ceil(events::batch::CHUNK_LEN_MAX).max(1),
             Self::ApplyBatchPart(c) => 2 * c.items.len() + 1,
+            Self::FailJob(_) => 1,
             _ => 1,
         }
     }
@@ -138,6 +142,8 @@ pub enum Outcome {
     },
     /// An order paid or rejected now — or earlier (then nothing was journaled now).
     OrderDecided { order_id: Uuid, state: OrderState },
+    /// A job's failure recorded now (or earlier: `already`).
+    JobFailed { job_id: Uuid, already: bool },
     /// A hold placed, captured, voided or expired, and the account after it.
     /// A balance batch journaled (its chunks wait for the batch executor).
     BatchSubmitted { batch_id: Uuid, items: usize },
@@ -227,5 +233,16 @@ pub fn decide(
         Command::ExpireHold(c) => hold::expire(c, states),
         Command::SubmitBatch(c) => batch::submit(actor, c, states),
         Command::ApplyBatchPart(c) => batch::apply_part(c, states),
+        Command::FailJob(f) => Ok(Decision {
+            events: if states.recorded(&subjects::job(&f.failed_job_id)) {
+                vec![]
+            } else {
+                vec![Event::JobFailed(f.clone())]
+            },
+            outcome: Outcome::JobFailed {
+                job_id: f.failed_job_id,
+                already: states.recorded(&subjects::job(&f.failed_job_id)),
+            },
+        }),
     }
 }

@@ -18,14 +18,14 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         Ok(envelope) => envelope,
         Err(e) => {
             tracing::error!(error = %e, "batch executor: undecodable message terminated");
-            return Verdict::Terminate;
+            return Verdict::Terminate("undecodable");
         }
     };
     let Event::BatchSubmitted(chunk) = envelope.event else {
         return Verdict::Ack;
     };
     let Ok(principal) = OwnerId::parse(PRINCIPAL) else {
-        return Verdict::Terminate;
+        return Verdict::Terminate("unprocessable");
     };
     let parts = chunk
         .items
@@ -57,7 +57,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
             Ok(Err(rejection)) => {
                 tracing::error!(error = %rejection, batch_id = %chunk.batch_id, chunk = chunk.chunk,
                     "batch chunk cannot be applied");
-                return Verdict::Terminate;
+                return Verdict::Terminate("unprocessable");
             }
             Err(failure) => {
                 tracing::warn!(error = %failure, batch_id = %chunk.batch_id, chunk = chunk.chunk,

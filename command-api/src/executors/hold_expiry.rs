@@ -25,7 +25,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         Ok(envelope) => envelope,
         Err(e) => {
             tracing::error!(error = %e, "hold expiry: undecodable message terminated");
-            return Verdict::Terminate;
+            return Verdict::Terminate("undecodable");
         }
     };
     let (Event::HoldPlaced(placed), Some(_)) = (&envelope.event, envelope.event.hold_state())
@@ -44,7 +44,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         return Verdict::Retry(wait.max(Duration::from_millis(10)));
     }
     let Ok(principal) = OwnerId::parse(PRINCIPAL) else {
-        return Verdict::Terminate;
+        return Verdict::Terminate("unprocessable");
     };
     let submission = Submission {
         actor: Actor {
@@ -64,7 +64,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         Ok(Ok(_)) => Verdict::Ack,
         Ok(Err(e)) => {
             tracing::error!(error = %e, hold_id = %placed.hold_id, "hold cannot be expired");
-            Verdict::Terminate
+            Verdict::Terminate("unprocessable")
         }
         Err(failure) => {
             tracing::warn!(error = %failure, hold_id = %placed.hold_id, "hold expiry will be retried");

@@ -24,9 +24,15 @@ pub enum Verdict {
     Ack,
     /// A transient failure: deliver again after this pause.
     Retry(Duration),
-    /// Cannot ever be processed: stop redelivering (and say so in the log).
-    Terminate,
+    /// Cannot ever be processed: recorded as the job's failure (`job_failed`), then no
+    /// longer redelivered. The code says why.
+    Terminate(&'static str),
 }
+
+/// Deliveries of one message before an executor gives up on it: with the back-off below,
+/// about a minute of retrying — long enough for a restart of NATS or a writer, short enough
+/// that a stuck job is reported rather than retried for ever.
+pub const DELIVERIES_MAX: i64 = 10;
 
 /// Longest pause before a redelivery after transient failures.
 const RETRY_PAUSE_MAX: Duration = Duration::from_secs(30);
@@ -78,11 +84,20 @@ pub async fn consume<F, Fut>(
             };
             failures = 0;
             let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-            let verdict = process(writer.clone(), message.payload.clone(), delivered).await;
+            let verdict = match process(writer.clone(), message.payload.clone(), delivered).await {
+                Verdict::Retry(_) if delivered >= DELIVERIES_MAX => {
+                    Verdict::Terminate("retries_exhausted")
+                }
+                other => other,
+            };
+            let verdict = match verdict {
+                Verdict::Terminate(code) => record_failure(name, &writer, &message, code).await,
+                other => other,
+            };
             let acked = match verdict {
                 Verdict::Ack => message.ack().await,
                 Verdict::Retry(pause) => message.ack_with(AckKind::Nak(Some(pause))).await,
-                Verdict::Terminate => message.ack_with(AckKind::Term).await,
+                Verdict::Terminate(_) => message.ack_with(AckKind::Term).await,
             };
             if let Err(e) = acked {
                 // Not acknowledged: JetStream redelivers, and the aggregate's state makes the
@@ -90,5 +105,58 @@ pub async fn consume<F, Fut>(
                 tracing::warn!(executor = name, error = %e, "executor ack failed");
             }
         }
+    }
+}
+
+/// Journals `job_failed` for a message an executor gives up on (its job from the
+/// `Ledger-Job-Id` header, which is readable even when the payload is not). If the record
+/// cannot be written now, the message is retried instead of terminated: a failure is never
+/// silent.
+async fn record_failure(
+    executor: &'static str,
+    writer: &Writer,
+    message: &async_nats::jetstream::Message,
+    code: &'static str,
+) -> Verdict {
+    let info = message.info().ok();
+    let seq = info.as_ref().map_or(0, |i| i.stream_sequence);
+    let job_id = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(events::headers::JOB_ID))
+        .and_then(|v| uuid::Uuid::parse_str(v.as_str()).ok())
+        .unwrap_or_else(uuid::Uuid::now_v7);
+    tracing::error!(executor, %job_id, seq, code, subject = %message.subject, "job failed");
+    let Ok(principal) = events::OwnerId::parse(format!("tally-{executor}")) else {
+        return Verdict::Retry(RETRY_PAUSE_MAX);
+    };
+    let failure = events::JobFailed {
+        failed_job_id: job_id,
+        executor: executor.to_owned(),
+        subject: message.subject.to_string(),
+        seq,
+        code: code.to_owned(),
+        detail: match code {
+            "undecodable" => "the message is not a Tally event".to_owned(),
+            "retries_exhausted" => format!("still failing after {DELIVERIES_MAX} attempts"),
+            other => other.to_owned(),
+        },
+    };
+    let submission = crate::writer::Submission {
+        actor: crate::domain::Actor {
+            principal,
+            admin: true,
+        },
+        command: crate::domain::Command::FailJob(failure),
+        job_id,
+        idempotency: None,
+        render: |_, _, job_id| crate::writer::Rendered {
+            status: 200,
+            body: serde_json::json!({"job_id": job_id}),
+        },
+    };
+    match writer.submit(submission).await {
+        Ok(_) => Verdict::Terminate(code),
+        Err(_) => Verdict::Retry(RETRY_PAUSE_MAX),
     }
 }

@@ -19,7 +19,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         Ok(envelope) => envelope,
         Err(e) => {
             tracing::error!(error = %e, "payment executor: undecodable message terminated");
-            return Verdict::Terminate;
+            return Verdict::Terminate("undecodable");
         }
     };
     let Event::OrderPlaced(placed) = envelope.event else {
@@ -27,7 +27,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         return Verdict::Ack;
     };
     let Ok(principal) = OwnerId::parse(PRINCIPAL) else {
-        return Verdict::Terminate;
+        return Verdict::Terminate("unprocessable");
     };
     let submission = Submission {
         actor: Actor {
@@ -47,7 +47,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         Ok(Ok(_)) => Verdict::Ack,
         Ok(Err(Rejection::Domain(e))) => {
             tracing::error!(error = %e, order_id = %placed.order_id, "order cannot be paid");
-            Verdict::Terminate
+            Verdict::Terminate("unprocessable")
         }
         Ok(Err(Rejection::IdempotencyKeyReused)) => Verdict::Ack,
         Err(

@@ -319,3 +319,93 @@ async fn harness_journal_count(client: &async_nats::Client, event_type: &str) ->
     }
     count
 }
+
+#[tokio::test]
+async fn a_message_an_executor_cannot_process_fails_its_job_visibly() {
+    // The executor side: a garbage message on an order subject is terminated and recorded as
+    // its job's failure (the job id comes from the header, readable even when the body is not).
+    let nats = NatsServer::start();
+    let app = command_api::start(command_config(&nats.url))
+        .await
+        .expect("starts");
+    let client = nats.client().await;
+    let job_id = uuid::Uuid::now_v7();
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(events::headers::JOB_ID, job_id.to_string().as_str());
+    let js = async_nats::jetstream::new(client.clone());
+    js.publish_with_headers(
+        format!("ledger.order.{}", uuid::Uuid::now_v7()),
+        headers,
+        "not json".into(),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("stored");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let failure = loop {
+        let found = ledger_nats::direct::last_for_subjects(
+            &client,
+            STREAM,
+            &[events::subjects::job(&job_id)],
+        )
+        .await
+        .expect("direct get");
+        if let Some(message) = found.first() {
+            break events::Envelope::from_json(&message.payload).expect("decodes");
+        }
+        assert!(Instant::now() < deadline, "no job_failed recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let events::Event::JobFailed(failure) = failure.event else {
+        panic!("not a job failure: {failure:?}");
+    };
+    assert_eq!(failure.code, "undecodable");
+    assert_eq!(failure.executor, "payments");
+    app.stop().await.expect("stops");
+
+    // The read side: a recorded failure shows on the job.
+    let stack = Stack::start().await;
+    let projector = stack.start_projector().await;
+    let recorder = command_api::start(command_config(&stack.nats.url))
+        .await
+        .expect("starts");
+    let failed_job = uuid::Uuid::now_v7();
+    let recorded = recorder
+        .writer()
+        .submit(command_api::writer::Submission {
+            actor: command_api::domain::Actor {
+                principal: events::OwnerId::parse("tally-payments").expect("valid"),
+                admin: true,
+            },
+            command: command_api::domain::Command::FailJob(events::JobFailed {
+                failed_job_id: failed_job,
+                executor: "payments".into(),
+                subject: "ledger.order.x".into(),
+                seq: 1,
+                code: "retries_exhausted".into(),
+                detail: "still failing after 10 attempts".into(),
+            }),
+            job_id: failed_job,
+            idempotency: None,
+            render: |_, _, _| command_api::writer::Rendered {
+                status: 200,
+                body: json!({}),
+            },
+        })
+        .await
+        .expect("written")
+        .expect("accepted");
+    let job = stack
+        .queries
+        .get_with(
+            &format!("/v1/jobs/{failed_job}"),
+            Some(&token("root", true)),
+            &[("ledger-min-seq", &recorded.seq.to_string())],
+        )
+        .await;
+    assert_eq!(job.body["status"], "failed", "{:?}", job.body);
+    assert_eq!(job.body["error"]["code"], "retries_exhausted");
+    recorder.stop().await.expect("stops");
+    projector.stop().await.expect("stops");
+}
