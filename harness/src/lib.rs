@@ -30,6 +30,7 @@ pub struct NatsServer {
     pub url: String,
     store: tempfile::TempDir,
     bin: PathBuf,
+    conf: PathBuf,
 }
 
 impl NatsServer {
@@ -40,12 +41,38 @@ impl NatsServer {
 
     pub fn start_with(bin: PathBuf) -> Self {
         let store = tempfile::tempdir().expect("temp dir");
-        let (child, url) = spawn_nats(&bin, store.path());
+        let conf = workspace_root().join("nats/nats-server.conf");
+        let (child, url) = spawn_nats_on(&bin, store.path(), "-1", &conf);
         Self {
             child,
             url,
             store,
             bin,
+            conf,
+        }
+    }
+
+    /// Tally's configuration less `sync_interval: always` (the server's default, fsync every
+    /// two minutes): for measuring what durability costs, never for keeping money.
+    pub fn start_without_fsync() -> Self {
+        let store = tempfile::tempdir().expect("temp dir");
+        let durable = std::fs::read_to_string(workspace_root().join("nats/nats-server.conf"))
+            .expect("nats-server.conf");
+        let relaxed: String = durable
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("sync_interval"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        let conf = store.path().join("nats-server-default-sync.conf");
+        std::fs::write(&conf, relaxed).expect("write conf");
+        let bin = nats_server_bin();
+        let (child, url) = spawn_nats_on(&bin, store.path(), "-1", &conf);
+        Self {
+            child,
+            url,
+            store,
+            bin,
+            conf,
         }
     }
 
@@ -54,7 +81,7 @@ impl NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let port = self.url.rsplit(':').next().expect("port").to_owned();
-        let (child, url) = spawn_nats_on(&self.bin, self.store.path(), &port);
+        let (child, url) = spawn_nats_on(&self.bin, self.store.path(), &port, &self.conf);
         self.child = child;
         self.url = url;
     }
@@ -73,18 +100,13 @@ impl Drop for NatsServer {
     }
 }
 
-fn spawn_nats(bin: &Path, store: &Path) -> (Child, String) {
-    spawn_nats_on(bin, store, "-1")
-}
-
 // The child is handed to `NatsServer`, which kills and waits for it on drop; the lint cannot
 // follow it out of this function.
 #[expect(clippy::zombie_processes)]
-fn spawn_nats_on(bin: &Path, store: &Path, port: &str) -> (Child, String) {
+fn spawn_nats_on(bin: &Path, store: &Path, port: &str, conf: &Path) -> (Child, String) {
     let ports_dir = store.join("ports");
     let _ = std::fs::remove_dir_all(&ports_dir);
     std::fs::create_dir_all(&ports_dir).expect("ports dir");
-    let conf = workspace_root().join("nats/nats-server.conf");
     let mut command = Command::new(bin);
     if is_tally_conf_compatible(bin) {
         command.arg("-c").arg(conf);

@@ -1,0 +1,135 @@
+//! `bench`: measures Tally and the machine's own ceilings in one run, so that results read as
+//! ratios that hold on noisy shared machines. Prints a table and writes JSON.
+//!
+//! Every scenario starts its own servers (a nats-server on a temporary store, a fresh Postgres
+//! database on `DATABASE_URL`'s server) and the three services in-process, release-built.
+
+// Rates, durations and percentiles for people to read; no money is computed here.
+#![allow(clippy::float_arithmetic)]
+
+mod ceilings;
+mod report;
+mod seed;
+mod stack;
+mod transfers;
+
+use clap::Parser;
+use report::Report;
+
+#[derive(Debug, Parser)]
+#[command(name = "bench", version)]
+struct Cli {
+    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability.
+    #[arg(long, default_value = "ceilings,seed,transfers,durability")]
+    scenarios: String,
+    /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
+    #[arg(long)]
+    quick: bool,
+    /// Where to write the JSON results.
+    #[arg(long, default_value = "target/bench/results.json")]
+    json: std::path::PathBuf,
+    /// Concurrent HTTP clients in the transfer scenarios.
+    #[arg(long, default_value_t = 128)]
+    clients: usize,
+    /// Seconds each transfer scenario runs.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let wanted: Vec<&str> = cli.scenarios.split(',').map(str::trim).collect();
+    let mut report = Report::default();
+    let (clients, seconds) = if cli.quick {
+        (8, 1)
+    } else {
+        (cli.clients, cli.seconds)
+    };
+    if wanted.contains(&"ceilings") {
+        ceilings::run(&mut report, cli.quick).await?;
+    }
+    if wanted.contains(&"seed") {
+        seed::run(&mut report, if cli.quick { 1_000 } else { 100_000 }).await?;
+    }
+    if wanted.contains(&"transfers") {
+        let accounts = if cli.quick { 100 } else { 10_000 };
+        transfers::run(
+            &mut report,
+            "transfers uniform",
+            accounts,
+            clients,
+            seconds,
+            true,
+        )
+        .await?;
+        transfers::run(
+            &mut report,
+            "transfers hot (10 accounts)",
+            10,
+            clients,
+            seconds,
+            true,
+        )
+        .await?;
+    }
+    if wanted.contains(&"durability") {
+        let accounts = if cli.quick { 100 } else { 10_000 };
+        transfers::run(
+            &mut report,
+            "transfers uniform, default fsync",
+            accounts,
+            clients,
+            seconds,
+            false,
+        )
+        .await?;
+    }
+    ratios(&mut report);
+    report.print();
+    report.write_json(&cli.json)?;
+    println!("\nJSON: {}", cli.json.display());
+    Ok(())
+}
+
+/// Tally's figures as fractions of the ceilings measured in the same run.
+fn ratios(report: &mut Report) {
+    let raw = report.get("ceiling: async publish, default fsync", "msgs/s");
+    let durable_raw = report.get("ceiling: async publish, sync_interval: always", "msgs/s");
+    let batch = report.get("ceiling: atomic batch of 1000, durable", "msgs/s");
+    for name in ["transfers uniform", "transfers hot (10 accounts)"] {
+        let Some(msgs) = report.get(name, "journal messages/s") else {
+            continue;
+        };
+        if let Some(raw) = raw {
+            report.add(name, "÷ raw async publish (no fsync)", msgs / raw, "ratio");
+        }
+        if let Some(durable_raw) = durable_raw {
+            report.add(
+                name,
+                "÷ raw async publish (fsync)",
+                msgs / durable_raw,
+                "ratio",
+            );
+        }
+        if let Some(batch) = batch {
+            report.add(
+                name,
+                "÷ raw 1000-message atomic batches",
+                msgs / batch,
+                "ratio",
+            );
+        }
+    }
+    if let (Some(durable), Some(relaxed)) = (
+        report.get("transfers uniform", "committed transfers/s"),
+        report.get("transfers uniform, default fsync", "committed transfers/s"),
+    ) {
+        report.add(
+            "durability cost",
+            "durable ÷ default fsync transfers/s",
+            durable / relaxed,
+            "ratio",
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! seed-000: `PUT /v1/balances` with 100,000 users — time to the `202`, and time until every
+//! job is completed and visible in the query API.
+
+use crate::report::Report;
+use crate::stack::{Stack, token};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Map, Value, json};
+use std::time::{Duration, Instant};
+
+pub async fn run(report: &mut Report, items: usize) -> anyhow::Result<()> {
+    let stack = Stack::start(true).await?;
+    let admin = token("root", true)?;
+    let body: Map<String, Value> = (0..items)
+        .map(|i| (format!("user-{i:06}"), json!(1_000 + (i % 1_000) as i64)))
+        .collect();
+    let body = Value::Object(body);
+    let http = reqwest::Client::new();
+    let started = Instant::now();
+    let response = http
+        .put(format!("{}/v1/balances", stack.commands.base))
+        .bearer_auth(&admin)
+        .json(&body)
+        .send()
+        .await?;
+    anyhow::ensure!(
+        response.status().as_u16() == 202,
+        "PUT /v1/balances answered {}",
+        response.status()
+    );
+    let accepted = started.elapsed();
+    let answer: Value = response.json().await?;
+    let batch_id = answer["batch_id"].as_str().unwrap_or_default().to_owned();
+    let bar = ProgressBar::new(items as u64);
+    if let Ok(style) =
+        ProgressStyle::with_template("seed-000 {bar:40} {pos}/{len} jobs completed {elapsed}")
+    {
+        bar.set_style(style);
+    }
+    let deadline = started + Duration::from_secs(600);
+    loop {
+        let batch = stack
+            .queries
+            .get(&format!("/v1/batches/{batch_id}"), &admin)
+            .await;
+        bar.set_position(batch.body["completed"].as_u64().unwrap_or(0));
+        if batch.body["status"] == "done" {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the batch did not finish: {:?}",
+            batch.body
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let done = started.elapsed();
+    bar.finish_and_clear();
+    let name = format!("seed-000 ({items} users)");
+    report.add(&name, "time to 202", accepted.as_secs_f64() * 1e3, "ms");
+    report.add(
+        &name,
+        "time until all jobs visible",
+        done.as_secs_f64() * 1e3,
+        "ms",
+    );
+    report.add(
+        &name,
+        "items/s end to end",
+        items as f64 / done.as_secs_f64(),
+        "items/s",
+    );
+    stack.stop().await
+}
