@@ -8,6 +8,8 @@
 #![allow(clippy::float_arithmetic)]
 
 mod ceilings;
+mod query;
+mod replay;
 mod report;
 mod seed;
 mod stack;
@@ -19,8 +21,11 @@ use report::Report;
 #[derive(Debug, Parser)]
 #[command(name = "bench", version)]
 struct Cli {
-    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability.
-    #[arg(long, default_value = "ceilings,seed,transfers,durability")]
+    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, replay.
+    #[arg(
+        long,
+        default_value = "ceilings,seed,transfers,durability,query,replay"
+    )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
     #[arg(long)]
@@ -84,6 +89,12 @@ async fn main() -> anyhow::Result<()> {
             false,
         )
         .await?;
+    }
+    if wanted.contains(&"query") {
+        query::run(&mut report, cli.quick).await?;
+    }
+    if wanted.contains(&"replay") {
+        replay::run(&mut report, if cli.quick { 5_000 } else { 1_000_000 }).await?;
     }
     ratios(&mut report);
     report.print();
