@@ -15,6 +15,9 @@ use std::time::Instant;
 /// schema yet and fewer commits mean fewer fsyncs.
 const REPLAY_TX_LEN: usize = 20_000;
 
+/// Transactions' worth of messages read ahead of the writes.
+const READ_AHEAD: usize = 2;
+
 /// What a rebuild did.
 #[derive(Debug, Clone, Copy)]
 pub struct Report {
@@ -57,9 +60,31 @@ pub async fn rebuild(
     let bar = progress_bar(target, show_progress);
     let name = "rebuild";
     let mut checkpoint = read_model::checkpoint(&pool, name).await?;
-    // Replay to the tail as it was at the start.
-    while checkpoint < target {
-        let rows = read_rows(nats, stream, checkpoint + 1, REPLAY_TX_LEN).await?;
+    // Replay to the tail as it was at the start. Reading and decoding run in their own task,
+    // a couple of transactions ahead of the writes, so that NATS, JSON and Postgres overlap.
+    let (pages_tx, mut pages) = tokio::sync::mpsc::channel::<anyhow::Result<Rows>>(READ_AHEAD);
+    let reader = {
+        let (nats, stream) = (nats.clone(), stream.to_owned());
+        let mut next = checkpoint + 1;
+        tokio::spawn(async move {
+            while next <= target {
+                let rows = read_rows(&nats, &stream, next, REPLAY_TX_LEN).await;
+                let done = match &rows {
+                    Ok(rows) if rows.is_empty() => true,
+                    Ok(rows) => {
+                        next = rows.last_seq + 1;
+                        false
+                    }
+                    Err(_) => true,
+                };
+                if pages_tx.send(rows).await.is_err() || done {
+                    break;
+                }
+            }
+        })
+    };
+    while let Some(rows) = pages.recv().await {
+        let rows = rows?;
         if rows.is_empty() {
             break;
         }
@@ -67,6 +92,7 @@ pub async fn rebuild(
         bar.set_position(rows.last_seq);
         checkpoint = rows.last_seq;
     }
+    reader.await?;
     bar.finish_and_clear();
     for definition in &indexes {
         sqlx::query(AssertSqlSafe(definition.clone()))

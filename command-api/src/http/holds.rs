@@ -8,7 +8,7 @@ use crate::domain::{Actor, CaptureHold, Command, Outcome, PlaceHold, VoidHold};
 use crate::writer::Rendered;
 use axum::extract::State;
 use axum::response::Response;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use events::{AccountId, Amount};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -37,7 +37,8 @@ pub async fn place(
         None => None,
         Some(raw) => match raw.as_i64() {
             Some(s) if (1..=EXPIRES_IN_S_MAX).contains(&s) && !raw.is_f64() => {
-                Some(Utc::now() + chrono::Duration::seconds(s))
+                // Microseconds, as every instant the read model stores.
+                Some((Utc::now() + chrono::Duration::seconds(s)).trunc_subsecs(6))
             }
             _ => {
                 return Err(ApiError::invalid_request(format!(
