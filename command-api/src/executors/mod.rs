@@ -29,6 +29,10 @@ pub enum Verdict {
     Terminate(&'static str),
 }
 
+/// Messages an executor works on at once: enough for several batch chunks or orders to
+/// share a group commit, few enough to keep an executor from crowding out HTTP commands.
+const CONCURRENCY: usize = 8;
+
 /// Deliveries of one message before an executor gives up on it: with the back-off below,
 /// about a minute of retrying — long enough for a restart of NATS or a writer, short enough
 /// that a stuck job is reported rather than retried for ever.
@@ -52,8 +56,8 @@ pub async fn consume<F, Fut>(
     mut stop: watch::Receiver<bool>,
     process: F,
 ) where
-    F: Fn(Writer, bytes::Bytes, i64) -> Fut,
-    Fut: Future<Output = Verdict>,
+    F: Fn(Writer, bytes::Bytes, i64) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = Verdict> + Send + 'static,
 {
     let mut failures: u32 = 0;
     loop {
@@ -69,10 +73,19 @@ pub async fn consume<F, Fut>(
                 }
             }
         };
+        let mut in_flight = tokio::task::JoinSet::new();
         loop {
+            // Up to CONCURRENCY messages at once: their commands share the writer's group
+            // commits. Each message is acknowledged by its own task once decided.
+            while in_flight.len() >= CONCURRENCY {
+                in_flight.join_next().await;
+            }
             let next = tokio::select! {
                 next = messages.next() => next,
-                _ = stop.changed() => return,
+                _ = stop.changed() => {
+                    while in_flight.join_next().await.is_some() {}
+                    return;
+                }
             };
             let message = match next {
                 Some(Ok(message)) => message,
@@ -83,28 +96,40 @@ pub async fn consume<F, Fut>(
                 None => break,
             };
             failures = 0;
-            let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-            let verdict = match process(writer.clone(), message.payload.clone(), delivered).await {
-                Verdict::Retry(_) if delivered >= DELIVERIES_MAX => {
-                    Verdict::Terminate("retries_exhausted")
-                }
-                other => other,
-            };
-            let verdict = match verdict {
-                Verdict::Terminate(code) => record_failure(name, &writer, &message, code).await,
-                other => other,
-            };
-            let acked = match verdict {
-                Verdict::Ack => message.ack().await,
-                Verdict::Retry(pause) => message.ack_with(AckKind::Nak(Some(pause))).await,
-                Verdict::Terminate(_) => message.ack_with(AckKind::Term).await,
-            };
-            if let Err(e) = acked {
-                // Not acknowledged: JetStream redelivers, and the aggregate's state makes the
-                // second attempt a no-op.
-                tracing::warn!(executor = name, error = %e, "executor ack failed");
-            }
+            in_flight.spawn(handle(name, writer.clone(), message, process.clone()));
         }
+        while in_flight.join_next().await.is_some() {}
+    }
+}
+
+/// Decides one message and tells JetStream the verdict.
+async fn handle<F, Fut>(
+    name: &'static str,
+    writer: Writer,
+    message: async_nats::jetstream::Message,
+    process: F,
+) where
+    F: Fn(Writer, bytes::Bytes, i64) -> Fut,
+    Fut: Future<Output = Verdict>,
+{
+    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+    let verdict = match process(writer.clone(), message.payload.clone(), delivered).await {
+        Verdict::Retry(_) if delivered >= DELIVERIES_MAX => Verdict::Terminate("retries_exhausted"),
+        other => other,
+    };
+    let verdict = match verdict {
+        Verdict::Terminate(code) => record_failure(name, &writer, &message, code).await,
+        other => other,
+    };
+    let acked = match verdict {
+        Verdict::Ack => message.ack().await,
+        Verdict::Retry(pause) => message.ack_with(AckKind::Nak(Some(pause))).await,
+        Verdict::Terminate(_) => message.ack_with(AckKind::Term).await,
+    };
+    if let Err(e) = acked {
+        // Not acknowledged: JetStream redelivers, and the aggregate's state makes the second
+        // attempt a no-op.
+        tracing::warn!(executor = name, error = %e, "executor ack failed");
     }
 }
 
