@@ -46,26 +46,6 @@ async fn assert_balances(stack_pool: &sqlx::PgPool, expected: &HashMap<String, i
     }
 }
 
-async fn count_events(client: &async_nats::Client, event_type: &str) -> usize {
-    let last = ledger_nats::stream::stream_last_seq(client, STREAM)
-        .await
-        .expect("last");
-    let mut count = 0;
-    let mut next = 1;
-    while next <= last {
-        let page = ledger_nats::direct::range(client, STREAM, next, 1000)
-            .await
-            .expect("range");
-        for message in &page {
-            if message.header(events::headers::EVENT_TYPE) == Some(event_type) {
-                count += 1;
-            }
-            next = message.seq + 1;
-        }
-    }
-    count
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ten_thousand_item_batch_completes_every_job_once() {
     let stack = Stack::start().await;

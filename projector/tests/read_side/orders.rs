@@ -287,7 +287,7 @@ async fn a_payment_executor_killed_between_append_and_ack_charges_once() {
         let answer = queries.get(&format!("/v1/orders/{order}"), &wes).await;
         assert_eq!(answer.body["status"], "paid");
     }
-    let charges = harness_journal_count(&client, "order_charged").await;
+    let charges = count_events(&client, "order_charged").await;
     assert_eq!(charges, 5);
     projector.stop().await.expect("stops");
     executor.stop().await.expect("stops");
@@ -298,26 +298,6 @@ fn command_config_without_executor(nats_url: &str) -> command_api::Config {
     let mut config = command_config(nats_url);
     config.payment_executor = false;
     config
-}
-
-async fn harness_journal_count(client: &async_nats::Client, event_type: &str) -> usize {
-    let last = ledger_nats::stream::stream_last_seq(client, STREAM)
-        .await
-        .expect("last");
-    let mut count = 0;
-    let mut next = 1;
-    while next <= last {
-        let page = ledger_nats::direct::range(client, STREAM, next, 1000)
-            .await
-            .expect("range");
-        for message in &page {
-            if message.header(events::headers::EVENT_TYPE) == Some(event_type) {
-                count += 1;
-            }
-            next = message.seq + 1;
-        }
-    }
-    count
 }
 
 #[tokio::test]

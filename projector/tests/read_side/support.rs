@@ -208,3 +208,24 @@ pub async fn all_entries(
         }
     }
 }
+
+/// How many journal messages carry this event type.
+pub async fn count_events(client: &async_nats::Client, event_type: &str) -> usize {
+    let last = ledger_nats::stream::stream_last_seq(client, STREAM)
+        .await
+        .expect("last");
+    let mut count = 0;
+    let mut next = 1;
+    while next <= last {
+        let page = ledger_nats::direct::range(client, STREAM, next, 1000)
+            .await
+            .expect("range");
+        for message in &page {
+            if message.header(events::headers::EVENT_TYPE) == Some(event_type) {
+                count += 1;
+            }
+            next = message.seq + 1;
+        }
+    }
+    count
+}
