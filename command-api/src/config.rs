@@ -99,3 +99,30 @@ impl Config {
         Duration::from_millis(self.commit_timeout_ms)
     }
 }
+
+impl Config {
+    /// Every setting at its default (or its environment variable), listening on
+    /// `127.0.0.1:0`: for tests and benchmarks that start the service in-process.
+    pub fn local(nats_url: &str, jwt_secret: &str) -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        let args = [
+            "command-api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--nats-url",
+            nats_url,
+            "--jwt-secret",
+            jwt_secret,
+        ];
+        match <Defaults as clap::Parser>::try_parse_from(args) {
+            Ok(defaults) => defaults.config,
+            Err(e) => panic!("command-api defaults do not parse: {e}"),
+        }
+    }
+}

@@ -62,6 +62,33 @@ pub struct Config {
     pub request_timeout_ms: u64,
 }
 
+impl Config {
+    /// Every setting at its default (or its environment variable), listening on
+    /// `127.0.0.1:0`: for tests and benchmarks that start the query API in-process.
+    pub fn local(database_url: &str, jwt_secret: &str) -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        let args = [
+            "query-api",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--database-url",
+            database_url,
+            "--jwt-secret",
+            jwt_secret,
+        ];
+        match <Defaults as clap::Parser>::try_parse_from(args) {
+            Ok(defaults) => defaults.config,
+            Err(e) => panic!("query-api defaults do not parse: {e}"),
+        }
+    }
+}
+
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub struct AppState {

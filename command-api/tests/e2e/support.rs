@@ -14,28 +14,7 @@ pub const STREAM: &str = "LEDGER";
 
 /// A configuration for an in-process command API against `nats_url`.
 pub fn config(nats_url: &str) -> Config {
-    Config {
-        nats_url: nats_url.to_owned(),
-        stream: STREAM.to_owned(),
-        host: "127.0.0.1".parse().expect("ip"),
-        port: 0,
-        jwt_secret: Some(SECRET.to_owned()),
-        writer_queue_len_max: 10_000,
-        state_cache_len_max: 100_000,
-        commit_timeout_ms: 5_000,
-        conflict_retries_max: 10,
-        unknown_outcome_retries_max: 8,
-        enqueue_timeout_ms: 1_000,
-        answer_timeout_ms: 20_000,
-        request_timeout_ms: 25_000,
-        request_body_bytes_max: 64 * 1024,
-        payment_executor: true,
-        batch_executor: true,
-        batch_ack_wait_ms: None,
-        balances_body_bytes_max: 16 * 1024 * 1024,
-        hold_expiry_executor: true,
-        payment_ack_wait_ms: None,
-    }
+    Config::local(nats_url, SECRET)
 }
 
 pub async fn start_api(nats_url: &str) -> Api {

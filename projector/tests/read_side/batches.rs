@@ -172,7 +172,7 @@ async fn killing_the_batch_executor_mid_batch_applies_no_item_twice_and_loses_no
         .await
         .expect("starts");
     let queries = Http::new(format!("http://{}", query.addr));
-    let mut projector_config = harness_projector_config(&nats.url, &db.url);
+    let mut projector_config = projector::Config::local(&nats.url, &db.url);
     projector_config.batch_len_max = 1_000;
     let projector = projector::start(projector_config).await.expect("projector");
     let batch = wait_done(&queries, &admin, &batch_id, Duration::from_secs(120)).await;
@@ -191,17 +191,4 @@ async fn killing_the_batch_executor_mid_batch_applies_no_item_twice_and_loses_no
     assert_balances(&pool, &expected).await;
     projector.stop().await.expect("stops");
     second.stop().await.expect("stops");
-}
-
-fn harness_projector_config(nats_url: &str, database_url: &str) -> projector::Config {
-    projector::Config {
-        nats_url: nats_url.to_owned(),
-        stream: STREAM.into(),
-        database_url: database_url.to_owned(),
-        schema: SCHEMA.into(),
-        host: "127.0.0.1".parse().expect("ip"),
-        port: 0,
-        batch_len_max: 1_000,
-        pool_size: 2,
-    }
 }

@@ -242,18 +242,9 @@ async fn a_payment_executor_killed_between_append_and_ack_charges_once() {
         .await
         .expect("starts");
     let queries = Http::new(format!("http://{}", query.addr));
-    let projector = projector::start(projector::Config {
-        nats_url: nats.url.clone(),
-        stream: STREAM.into(),
-        database_url: db.url.clone(),
-        schema: SCHEMA.into(),
-        host: "127.0.0.1".parse().expect("ip"),
-        port: 0,
-        batch_len_max: 1_000,
-        pool_size: 2,
-    })
-    .await
-    .expect("projector");
+    let projector = projector::start(projector::Config::local(&nats.url, &db.url))
+        .await
+        .expect("projector");
     // Wait until the redeliveries have been handled (the consumer has nothing pending).
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {

@@ -52,16 +52,7 @@ impl Stack {
     }
 
     pub fn projector_config(&self) -> projector::Config {
-        projector::Config {
-            nats_url: self.nats.url.clone(),
-            stream: STREAM.into(),
-            database_url: self.db.url.clone(),
-            schema: SCHEMA.into(),
-            host: "127.0.0.1".parse().expect("ip"),
-            port: 0,
-            batch_len_max: 1_000,
-            pool_size: 2,
-        }
+        projector::Config::local(&self.nats.url, &self.db.url)
     }
 
     pub async fn start_projector(&self) -> Projector {
@@ -138,41 +129,11 @@ impl Stack {
 }
 
 pub fn command_config(nats_url: &str) -> command_api::Config {
-    command_api::Config {
-        nats_url: nats_url.to_owned(),
-        stream: STREAM.into(),
-        host: "127.0.0.1".parse().expect("ip"),
-        port: 0,
-        jwt_secret: Some(SECRET.into()),
-        writer_queue_len_max: 10_000,
-        state_cache_len_max: 100_000,
-        commit_timeout_ms: 5_000,
-        conflict_retries_max: 10,
-        unknown_outcome_retries_max: 8,
-        enqueue_timeout_ms: 1_000,
-        answer_timeout_ms: 20_000,
-        request_timeout_ms: 25_000,
-        request_body_bytes_max: 64 * 1024,
-        payment_executor: true,
-        batch_executor: true,
-        batch_ack_wait_ms: None,
-        balances_body_bytes_max: 16 * 1024 * 1024,
-        hold_expiry_executor: true,
-        payment_ack_wait_ms: None,
-    }
+    command_api::Config::local(nats_url, SECRET)
 }
 
 pub fn query_config(database_url: &str) -> query_api::Config {
-    query_api::Config {
-        database_url: database_url.to_owned(),
-        schema: SCHEMA.into(),
-        host: "127.0.0.1".parse().expect("ip"),
-        port: 0,
-        jwt_secret: Some(SECRET.into()),
-        min_seq_wait_ms: 5_000,
-        pool_size: 4,
-        request_timeout_ms: 10_000,
-    }
+    query_api::Config::local(database_url, SECRET)
 }
 
 pub fn seq_of(answer: &Answer) -> u64 {
