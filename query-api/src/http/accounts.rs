@@ -118,16 +118,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let owner = match query.owner_id {
-        Some(raw) => Some(OwnerId::parse(raw)?),
-        None if caller.admin => None,
-        None => Some(caller.principal.clone()),
-    };
-    if let Some(owner) = &owner
-        && !caller.may_access(owner)
-    {
-        return Err(ApiError::forbidden("users list their own accounts only"));
-    }
+    let owner = super::listed_owner(&caller, query.owner_id)?;
     let limit = page_len(query.limit)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
     let owner = owner.as_ref().map(OwnerId::as_str);

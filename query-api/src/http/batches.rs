@@ -7,15 +7,13 @@ use axum::Json;
 use axum::extract::State;
 use http_edge::{ApiError, ApiPath, Caller};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let batch_id =
-        Uuid::parse_str(&raw).map_err(|_| ApiError::invalid_request("batch ids are UUIDs"))?;
+    let batch_id = super::uuid_id(&raw, "batch")?;
     let row = read_model::batch(&app.pool, batch_id)
         .await
         .map_err(db)?

@@ -7,15 +7,13 @@ use axum::Json;
 use axum::extract::State;
 use http_edge::{ApiError, ApiPath, Caller};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let hold_id =
-        Uuid::parse_str(&raw).map_err(|_| ApiError::invalid_request("hold ids are UUIDs"))?;
+    let hold_id = super::uuid_id(&raw, "hold")?;
     let row = read_model::hold(&app.pool, hold_id)
         .await
         .map_err(db)?

@@ -8,7 +8,6 @@ use axum::Json;
 use axum::extract::State;
 use http_edge::{ApiError, ApiPath, Caller};
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 pub async fn get_one(
     State(app): State<AppState>,
@@ -22,8 +21,7 @@ pub async fn get_one(
             "no such job",
         )
     };
-    let job_id =
-        Uuid::parse_str(&raw).map_err(|_| ApiError::invalid_request("job ids are UUIDs"))?;
+    let job_id = super::uuid_id(&raw, "job")?;
     // An order's job: queued until the payment executor decides it.
     if let Some(order) = read_model::order_by_job(&app.pool, job_id)
         .await

@@ -8,7 +8,9 @@ pub mod holds;
 pub mod jobs;
 pub mod orders;
 
-use http_edge::ApiError;
+use events::OwnerId;
+use http_edge::{ApiError, Caller};
+use uuid::Uuid;
 
 /// Most items per page: bounded so that one request cannot ask for a whole history.
 pub const PAGE_LEN_MAX: i64 = 200;
@@ -29,4 +31,25 @@ pub fn page_len(raw: Option<i64>) -> Result<i64, ApiError> {
             "page sizes are 1 to {PAGE_LEN_MAX}"
         ))),
     }
+}
+
+/// Whose things a list shows: the `owner_id` asked for (admins: anyone's; users: only their
+/// own, else 403), or when none is asked, the caller's own (admins: everyone's, `None`).
+pub fn listed_owner(caller: &Caller, asked: Option<String>) -> Result<Option<OwnerId>, ApiError> {
+    let owner = match asked {
+        Some(raw) => Some(OwnerId::parse(raw)?),
+        None if caller.admin => None,
+        None => Some(caller.principal.clone()),
+    };
+    match &owner {
+        Some(owner) if !caller.may_access(owner) => {
+            Err(ApiError::forbidden("users list their own things only"))
+        }
+        _ => Ok(owner),
+    }
+}
+
+/// A path id that must be a UUID (`what`: "order", "hold", …).
+pub fn uuid_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(raw).map_err(|_| ApiError::invalid_request(format!("{what} ids are UUIDs")))
 }

@@ -9,7 +9,6 @@ use events::OwnerId;
 use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use uuid::Uuid;
 
 pub fn order_json(row: &OrderRow) -> Value {
     let mut body = json!({
@@ -45,8 +44,7 @@ pub async fn get_one(
     caller: Caller,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let order_id =
-        Uuid::parse_str(&raw).map_err(|_| ApiError::invalid_request("order ids are UUIDs"))?;
+    let order_id = super::uuid_id(&raw, "order")?;
     let row = read_model::order(&app.pool, order_id)
         .await
         .map_err(db)?
@@ -68,16 +66,7 @@ pub async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    let owner = match query.owner_id {
-        Some(raw) => Some(OwnerId::parse(raw)?),
-        None if caller.admin => None,
-        None => Some(caller.principal.clone()),
-    };
-    if let Some(owner) = &owner
-        && !caller.may_access(owner)
-    {
-        return Err(ApiError::forbidden("users list their own orders only"));
-    }
+    let owner = super::listed_owner(&caller, query.owner_id)?;
     let limit = page_len(query.limit)?;
     let offset = query.offset.unwrap_or(0);
     if offset < 0 {
