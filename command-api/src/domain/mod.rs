@@ -233,16 +233,19 @@ pub fn decide(
         Command::ExpireHold(c) => hold::expire(c, states),
         Command::SubmitBatch(c) => batch::submit(actor, c, states),
         Command::ApplyBatchPart(c) => batch::apply_part(c, states),
-        Command::FailJob(f) => Ok(Decision {
-            events: if states.recorded(&subjects::job(&f.failed_job_id)) {
-                vec![]
-            } else {
-                vec![Event::JobFailed(f.clone())]
-            },
-            outcome: Outcome::JobFailed {
-                job_id: f.failed_job_id,
-                already: states.recorded(&subjects::job(&f.failed_job_id)),
-            },
-        }),
+        Command::FailJob(f) => {
+            let already = states.recorded(&subjects::job(&f.failed_job_id));
+            Ok(Decision {
+                events: if already {
+                    vec![]
+                } else {
+                    vec![Event::JobFailed(f.clone())]
+                },
+                outcome: Outcome::JobFailed {
+                    job_id: f.failed_job_id,
+                    already,
+                },
+            })
+        }
     }
 }

@@ -6,7 +6,7 @@ use super::{Verdict, retry_pause};
 use crate::domain::{Actor, ApplyBatchPart, Command, Outcome};
 use crate::writer::{Rendered, Submission, Writer};
 use events::batch::PART_LEN_MAX;
-use events::{Envelope, Event, OwnerId};
+use events::{Envelope, Event};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -24,7 +24,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
     let Event::BatchSubmitted(chunk) = envelope.event else {
         return Verdict::Ack;
     };
-    let Ok(principal) = OwnerId::parse(PRINCIPAL) else {
+    let Some(actor) = super::system_actor(PRINCIPAL) else {
         return Verdict::Terminate("unprocessable");
     };
     let parts = chunk
@@ -33,10 +33,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         .enumerate()
         .map(|(index, items)| {
             let submission = Submission {
-                actor: Actor {
-                    principal: principal.clone(),
-                    admin: true,
-                },
+                actor: actor.clone(),
                 command: Command::ApplyBatchPart(ApplyBatchPart {
                     batch_id: chunk.batch_id,
                     chunk: chunk.chunk,

@@ -8,7 +8,7 @@ use super::{Verdict, retry_pause};
 use crate::domain::{Actor, Command, ExpireHold, Outcome};
 use crate::writer::{Rendered, Submission, Writer};
 use chrono::Utc;
-use events::{Envelope, Event, OwnerId};
+use events::{Envelope, Event};
 use serde_json::json;
 use std::time::Duration;
 use uuid::Uuid;
@@ -43,14 +43,11 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
             .min(WAIT_MAX);
         return Verdict::Retry(wait.max(Duration::from_millis(10)));
     }
-    let Ok(principal) = OwnerId::parse(PRINCIPAL) else {
+    let Some(actor) = super::system_actor(PRINCIPAL) else {
         return Verdict::Terminate("unprocessable");
     };
     let submission = Submission {
-        actor: Actor {
-            principal,
-            admin: true,
-        },
+        actor: actor.clone(),
         command: Command::ExpireHold(ExpireHold {
             hold_id: placed.hold_id,
             account_id: placed.account_id.clone(),

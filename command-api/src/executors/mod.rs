@@ -41,6 +41,15 @@ pub const DELIVERIES_MAX: i64 = 10;
 /// Longest pause before a redelivery after transient failures.
 const RETRY_PAUSE_MAX: Duration = Duration::from_secs(30);
 
+/// The admin actor an executor acts as (`None` only if the name is not a valid principal).
+pub fn system_actor(principal: &str) -> Option<crate::domain::Actor> {
+    let principal = events::OwnerId::parse(principal).ok()?;
+    Some(crate::domain::Actor {
+        principal,
+        admin: true,
+    })
+}
+
 /// Exponential pause by delivery count, capped.
 pub fn retry_pause(delivered: i64) -> Duration {
     Duration::from_millis(100)
@@ -152,7 +161,7 @@ async fn record_failure(
         .and_then(|v| uuid::Uuid::parse_str(v.as_str()).ok())
         .unwrap_or_else(uuid::Uuid::now_v7);
     tracing::error!(executor, %job_id, seq, code, subject = %message.subject, "job failed");
-    let Ok(principal) = events::OwnerId::parse(format!("tally-{executor}")) else {
+    let Some(actor) = system_actor(&format!("tally-{executor}")) else {
         return Verdict::Retry(RETRY_PAUSE_MAX);
     };
     let failure = events::JobFailed {
@@ -168,10 +177,7 @@ async fn record_failure(
         },
     };
     let submission = crate::writer::Submission {
-        actor: crate::domain::Actor {
-            principal,
-            admin: true,
-        },
+        actor,
         command: crate::domain::Command::FailJob(failure),
         job_id,
         idempotency: None,

@@ -6,7 +6,7 @@
 use super::{Verdict, retry_pause};
 use crate::domain::{Actor, Command, Outcome, PayOrder};
 use crate::writer::{Rejection, Rendered, Submission, WriteFailure, Writer};
-use events::{Envelope, Event, OwnerId};
+use events::{Envelope, Event};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -26,14 +26,11 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         // The executor's own order_paid / order_rejected: nothing to do.
         return Verdict::Ack;
     };
-    let Ok(principal) = OwnerId::parse(PRINCIPAL) else {
+    let Some(actor) = super::system_actor(PRINCIPAL) else {
         return Verdict::Terminate("unprocessable");
     };
     let submission = Submission {
-        actor: Actor {
-            principal,
-            admin: true,
-        },
+        actor: actor.clone(),
         command: Command::PayOrder(PayOrder {
             order_id: placed.order_id,
             account_id: placed.state.account_id.clone(),
