@@ -74,6 +74,19 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
             Some(_) => Err(EvolveError::AlreadyOpened),
         };
     }
+    if let (Event::BalanceSet(set), None) = (event, prev) {
+        // A balance batch opens the accounts it names that do not exist yet: one message per
+        // item instead of `account_opened` + `balance_set`.
+        return Ok(AccountState {
+            version: 1,
+            balance: set.balance,
+            held: 0,
+            currency: set.state.currency,
+            status: AccountStatus::Open,
+            owner_id: set.state.owner_id.clone(),
+            overdraft_limit: set.state.overdraft_limit,
+        });
+    }
     let prev = prev.ok_or(EvolveError::NotOpened { event_type })?;
     if let Some(hold) = event.hold() {
         let reserved = hold.hold_amount.minor_units();
@@ -171,6 +184,31 @@ mod tests {
             state: opened_state(),
         });
         assert_eq!(evolve(None, &event), Ok(opened_state()));
+    }
+
+    #[test]
+    fn a_balance_set_on_a_missing_account_opens_it_at_that_balance() {
+        let set = Event::BalanceSet(crate::event::BalanceSet {
+            account_id: alice(),
+            balance: 700,
+            previous: 0,
+            batch_id: uuid::Uuid::nil(),
+            item_job_id: uuid::Uuid::nil(),
+            state: AccountState {
+                version: 0,
+                ..opened_state()
+            },
+        });
+        let opened = evolve(None, &set).expect("opens");
+        assert_eq!(
+            opened,
+            AccountState {
+                balance: 700,
+                ..opened_state()
+            }
+        );
+        let again = evolve(Some(&opened), &set).expect("sets");
+        assert_eq!((again.version, again.balance), (2, 700));
     }
 
     #[test]

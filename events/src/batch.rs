@@ -1,19 +1,21 @@
 //! Balance batches: an admin sets many accounts' balances in one request. The request is
 //! journaled as `batch_submitted` chunks; the batch executor applies each chunk in parts, each
-//! part one atomic batch of `balance_set` events (opening accounts where needed) plus a
-//! `batch_part_applied` record that makes the part exactly-once.
+//! part one atomic batch of `balance_set` events (a `balance_set` on an account that does not
+//! exist opens it, as version 1) plus a `batch_part_applied` record that makes the part
+//! exactly-once.
 
 use crate::ids::{AccountId, OwnerId};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-/// Items per `batch_submitted` message: a 1000-item chunk is ~100 KiB, well under NATS'
-/// 1 MiB message limit.
-pub const CHUNK_LEN_MAX: usize = 1000;
+/// Items per `batch_submitted` message: one applied part per chunk (a ~100 KiB message, well
+/// under NATS' 1 MiB limit).
+pub const CHUNK_LEN_MAX: usize = PART_LEN_MAX;
 
-/// Items per applied part: each item may need two events (`account_opened`, `balance_set`),
-/// and the part's record is one more, within JetStream's 1000 messages per atomic batch.
-pub const PART_LEN_MAX: usize = 499;
+/// Items per applied part: one `balance_set` per item (it opens an account that does not
+/// exist) plus the part's record fill exactly one atomic batch of JetStream's 1000 messages —
+/// the largest batch is the cheapest per message (one fsync per batch).
+pub const PART_LEN_MAX: usize = 999;
 
 /// One account's requested balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

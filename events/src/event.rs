@@ -345,7 +345,9 @@ pub struct BatchSubmitted {
     pub state: BatchState,
 }
 
-/// `balance_set`: an account's balance set by a balance batch (history type `adjustment`).
+/// `balance_set`: an account's balance set by a balance batch (history type `adjustment`). On
+/// an account that does not exist it opens it (post-state version 1, `previous` 0): the
+/// account's first event is then this one rather than `account_opened`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BalanceSet {
     pub account_id: AccountId,

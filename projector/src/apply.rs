@@ -239,7 +239,8 @@ impl Rows {
             return;
         };
         let occurred_at = microseconds(envelope.occurred_at);
-        let opened_at = matches!(envelope.event, Event::AccountOpened(_)).then_some(occurred_at);
+        // An account's first event opens it: `account_opened`, or a batch's `balance_set`.
+        let opened_at = (state.version == 1).then_some(occurred_at);
         match self
             .account_index
             .get(&entry.account_id)

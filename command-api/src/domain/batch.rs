@@ -4,7 +4,7 @@
 use super::{Actor, Aggregates, Decision, DomainError, Outcome};
 use events::batch::{BatchItem, BatchState, CHUNK_LEN_MAX, ItemRejected};
 use events::{
-    AccountOpened, AccountState, AccountStatus, BalanceSet, BatchPartApplied, BatchSubmitted,
+    AccountState, AccountStatus, BalanceSet, BatchPartApplied, BatchSubmitted,
     Currency, Event, OwnerId, evolve, subjects,
 };
 use uuid::Uuid;
@@ -76,34 +76,11 @@ pub fn apply_part(c: &ApplyBatchPart, states: &impl Aggregates) -> Result<Decisi
             },
         });
     }
-    let mut events = Vec::with_capacity(2 * c.items.len() + 1);
+    let mut events = Vec::with_capacity(c.items.len() + 1);
     let mut rejected = Vec::new();
     for item in &c.items {
-        let opened;
-        let current = match states.account(&item.account_id) {
-            Some(state) => state,
-            None => {
-                let owner_id = OwnerId::parse(item.account_id.as_str())
-                    .map_err(|_| DomainError::AccountNotFound(item.account_id.clone()))?;
-                let opening = Event::AccountOpened(AccountOpened {
-                    account_id: item.account_id.clone(),
-                    state: AccountState {
-                        version: 1,
-                        balance: 0,
-                        held: 0,
-                        currency: Currency::default(),
-                        status: AccountStatus::Open,
-                        owner_id,
-                        overdraft_limit: 0,
-                    },
-                });
-                opened = evolve(None, &opening)
-                    .map_err(|_| DomainError::BalanceOverflow(item.account_id.clone()))?;
-                events.push(opening.with_account_state(opened.clone()));
-                &opened
-            }
-        };
-        if item.balance < current.held {
+        let current = states.account(&item.account_id);
+        if current.is_some_and(|state| item.balance < state.held) {
             rejected.push(ItemRejected {
                 job_id: item.job_id,
                 account_id: item.account_id.clone(),
@@ -111,15 +88,30 @@ pub fn apply_part(c: &ApplyBatchPart, states: &impl Aggregates) -> Result<Decisi
             });
             continue;
         }
+        // For an account the batch opens, the pre-state names its owner (the account id)
+        // and currency; `evolve` turns it into version 1.
+        let before = match current {
+            Some(state) => state.clone(),
+            None => AccountState {
+                version: 0,
+                balance: 0,
+                held: 0,
+                currency: Currency::default(),
+                status: AccountStatus::Open,
+                owner_id: OwnerId::parse(item.account_id.as_str())
+                    .map_err(|_| DomainError::AccountNotFound(item.account_id.clone()))?,
+                overdraft_limit: 0,
+            },
+        };
         let set = Event::BalanceSet(BalanceSet {
             account_id: item.account_id.clone(),
             balance: item.balance,
-            previous: current.balance,
+            previous: before.balance,
             batch_id: c.batch_id,
             item_job_id: item.job_id,
-            state: current.clone(),
+            state: before,
         });
-        let after = evolve(Some(current), &set)
+        let after = evolve(current, &set)
             .map_err(|_| DomainError::BalanceOverflow(item.account_id.clone()))?;
         events.push(set.with_account_state(after));
     }

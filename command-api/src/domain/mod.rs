@@ -107,7 +107,7 @@ impl Command {
             | Self::VoidHold(_)
             | Self::ExpireHold(_) => 2,
             Self::SubmitBatch(c) => c.items.len().div_ceil(events::batch::CHUNK_LEN_MAX).max(1),
-            Self::ApplyBatchPart(c) => 2 * c.items.len() + 1,
+            Self::ApplyBatchPart(c) => c.items.len() + 1,
             Self::FailJob(_) => 1,
             _ => 1,
         }
