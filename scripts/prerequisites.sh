@@ -25,6 +25,43 @@ ensure_old_nats_server() {
   fi
 }
 
+# A Compose CLI to validate docker-compose.yml without a Docker engine (scripts/check-compose):
+# Docker Compose v2 (`docker compose`) if present, else docker-compose, else Debian's
+# docker-compose 1.29 (installed as root through apt). Sets COMPOSE_CLI.
+ensure_compose_cli() {
+  if docker compose version >/dev/null 2>&1; then
+    COMPOSE_CLI=(docker compose)
+    return
+  fi
+  if ! command -v docker-compose >/dev/null 2>&1; then
+    if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+      echo "==> installing Debian's docker-compose (validates docker-compose.yml)" >&2
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+    else
+      echo "!! docker-compose is missing: apt-get install docker-compose (or Docker Compose v2)" >&2
+      return 1
+    fi
+  fi
+  COMPOSE_CLI=(docker-compose)
+}
+
+# A python3 that can import yaml (PyYAML): the system's (Debian's docker-compose brings
+# python3-yaml), else .venv with PyYAML installed from PyPI. Sets PYTHON_YAML.
+ensure_python_yaml() {
+  local py
+  for py in python3 /usr/bin/python3 .venv/bin/python; do
+    if "$py" -c 'import yaml' >/dev/null 2>&1; then
+      PYTHON_YAML="$py"
+      return
+    fi
+  done
+  echo "==> installing PyYAML into .venv" >&2
+  [ -d .venv ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check pyyaml
+  PYTHON_YAML="$PWD/.venv/bin/python"
+}
+
 # A random secret for local tokens, kept in .data/ so that tokens survive restarts.
 ensure_jwt_secret() {
   if [ -n "${LEDGER_JWT_SECRET:-}" ]; then return; fi
