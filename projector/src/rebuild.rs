@@ -18,6 +18,11 @@ const REPLAY_TX_LEN: usize = 20_000;
 /// Transactions' worth of messages read ahead of the writes.
 const READ_AHEAD: usize = 2;
 
+/// Direct-get pages (of up to 1000 messages) fetched and decoded at once, each in its own
+/// task: one page at a time left the replay waiting on round trips, and decoding JSON is
+/// the reader's main cost, which parallel tasks spread over the cores.
+const PAGES_IN_FLIGHT: usize = 4;
+
 /// What a rebuild did.
 #[derive(Debug, Clone, Copy)]
 pub struct Report {
@@ -60,29 +65,17 @@ pub async fn rebuild(
     let bar = progress_bar(target, show_progress);
     let name = "rebuild";
     let mut checkpoint = read_model::checkpoint(&pool, name).await?;
-    // Replay to the tail as it was at the start. Reading and decoding run in their own task,
-    // a couple of transactions ahead of the writes, so that NATS, JSON and Postgres overlap.
+    // Replay to the tail as it was at the start. Reading and decoding run in their own
+    // tasks, a couple of transactions ahead of the writes, so that NATS, JSON and Postgres
+    // overlap.
     let (pages_tx, mut pages) = tokio::sync::mpsc::channel::<anyhow::Result<Rows>>(READ_AHEAD);
-    let reader = {
-        let (nats, stream) = (nats.clone(), stream.to_owned());
-        let mut next = checkpoint + 1;
-        tokio::spawn(async move {
-            while next <= target {
-                let rows = read_rows(&nats, &stream, next, REPLAY_TX_LEN).await;
-                let done = match &rows {
-                    Ok(rows) if rows.is_empty() => true,
-                    Ok(rows) => {
-                        next = rows.last_seq + 1;
-                        false
-                    }
-                    Err(_) => true,
-                };
-                if pages_tx.send(rows).await.is_err() || done {
-                    break;
-                }
-            }
-        })
-    };
+    let reader = tokio::spawn(read_ahead(
+        nats.clone(),
+        stream.to_owned(),
+        checkpoint + 1,
+        target,
+        pages_tx,
+    ));
     while let Some(rows) = pages.recv().await {
         let rows = rows?;
         if rows.is_empty() {
@@ -190,6 +183,85 @@ pub async fn rebuild(
         events: checkpoint,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Reads `from_seq ..= to_seq` as pages fetched and decoded [`PAGES_IN_FLIGHT`] at a time,
+/// and sends them on as rows of about [`REPLAY_TX_LEN`] messages, in order.
+async fn read_ahead(
+    nats: async_nats::Client,
+    stream: String,
+    from_seq: u64,
+    to_seq: u64,
+    rows_tx: tokio::sync::mpsc::Sender<anyhow::Result<Rows>>,
+) {
+    use futures::StreamExt;
+    let page_len = direct::RANGE_LEN_MAX as u64;
+    let starts = (from_seq..=to_seq).step_by(direct::RANGE_LEN_MAX);
+    let mut pages = futures::stream::iter(starts)
+        .map(|start| {
+            let (nats, stream) = (nats.clone(), stream.clone());
+            let len = usize::try_from(page_len.min(to_seq + 1 - start)).unwrap_or(1);
+            tokio::spawn(async move { read_page(&nats, &stream, start, len).await })
+        })
+        .buffered(PAGES_IN_FLIGHT);
+    let mut rows = Rows::default();
+    let mut messages = 0;
+    while let Some(page) = pages.next().await {
+        let page = match page {
+            Ok(Ok(page)) => page,
+            Ok(Err(e)) => {
+                let _ = rows_tx.send(Err(e)).await;
+                return;
+            }
+            Err(e) => {
+                let _ = rows_tx.send(Err(e.into())).await;
+                return;
+            }
+        };
+        for (seq, envelope) in &page {
+            rows.push(*seq, envelope);
+        }
+        messages += page.len();
+        if messages >= REPLAY_TX_LEN {
+            messages = 0;
+            if rows_tx.send(Ok(std::mem::take(&mut rows))).await.is_err() {
+                return;
+            }
+        }
+    }
+    if !rows.is_empty() {
+        let _ = rows_tx.send(Ok(rows)).await;
+    }
+}
+
+/// Reads exactly the `len` messages from `from_seq` on (the journal has no gaps: deletes
+/// and purges are denied) and decodes them.
+async fn read_page(
+    nats: &async_nats::Client,
+    stream: &str,
+    from_seq: u64,
+    len: usize,
+) -> anyhow::Result<Vec<(u64, Envelope)>> {
+    let page = direct::range(nats, stream, from_seq, len).await?;
+    anyhow::ensure!(
+        page.len() >= len,
+        "expected {len} messages from sequence {from_seq}, got {}",
+        page.len()
+    );
+    page.iter()
+        .take(len)
+        .zip(from_seq..)
+        .map(|(message, expected)| {
+            anyhow::ensure!(
+                message.seq == expected,
+                "expected sequence {expected}, got {}",
+                message.seq
+            );
+            let envelope = Envelope::from_json(&message.payload)
+                .with_context(|| format!("message {} cannot be decoded", message.seq))?;
+            Ok((message.seq, envelope))
+        })
+        .collect()
 }
 
 /// Reads up to `len_max` messages from `from_seq` on and turns them into rows.
