@@ -76,6 +76,11 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/accounts/{id}/holds/{hold_id}/void", post(holds::void))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(http_edge::metrics::render))
+        .route_layer(axum::middleware::from_fn_with_state(
+            "command-api",
+            http_edge::metrics::track,
+        ))
         .fallback(http_edge::problem::not_found)
         .method_not_allowed_fallback(http_edge::problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes_max));
@@ -98,6 +103,8 @@ pub struct App {
 /// line with its definition, starts the writer and serves HTTP.
 pub async fn start(config: Config) -> anyhow::Result<App> {
     let auth = Auth::new(config.jwt_secret.as_deref()).context("token configuration")?;
+    // Installed before anything records, so that no early measurement is lost.
+    http_edge::metrics::recorder();
     let nats = ledger_nats::connect(&config.nats_url, "tally-command-api").await?;
     ledger_nats::ensure_stream(&nats, &config.stream).await?;
     let (writer, writer_task) = writer::spawn(

@@ -3,10 +3,12 @@
 //! - [`problem`]: [`problem::ApiError`], every failure as an RFC 9457 problem with a stable code;
 //! - [`extract`]: JSON body, path and query extractors whose rejections are problems;
 //! - [`server`]: the layers every API wears and a server task with graceful shutdown;
+//! - [`metrics`]: the process's Prometheus recorder, `GET /metrics`, and request timing;
 //! - [`telemetry`]: log set-up and the shutdown signal every service waits for.
 
 pub mod auth;
 pub mod extract;
+pub mod metrics;
 pub mod problem;
 pub mod server;
 pub mod telemetry;

@@ -118,6 +118,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .route("/v1/orders/{id}", get(http::orders::get_one))
         .route("/healthz", get(http::health::healthz))
         .route("/readyz", get(http::health::readyz))
+        .route("/metrics", get(http_edge::metrics::render))
+        .route_layer(axum::middleware::from_fn_with_state(
+            "query-api",
+            http_edge::metrics::track,
+        ))
         .fallback(http_edge::problem::not_found)
         .method_not_allowed_fallback(http_edge::problem::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
@@ -137,6 +142,8 @@ pub struct App {
 
 pub async fn start(config: Config) -> anyhow::Result<App> {
     let auth = Auth::new(config.jwt_secret.as_deref()).context("token configuration")?;
+    // Installed before anything records, so that no early measurement is lost.
+    http_edge::metrics::recorder();
     let pool = read_model::pool(&config.database_url, &config.schema, config.pool_size)
         .await
         .context("connecting to PostgreSQL")?;

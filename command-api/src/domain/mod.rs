@@ -64,6 +64,25 @@ pub enum Command {
 }
 
 impl Command {
+    /// The command's name in metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::OpenAccount(_) => "open_account",
+            Self::DepositFunds(_) => "deposit",
+            Self::WithdrawFunds(_) => "withdraw",
+            Self::TransferFunds(_) => "transfer",
+            Self::PlaceOrder(_) => "place_order",
+            Self::PayOrder(_) => "pay_order",
+            Self::PlaceHold(_) => "place_hold",
+            Self::CaptureHold(_) => "capture_hold",
+            Self::VoidHold(_) => "void_hold",
+            Self::ExpireHold(_) => "expire_hold",
+            Self::SubmitBatch(_) => "submit_batch",
+            Self::ApplyBatchPart(_) => "apply_batch_part",
+            Self::FailJob(_) => "fail_job",
+        }
+    }
+
     /// The subjects whose state the decision needs (and that it may write).
     pub fn subjects(&self) -> Vec<String> {
         match self {

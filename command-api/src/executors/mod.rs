@@ -122,6 +122,11 @@ async fn handle<F, Fut>(
     Fut: Future<Output = Verdict>,
 {
     let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+    if let Ok(info) = message.info() {
+        // Messages still waiting behind this one, as of its delivery.
+        metrics::gauge!("tally_executor_pending", "consumer" => info.consumer.to_owned())
+            .set(info.pending as f64);
+    }
     let verdict = match process(writer.clone(), message.payload.clone(), delivered).await {
         Verdict::Retry(_) if delivered >= DELIVERIES_MAX => Verdict::Terminate("retries_exhausted"),
         other => other,

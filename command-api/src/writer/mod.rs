@@ -145,13 +145,18 @@ impl Writer {
     /// Hands `submission` to the writer task and waits for its answer.
     pub async fn submit(&self, submission: Submission) -> Answer {
         let (answer_tx, answer_rx) = oneshot::channel();
+        let kind = submission.command.kind();
         match tokio::time::timeout(
             self.enqueue_timeout,
             self.inbox.send((submission, answer_tx)),
         )
         .await
         {
-            Err(_) => return Err(WriteFailure::Overloaded),
+            Err(_) => {
+                metrics::counter!("tally_commands_total", "type" => kind, "outcome" => "overloaded")
+                    .increment(1);
+                return Err(WriteFailure::Overloaded);
+            }
             Ok(Err(_)) => return Err(WriteFailure::Unavailable("writer stopped".into())),
             Ok(Ok(())) => {}
         }

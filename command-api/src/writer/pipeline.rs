@@ -136,14 +136,18 @@ impl Pipeline {
     async fn process(&mut self, round: Vec<Queued>) {
         let (submissions, replies): (Vec<Submission>, Vec<oneshot::Sender<Answer>>) =
             round.into_iter().unzip();
+        let kinds: Vec<&'static str> = submissions.iter().map(|s| s.command.kind()).collect();
         let subjects = subjects_of(&submissions);
         // Subjects read from the journal during this round: states a rejection may rest on.
         let mut fresh: HashSet<String> = HashSet::new();
         let mut working: HashMap<String, Slot> = HashMap::new();
         let attempts = self.config.conflict_retries_max.saturating_add(1);
         for attempt in 0..attempts {
+            if attempt > 0 {
+                metrics::counter!("tally_writer_retries_total").increment(1);
+            }
             if let Err(failure) = self.load(&subjects, &mut working, &mut fresh).await {
-                return answer_all(replies, Err(failure));
+                return answer_all(&kinds, replies, Err(failure));
             }
             let plan = plan(&submissions, &replies, &working, &fresh);
             if !plan.stale.is_empty() {
@@ -153,14 +157,20 @@ impl Pipeline {
                 continue;
             }
             if plan.messages.is_empty() {
-                return self.answer(replies, plan, None);
+                return self.answer(&kinds, replies, plan, None);
             }
-            match self.commit(&plan.messages).await {
+            let started = std::time::Instant::now();
+            let commit = self.commit(&plan.messages).await;
+            metrics::histogram!("tally_publish_seconds").record(started.elapsed().as_secs_f64());
+            match commit {
                 Commit::Stored(ack) => {
+                    metrics::histogram!("tally_writer_batch_messages")
+                        .record(plan.messages.len() as f64);
                     self.remember(&plan, ack, &mut working);
-                    return self.answer(replies, plan, Some(ack));
+                    return self.answer(&kinds, replies, plan, Some(ack));
                 }
                 Commit::Conflict => {
+                    metrics::counter!("tally_writer_conflicts_total").increment(1);
                     self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                     for subject in plan.written.keys() {
                         self.cache.forget(subject);
@@ -172,12 +182,12 @@ impl Pipeline {
                         self.cache.forget(subject);
                     }
                     tracing::error!(%reason, "batch not committed");
-                    return answer_all(replies, Err(WriteFailure::Unavailable(reason)));
+                    return answer_all(&kinds, replies, Err(WriteFailure::Unavailable(reason)));
                 }
             }
         }
         tracing::warn!(attempts, "round gave up after repeated conflicts");
-        answer_all(replies, Err(WriteFailure::Conflict));
+        answer_all(&kinds, replies, Err(WriteFailure::Conflict));
     }
 
     /// Fills `working` with every subject's slot: from the cache, or from the journal for
@@ -327,9 +337,16 @@ impl Pipeline {
         );
     }
 
-    fn answer(&self, replies: Vec<oneshot::Sender<Answer>>, plan: Plan, ack: Option<BatchAck>) {
+    fn answer(
+        &self,
+        kinds: &[&'static str],
+        replies: Vec<oneshot::Sender<Answer>>,
+        plan: Plan,
+        ack: Option<BatchAck>,
+    ) {
         let batch_seq = ack.map(|a| a.seq).unwrap_or(0);
-        for (reply, tentative) in replies.into_iter().zip(plan.answers) {
+        for ((reply, tentative), kind) in replies.into_iter().zip(plan.answers).zip(kinds) {
+            count_command(kind, outcome_name(&tentative));
             let answer = match tentative {
                 Tentative::Abandoned => continue,
                 Tentative::Accepted {
@@ -545,9 +562,31 @@ fn messages_max(submission: &Submission) -> usize {
     submission.command.events_max() + usize::from(submission.idempotency.is_some())
 }
 
-fn answer_all(replies: Vec<oneshot::Sender<Answer>>, answer: Answer) {
-    for reply in replies {
+fn answer_all(kinds: &[&'static str], replies: Vec<oneshot::Sender<Answer>>, answer: Answer) {
+    let outcome = match &answer {
+        Err(WriteFailure::Conflict) => "conflict",
+        Err(WriteFailure::Overloaded) => "overloaded",
+        Err(WriteFailure::Unavailable(_)) => "unavailable",
+        Ok(Ok(_)) => "accepted",
+        Ok(Err(_)) => "rejected",
+    };
+    for (reply, kind) in replies.into_iter().zip(kinds) {
+        count_command(kind, outcome);
         let _ = reply.send(answer.clone());
+    }
+}
+
+/// `tally_commands_total{type, outcome}`.
+fn count_command(kind: &'static str, outcome: &'static str) {
+    metrics::counter!("tally_commands_total", "type" => kind, "outcome" => outcome).increment(1);
+}
+
+fn outcome_name(tentative: &Tentative) -> &'static str {
+    match tentative {
+        Tentative::Abandoned => "abandoned",
+        Tentative::Accepted { .. } => "accepted",
+        Tentative::Replayed { .. } => "replayed",
+        Tentative::Rejected(_) => "rejected",
     }
 }
 

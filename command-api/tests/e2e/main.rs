@@ -6,6 +6,7 @@ mod bad_input;
 mod concurrency;
 mod crash;
 mod idempotency;
+mod observability;
 mod startup;
 mod support;
 mod write_path;
