@@ -47,8 +47,10 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         None | Some(Sub::Serve) => {
-            init_tracing(&cli.log_format);
-            command_api::run(cli.config, shutdown_signal()).await
+            let telemetry = init_tracing(&cli.log_format, "command-api");
+            let result = command_api::run(cli.config, shutdown_signal()).await;
+            telemetry.shutdown();
+            result
         }
     }
 }

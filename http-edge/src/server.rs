@@ -3,16 +3,26 @@
 use crate::problem::ApiError;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
+use axum::http::{HeaderName, Request};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
+use tower_http::propagate_header::PropagateHeaderLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// Request ids (`x-request-id`, generated unless given, echoed back), request tracing, and a
-/// whole-request time limit answered as a 503 problem.
+/// A caller's id for a whole conversation of requests, logged with each and echoed back.
+pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+
+/// Longest correlation id logged: a caller's id is theirs to choose, the log line is ours.
+const CORRELATION_ID_LEN_MAX: usize = 128;
+
+/// Request ids (`x-request-id`, generated unless given, echoed back) and correlation ids
+/// (`x-correlation-id`, echoed back), a `request` span per request that continues the
+/// caller's `traceparent` and names all three ids in every log line, and a whole-request
+/// time limit answered as a 503 problem.
 pub fn with_edge_layers<S>(router: Router<S>, request_timeout: Duration) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
@@ -20,13 +30,41 @@ where
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(TraceLayer::new_for_http())
+            .layer(PropagateHeaderLayer::new(CORRELATION_ID))
+            .layer(TraceLayer::new_for_http().make_span_with(request_span))
             .layer(PropagateRequestIdLayer::x_request_id())
             .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
                 ApiError::unavailable("the request took too long")
             }))
             .timeout(request_timeout),
     )
+}
+
+fn request_span<B>(request: &Request<B>) -> tracing::Span {
+    let header = |name: &str| {
+        request
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let correlation_id = header(CORRELATION_ID.as_str()).map(|mut id| {
+        id.truncate(CORRELATION_ID_LEN_MAX);
+        id
+    });
+    let span = tracing::info_span!(
+        "request",
+        method = %request.method(),
+        path = %request.uri().path(),
+        request_id = header("x-request-id").as_deref(),
+        correlation_id = correlation_id.as_deref(),
+        trace_id = tracing::field::Empty,
+    );
+    crate::telemetry::continue_trace(&span, header("traceparent").as_deref());
+    if let Some(trace_id) = crate::telemetry::trace_id(&span) {
+        span.record("trace_id", trace_id.as_str());
+    }
+    span
 }
 
 /// A server task; sending on (or dropping) `stop` lets in-flight requests finish, then ends it.

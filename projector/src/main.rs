@@ -28,10 +28,14 @@ enum Sub {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
+    let telemetry = init_tracing(&cli.log_format, "projector");
     let config = cli.config;
     match cli.command {
-        None | Some(Sub::Serve) => projector::run(config, shutdown_signal()).await,
+        None | Some(Sub::Serve) => {
+            let result = projector::run(config, shutdown_signal()).await;
+            telemetry.shutdown();
+            result
+        }
         Some(Sub::Rebuild) => {
             let nats = ledger_nats::connect(&config.nats_url, "tally-rebuild").await?;
             let report = projector::rebuild::rebuild(

@@ -16,6 +16,8 @@ struct Cli {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_tracing(&cli.log_format);
-    query_api::run(cli.config, shutdown_signal()).await
+    let telemetry = init_tracing(&cli.log_format, "query-api");
+    let result = query_api::run(cli.config, shutdown_signal()).await;
+    telemetry.shutdown();
+    result
 }

@@ -23,6 +23,7 @@ use std::time::Duration;
 use thiserror::Error;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 use uuid::Uuid;
 
 pub use pipeline::spawn;
@@ -135,20 +136,33 @@ impl WriterStats {
 /// The handlers' end of the pipeline.
 #[derive(Debug, Clone)]
 pub struct Writer {
-    inbox: mpsc::Sender<(Submission, oneshot::Sender<Answer>)>,
+    inbox: mpsc::Sender<pipeline::Queued>,
     stats: Arc<WriterStats>,
     enqueue_timeout: Duration,
     answer_timeout: Duration,
 }
 
 impl Writer {
-    /// Hands `submission` to the writer task and waits for its answer.
+    /// Hands `submission` to the writer task and waits for its answer, in an `append` span
+    /// whose trace context the command's messages carry as `traceparent`.
     pub async fn submit(&self, submission: Submission) -> Answer {
+        let span = tracing::info_span!(
+            "append",
+            command = submission.command.kind(),
+            job_id = %submission.job_id,
+        );
+        let traceparent = http_edge::telemetry::traceparent(&span);
+        self.submit_traced(submission, traceparent)
+            .instrument(span)
+            .await
+    }
+
+    async fn submit_traced(&self, submission: Submission, traceparent: Option<String>) -> Answer {
         let (answer_tx, answer_rx) = oneshot::channel();
         let kind = submission.command.kind();
         match tokio::time::timeout(
             self.enqueue_timeout,
-            self.inbox.send((submission, answer_tx)),
+            self.inbox.send((submission, traceparent, answer_tx)),
         )
         .await
         {

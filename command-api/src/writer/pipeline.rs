@@ -53,7 +53,8 @@ pub fn spawn(client: Client, config: WriterConfig) -> (Writer, WriterTask) {
     (writer, WriterTask(tokio::spawn(pipeline.run())))
 }
 
-type Queued = (Submission, oneshot::Sender<Answer>);
+/// A submission, the `traceparent` its messages carry, and where its answer goes.
+pub(super) type Queued = (Submission, Option<String>, oneshot::Sender<Answer>);
 
 struct Pipeline {
     client: Client,
@@ -134,8 +135,14 @@ impl Pipeline {
     }
 
     async fn process(&mut self, round: Vec<Queued>) {
-        let (submissions, replies): (Vec<Submission>, Vec<oneshot::Sender<Answer>>) =
-            round.into_iter().unzip();
+        let mut submissions = Vec::with_capacity(round.len());
+        let mut traces = Vec::with_capacity(round.len());
+        let mut replies = Vec::with_capacity(round.len());
+        for (submission, traceparent, reply) in round {
+            submissions.push(submission);
+            traces.push(traceparent);
+            replies.push(reply);
+        }
         let kinds: Vec<&'static str> = submissions.iter().map(|s| s.command.kind()).collect();
         let subjects = subjects_of(&submissions);
         // Subjects read from the journal during this round: states a rejection may rest on.
@@ -149,7 +156,7 @@ impl Pipeline {
             if let Err(failure) = self.load(&subjects, &mut working, &mut fresh).await {
                 return answer_all(&kinds, replies, Err(failure));
             }
-            let plan = plan(&submissions, &replies, &working, &fresh);
+            let plan = plan(&submissions, &traces, &replies, &working, &fresh);
             if !plan.stale.is_empty() {
                 for subject in &plan.stale {
                     self.cache.forget(subject);
@@ -383,6 +390,7 @@ impl Pipeline {
 /// loaded states and takes in each accepted command's post-states.
 fn plan(
     submissions: &[Submission],
+    traces: &[Option<String>],
     replies: &[oneshot::Sender<Answer>],
     loaded: &HashMap<String, Slot>,
     fresh: &HashSet<String>,
@@ -400,7 +408,7 @@ fn plan(
         stale: Vec::new(),
     };
     let mut rejected_reads: Vec<String> = Vec::new();
-    for (submission, reply) in submissions.iter().zip(replies) {
+    for ((submission, reply), traceparent) in submissions.iter().zip(replies).zip(traces) {
         if reply.is_closed() {
             plan.answers.push(Tentative::Abandoned);
             continue;
@@ -454,7 +462,7 @@ fn plan(
                 *slot = aggregate.clone();
             }
             let envelope = Envelope::new(submission.job_id, now, event);
-            push(&mut plan, subject, envelope, aggregate, base);
+            push(&mut plan, subject, envelope, aggregate, base, traceparent);
         }
         if let (Some(claim), true) = (&submission.idempotency, writes) {
             let record = IdempotencyRecorded {
@@ -475,6 +483,7 @@ fn plan(
                 envelope,
                 aggregate,
                 base_seq(&claim.subject),
+                traceparent,
             );
         }
         plan.answers.push(Tentative::Accepted {
@@ -525,16 +534,27 @@ impl Aggregates for Working<'_> {
 }
 
 /// Appends one message; the first message on a subject carries its expected last sequence.
-fn push(plan: &mut Plan, subject: String, envelope: Envelope, aggregate: Aggregate, base: u64) {
+fn push(
+    plan: &mut Plan,
+    subject: String,
+    envelope: Envelope,
+    aggregate: Aggregate,
+    base: u64,
+    traceparent: &Option<String>,
+) {
     let expected = (!plan.written.contains_key(&subject)).then_some(base);
+    let mut message_headers = vec![
+        (headers::EVENT_TYPE, envelope.event.event_type().to_owned()),
+        (headers::JOB_ID, envelope.job_id.to_string()),
+        (headers::CONTENT_TYPE, headers::JSON.to_owned()),
+    ];
+    if let Some(traceparent) = traceparent {
+        message_headers.push((headers::TRACEPARENT, traceparent.clone()));
+    }
     plan.messages.push(Outbound {
         subject: subject.clone(),
         msg_id: envelope.event_id.to_string(),
-        headers: vec![
-            (headers::EVENT_TYPE, envelope.event.event_type().to_owned()),
-            (headers::JOB_ID, envelope.job_id.to_string()),
-            (headers::CONTENT_TYPE, headers::JSON.to_owned()),
-        ],
+        headers: message_headers,
         payload: Bytes::from(envelope.to_json()),
         expected_last_subject_seq: expected,
     });
