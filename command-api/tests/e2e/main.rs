@@ -6,6 +6,7 @@ mod bad_input;
 mod concurrency;
 mod crash;
 mod idempotency;
+mod rate_limit;
 mod startup;
 mod support;
 mod write_path;
