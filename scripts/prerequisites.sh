@@ -139,3 +139,16 @@ start_private_postgres() {
   create_database "postgres://postgres@127.0.0.1:${port}" tally
   export DATABASE_URL="postgres://postgres@127.0.0.1:${port}/tally"
 }
+
+# schemathesis (API fuzzing against the OpenAPI documents) from PyPI, in .venv/, pinned.
+SCHEMATHESIS_VERSION="4.32.5"
+
+ensure_schemathesis() {
+  local bin=".venv/bin/st"
+  if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "${SCHEMATHESIS_VERSION}"; then
+    return
+  fi
+  echo "==> installing schemathesis ${SCHEMATHESIS_VERSION} into .venv" >&2
+  [ -d .venv ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
+}

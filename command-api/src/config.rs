@@ -92,17 +92,37 @@ pub struct Config {
     /// Largest request body. Commands are small; 64 KiB leaves room for metadata.
     #[arg(long, env = "REQUEST_BODY_BYTES_MAX", default_value_t = 64 * 1024)]
     pub request_body_bytes_max: usize,
+
+    /// Sustained requests a second per caller (the token's `sub`, else the client address);
+    /// 0 turns the limit off. 1,000/s is about a twentieth of what one instance commits, so
+    /// no single caller can crowd out the others, while any honest client stays far below it.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 1_000)]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a caller may send at once after being idle (the bucket's size): two seconds'
+    /// worth, so a client catching up after a pause is not refused.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 2_000)]
+    pub rate_limit_burst: u32,
 }
 
 impl Config {
     pub fn commit_timeout(&self) -> Duration {
         Duration::from_millis(self.commit_timeout_ms)
     }
+
+    pub fn rate_limit(&self) -> http_edge::RateLimit {
+        http_edge::RateLimit {
+            per_second: self.rate_limit_per_second,
+            burst: self.rate_limit_burst,
+        }
+    }
 }
 
 impl Config {
     /// Every setting at its default (or its environment variable), listening on
-    /// `127.0.0.1:0`: for tests and benchmarks that start the service in-process.
+    /// `127.0.0.1:0`, with no rate limit (tests and benchmarks drive one instance as hard as
+    /// it goes with a single token; a test of the limit sets its own): for tests and
+    /// benchmarks that start the service in-process.
     pub fn local(nats_url: &str, jwt_secret: &str) -> Self {
         #[derive(clap::Parser)]
         struct Defaults {
@@ -119,6 +139,8 @@ impl Config {
             nats_url,
             "--jwt-secret",
             jwt_secret,
+            "--rate-limit-per-second",
+            "0",
         ];
         match <Defaults as clap::Parser>::try_parse_from(args) {
             Ok(defaults) => defaults.config,

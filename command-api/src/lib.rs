@@ -54,6 +54,8 @@ pub struct HttpLimits {
     /// The larger limit of `PUT /v1/balances`.
     pub balances_body_bytes_max: usize,
     pub request_timeout: Duration,
+    /// Requests per caller (token `sub`, else client address).
+    pub rate_limit: http_edge::RateLimit,
 }
 
 /// All routes of the command API.
@@ -81,10 +83,12 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             "command-api",
             http_edge::metrics::track,
         ))
+        .merge(http_edge::openapi::routes(http::openapi::document()))
         .fallback(http_edge::problem::not_found)
         .method_not_allowed_fallback(http_edge::problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes_max));
-    with_edge_layers(router, limits.request_timeout).with_state(state)
+    let auth = state.auth.clone();
+    with_edge_layers(router, limits.request_timeout, limits.rate_limit, &auth).with_state(state)
 }
 
 /// A running command API.
@@ -189,6 +193,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         body_bytes_max: config.request_body_bytes_max,
         balances_body_bytes_max: config.balances_body_bytes_max,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
+        rate_limit: config.rate_limit(),
     };
     let server = http_edge::server::spawn(listener, router(state, limits));
     tracing::info!(%addr, stream = %config.stream, "command API listening");

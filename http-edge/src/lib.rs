@@ -2,6 +2,8 @@
 //! - [`auth`]: HS256 bearer tokens → a [`auth::Caller`];
 //! - [`problem`]: [`problem::ApiError`], every failure as an RFC 9457 problem with a stable code;
 //! - [`extract`]: JSON body, path and query extractors whose rejections are problems;
+//! - [`rate_limit`]: a token bucket per caller (verified `sub`, else client address) → 429;
+//! - [`openapi`]: what both OpenAPI documents share, and the `/openapi.json` and `/docs` routes;
 //! - [`server`]: the layers every API wears and a server task with graceful shutdown;
 //! - [`metrics`]: the process's Prometheus recorder, `GET /metrics`, and request timing;
 //! - [`telemetry`]: log set-up and the shutdown signal every service waits for.
@@ -9,10 +11,13 @@
 pub mod auth;
 pub mod extract;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
+pub mod rate_limit;
 pub mod server;
 pub mod telemetry;
 
 pub use auth::{Auth, Caller, HasAuth};
 pub use extract::{ApiJson, ApiPath, ApiQuery};
-pub use problem::ApiError;
+pub use problem::{ApiError, Problem};
+pub use rate_limit::RateLimit;

@@ -6,7 +6,8 @@ use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use events::{AmountError, IdError, money::CurrencyError};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// A problem to answer with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,16 +74,38 @@ impl ApiError {
     }
 }
 
+/// The body of every error answer (`application/problem+json`, RFC 9457), as it goes on the
+/// wire and as the OpenAPI documents describe it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"type": "about:blank", "title": "Unprocessable Entity", "status": 422,
+    "detail": "account alice has 450 available, 999999 requested", "code": "insufficient_funds"}))]
+pub struct Problem {
+    /// Always `about:blank`: `code` carries the meaning.
+    #[serde(rename = "type")]
+    #[schema(example = "about:blank")]
+    pub problem_type: &'static str,
+    /// The HTTP status's reason phrase.
+    pub title: &'static str,
+    /// The HTTP status, repeated.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// For people; never parse it.
+    pub detail: String,
+    /// Stable and machine-readable (`invalid_request`, `account_not_found`, `rate_limited`, …):
+    /// clients branch on this.
+    #[schema(pattern = "^[a-z_]+$")]
+    pub code: &'static str,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let title = self.status.canonical_reason().unwrap_or("Error");
-        let body = json!({
-            "type": "about:blank",
-            "title": title,
-            "status": self.status.as_u16(),
-            "detail": self.detail,
-            "code": self.code,
-        });
+        let body = Problem {
+            problem_type: "about:blank",
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            status: self.status.as_u16(),
+            detail: self.detail,
+            code: self.code,
+        };
         let mut response = (self.status, axum::Json(body)).into_response();
         let headers = response.headers_mut();
         headers.insert(

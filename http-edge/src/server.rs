@@ -1,9 +1,12 @@
 //! Serving an API: the layers every API wears, and a server task with graceful shutdown.
 
+use crate::auth::Auth;
 use crate::problem::ApiError;
+use crate::rate_limit::{self, RateLimit};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::http::{HeaderName, Request};
+use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -16,18 +19,25 @@ use tower_http::trace::TraceLayer;
 /// A caller's id for a whole conversation of requests, logged with each and echoed back.
 pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
 
-/// Longest correlation id logged: a caller's id is theirs to choose, the log line is ours.
+/// Longest correlation id logged: a caller's id is theirs to choose, the log line is ours
+/// (header values that are text at all are ASCII, so the cut falls between characters).
 const CORRELATION_ID_LEN_MAX: usize = 128;
 
 /// Request ids (`x-request-id`, generated unless given, echoed back) and correlation ids
-/// (`x-correlation-id`, echoed back), a `request` span per request that continues the
-/// caller's `traceparent` and names all three ids in every log line, and a whole-request
-/// time limit answered as a 503 problem.
-pub fn with_edge_layers<S>(router: Router<S>, request_timeout: Duration) -> Router<S>
+/// (`x-correlation-id`, echoed back); a `request` span per request that continues the
+/// caller's `traceparent` and names all three ids in every log line; a whole-request time
+/// limit answered as a 503 problem; and the per-caller rate limit (inside the time limit,
+/// outside everything the API itself does: a refused request costs nothing).
+pub fn with_edge_layers<S>(
+    router: Router<S>,
+    request_timeout: Duration,
+    rate_limit: RateLimit,
+    auth: &Auth,
+) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    router.layer(
+    rate_limit::apply(router, rate_limit, auth.clone()).layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
             .layer(PropagateHeaderLayer::new(CORRELATION_ID))
@@ -78,11 +88,15 @@ pub struct Server {
 pub fn spawn(listener: TcpListener, router: Router) -> Server {
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .into_future(),
+        // The peer address is the rate limit's key for requests without a valid token.
+        axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async {
+            let _ = stopped.await;
+        })
+        .into_future(),
     );
     Server { stop, task }
 }

@@ -60,11 +60,23 @@ pub struct Config {
     /// Whole-request time limit.
     #[arg(long, env = "QUERY_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
+
+    /// Sustained requests a second per caller (the token's `sub`, else the client address);
+    /// 0 turns the limit off. As for the command API: far above any honest client, low
+    /// enough that one caller cannot take an instance's whole pool of connections.
+    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 1_000)]
+    pub rate_limit_per_second: u32,
+
+    /// Requests a caller may send at once after being idle (the bucket's size).
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 2_000)]
+    pub rate_limit_burst: u32,
 }
 
 impl Config {
     /// Every setting at its default (or its environment variable), listening on
-    /// `127.0.0.1:0`: for tests and benchmarks that start the query API in-process.
+    /// `127.0.0.1:0`, with no rate limit (tests and benchmarks read as hard as they can with
+    /// one token; a test of the limit sets its own): for tests and benchmarks that start the
+    /// query API in-process.
     pub fn local(database_url: &str, jwt_secret: &str) -> Self {
         #[derive(clap::Parser)]
         struct Defaults {
@@ -81,6 +93,8 @@ impl Config {
             database_url,
             "--jwt-secret",
             jwt_secret,
+            "--rate-limit-per-second",
+            "0",
         ];
         match <Defaults as clap::Parser>::try_parse_from(args) {
             Ok(defaults) => defaults.config,
@@ -105,7 +119,11 @@ impl HasAuth for AppState {
     }
 }
 
-pub fn router(state: AppState, request_timeout: Duration) -> Router {
+pub fn router(
+    state: AppState,
+    request_timeout: Duration,
+    rate_limit: http_edge::RateLimit,
+) -> Router {
     let router = Router::new()
         .route("/v1/accounts", get(http::accounts::list))
         .route("/v1/accounts/{id}", get(http::accounts::get_one))
@@ -123,13 +141,15 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             "query-api",
             http_edge::metrics::track,
         ))
+        .merge(http_edge::openapi::routes(http::openapi::document()))
         .fallback(http_edge::problem::not_found)
         .method_not_allowed_fallback(http_edge::problem::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             consistency::ledger_seq,
         ));
-    with_edge_layers(router, request_timeout).with_state(state)
+    let auth = state.auth.clone();
+    with_edge_layers(router, request_timeout, rate_limit, &auth).with_state(state)
 }
 
 /// A running query API.
@@ -163,7 +183,15 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
-    let router = router(state, Duration::from_millis(config.request_timeout_ms));
+    let rate_limit = http_edge::RateLimit {
+        per_second: config.rate_limit_per_second,
+        burst: config.rate_limit_burst,
+    };
+    let router = router(
+        state,
+        Duration::from_millis(config.request_timeout_ms),
+        rate_limit,
+    );
     let server = http_edge::server::spawn(listener, router);
     tracing::info!(%addr, schema = %config.schema, "query API listening");
     Ok(App {

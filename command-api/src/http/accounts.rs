@@ -9,19 +9,45 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use events::{AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Metadata, OwnerId, Reference};
+use http_edge::Problem;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+/// Every field is optional: a generated id, the caller as owner, USD, no overdraft.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OpenAccountRequest {
+pub struct OpenAccountRequest {
+    /// Generated (a UUID) when absent.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     account_id: Option<String>,
+    /// Admins only, for someone else (default: the caller).
+    #[schema(pattern = "^[!-~]{1,128}$")]
     owner_id: Option<String>,
+    /// ISO 4217, fixed for the account's life (default USD).
+    #[schema(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
+    /// Admins only: how far below zero the balance may go, in minor units (default 0).
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000000000000000i64)]
     overdraft_limit: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts",
+    tag = "accounts",
+    operation_id = "open_account",
+    summary = "Open an account",
+    request_body = OpenAccountRequest,
+    responses(
+        (status = 201, description = "opened", body = crate::http::openapi::AccountAnswer),
+        (status = 200, description = "already open with the same owner, currency and limit", body = crate::http::openapi::AccountAnswer),
+        (status = 403, description = "`forbidden`: only admins open accounts for others or grant overdrafts", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`account_exists` (open with other settings) or `conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn open(
     State(app): State<AppState>,
     actor: Actor,
@@ -80,12 +106,24 @@ fn overdraft_limit(raw: &Value) -> Result<i64, ApiError> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct MovementRequest {
+pub struct MovementRequest {
+    /// Minor units (an integer: `1.0` and `"1"` are refused).
+    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
     amount: Value,
+    /// When given, must be the account's currency.
+    #[schema(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
+    /// The client's own reference (invoice number, memo).
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     reference: Option<String>,
+    /// A JSON object of at most 4096 bytes, kept verbatim.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
@@ -101,6 +139,21 @@ impl MovementRequest {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/deposits",
+    tag = "accounts",
+    operation_id = "deposit",
+    summary = "Deposit money",
+    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body = MovementRequest,
+    responses(
+        (status = 201, description = "done", body = crate::http::openapi::MovementAnswer),
+        (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`currency_mismatch`, `balance_overflow` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn deposit(
     State(app): State<AppState>,
     actor: Actor,
@@ -122,6 +175,21 @@ pub async fn deposit(
     .await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/withdrawals",
+    tag = "accounts",
+    operation_id = "withdraw",
+    summary = "Withdraw money",
+    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body = MovementRequest,
+    responses(
+        (status = 201, description = "done", body = crate::http::openapi::MovementAnswer),
+        (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`insufficient_funds`, `currency_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn withdraw(
     State(app): State<AppState>,
     actor: Actor,

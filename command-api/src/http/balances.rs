@@ -12,12 +12,58 @@ use axum::extract::State;
 use axum::response::Response;
 use events::batch::{BatchItem, item_job_id};
 use events::{AMOUNT_MAX, AccountId};
+use http_edge::Problem;
 use serde_json::{Map, Value, json};
 use uuid::Uuid;
 
 /// Most items per request: the seed workload's 100,000 users.
 pub const ITEMS_MAX: usize = 100_000;
 
+/// `{"<account_id>": <balance>, …}`: 1 to 100,000 accounts, balances 0 ..= 10^15 minor units;
+/// missing accounts are opened (owned by the caller, in USD).
+#[derive(Debug)]
+pub struct BalancesRequest;
+
+impl utoipa::PartialSchema for BalancesRequest {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "The balance to set per account id: 1 to 100,000 items, 0 to 10^15 minor units",
+            ))
+            .property_names(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(http_edge::openapi::ACCOUNT_ID_PATTERN)),
+            ))
+            .additional_properties(Some(AdditionalProperties::RefOr(
+                utoipa::openapi::RefOr::T(
+                    http_edge::openapi::integer_between(0, AMOUNT_MAX).into(),
+                ),
+            )))
+            .min_properties(Some(1))
+            .max_properties(Some(ITEMS_MAX))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for BalancesRequest {}
+
+#[utoipa::path(
+    put,
+    path = "/v1/balances",
+    tag = "batches",
+    operation_id = "set_balances",
+    summary = "Set many balances at once (admin)",
+    request_body = BalancesRequest,
+    responses(
+        (status = 202, description = "journaled; a job per item, applied by the batch executor", body = crate::http::openapi::BatchAnswer),
+        (status = 403, description = "`forbidden`: only admins set balances in bulk", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`batch_exists` or `conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn set(
     State(app): State<AppState>,
     actor: Actor,

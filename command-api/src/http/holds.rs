@@ -10,20 +10,41 @@ use axum::extract::State;
 use axum::response::Response;
 use chrono::{SubsecRound, Utc};
 use events::{AccountId, Amount};
+use http_edge::Problem;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Longest hold: 30 days, the usual ceiling for card authorizations.
 pub const EXPIRES_IN_S_MAX: i64 = 30 * 24 * 3600;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PlaceRequest {
+pub struct PlaceHoldRequest {
+    /// Minor units to reserve.
+    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
     amount: Value,
+    /// Seconds until the system voids the hold (at most 30 days; default: never).
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2592000)]
     expires_in_s: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/holds",
+    tag = "holds",
+    operation_id = "place_hold",
+    summary = "Reserve money on an account",
+    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    request_body = PlaceHoldRequest,
+    responses(
+        (status = 201, description = "placed: available drops, balance does not", body = crate::http::openapi::HoldAnswer),
+        (status = 404, description = "`account_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_exists` or `conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`insufficient_funds` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn place(
     State(app): State<AppState>,
     actor: Actor,
@@ -32,7 +53,7 @@ pub async fn place(
     ApiJson(body): ApiJson<Value>,
 ) -> Result<Response, ApiError> {
     let account_id = AccountId::parse(id)?;
-    let request: PlaceRequest = parse_body(&body)?;
+    let request: PlaceHoldRequest = parse_body(&body)?;
     let expires_at = match request.expires_in_s {
         None => None,
         Some(raw) => match raw.as_i64() {
@@ -58,12 +79,30 @@ pub async fn place(
     execute(&app, actor, command, claim, render_hold).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CaptureRequest {
+pub struct CaptureHoldRequest {
+    /// Minor units to take, at most the held amount (default: all of it); the rest is
+    /// released.
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000000000000i64)]
     amount: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/holds/{hold_id}/capture",
+    tag = "holds",
+    operation_id = "capture_hold",
+    summary = "Take held money (part or all)",
+    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), ("hold_id" = Uuid, Path, description = "the hold id")),
+    request_body = CaptureHoldRequest,
+    responses(
+        (status = 201, description = "captured", body = crate::http::openapi::HoldAnswer),
+        (status = 404, description = "`account_not_found` or `hold_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_not_active`, `hold_expired` or `conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`capture_exceeds_hold` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn capture(
     State(app): State<AppState>,
     actor: Actor,
@@ -73,7 +112,7 @@ pub async fn capture(
 ) -> Result<Response, ApiError> {
     let account_id = AccountId::parse(id)?;
     let hold_id = hold_id(&hold)?;
-    let request: CaptureRequest = parse_body(&body)?;
+    let request: CaptureHoldRequest = parse_body(&body)?;
     let path = format!("/v1/accounts/{account_id}/holds/{hold_id}/capture");
     let command = Command::CaptureHold(CaptureHold {
         hold_id,
@@ -85,10 +124,26 @@ pub async fn capture(
     execute(&app, actor, command, claim, render_hold).await
 }
 
-#[derive(Debug, Deserialize)]
+/// An empty object.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct VoidRequest {}
+pub struct VoidHoldRequest {}
 
+#[utoipa::path(
+    post,
+    path = "/v1/accounts/{id}/holds/{hold_id}/void",
+    tag = "holds",
+    operation_id = "void_hold",
+    summary = "Release held money",
+    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), ("hold_id" = Uuid, Path, description = "the hold id")),
+    request_body = VoidHoldRequest,
+    responses(
+        (status = 201, description = "voided", body = crate::http::openapi::HoldAnswer),
+        (status = 404, description = "`account_not_found` or `hold_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_not_active` or `conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn void(
     State(app): State<AppState>,
     actor: Actor,
@@ -98,7 +153,7 @@ pub async fn void(
 ) -> Result<Response, ApiError> {
     let account_id = AccountId::parse(id)?;
     let hold_id = hold_id(&hold)?;
-    let VoidRequest {} = parse_body(&body)?;
+    let VoidHoldRequest {} = parse_body(&body)?;
     let path = format!("/v1/accounts/{account_id}/holds/{hold_id}/void");
     let command = Command::VoidHold(VoidHold {
         hold_id,

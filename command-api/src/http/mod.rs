@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod balances;
 pub mod health;
 pub mod holds;
+pub mod openapi;
 pub mod orders;
 pub mod problem;
 pub mod transfers;

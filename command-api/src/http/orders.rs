@@ -9,20 +9,45 @@ use crate::writer::Rendered;
 use axum::extract::State;
 use axum::response::Response;
 use events::{AccountId, Amount, Currency, OrderState};
+use http_edge::Problem;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct OrderRequest {
+pub struct OrderRequest {
+    /// The account to charge.
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     account_id: String,
+    /// Minor units.
+    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
     amount: Value,
+    #[schema(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
+    /// At most 500 characters, no control characters.
+    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
     description: Option<String>,
+    /// The client's own id for the order (default: generated).
+    #[schema(format = Uuid)]
     order_id: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/orders",
+    tag = "orders",
+    operation_id = "place_order",
+    summary = "Place an order; the payment executor pays or rejects it",
+    request_body = OrderRequest,
+    responses(
+        (status = 202, description = "placed (status `new`); follow it with the query API's GET /v1/orders/{id}", body = crate::http::openapi::OrderAnswer),
+        (status = 404, description = "`account_not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`order_exists` or `conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`currency_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn place(
     State(app): State<AppState>,
     actor: Actor,

@@ -8,21 +8,51 @@ use crate::writer::Rendered;
 use axum::extract::State;
 use axum::response::Response;
 use events::{AccountId, Amount, Currency, Metadata, Reference};
+use http_edge::Problem;
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct TransferRequest {
+pub struct TransferRequest {
+    /// The caller's account (admins: any).
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     from_account_id: String,
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
     to_account_id: String,
+    /// Minor units.
+    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
     amount: Value,
+    /// When given, must be both accounts' currency.
+    #[schema(pattern = "^[A-Z]{3}$")]
     currency: Option<String>,
+    #[schema(
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+    )]
     reference: Option<String>,
+    /// A JSON object of at most 4096 bytes, kept verbatim.
+    #[schema(value_type = Option<Object>)]
     metadata: Option<Value>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1/transfers",
+    tag = "transfers",
+    operation_id = "transfer",
+    summary = "Transfer money between two accounts",
+    request_body = TransferRequest,
+    responses(
+        (status = 201, description = "both legs committed", body = crate::http::openapi::TransferAnswer),
+        (status = 404, description = "`account_not_found`: either account is missing, or the sender is not the caller's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`same_account`, `insufficient_funds`, `currency_mismatch`, `balance_overflow` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn transfer(
     State(app): State<AppState>,
     actor: Actor,

@@ -7,6 +7,7 @@ mod concurrency;
 mod crash;
 mod idempotency;
 mod observability;
+mod rate_limit;
 mod startup;
 mod support;
 mod write_path;

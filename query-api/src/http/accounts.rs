@@ -9,9 +9,11 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use events::{AccountId, OwnerId};
+use http_edge::Problem;
 use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 /// The account if it exists and the caller may see it; otherwise "not found", so that
 /// other owners' accounts are indistinguishable from missing ones.
@@ -50,6 +52,18 @@ fn account_json(row: &AccountRow) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}",
+    tag = "accounts",
+    operation_id = "get_account",
+    summary = "An account",
+    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    responses(
+        (status = 200, description = "the account", body = crate::http::openapi::Account),
+        (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,
@@ -59,12 +73,27 @@ pub async fn get_one(
     Ok(Json(account_json(&row)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct BalanceQuery {
+    /// An RFC 3339 instant: the balance as it was then (default: now).
+    #[param(value_type = Option<chrono::DateTime<chrono::Utc>>)]
     as_of: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/balance",
+    tag = "accounts",
+    operation_id = "get_balance",
+    summary = "An account's balance, now or as of a past instant",
+    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), BalanceQuery),
+    responses(
+        (status = 200, description = "the balance", body = crate::http::openapi::Balance),
+        (status = 404, description = "`account_not_found`: no such account (then), or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn balance(
     State(app): State<AppState>,
     caller: Caller,
@@ -104,15 +133,33 @@ pub async fn balance(
     })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Whose accounts (users: only their own; admins: anyone's, default everyone's).
+    #[param(pattern = "^[!-~]{1,128}$")]
     owner_id: Option<String>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// The caller's accounts (an admin's: anyone's, or one owner's), by account id.
+#[utoipa::path(
+    get,
+    path = "/v1/accounts",
+    tag = "accounts",
+    operation_id = "list_accounts",
+    summary = "The caller's accounts (admins: anyone's), by account id",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of accounts", body = crate::http::openapi::AccountPage),
+        (status = 403, description = "`forbidden`: users list their own accounts only", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,

@@ -5,9 +5,21 @@ use crate::AppState;
 use crate::read_model;
 use axum::Json;
 use axum::extract::State;
-use http_edge::{ApiError, ApiPath, Caller};
+use http_edge::{ApiError, ApiPath, Caller, Problem};
 use serde_json::{Value, json};
 
+#[utoipa::path(
+    get,
+    path = "/v1/batches/{id}",
+    tag = "batches",
+    operation_id = "get_batch",
+    summary = "A balance batch's progress",
+    params(("id" = uuid::Uuid, Path, description = "the batch id")),
+    responses(
+        (status = 200, description = "the batch", body = crate::http::openapi::Batch),
+        (status = 404, description = "`batch_not_found`: no such batch, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,

@@ -13,21 +13,45 @@ use axum::extract::State;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use events::HISTORY_TYPES;
+use http_edge::Problem;
 use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
+use utoipa::IntoParams;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct EntriesQuery {
+    /// Only entries of this kind.
     #[serde(rename = "type")]
+    #[param(value_type = Option<crate::http::openapi::EntryType>)]
     entry_type: Option<String>,
+    /// Items per page (cursor paging; not with `page`/`page_size`).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// Page number from 1 (page paging; not with `limit`/`cursor`).
+    #[param(minimum = 1)]
     page: Option<i64>,
+    /// Items per page (page paging).
+    #[param(minimum = 1, maximum = 200)]
     page_size: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/entries",
+    tag = "accounts",
+    operation_id = "list_entries",
+    summary = "An account's history, newest first",
+    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), EntriesQuery),
+    responses(
+        (status = 200, description = "a page of entries", body = crate::http::openapi::EntryPage),
+        (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,

@@ -10,10 +10,29 @@ use std::time::Duration;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    operation_id = "healthz",
+    summary = "The process is alive",
+    responses((status = 200, description = "alive", body = crate::http::openapi::Alive))
+)]
 pub async fn healthz() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    operation_id = "readyz",
+    summary = "PostgreSQL answers and the read models exist",
+    responses(
+        (status = 200, description = "ready", body = crate::http::openapi::Ready),
+        (status = 503, description = "`unavailable`: PostgreSQL or the read models are not available", body = http_edge::Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
     let probe = sqlx::query_scalar::<_, bool>(
         "SELECT EXISTS (SELECT 1 FROM pg_tables WHERE tablename = 'projection_checkpoint'

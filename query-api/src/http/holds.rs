@@ -5,9 +5,21 @@ use crate::AppState;
 use crate::read_model;
 use axum::Json;
 use axum::extract::State;
-use http_edge::{ApiError, ApiPath, Caller};
+use http_edge::{ApiError, ApiPath, Caller, Problem};
 use serde_json::{Value, json};
 
+#[utoipa::path(
+    get,
+    path = "/v1/holds/{id}",
+    tag = "holds",
+    operation_id = "get_hold",
+    summary = "A hold",
+    params(("id" = uuid::Uuid, Path, description = "the hold id")),
+    responses(
+        (status = 200, description = "the hold", body = crate::http::openapi::Hold),
+        (status = 404, description = "`hold_not_found`: no such hold, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,

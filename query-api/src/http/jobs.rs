@@ -6,9 +6,21 @@ use crate::AppState;
 use crate::read_model;
 use axum::Json;
 use axum::extract::State;
-use http_edge::{ApiError, ApiPath, Caller};
+use http_edge::{ApiError, ApiPath, Caller, Problem};
 use serde_json::{Value, json};
 
+#[utoipa::path(
+    get,
+    path = "/v1/jobs/{id}",
+    tag = "jobs",
+    operation_id = "get_job",
+    summary = "A command's job and its status",
+    params(("id" = uuid::Uuid, Path, description = "the job id")),
+    responses(
+        (status = 200, description = "the job", body = crate::http::openapi::Job),
+        (status = 404, description = "`job_not_found`: no such job, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,

@@ -6,6 +6,7 @@ pub mod entries;
 pub mod health;
 pub mod holds;
 pub mod jobs;
+pub mod openapi;
 pub mod orders;
 
 use events::OwnerId;

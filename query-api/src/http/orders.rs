@@ -6,9 +6,10 @@ use crate::read_model::{self, OrderRow};
 use axum::Json;
 use axum::extract::State;
 use events::OwnerId;
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
+use http_edge::{ApiError, ApiPath, ApiQuery, Caller, Problem};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use utoipa::IntoParams;
 
 pub fn order_json(row: &OrderRow) -> Value {
     let mut body = json!({
@@ -39,6 +40,18 @@ fn order_not_found() -> ApiError {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orders/{id}",
+    tag = "orders",
+    operation_id = "get_order",
+    summary = "An order",
+    params(("id" = uuid::Uuid, Path, description = "the order id")),
+    responses(
+        (status = 200, description = "the order", body = crate::http::openapi::Order),
+        (status = 404, description = "`order_not_found`: no such order, or not the caller's", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,
@@ -53,14 +66,33 @@ pub async fn get_one(
     Ok(Json(order_json(&row)))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Whose orders (users: only their own; admins: anyone's, default everyone's).
+    #[param(pattern = "^[!-~]{1,128}$")]
     owner_id: Option<String>,
+    /// Items per page.
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
+    /// Orders to skip.
+    #[param(minimum = 0)]
     offset: Option<i64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1/orders",
+    tag = "orders",
+    operation_id = "list_orders",
+    summary = "The caller's orders (admins: anyone's), newest first",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "a page of orders", body = crate::http::openapi::OrderPage),
+        (status = 403, description = "`forbidden`: users list their own orders only", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
