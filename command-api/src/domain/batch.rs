@@ -4,8 +4,8 @@
 use super::{Actor, Aggregates, Decision, DomainError, Outcome};
 use events::batch::{BatchItem, BatchState, CHUNK_LEN_MAX, ItemRejected};
 use events::{
-    AccountState, AccountStatus, BalanceSet, BatchPartApplied, BatchSubmitted,
-    Currency, Event, OwnerId, evolve, subjects,
+    AccountState, AccountStatus, BalanceSet, BatchPartApplied, BatchSubmitted, Currency, Event,
+    OwnerId, evolve, subjects,
 };
 use uuid::Uuid;
 
