@@ -5,6 +5,8 @@
 //! - **duplicated**: one operation applied more than once (two transfers with its reference,
 //!   a transfer id twice, two idempotency records for one key);
 //! - **unexpected**: a journal entry no client sent, or one whose client was told it failed;
+//! - **idempotency_record_mismatch**: an acknowledged operation whose key has no record, or a
+//!   record of another result (a retry would then not be recognized);
 //! - per account, versions gapless from 1 and each post-state following from the one before;
 //! - each transfer has both legs; the answers agree with the journal; the read model equals
 //!   the journal's last states.
@@ -332,7 +334,7 @@ pub fn audit(
                     .map(str::to_owned);
                 if recorded.as_ref() != Some(transfer_id) {
                     violations.add(
-                        "lost",
+                        "idempotency_record_mismatch",
                         format!(
                             "operation {}: idempotency record holds {recorded:?}, answer {transfer_id}",
                             op.key
@@ -373,4 +375,160 @@ pub fn audit(
         }
     }
     facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A journal written by hand: `(subject, payload)` in order.
+    fn journal(messages: &[(String, Value)]) -> Vec<ledger_nats::Stored> {
+        messages
+            .iter()
+            .enumerate()
+            .map(|(i, (subject, payload))| ledger_nats::Stored {
+                seq: i as u64 + 1,
+                subject: subject.clone(),
+                msg_id: None,
+                headers: async_nats::HeaderMap::new(),
+                payload: bytes::Bytes::from(payload.to_string()),
+            })
+            .collect()
+    }
+
+    fn account(id: &str) -> String {
+        format!("ledger.account.{id}")
+    }
+
+    fn state(balance: i64, version: u64) -> Value {
+        json!({"balance": balance, "version": version, "overdraft_limit": 0})
+    }
+
+    /// Two accounts of 100 each.
+    fn opened() -> Vec<(String, Value)> {
+        let mut messages = Vec::new();
+        for id in ["a", "b"] {
+            messages.push((
+                account(id),
+                json!({"type": "account_opened", "state": state(0, 1)}),
+            ));
+            messages.push((
+                account(id),
+                json!({"type": "funds_deposited", "amount": 100, "state": state(100, 2)}),
+            ));
+        }
+        messages
+    }
+
+    fn transfer(id: &str, reference: &str, amount: i64, versions: u64) -> Vec<(String, Value)> {
+        let leg = |kind: &str, on: &str, other: &str, balance: i64| {
+            (
+                account(on),
+                json!({"type": kind, "transfer_id": id, "amount": amount,
+                       "counterparty_account_id": other, "reference": reference,
+                       "state": state(balance, versions)}),
+            )
+        };
+        let moved = amount * (versions as i64 - 2);
+        vec![
+            leg("transfer_sent", "a", "b", 100 - moved),
+            leg("transfer_received", "b", "a", 100 + moved),
+        ]
+    }
+
+    fn op(key: &str, outcome: Outcome) -> Operation {
+        Operation {
+            key: key.to_owned(),
+            from: "a".into(),
+            to: "b".into(),
+            amount: 10,
+            attempts: 1,
+            outcome,
+        }
+    }
+
+    fn ok(transfer_id: &str, versions: u64) -> Outcome {
+        let moved = 10 * (versions as i64 - 2);
+        Outcome::Ok {
+            transfer_id: transfer_id.into(),
+            replayed: false,
+            from_balance: 100 - moved,
+            from_version: versions,
+            to_balance: 100 + moved,
+            to_version: versions,
+        }
+    }
+
+    fn kinds(history: &[Operation], messages: &[(String, Value)]) -> Vec<&'static str> {
+        let mut violations = Violations::default();
+        audit(history, &journal(messages), 2, &mut violations);
+        violations.0.keys().copied().collect()
+    }
+
+    #[test]
+    fn an_acknowledged_transfer_missing_from_the_journal_is_lost() {
+        let history = [op("k1", ok("t1", 3))];
+        assert!(kinds(&history, &opened()).contains(&"lost"));
+    }
+
+    #[test]
+    fn one_operation_applied_twice_is_duplicated() {
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 10, 3));
+        messages.extend(transfer("t2", "k1", 10, 4));
+        let history = [op("k1", ok("t1", 3))];
+        assert!(kinds(&history, &messages).contains(&"duplicated"));
+    }
+
+    #[test]
+    fn a_transfer_no_client_sent_or_one_refused_is_unexpected() {
+        let mut messages = opened();
+        messages.extend(transfer("t1", "nobody", 10, 3));
+        assert_eq!(kinds(&[], &messages), ["unexpected"]);
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 10, 3));
+        let refused = Outcome::Failed {
+            status: 422,
+            code: "insufficient_funds".into(),
+        };
+        assert!(kinds(&[op("k1", refused)], &messages).contains(&"unexpected"));
+    }
+
+    #[test]
+    fn a_skipped_version_is_a_gap() {
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 10, 4));
+        assert!(kinds(&[op("k1", ok("t1", 4))], &messages).contains(&"version_gap"));
+    }
+
+    #[test]
+    fn a_transfer_with_one_leg_is_half_a_transfer() {
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 10, 3).into_iter().take(1));
+        assert!(kinds(&[], &messages).contains(&"half_transfer"));
+    }
+
+    #[test]
+    fn a_clean_history_has_no_violation() {
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 10, 3));
+        let principal = events::OwnerId::parse(OWNER).expect("owner");
+        let key = events::IdempotencyKey::parse("k1").expect("key");
+        messages.push((
+            events::subjects::idempotency(&principal, &key),
+            json!({"type": "idempotency_recorded", "response": {"transfer_id": "t1"}}),
+        ));
+        assert!(kinds(&[op("k1", ok("t1", 3))], &messages).is_empty());
+        let indeterminate = Outcome::Indeterminate {
+            last_error: "timeout".into(),
+        };
+        assert!(kinds(&[op("k1", indeterminate)], &messages).is_empty());
+        // Without the record, a retry of the acknowledged operation would not be recognized.
+        messages.pop();
+        assert_eq!(
+            kinds(&[op("k1", ok("t1", 3))], &messages),
+            ["idempotency_record_mismatch"]
+        );
+    }
 }
