@@ -76,6 +76,12 @@ impl NatsServer {
         }
     }
 
+    /// Kills the server (SIGKILL) and leaves it down until [`restart`](Self::restart).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Kills the server (SIGKILL) and starts it again on the same store and port.
     pub fn restart(&mut self) {
         let _ = self.child.kill();

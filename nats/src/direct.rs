@@ -66,6 +66,28 @@ pub async fn last_for_subjects(
     Ok(answers.into_iter().flatten().collect())
 }
 
+/// The last message of each subject at or before stream sequence `up_to_seq`: the subjects'
+/// states as of that point of the journal, one consistent cut even while writers append
+/// (subjects without a message by then are absent). Reading the subjects one by one, or with
+/// [`last_for_subjects`], gives no such cut: a transfer committed between two reads shows one
+/// leg only.
+pub async fn last_for_subjects_up_to(
+    client: &Client,
+    stream: &str,
+    subjects: &[String],
+    up_to_seq: u64,
+) -> Result<Vec<Stored>, DirectGetError> {
+    let requests = subjects.chunks(MULTI_LAST_SUBJECTS_MAX).map(|chunk| {
+        batch_request(
+            client,
+            stream,
+            json!({ "multi_last": chunk, "batch": chunk.len(), "up_to_seq": up_to_seq }),
+        )
+    });
+    let answers = futures::future::try_join_all(requests).await?;
+    Ok(answers.into_iter().flatten().collect())
+}
+
 /// The first message on `subject` at or after stream sequence `from_seq`.
 pub async fn next_for_subject(
     client: &Client,

@@ -199,13 +199,28 @@ async fn apply_from_checkpoint(
                 Some(Err(e)) => return StopReason::Transient(format!("reading the stream: {e}")),
                 None => return StopReason::Transient("the stream's consumer ended".into()),
             }
-            if batch.len() >= projection.batch_len_max {
+            // A transaction ends only where one of the journal's atomic batches ends: ending
+            // it inside one would let the query API show half a command (a transfer's sent
+            // leg without its received leg, money that is nowhere). An atomic batch holds at
+            // most 1000 messages, so a transaction holds at most `batch_len_max + 999`.
+            let at_batch_end = batch
+                .last()
+                .is_some_and(|m| ledger_nats::batch::ends_atomic_batch(m.headers.as_ref()));
+            if at_batch_end && batch.len() >= projection.batch_len_max {
                 break;
             }
             // Take what is already here without waiting: batches grow with the backlog.
             match messages.next().now_or_never() {
                 Some(more) => next = more,
-                None => break,
+                None if at_batch_end => break,
+                // The rest of the atomic batch is stored (a batch is stored whole) and on its
+                // way: wait for it.
+                None => {
+                    next = tokio::select! {
+                        more = messages.next() => more,
+                        _ = shutdown.changed() => return StopReason::Shutdown,
+                    };
+                }
             }
         }
         let mut rows = Rows::default();

@@ -127,6 +127,73 @@ async fn fifty_concurrent_duplicate_transfers_across_two_instances_have_one_effe
     assert_eq!(sent, 1, "exactly one effect");
 }
 
+/// The duplicate storm: a client (or a proxy) that resends one transfer a hundred times at
+/// once, spread over two instances. Exactly one effect; the other 99 answers are replays of
+/// the same body, marked as such.
+#[tokio::test]
+async fn a_storm_of_a_hundred_identical_transfers_has_one_effect_and_ninety_nine_replays() {
+    const STORM: usize = 100;
+    let nats = NatsServer::start();
+    let first = Arc::new(start_api(&nats.url).await);
+    let second = Arc::new(start_api(&nats.url).await);
+    open_funded(&first, "ada", "ada", 1_000).await;
+    open_funded(&first, "ada-travel", "ada", 0).await;
+    let ada = Arc::new(token("ada", false));
+    let body = json!({"from_account_id": "ada", "to_account_id": "ada-travel", "amount": 600});
+    // Every request is sent before any answer is read: they all race.
+    let start = Arc::new(tokio::sync::Barrier::new(STORM));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..STORM {
+        let api = if i % 2 == 0 {
+            first.clone()
+        } else {
+            second.clone()
+        };
+        let (ada, body, start) = (ada.clone(), body.to_string(), start.clone());
+        tasks.spawn(async move {
+            start.wait().await;
+            let key = [("idempotency-key", "storm-0001")];
+            api.post_with("/v1/transfers", Some(&ada), &key, Some(body))
+                .await
+        });
+    }
+    let mut answers = Vec::new();
+    while let Some(answer) = tasks.join_next().await {
+        answers.push(answer.expect("task"));
+    }
+    assert_eq!(answers.len(), STORM);
+    for answer in &answers {
+        assert_eq!(answer.status, StatusCode::CREATED, "{:?}", answer.body);
+        assert_eq!(
+            answer.body, answers[0].body,
+            "every answer is the one transfer"
+        );
+    }
+    let replays = answers
+        .iter()
+        .filter(|a| a.header("idempotent-replayed") == Some("true"))
+        .count();
+    let originals = answers
+        .iter()
+        .filter(|a| a.header("idempotent-replayed").is_none())
+        .count();
+    assert_eq!((originals, replays), (1, STORM - 1));
+    assert_eq!(answers[0].body["from"]["balance"], 400, "moved once");
+    assert_eq!(answers[0].body["to"]["balance"], 600);
+
+    let client = nats.client().await;
+    let journal = journal(&client).await;
+    let count = |event_type: &str| {
+        journal
+            .iter()
+            .filter(|m| m.header(headers::EVENT_TYPE) == Some(event_type))
+            .count()
+    };
+    assert_eq!(count("transfer_sent"), 1, "exactly one effect");
+    assert_eq!(count("transfer_received"), 1);
+    assert_eq!(count("idempotency_recorded"), 1, "one record for the key");
+}
+
 #[tokio::test]
 async fn fifty_concurrent_identical_deposits_apply_once_and_replay_forty_nine_times() {
     let nats = NatsServer::start();

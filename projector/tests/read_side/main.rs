@@ -9,4 +9,5 @@ mod holds;
 mod orders;
 mod read_your_writes;
 mod rebuild_verify;
+mod snapshots;
 mod support;

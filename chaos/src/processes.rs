@@ -1,0 +1,354 @@
+//! The system under test as real OS processes, so that a crash is a real `SIGKILL`: a
+//! nats-server on its own store directory, a private PostgreSQL cluster, and the three service
+//! binaries, each restartable on the same port with the same configuration.
+
+use anyhow::{Context, bail};
+use harness::NatsServer;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a restarted process may take to answer again. Generous: a projector or command API
+/// restarted while NATS or Postgres is itself down keeps retrying until they are back.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// A port nothing listens on right now (bound, then released): services are restarted on the
+/// same port, so clients keep one address across crashes.
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A PostgreSQL cluster of its own, which may be crashed (`pg_ctl stop -m immediate`: no
+/// shutdown checkpoint, recovery from the WAL at the next start) without disturbing anyone
+/// else's server.
+#[derive(Debug)]
+pub struct Postgres {
+    root: tempfile::TempDir,
+    bin_dir: PathBuf,
+    pub port: u16,
+    /// `initdb` and `postgres` refuse to run as root: run them as the `postgres` user then.
+    as_postgres: bool,
+}
+
+impl Postgres {
+    pub fn start(bin_dir: &Path) -> anyhow::Result<Self> {
+        let root = tempfile::Builder::new()
+            .prefix("tally-chaos-pg")
+            .tempdir()?;
+        let as_postgres = is_root();
+        if as_postgres {
+            run(Command::new("chown").arg("postgres").arg(root.path()))
+                .context("chown the cluster directory to postgres")?;
+        }
+        let pg = Self {
+            root,
+            bin_dir: bin_dir.to_owned(),
+            port: free_port()?,
+            as_postgres,
+        };
+        run(pg.command("initdb").arg("-D").arg(pg.data_dir()).args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+        ]))
+        .context("initdb")?;
+        pg.resume()?;
+        Ok(pg)
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.root.path().join("data")
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let program = self.bin_dir.join(program);
+        if self.as_postgres {
+            let mut command = Command::new("runuser");
+            command.args(["-u", "postgres", "--"]).arg(program);
+            command
+        } else {
+            Command::new(program)
+        }
+    }
+
+    /// Starts the server and waits until it accepts connections (`pg_ctl -w`).
+    pub fn resume(&self) -> anyhow::Result<()> {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=on -c synchronous_commit=on",
+            self.port,
+            self.root.path().display()
+        );
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-w", "-t", "60", "-l"])
+            .arg(self.root.path().join("postgres.log"))
+            .args(["-o", &options, "start"]))
+        .context("pg_ctl start")
+    }
+
+    /// Crashes the server: every process stops at once, as at a power cut for what is not
+    /// yet fsynced (which with `fsync=on` is nothing that was acknowledged).
+    pub fn crash(&self) -> anyhow::Result<()> {
+        run(self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "immediate", "stop"]))
+        .context("pg_ctl stop -m immediate")
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .arg("status")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(self.data_dir())
+            .args(["-m", "immediate", "stop"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| out.stdout.trim_ascii() == b"0")
+}
+
+fn run(command: &mut Command) -> anyhow::Result<()> {
+    let out = command.stdin(Stdio::null()).output()?;
+    if !out.status.success() {
+        bail!(
+            "{:?} failed ({}): {}{}",
+            command,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// One of Tally's service binaries, run as a child process on a fixed port and restartable.
+#[derive(Debug)]
+pub struct Service {
+    pub name: &'static str,
+    bin: PathBuf,
+    env: Vec<(String, String)>,
+    pub port: u16,
+    log: PathBuf,
+    child: Option<Child>,
+    /// How many times it was started (the first start included): restarts name log files.
+    starts: u32,
+}
+
+impl Service {
+    pub fn new(
+        name: &'static str,
+        bin_dir: &Path,
+        log_dir: &Path,
+        port: u16,
+        env: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            name,
+            bin: bin_dir.join(name),
+            env,
+            port,
+            log: log_dir.join(format!("{name}.log")),
+            child: None,
+            starts: 0,
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Starts the binary (appending to its log file); does not wait for it.
+    pub fn spawn(&mut self) -> anyhow::Result<()> {
+        self.starts += 1;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)?;
+        let mut command = Command::new(&self.bin);
+        // Nothing from the caller's environment decides where the services connect.
+        for inherited in [
+            "NATS_URL",
+            "DATABASE_URL",
+            "LEDGER_STREAM",
+            "READ_MODEL_SCHEMA",
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+        ] {
+            command.env_remove(inherited);
+        }
+        let child = command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("LOG_FORMAT", "text")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {}", self.bin.display()))?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// `kill -9`: no graceful shutdown, no flush, no goodbye.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// True when the process ended without being killed by us (it crashed or gave up).
+    pub fn exited(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(child) => matches!(child.try_wait(), Ok(Some(_))),
+            None => false,
+        }
+    }
+
+    /// Waits until `/readyz` answers 200 (its NATS and Postgres are reachable), restarting
+    /// the process if it exits meanwhile.
+    pub async fn wait_ready(&mut self, http: &reqwest::Client) -> anyhow::Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let url = format!("{}/readyz", self.base_url());
+        loop {
+            if let Ok(answer) = http.get(&url).send().await
+                && answer.status().is_success()
+            {
+                return Ok(());
+            }
+            if self.exited() {
+                self.spawn()?;
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "{} not ready within {READY_TIMEOUT:?} (see {})",
+                    self.name,
+                    self.log.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Everything that runs: the servers and the services.
+#[derive(Debug)]
+pub struct Cluster {
+    pub nats: NatsServer,
+    pub postgres: Postgres,
+    pub command_api: Service,
+    pub projector: Service,
+    pub query_api: Service,
+}
+
+impl Cluster {
+    /// Starts the servers, then the services in the order their dependencies allow: the
+    /// command API creates the stream, the projector creates the read-model schema, the query
+    /// API reads it.
+    pub async fn start(
+        bin_dir: &Path,
+        pg_bin_dir: &Path,
+        log_dir: &Path,
+        jwt_secret: &str,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<Self> {
+        let nats = NatsServer::start();
+        let postgres = Postgres::start(pg_bin_dir)?;
+        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let (api_port, projector_port, query_port) = (free_port()?, free_port()?, free_port()?);
+        let db = postgres.url();
+        let mut command_api = Service::new(
+            "command-api",
+            bin_dir,
+            log_dir,
+            api_port,
+            env(&[
+                ("NATS_URL", &nats.url),
+                ("COMMAND_API_HOST", "127.0.0.1"),
+                ("COMMAND_API_PORT", &api_port.to_string()),
+                ("LEDGER_JWT_SECRET", jwt_secret),
+            ]),
+        );
+        let mut projector = Service::new(
+            "projector",
+            bin_dir,
+            log_dir,
+            projector_port,
+            env(&[
+                ("NATS_URL", &nats.url),
+                ("DATABASE_URL", &db),
+                ("PROJECTOR_HOST", "127.0.0.1"),
+                ("PROJECTOR_PORT", &projector_port.to_string()),
+            ]),
+        );
+        let mut query_api = Service::new(
+            "query-api",
+            bin_dir,
+            log_dir,
+            query_port,
+            env(&[
+                ("DATABASE_URL", &db),
+                ("QUERY_API_HOST", "127.0.0.1"),
+                ("QUERY_API_PORT", &query_port.to_string()),
+                ("LEDGER_JWT_SECRET", jwt_secret),
+            ]),
+        );
+        command_api.spawn()?;
+        command_api.wait_ready(http).await?;
+        projector.spawn()?;
+        projector.wait_ready(http).await?;
+        query_api.spawn()?;
+        query_api.wait_ready(http).await?;
+        Ok(Self {
+            nats,
+            postgres,
+            command_api,
+            projector,
+            query_api,
+        })
+    }
+
+    /// The services' environment for a one-off run of a binary (`projector verify`).
+    pub fn projector_env(&self) -> Vec<(String, String)> {
+        self.projector.env.clone()
+    }
+}

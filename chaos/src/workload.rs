@@ -1,0 +1,231 @@
+//! The bank: K accounts of one owner, funded with a fixed total, and C clients moving money
+//! between them at random. Every transfer carries its own `Idempotency-Key` (also sent as the
+//! transfer's `reference`, so the audit can find it in the journal) and is retried with the
+//! same key until the API gives a definite answer or the attempts run out.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// The owner of every account: one owner, so that one query lists them all in one snapshot.
+pub const OWNER: &str = "bank";
+
+/// How long one request may take before the client calls its outcome unknown and retries.
+/// Above the command API's own answer timeout (20 s) would make a killed API cost 20 s per
+/// client; 10 s still lets a slow, healthy commit answer.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// First and largest pause between attempts of one operation.
+const RETRY_PAUSE_MIN: Duration = Duration::from_millis(50);
+const RETRY_PAUSE_MAX: Duration = Duration::from_secs(1);
+
+pub fn account_id(index: usize) -> String {
+    format!("acct-{index:03}")
+}
+
+/// How an operation ended, as far as its client knows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// 2xx: the transfer happened; its id and the post-states the API reported.
+    Ok {
+        transfer_id: String,
+        replayed: bool,
+        from_balance: i64,
+        from_version: u64,
+        to_balance: i64,
+        to_version: u64,
+    },
+    /// A definite refusal (4xx other than a conflict), with its problem code.
+    Failed { status: u16, code: String },
+    /// No definite answer within the attempts: it may or may not have happened.
+    Indeterminate { last_error: String },
+}
+
+/// One client operation: a transfer request and what came of it.
+#[derive(Debug, Clone)]
+pub struct Operation {
+    pub key: String,
+    pub from: String,
+    pub to: String,
+    pub amount: i64,
+    pub attempts: u32,
+    pub outcome: Outcome,
+}
+
+/// What the readers and clients share: the newest batch-commit sequence a client was told.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// The largest `Ledger-Seq` of a non-replayed write answer: the last message of a
+    /// committed batch, so a cut of the journal there never splits a transfer.
+    pub acked_seq: AtomicU64,
+}
+
+/// A client of the command API that retries unknown outcomes with the same key.
+#[derive(Debug, Clone)]
+pub struct Writer {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+    pub attempts_max: u32,
+}
+
+/// A definite answer, or why there was none.
+enum Attempt {
+    Definite(u16, Value, Option<u64>, bool),
+    Unknown(String),
+}
+
+impl Writer {
+    async fn attempt(&self, path: &str, key: &str, body: &Value) -> Attempt {
+        let sent = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", key)
+            .json(body)
+            .timeout(REQUEST_TIMEOUT)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(e) => return Attempt::Unknown(format!("request: {e}")),
+        };
+        let status = response.status();
+        let seq = response
+            .headers()
+            .get("ledger-seq")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok());
+        let replayed = response
+            .headers()
+            .get("idempotent-replayed")
+            .is_some_and(|v| v == "true");
+        let body: Value = match response.bytes().await {
+            Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+            Err(e) => return Attempt::Unknown(format!("reading the answer: {e}")),
+        };
+        let conflict = status == StatusCode::CONFLICT && body["code"] == "conflict";
+        if status.is_server_error() || conflict || status == StatusCode::TOO_MANY_REQUESTS {
+            return Attempt::Unknown(format!("{status} {}", body["code"]));
+        }
+        Attempt::Definite(status.as_u16(), body, seq, replayed)
+    }
+
+    /// Sends `body` to `path` with `key` until a definite answer or `attempts_max` attempts.
+    pub async fn send(
+        &self,
+        path: &str,
+        key: &str,
+        body: &Value,
+        progress: &Progress,
+    ) -> (u32, Result<(u16, Value, bool), String>) {
+        let mut pause = RETRY_PAUSE_MIN;
+        let mut last_error = String::new();
+        for attempt in 1..=self.attempts_max {
+            match self.attempt(path, key, body).await {
+                Attempt::Definite(status, body, seq, replayed) => {
+                    if (200..300).contains(&status)
+                        && !replayed
+                        && let Some(seq) = seq
+                    {
+                        progress.acked_seq.fetch_max(seq, Ordering::Relaxed);
+                    }
+                    return (attempt, Ok((status, body, replayed)));
+                }
+                Attempt::Unknown(error) => last_error = error,
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(RETRY_PAUSE_MAX);
+        }
+        (self.attempts_max, Err(last_error))
+    }
+}
+
+/// Opens the accounts and deposits `balance` into each: the total the bank must conserve.
+pub async fn open_bank(
+    admin: &Writer,
+    accounts: usize,
+    balance: i64,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    for index in 0..accounts {
+        let id = account_id(index);
+        let body = json!({"account_id": id, "owner_id": OWNER});
+        let (_, opened) = admin
+            .send("/v1/accounts", &format!("open-{id}"), &body, progress)
+            .await;
+        match opened {
+            Ok((status, _, _)) if (200..300).contains(&status) => {}
+            other => anyhow::bail!("opening {id}: {other:?}"),
+        }
+        let body = json!({"amount": balance, "reference": format!("fund-{id}")});
+        let path = format!("/v1/accounts/{id}/deposits");
+        let (_, funded) = admin
+            .send(&path, &format!("fund-{id}"), &body, progress)
+            .await;
+        match funded {
+            Ok((status, _, _)) if (200..300).contains(&status) => {}
+            other => anyhow::bail!("funding {id}: {other:?}"),
+        }
+    }
+    Ok(())
+}
+
+/// One client: random transfers until `until`, one at a time, each to a definite answer or
+/// given up.
+pub async fn client(
+    index: usize,
+    writer: Writer,
+    accounts: usize,
+    balance: i64,
+    until: Instant,
+    progress: Arc<Progress>,
+) -> Vec<Operation> {
+    let mut history = Vec::new();
+    let total = balance.saturating_mul(accounts as i64);
+    while Instant::now() < until {
+        let from = rand::random_range(0..accounts);
+        let to = (from + rand::random_range(1..accounts.max(2))) % accounts;
+        // Mostly amounts an account may or may not cover (so some fail for lack of funds
+        // under contention); one in ten more than the whole bank holds, which must fail.
+        let amount = if rand::random_range(0..10) == 0 {
+            total + 1
+        } else {
+            rand::random_range(1..=balance)
+        };
+        let key = format!("c{index}-{}", uuid::Uuid::now_v7().simple());
+        let body = json!({
+            "from_account_id": account_id(from),
+            "to_account_id": account_id(to),
+            "amount": amount,
+            "reference": key,
+        });
+        let (attempts, answer) = writer.send("/v1/transfers", &key, &body, &progress).await;
+        let outcome = match answer {
+            Ok((status, body, replayed)) if (200..300).contains(&status) => Outcome::Ok {
+                transfer_id: body["transfer_id"].as_str().unwrap_or_default().to_owned(),
+                replayed,
+                from_balance: body["from"]["balance"].as_i64().unwrap_or(i64::MIN),
+                from_version: body["from"]["version"].as_u64().unwrap_or(0),
+                to_balance: body["to"]["balance"].as_i64().unwrap_or(i64::MIN),
+                to_version: body["to"]["version"].as_u64().unwrap_or(0),
+            },
+            Ok((status, body, _)) => Outcome::Failed {
+                status,
+                code: body["code"].as_str().unwrap_or("?").to_owned(),
+            },
+            Err(last_error) => Outcome::Indeterminate { last_error },
+        };
+        history.push(Operation {
+            key,
+            from: account_id(from),
+            to: account_id(to),
+            amount,
+            attempts,
+            outcome,
+        });
+    }
+    history
+}
