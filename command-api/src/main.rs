@@ -14,6 +14,9 @@ struct Cli {
     /// Log format: json (default) or text.
     #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
     log_format: String,
+    /// OTLP/gRPC endpoint traces are exported to (none: no export).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,7 +50,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         None | Some(Sub::Serve) => {
-            let telemetry = init_tracing(&cli.log_format, "command-api");
+            let telemetry =
+                init_tracing(&cli.log_format, "command-api", cli.otlp_endpoint.as_deref());
             let result = command_api::run(cli.config, shutdown_signal()).await;
             telemetry.shutdown();
             result

@@ -1,7 +1,7 @@
 //! Logs, traces and the shutdown signal, alike for every service.
 //!
-//! Logs go to stderr (JSON lines by default). Traces are exported over OTLP/gRPC when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and not at all otherwise. The W3C trace context
+//! Logs go to stderr (JSON lines by default). Traces are exported over OTLP/gRPC when an
+//! endpoint is given (`OTEL_EXPORTER_OTLP_ENDPOINT`), and not at all otherwise. The W3C trace context
 //! crosses process boundaries in the `traceparent` header — of HTTP requests, and of every
 //! journaled message — so that one trace runs from a client's request through the append
 //! and the journal to the projector's Postgres write (and through executors in between).
@@ -15,9 +15,6 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
-
-/// The variable that turns trace export on (the OpenTelemetry standard name).
-pub const OTLP_ENDPOINT_VAR: &str = "OTEL_EXPORTER_OTLP_ENDPOINT";
 
 /// What is exported as spans: Tally's own spans at `info` and above, never the exporter's
 /// own transport (tonic, hyper, h2), which would trace itself.
@@ -52,10 +49,10 @@ impl Telemetry {
 
 /// Sets up logging to stderr — JSON lines (`json`, the default; each line carries the
 /// current span's fields, among them `request_id` and `trace_id`) or human-readable text
-/// (`text`), filtered by `RUST_LOG` (default `info`) — and, when [`OTLP_ENDPOINT_VAR`] is
-/// set, trace export as `service` (or `OTEL_SERVICE_NAME`). Each layer has its own filter, so
-/// a quiet `RUST_LOG` does not silence traces.
-pub fn init_tracing(format: &str, service: &'static str) -> Telemetry {
+/// (`text`), filtered by `RUST_LOG` (default `info`) — and, given an OTLP/gRPC `endpoint`,
+/// trace export as `service` (or `OTEL_SERVICE_NAME`). Each layer has its own filter, so a
+/// quiet `RUST_LOG` does not silence traces.
+pub fn init_tracing(format: &str, service: &'static str, endpoint: Option<&str>) -> Telemetry {
     let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = if format == "text" {
         tracing_subscriber::fmt::layer()
@@ -73,8 +70,8 @@ pub fn init_tracing(format: &str, service: &'static str) -> Telemetry {
             .with_filter(log_filter)
             .boxed()
     };
-    let (provider, problem) = match std::env::var(OTLP_ENDPOINT_VAR) {
-        Ok(endpoint) if !endpoint.trim().is_empty() => match otlp_provider(service) {
+    let (provider, problem) = match endpoint.map(str::trim) {
+        Some(endpoint) if !endpoint.is_empty() => match otlp_provider(service, endpoint) {
             Ok(provider) => (Some(provider), None),
             Err(e) => (None, Some(e)),
         },
@@ -96,9 +93,11 @@ pub fn init_tracing(format: &str, service: &'static str) -> Telemetry {
     Telemetry { provider }
 }
 
-fn otlp_provider(service: &'static str) -> Result<SdkTracerProvider, String> {
+fn otlp_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProvider, String> {
+    use opentelemetry_otlp::WithExportConfig;
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
+        .with_endpoint(endpoint)
         .build()
         .map_err(|e| e.to_string())?;
     let name = std::env::var("OTEL_SERVICE_NAME").unwrap_or_else(|_| service.to_owned());

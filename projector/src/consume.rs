@@ -224,6 +224,7 @@ async fn apply_from_checkpoint(
             }
         }
         let mut rows = Rows::default();
+        let mut traced = Vec::new();
         for (expected, message) in (checkpoint + 1..).zip(batch.iter()) {
             let seq = match message.info() {
                 Ok(info) => info.stream_sequence,
@@ -233,6 +234,9 @@ async fn apply_from_checkpoint(
             // was missed, and applying past it would skip an event.
             if seq != expected {
                 return StopReason::Transient(format!("expected sequence {expected}, got {seq}"));
+            }
+            if let Some(spans) = trace_spans(message, seq, batch.len()) {
+                traced.push(spans);
             }
             match Envelope::from_json(&message.payload) {
                 Ok(envelope) => rows.push(seq, &envelope),
@@ -247,6 +251,8 @@ async fn apply_from_checkpoint(
         if let Err(reason) = apply_until_done(projection, checkpoint, &rows, shutdown).await {
             return reason;
         }
+        // The spans end here: each covers its message's transaction.
+        drop(traced);
         checkpoint = rows.last_seq;
         status.checkpoint.store(checkpoint, Ordering::Relaxed);
         status
@@ -254,6 +260,26 @@ async fn apply_from_checkpoint(
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
         status.applied_batches.fetch_add(1, Ordering::Relaxed);
     }
+}
+
+/// For a message that carries a `traceparent`: a `project` span continuing that trace and
+/// its `postgres.write` child, both open until the transaction that applies the message
+/// commits — so the command's trace ends with the write that made it visible. Untraced
+/// messages (trace export off) cost a header look-up.
+fn trace_spans(
+    message: &jetstream::Message,
+    seq: u64,
+    transaction_len: usize,
+) -> Option<(tracing::Span, tracing::Span)> {
+    let headers = message.headers.as_ref()?;
+    let traceparent = headers.get(events::headers::TRACEPARENT)?.as_str();
+    let event_type = headers
+        .get(events::headers::EVENT_TYPE)
+        .map_or("", |v| v.as_str());
+    let project = tracing::info_span!("project", seq, event_type, subject = %message.subject);
+    http_edge::telemetry::continue_trace(&project, Some(traceparent));
+    let write = tracing::info_span!(parent: &project, "postgres.write", transaction_len);
+    Some((project, write))
 }
 
 /// Applies one batch, retrying Postgres failures with back-off: a batch is never skipped.

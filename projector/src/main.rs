@@ -13,6 +13,9 @@ struct Cli {
     /// Log format: json (default) or text.
     #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
     log_format: String,
+    /// OTLP/gRPC endpoint traces are exported to (none: no export).
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
+    otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -28,7 +31,7 @@ enum Sub {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let telemetry = init_tracing(&cli.log_format, "projector");
+    let telemetry = init_tracing(&cli.log_format, "projector", cli.otlp_endpoint.as_deref());
     let config = cli.config;
     match cli.command {
         None | Some(Sub::Serve) => {

@@ -16,6 +16,7 @@ use async_nats::jetstream::consumer::{Consumer, pull};
 use futures::StreamExt;
 use std::time::Duration;
 use tokio::sync::watch;
+use tracing::Instrument;
 
 /// What to tell JetStream about a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +106,17 @@ pub async fn consume<F, Fut>(
                 None => break,
             };
             failures = 0;
-            in_flight.spawn(handle(name, writer.clone(), message, process.clone()));
+            // The executor's work continues the trace of the command that journaled the
+            // message: its own commands' messages carry this span's context on.
+            let span = tracing::info_span!("execute", executor = name, subject = %message.subject);
+            let traceparent = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(events::headers::TRACEPARENT))
+                .map(|v| v.as_str().to_owned());
+            http_edge::telemetry::continue_trace(&span, traceparent.as_deref());
+            in_flight
+                .spawn(handle(name, writer.clone(), message, process.clone()).instrument(span));
         }
         while in_flight.join_next().await.is_some() {}
     }

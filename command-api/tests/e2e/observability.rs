@@ -89,3 +89,32 @@ async fn metrics_count_commands_by_type_and_outcome_and_time_requests_and_commit
         "publish latency is a histogram: {after}"
     );
 }
+
+#[tokio::test]
+async fn every_answer_echoes_its_request_id_and_the_callers_correlation_id() {
+    let nats = NatsServer::start();
+    let api = start_api(&nats.url).await;
+    let rita = token("rita", false);
+    let given = api
+        .post_with(
+            "/v1/accounts",
+            Some(&rita),
+            &[
+                ("x-request-id", "req-42"),
+                ("x-correlation-id", "checkout-7"),
+            ],
+            Some(json!({"account_id": "rita"}).to_string()),
+        )
+        .await;
+    assert_eq!(given.status, StatusCode::CREATED, "{:?}", given.body);
+    assert_eq!(given.header("x-request-id"), Some("req-42"));
+    assert_eq!(given.header("x-correlation-id"), Some("checkout-7"));
+    // Without one, the API makes a request id up (a UUID) — on problems too.
+    let refused = api
+        .post_with("/v1/accounts", None, &[], Some("{}".to_owned()))
+        .await;
+    assert_eq!(refused.status, StatusCode::UNAUTHORIZED);
+    let made_up = refused.header("x-request-id").expect("a request id");
+    assert!(uuid::Uuid::parse_str(made_up).is_ok(), "{made_up}");
+    assert_eq!(refused.header("x-correlation-id"), None);
+}
