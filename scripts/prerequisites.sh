@@ -143,6 +143,18 @@ start_private_postgres() {
 # schemathesis (API fuzzing against the OpenAPI documents) from PyPI, in .venv/, pinned.
 SCHEMATHESIS_VERSION="4.32.5"
 
+# nats-py: an independent client the tests read the journal with, as an operator would.
+NATS_PY_VERSION="2.16.0"
+ensure_nats_py() {
+  if [ -x .venv/bin/python ] && .venv/bin/python -c "import importlib.metadata as m, sys; \
+      sys.exit(0 if m.version('nats-py') == '${NATS_PY_VERSION}' else 1)" 2>/dev/null; then
+    return
+  fi
+  echo "==> installing nats-py ${NATS_PY_VERSION} into .venv" >&2
+  [ -d .venv ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check "nats-py==${NATS_PY_VERSION}"
+}
+
 ensure_schemathesis() {
   local bin=".venv/bin/st"
   if [ -x "$bin" ] && "$bin" --version 2>/dev/null | grep -q "${SCHEMATHESIS_VERSION}"; then

@@ -11,6 +11,7 @@ use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -20,6 +21,15 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// own transport (tonic, hyper, h2), which would trace itself.
 const TRACE_FILTER: &str = "warn,command_api=info,projector=info,query_api=info,http_edge=info,\
     ledger_nats=info";
+
+/// Whether spans leave the process (an OTLP endpoint was given).
+static EXPORTING: AtomicBool = AtomicBool::new(false);
+
+/// Whether spans are exported: work that exists only to be seen in a trace (the projector's
+/// per-message spans) is skipped otherwise.
+pub fn exporting() -> bool {
+    EXPORTING.load(Ordering::Relaxed)
+}
 
 /// Keeps the trace exporter alive; [`Telemetry::shutdown`] flushes it.
 #[derive(Debug, Default)]
@@ -52,6 +62,10 @@ impl Telemetry {
 /// (`text`), filtered by `RUST_LOG` (default `info`) — and, given an OTLP/gRPC `endpoint`,
 /// trace export as `service` (or `OTEL_SERVICE_NAME`). Each layer has its own filter, so a
 /// quiet `RUST_LOG` does not silence traces.
+///
+/// Without an endpoint spans still get W3C trace context (nothing is exported): a caller's
+/// `traceparent` is continued, and every journaled message names the trace of the command
+/// that wrote it, so traces join up as soon as some service exports.
 pub fn init_tracing(format: &str, service: &'static str, endpoint: Option<&str>) -> Telemetry {
     let log_filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let logs = if format == "text" {
@@ -70,18 +84,17 @@ pub fn init_tracing(format: &str, service: &'static str, endpoint: Option<&str>)
             .with_filter(log_filter)
             .boxed()
     };
-    let (provider, problem) = match endpoint.map(str::trim) {
+    let (provider, exporting, problem) = match endpoint.map(str::trim) {
         Some(endpoint) if !endpoint.is_empty() => match otlp_provider(service, endpoint) {
-            Ok(provider) => (Some(provider), None),
-            Err(e) => (None, Some(e)),
+            Ok(provider) => (provider, true, None),
+            Err(e) => (SdkTracerProvider::builder().build(), false, Some(e)),
         },
-        _ => (None, None),
+        _ => (SdkTracerProvider::builder().build(), false, None),
     };
-    let traces = provider.as_ref().map(|provider| {
-        tracing_opentelemetry::layer()
-            .with_tracer(provider.tracer(service))
-            .with_filter(EnvFilter::new(TRACE_FILTER))
-    });
+    EXPORTING.store(exporting, Ordering::Relaxed);
+    let traces = tracing_opentelemetry::layer()
+        .with_tracer(provider.tracer(service))
+        .with_filter(EnvFilter::new(TRACE_FILTER));
     tracing_subscriber::registry()
         .with(logs)
         .with(traces)
@@ -90,7 +103,9 @@ pub fn init_tracing(format: &str, service: &'static str, endpoint: Option<&str>)
     if let Some(e) = problem {
         tracing::error!(error = %e, "trace export is off: the OTLP exporter cannot be built");
     }
-    Telemetry { provider }
+    Telemetry {
+        provider: Some(provider),
+    }
 }
 
 fn otlp_provider(service: &'static str, endpoint: &str) -> Result<SdkTracerProvider, String> {

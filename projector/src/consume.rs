@@ -264,13 +264,16 @@ async fn apply_from_checkpoint(
 
 /// For a message that carries a `traceparent`: a `project` span continuing that trace and
 /// its `postgres.write` child, both open until the transaction that applies the message
-/// commits — so the command's trace ends with the write that made it visible. Untraced
-/// messages (trace export off) cost a header look-up.
+/// commits — so the command's trace ends with the write that made it visible. Nothing is
+/// done when spans are not exported.
 fn trace_spans(
     message: &jetstream::Message,
     seq: u64,
     transaction_len: usize,
 ) -> Option<(tracing::Span, tracing::Span)> {
+    if !http_edge::telemetry::exporting() {
+        return None;
+    }
     let headers = message.headers.as_ref()?;
     let traceparent = headers.get(events::headers::TRACEPARENT)?.as_str();
     let event_type = headers

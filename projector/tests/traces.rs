@@ -258,6 +258,22 @@ async fn a_command_is_one_trace_from_the_http_request_through_the_journal_to_pos
     assert_eq!(paid, ["order_charged", "order_paid"]);
     assert!(!order_job.is_empty());
 
+    // What an operator sees with another client: the README's journal, message by message.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let inspected = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("nats/tests/inspect_journal.py"))
+        .args([nats.url.as_str(), "LEDGER", "tess", "300"])
+        .output()
+        .expect("python from .venv (scripts/prerequisites.sh installs nats-py)");
+    let report = String::from_utf8_lossy(&inspected.stdout);
+    assert!(
+        inspected.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&inspected.stderr)
+    );
+    assert!(report.contains("0 problem(s)"), "{report}");
+    eprintln!("{report}");
+
     projector.stop().await.expect("projector stops");
     commands.stop().await.expect("command API stops");
     telemetry.shutdown();
