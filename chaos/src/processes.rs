@@ -225,6 +225,33 @@ impl Service {
         }
     }
 
+    /// `kill -TERM` — the graceful way — and waits up to `within` for the process to exit.
+    pub async fn terminate(
+        &mut self,
+        within: Duration,
+    ) -> anyhow::Result<std::process::ExitStatus> {
+        let mut child = self
+            .child
+            .take()
+            .ok_or_else(|| anyhow::anyhow!("{} is not running", self.name))?;
+        let signalled = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(signalled.success(), "kill -TERM {} failed", self.name);
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                anyhow::bail!("{} did not exit within {within:?} of SIGTERM", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// True when the process ended without being killed by us (it crashed or gave up).
     pub fn exited(&mut self) -> bool {
         match self.child.as_mut() {
