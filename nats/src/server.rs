@@ -30,22 +30,61 @@ pub enum ConnectError {
 }
 
 /// Connects to `url` and checks that the server is new enough for atomic batches.
+/// The URL's user and password (`nats://user:password@host:port`) are the credentials; errors
+/// name the URL without the password.
 pub async fn connect(url: &str, client_name: &str) -> Result<Client, ConnectError> {
-    let client = async_nats::ConnectOptions::new()
+    let (address, credentials) = split_credentials(url);
+    let options = match credentials {
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user.to_owned(), password.to_owned())
+        }
+        None => async_nats::ConnectOptions::new(),
+    };
+    let client = options
         .name(client_name)
         .request_timeout(Some(Duration::from_millis(REQUEST_TIMEOUT_MS)))
         // Once connected, keep reconnecting for ever: the journal is essential, and callers
         // get 503s meanwhile rather than a dead process.
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
-        .connect(url)
+        .connect(address.as_str())
         .await
         .map_err(|source| ConnectError::Connect {
-            url: url.to_owned(),
+            url: redacted(url),
             source,
         })?;
-    check_version(url, &client.server_info().version)?;
+    check_version(&redacted(url), &client.server_info().version)?;
     Ok(client)
+}
+
+/// `nats://user:password@host:port` → (`nats://host:port`, the user and password): async-nats
+/// connects to the address and authenticates with the pair (it does not read credentials
+/// from the URL itself).
+pub fn split_credentials(url: &str) -> (String, Option<(&str, &str)>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_owned(), None);
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let (user, password) = credentials.split_once(':').unwrap_or((credentials, ""));
+            (format!("{scheme}://{host}"), Some((user, password)))
+        }
+        None => (url.to_owned(), None),
+    }
+}
+
+/// `url` with its password (if any) replaced by `***`, for messages.
+pub fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}")
+        }
+        None => url.to_owned(),
+    }
 }
 
 /// Refuses server versions older than [`SERVER_VERSION_MIN`] (or that do not parse).
@@ -67,6 +106,27 @@ pub fn check_version(url: &str, found: &str) -> Result<(), ConnectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_split_from_the_address() {
+        assert_eq!(
+            split_credentials("nats://projector:s3cret@nats:4222"),
+            ("nats://nats:4222".to_owned(), Some(("projector", "s3cret")))
+        );
+        assert_eq!(
+            split_credentials("nats://127.0.0.1:4222"),
+            ("nats://127.0.0.1:4222".to_owned(), None)
+        );
+    }
+
+    #[test]
+    fn messages_name_the_user_but_never_the_password() {
+        assert_eq!(
+            redacted("nats://projector:s3cret@nats:4222"),
+            "nats://projector:***@nats:4222"
+        );
+        assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+    }
 
     #[test]
     fn servers_from_2_12_1_on_are_accepted() {

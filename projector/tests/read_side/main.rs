@@ -6,6 +6,7 @@ mod exactly_once;
 mod faults;
 mod history;
 mod holds;
+mod nats_users;
 mod orders;
 mod read_your_writes;
 mod rebuild_verify;
