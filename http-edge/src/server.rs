@@ -69,10 +69,12 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         request_id = header("x-request-id").as_deref(),
         correlation_id = correlation_id.as_deref(),
         trace_id = tracing::field::Empty,
+        span_id = tracing::field::Empty,
     );
     crate::telemetry::continue_trace(&span, header("traceparent").as_deref());
-    if let Some(trace_id) = crate::telemetry::trace_id(&span) {
+    if let Some((trace_id, span_id)) = crate::telemetry::trace_and_span_ids(&span) {
         span.record("trace_id", trace_id.as_str());
+        span.record("span_id", span_id.as_str());
     }
     span
 }

@@ -150,13 +150,16 @@ pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     }
 }
 
-/// The trace id of `span` as 32 hex digits (None when traces are off).
-pub fn trace_id(span: &tracing::Span) -> Option<String> {
+/// The trace id (32 hex digits) and span id (16) of `span` (None without a trace context).
+pub fn trace_and_span_ids(span: &tracing::Span) -> Option<(String, String)> {
     let context = span.context();
     let span_context = context.span().span_context().clone();
-    span_context
-        .is_valid()
-        .then(|| span_context.trace_id().to_string())
+    span_context.is_valid().then(|| {
+        (
+            span_context.trace_id().to_string(),
+            span_context.span_id().to_string(),
+        )
+    })
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
