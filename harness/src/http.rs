@@ -68,6 +68,27 @@ impl Http {
         Answer::read(request.send().await.expect("request sent")).await
     }
 
+    /// Sends `method` with a raw `Authorization` header (or none) and a raw JSON body (or
+    /// none): for tests that try every kind of credential on every endpoint.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        authorization: Option<&str>,
+        raw_body: Option<String>,
+    ) -> Answer {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        if let Some(body) = raw_body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        Answer::read(request.send().await.expect("request sent")).await
+    }
+
     pub async fn get(&self, path: &str, token: &str) -> Answer {
         self.get_with(path, Some(token), &[]).await
     }

@@ -1,7 +1,8 @@
 //! Real servers for tests: a nats-server per test (random port, temporary store, Tally's
 //! durable configuration), a fresh Postgres database per test, and an HTTP client that reads
-//! whole answers. Nothing is mocked.
+//! whole answers, and every kind of credential an authorization test sends. Nothing is mocked.
 
+pub mod credentials;
 pub mod http;
 
 use serde_json::Value;

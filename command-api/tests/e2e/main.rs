@@ -2,6 +2,7 @@
 
 mod atomicity;
 mod auth;
+mod authorization;
 mod bad_input;
 mod concurrency;
 mod crash;

@@ -1,6 +1,7 @@
 //! End-to-end tests of the read side: command API → journal → projector → Postgres → query API,
 //! on a real nats-server and a real PostgreSQL.
 
+mod authorization;
 mod batches;
 mod exactly_once;
 mod faults;
