@@ -352,3 +352,48 @@ async fn bad_input_gets_a_problem_and_leaves_no_trace() {
         "no bad request left a trace"
     );
 }
+
+#[tokio::test]
+async fn a_balance_batch_outside_one_to_a_hundred_thousand_items_is_refused_whole() {
+    let nats = NatsServer::start();
+    let api = start_api(&nats.url).await;
+    let client = nats.client().await;
+    let admin = format!("Bearer {}", token("root", true));
+    let before = last_seq(&client).await;
+    let body = |items: usize| {
+        let map: serde_json::Map<String, serde_json::Value> =
+            (0..items).map(|i| (format!("a{i}"), json!(1))).collect();
+        Some(serde_json::Value::Object(map).to_string())
+    };
+    for items in [0, 100_001] {
+        let answer = api
+            .http
+            .send(
+                reqwest::Method::PUT,
+                "/v1/balances",
+                Some(&admin),
+                body(items),
+            )
+            .await;
+        answer.assert_problem(400, "invalid_request");
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("1 to 100000")),
+            "{items} items: {:?}",
+            answer.body
+        );
+    }
+    assert_eq!(last_seq(&client).await, before, "nothing journaled");
+    // The largest batch is accepted.
+    let largest = api
+        .http
+        .send(
+            reqwest::Method::PUT,
+            "/v1/balances",
+            Some(&admin),
+            body(100_000),
+        )
+        .await;
+    assert_eq!(largest.status.as_u16(), 202, "{:?}", largest.body["code"]);
+}
