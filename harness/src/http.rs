@@ -130,4 +130,18 @@ impl Answer {
             "content type"
         );
     }
+
+    /// Asserts `401 unauthorized` with the `WWW-Authenticate: Bearer` challenge.
+    pub fn assert_unauthorized(&self, context: &str) {
+        self.assert_problem(401, "unauthorized");
+        assert_eq!(self.header("www-authenticate"), Some("Bearer"), "{context}");
+    }
+
+    /// The body as text with each of `ids` replaced by `<id>`: two answers about different
+    /// resources compare equal when they differ only in the ids they name.
+    pub fn masked_body<S: AsRef<str>>(&self, ids: &[S]) -> String {
+        ids.iter().fold(self.body.to_string(), |text, id| {
+            text.replace(id.as_ref(), "<id>")
+        })
+    }
 }
