@@ -132,13 +132,7 @@ impl NatsServer {
 
     pub async fn client(&self) -> async_nats::Client {
         // Any server version: some tests talk to servers Tally itself refuses.
-        let (address, credentials) = ledger_nats::server::split_credentials(&self.url);
-        let options = match credentials {
-            Some((user, password)) => {
-                async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
-            }
-            None => async_nats::ConnectOptions::new(),
-        };
+        let (address, options) = ledger_nats::server::authenticated(&self.url);
         options
             .connect(address.as_str())
             .await

@@ -33,13 +33,7 @@ pub enum ConnectError {
 /// The URL's user and password (`nats://user:password@host:port`) are the credentials; errors
 /// name the URL without the password.
 pub async fn connect(url: &str, client_name: &str) -> Result<Client, ConnectError> {
-    let (address, credentials) = split_credentials(url);
-    let options = match credentials {
-        Some((user, password)) => {
-            async_nats::ConnectOptions::with_user_and_password(user.to_owned(), password.to_owned())
-        }
-        None => async_nats::ConnectOptions::new(),
-    };
+    let (address, options) = authenticated(url);
     let client = options
         .name(client_name)
         .request_timeout(Some(Duration::from_millis(REQUEST_TIMEOUT_MS)))
@@ -71,6 +65,19 @@ pub fn split_credentials(url: &str) -> (String, Option<(&str, &str)>) {
         }
         None => (url.to_owned(), None),
     }
+}
+
+/// The address to connect to and options that authenticate with the URL's credentials, if it
+/// has any.
+pub fn authenticated(url: &str) -> (String, async_nats::ConnectOptions) {
+    let (address, credentials) = split_credentials(url);
+    let options = match credentials {
+        Some((user, password)) => {
+            async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
+        }
+        None => async_nats::ConnectOptions::new(),
+    };
+    (address, options)
 }
 
 /// `url` with its password (if any) replaced by `***`, for messages.
