@@ -18,7 +18,7 @@ pub async fn run(report: &mut Report, events_total: usize) -> anyhow::Result<()>
     let nats = NatsServer::start();
     let db = TestDatabase::create().await;
     let client = nats.client().await;
-    ledger_nats::ensure_stream(&client, STREAM).await?;
+    ledger_nats::ensure_stream(&client, STREAM, 1).await?;
     let accounts = (events_total / 100).max(1);
     let per_account = events_total / accounts;
     let mut pending = Vec::with_capacity(BATCH_LEN_MAX);

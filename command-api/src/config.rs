@@ -14,6 +14,13 @@ pub struct Config {
     #[arg(long, env = "LEDGER_STREAM", default_value = "LEDGER")]
     pub stream: String,
 
+    /// Copies of the journal the stream keeps: 1 on a single server, 3 on a three-node
+    /// cluster (survives the loss of any one node). JetStream allows at most 5. Raised on an
+    /// existing stream, it is scaled up; Tally refuses to lower it.
+    #[arg(long, env = "LEDGER_REPLICAS", default_value_t = 1,
+          value_parser = clap::value_parser!(u8).range(1..=5))]
+    pub replicas: u8,
+
     /// Address to listen on.
     #[arg(long, env = "COMMAND_API_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,

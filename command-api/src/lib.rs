@@ -110,7 +110,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     // Installed before anything records, so that no early measurement is lost.
     http_edge::metrics::recorder();
     let nats = ledger_nats::connect(&config.nats_url, "tally-command-api").await?;
-    ledger_nats::ensure_stream(&nats, &config.stream).await?;
+    ledger_nats::ensure_stream(&nats, &config.stream, usize::from(config.replicas)).await?;
     let (writer, writer_task) = writer::spawn(
         nats.clone(),
         WriterConfig {

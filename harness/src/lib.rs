@@ -2,8 +2,11 @@
 //! durable configuration), a fresh Postgres database per test, and an HTTP client that reads
 //! whole answers, and every kind of credential an authorization test sends. Nothing is mocked.
 
+pub mod cluster;
 pub mod credentials;
 pub mod http;
+
+pub use cluster::{NatsCluster, Network};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -132,11 +135,9 @@ impl NatsServer {
 
     pub async fn client(&self) -> async_nats::Client {
         // Any server version: some tests talk to servers Tally itself refuses.
-        let (address, options) = ledger_nats::server::authenticated(&self.url);
-        options
-            .connect(address.as_str())
-            .await
-            .expect("connect to nats")
+        let (addresses, options) =
+            ledger_nats::server::authenticated(&self.url).expect("server URL");
+        options.connect(addresses).await.expect("connect to nats")
     }
 }
 

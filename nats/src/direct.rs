@@ -4,7 +4,7 @@
 //! a cache miss for many subjects is one `multi_last` request answered by a burst of messages
 //! ending in an end-of-batch status.
 
-use async_nats::{Client, HeaderMap, StatusCode};
+use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::StreamExt;
 use serde_json::json;
@@ -88,7 +88,14 @@ pub async fn last_for_subjects_up_to(
     Ok(answers.into_iter().flatten().collect())
 }
 
-/// The first message on `subject` at or after stream sequence `from_seq`.
+/// The first message on `subject` at or after stream sequence `from_seq`, read from the
+/// stream's leader.
+///
+/// This settles whether a commit of unknown outcome was stored, so it must see every
+/// acknowledged write: on a replicated stream a direct get may be answered by a follower
+/// that has not applied the newest entries yet, and "not there" from it would let the same
+/// command be decided twice. The stream API's message get is answered by the leader only
+/// (the one that acknowledged the write, or a successor elected with every committed entry).
 pub async fn next_for_subject(
     client: &Client,
     stream: &str,
@@ -98,15 +105,82 @@ pub async fn next_for_subject(
     let request = json!({ "seq": from_seq.max(1), "next_by_subj": subject });
     let reply = client
         .request(
-            format!("$JS.API.DIRECT.GET.{stream}"),
+            format!("$JS.API.STREAM.MSG.GET.{stream}"),
             Bytes::from(request.to_string()),
         )
         .await
         .map_err(|e| DirectGetError::Request(e.to_string()))?;
-    match reply.status {
-        Some(StatusCode::NOT_FOUND) => Ok(None),
-        _ => stored(reply).map(Some),
+    let answer: MsgGetAnswer = serde_json::from_slice(&reply.payload)
+        .map_err(|_| DirectGetError::Malformed("message get answer"))?;
+    match answer {
+        MsgGetAnswer::Found { message } => message.stored().map(Some),
+        // 10037: no message found.
+        MsgGetAnswer::Error { error } if error.err_code == 10037 => Ok(None),
+        MsgGetAnswer::Error { error } => Err(DirectGetError::Status {
+            status: error.code,
+            description: error.description,
+        }),
     }
+}
+
+/// `$JS.API.STREAM.MSG.GET` answers: the stored message (headers and data base64-encoded)
+/// or a JetStream error.
+#[derive(Debug, serde::Deserialize)]
+#[serde(untagged)]
+enum MsgGetAnswer {
+    Error { error: crate::ApiError },
+    Found { message: RawMessage },
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RawMessage {
+    subject: String,
+    seq: u64,
+    #[serde(default)]
+    hdrs: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+impl RawMessage {
+    fn stored(self) -> Result<Stored, DirectGetError> {
+        use base64::Engine as _;
+        let decode = |field: Option<String>, what: &'static str| {
+            field
+                .map(|text| base64::engine::general_purpose::STANDARD.decode(text))
+                .transpose()
+                .map_err(|_| DirectGetError::Malformed(what))
+                .map(Option::unwrap_or_default)
+        };
+        let headers =
+            parse_headers(&decode(self.hdrs, "hdrs")?).ok_or(DirectGetError::Malformed("hdrs"))?;
+        let msg_id = headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned());
+        Ok(Stored {
+            seq: self.seq,
+            subject: self.subject,
+            msg_id,
+            headers,
+            payload: Bytes::from(decode(self.data, "data")?),
+        })
+    }
+}
+
+/// Reads a stored header block (`NATS/1.0\r\nName: value\r\n...\r\n\r\n`).
+fn parse_headers(block: &[u8]) -> Option<HeaderMap> {
+    let mut headers = HeaderMap::new();
+    if block.is_empty() {
+        return Some(headers);
+    }
+    let text = std::str::from_utf8(block).ok()?;
+    let mut lines = text.split("\r\n");
+    if !lines.next()?.starts_with("NATS/1.0") {
+        return None;
+    }
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (name, value) = line.split_once(':')?;
+        headers.append(name.trim(), value.trim());
+    }
+    Some(headers)
 }
 
 /// Up to `len` messages from stream sequence `from_seq` on (any subject), in order.
@@ -194,4 +268,26 @@ fn stored(message: async_nats::Message) -> Result<Stored, DirectGetError> {
         headers,
         payload: message.payload,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stored_header_block_is_read_back() {
+        let block =
+            b"NATS/1.0\r\nNats-Msg-Id: 0193-abc\r\nLedger-Event-Type: funds_deposited\r\n\r\n";
+        let headers = parse_headers(block).expect("headers");
+        assert_eq!(
+            headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+            Some("0193-abc")
+        );
+        assert_eq!(
+            headers.get("Ledger-Event-Type").map(|v| v.as_str()),
+            Some("funds_deposited")
+        );
+        assert!(parse_headers(b"HTTP/1.1 200\r\n\r\n").is_none());
+        assert!(parse_headers(b"").is_some());
+    }
 }

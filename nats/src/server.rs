@@ -30,10 +30,15 @@ pub enum ConnectError {
 }
 
 /// Connects to `url` and checks that the server is new enough for atomic batches.
-/// The URL's user and password (`nats://user:password@host:port`) are the credentials; errors
-/// name the URL without the password.
+/// `url` may list several servers, comma-separated (every node of a cluster): the client
+/// connects to any that answers and, when that node dies, reconnects to a survivor.
+/// The URLs' user and password (`nats://user:password@host:port`) are the credentials; errors
+/// name the URLs without the password.
 pub async fn connect(url: &str, client_name: &str) -> Result<Client, ConnectError> {
-    let (address, options) = authenticated(url);
+    let (addresses, options) = authenticated(url).map_err(|source| ConnectError::Connect {
+        url: redacted(url),
+        source: source.into(),
+    })?;
     let client = options
         .name(client_name)
         .request_timeout(Some(Duration::from_millis(REQUEST_TIMEOUT_MS)))
@@ -41,7 +46,7 @@ pub async fn connect(url: &str, client_name: &str) -> Result<Client, ConnectErro
         // get 503s meanwhile rather than a dead process.
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(5))
-        .connect(address.as_str())
+        .connect(addresses)
         .await
         .map_err(|source| ConnectError::Connect {
             url: redacted(url),
@@ -67,31 +72,53 @@ pub fn split_credentials(url: &str) -> (String, Option<(&str, &str)>) {
     }
 }
 
-/// The address to connect to and options that authenticate with the URL's credentials, if it
-/// has any.
-pub fn authenticated(url: &str) -> (String, async_nats::ConnectOptions) {
-    let (address, credentials) = split_credentials(url);
-    let options = match credentials {
+/// The servers to connect to and options that authenticate with the URLs' credentials, if
+/// they have any. `url` is one URL or several, comma-separated; the first credentials found
+/// are used for every server (the nodes of one cluster share their users).
+pub fn authenticated(
+    url: &str,
+) -> Result<(Vec<async_nats::ServerAddr>, async_nats::ConnectOptions), std::io::Error> {
+    let mut addresses = Vec::new();
+    let mut found = None;
+    for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let (address, credentials) = split_credentials(one);
+        addresses.push(address.parse::<async_nats::ServerAddr>()?);
+        found = found.or(credentials);
+    }
+    if addresses.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "no NATS server URL given",
+        ));
+    }
+    let options = match found {
         Some((user, password)) => {
             async_nats::ConnectOptions::with_user_and_password(user.into(), password.into())
         }
         None => async_nats::ConnectOptions::new(),
     };
-    (address, options)
+    Ok((addresses, options))
 }
 
-/// `url` with its password (if any) replaced by `***`, for messages.
+/// `url` (one URL or several, comma-separated) with every password replaced by `***`, for
+/// messages.
 pub fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((credentials, host)) => {
-            let user = credentials.split(':').next().unwrap_or_default();
-            format!("{scheme}://{user}:***@{host}")
-        }
-        None => url.to_owned(),
-    }
+    url.split(',')
+        .map(|one| {
+            let one = one.trim();
+            let Some((scheme, rest)) = one.split_once("://") else {
+                return one.to_owned();
+            };
+            match rest.split_once('@') {
+                Some((credentials, host)) => {
+                    let user = credentials.split(':').next().unwrap_or_default();
+                    format!("{scheme}://{user}:***@{host}")
+                }
+                None => one.to_owned(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Refuses server versions older than [`SERVER_VERSION_MIN`] (or that do not parse).
@@ -133,6 +160,23 @@ mod tests {
             "nats://projector:***@nats:4222"
         );
         assert_eq!(redacted("nats://127.0.0.1:4222"), "nats://127.0.0.1:4222");
+        assert_eq!(
+            redacted("nats://p:s3cret@n1:4222, nats://p:s3cret@n2:4222"),
+            "nats://p:***@n1:4222,nats://p:***@n2:4222"
+        );
+    }
+
+    #[test]
+    fn every_node_of_a_cluster_url_is_a_server_to_connect_to() {
+        let (servers, _) =
+            authenticated("nats://command-api:pw@n1:4222,nats://command-api:pw@n2:4223,n3:4224")
+                .expect("three servers");
+        let hosts: Vec<String> = servers
+            .iter()
+            .map(|s| format!("{}:{}", s.host(), s.port()))
+            .collect();
+        assert_eq!(hosts, ["n1:4222", "n2:4223", "n3:4224"]);
+        assert!(authenticated(" , ").is_err());
     }
 
     #[test]

@@ -29,35 +29,155 @@ pub enum StreamError {
         source: ApiError,
     },
     #[error(
+        "stream {name} answered num_replicas {found} where {wanted} were asked for — the server \
+         cannot keep the journal as replicated as configured (LEDGER_REPLICAS)"
+    )]
+    ReplicasNotEchoed {
+        name: String,
+        wanted: usize,
+        found: u64,
+    },
+    #[error(
+        "stream {name} has {found} replicas and LEDGER_REPLICAS asks for {wanted}: Tally never \
+         lowers the journal's replication on its own (it would drop copies of every event); \
+         set LEDGER_REPLICAS={found}, or scale the stream down deliberately with the nats CLI"
+    )]
+    WouldLowerReplicas {
+        name: String,
+        wanted: usize,
+        found: u64,
+    },
+    #[error(
         "stream {name} does not echo allow_atomic: true — this server does not support atomic \
          batch publish, and Tally refuses to run on it (a transfer could be half written)"
     )]
     AtomicNotSupported { name: String },
 }
 
-/// The stream definition from the JSON file, with its name replaced (tests and benchmarks use
-/// their own streams on one server; production uses `LEDGER`).
-pub fn definition(name: &str) -> Result<Value, StreamError> {
+/// The stream definition from the JSON file, with its name and replica count replaced (tests
+/// and benchmarks use their own streams on one server; production uses `LEDGER`, with 1
+/// replica on a single node and 3 on a three-node cluster).
+pub fn definition(name: &str, replicas: usize) -> Result<Value, StreamError> {
     let mut config: Value = serde_json::from_str(LEDGER_STREAM_JSON)?;
     config["name"] = Value::String(name.to_owned());
+    config["num_replicas"] = Value::from(replicas);
     Ok(config)
 }
 
 /// Creates the stream or brings it in line with the definition, then checks that the server
-/// echoes `allow_atomic: true`. Returns the config the server reports.
-pub async fn ensure_stream(client: &Client, name: &str) -> Result<Value, StreamError> {
-    let config = definition(name)?;
+/// echoes `allow_atomic: true` and the replica count. Returns the config the server reports.
+///
+/// An existing stream with fewer replicas is scaled up (JetStream copies the journal to the
+/// new peers; an R1 journal becomes R3 this way). One with more replicas is refused rather
+/// than scaled down: lowering replication is an operator's decision, never a side effect of
+/// a mis-set variable.
+pub async fn ensure_stream(
+    client: &Client,
+    name: &str,
+    replicas: usize,
+) -> Result<Value, StreamError> {
+    let config = definition(name, replicas)?;
     let body = Bytes::from(serde_json::to_vec(&config)?);
     let info_subject = format!("$JS.API.STREAM.INFO.{name}");
-    let exists = match api::<Value>(client, &info_subject, Bytes::new(), name).await {
-        Ok(_) => true,
-        Err(StreamError::Api { source, .. }) if source.err_code == ERR_STREAM_NOT_FOUND => false,
+    let existing = match api::<Value>(client, &info_subject, Bytes::new(), name).await {
+        Ok(info) => Some(info),
+        Err(StreamError::Api { source, .. }) if source.err_code == ERR_STREAM_NOT_FOUND => None,
         Err(other) => return Err(other),
     };
-    let verb = if exists { "UPDATE" } else { "CREATE" };
+    if let Some(info) = &existing {
+        let found = info["config"]["num_replicas"].as_u64().unwrap_or(1);
+        if found > replicas as u64 {
+            return Err(StreamError::WouldLowerReplicas {
+                name: name.to_owned(),
+                wanted: replicas,
+                found,
+            });
+        }
+    }
+    let verb = if existing.is_some() {
+        "UPDATE"
+    } else {
+        "CREATE"
+    };
     let answer: Value = api(client, &format!("$JS.API.STREAM.{verb}.{name}"), body, name).await?;
     check_atomic_echo(name, &answer["config"])?;
+    check_replicas_echo(name, replicas, &answer["config"])?;
     Ok(answer["config"].clone())
+}
+
+/// Refuses a stream config whose `num_replicas` is not the one asked for.
+pub fn check_replicas_echo(name: &str, wanted: usize, config: &Value) -> Result<(), StreamError> {
+    // A server omits the field for the default of one replica.
+    let found = config["num_replicas"].as_u64().unwrap_or(1);
+    if found == wanted as u64 {
+        Ok(())
+    } else {
+        Err(StreamError::ReplicasNotEchoed {
+            name: name.to_owned(),
+            wanted,
+            found,
+        })
+    }
+}
+
+/// Where the stream lives right now: its Raft group's leader and each replica's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placement {
+    /// The node that orders every write (absent while an election runs).
+    pub leader: Option<String>,
+    /// The other replicas: name, whether it is current with the leader, and how many
+    /// operations it trails by.
+    pub replicas: Vec<Replica>,
+    pub last_seq: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replica {
+    pub name: String,
+    pub current: bool,
+    pub offline: bool,
+    pub lag: u64,
+}
+
+/// Reads the stream's leader and replicas from its info (answered by the leader itself).
+pub async fn placement(client: &Client, name: &str) -> Result<Placement, StreamError> {
+    let info: Value = api(
+        client,
+        &format!("$JS.API.STREAM.INFO.{name}"),
+        Bytes::new(),
+        name,
+    )
+    .await?;
+    Ok(Placement::from_info(&info))
+}
+
+impl Placement {
+    pub fn from_info(info: &Value) -> Self {
+        let cluster = &info["cluster"];
+        let replicas = cluster["replicas"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|r| Replica {
+                name: r["name"].as_str().unwrap_or_default().to_owned(),
+                current: r["current"].as_bool().unwrap_or(false),
+                offline: r["offline"].as_bool().unwrap_or(false),
+                lag: r["lag"].as_u64().unwrap_or(0),
+            })
+            .collect();
+        Self {
+            leader: cluster["leader"].as_str().map(str::to_owned),
+            replicas,
+            last_seq: info["state"]["last_seq"].as_u64().unwrap_or(0),
+        }
+    }
+
+    /// True when a leader is elected and every other replica is current with it.
+    pub fn all_current(&self, replicas: usize) -> bool {
+        self.leader.is_some()
+            && self.replicas.len() + 1 == replicas
+            && self.replicas.iter().all(|r| r.current && !r.offline)
+    }
 }
 
 /// For services that only read: waits (up to `wait`) until the stream exists, then checks that
@@ -138,7 +258,12 @@ mod tests {
 
     #[test]
     fn the_definition_is_the_ledger_stream_of_the_design() {
-        let config = definition("LEDGER").expect("valid JSON");
+        let config = definition("LEDGER", 1).expect("valid JSON");
+        assert_eq!(config["num_replicas"], 1);
+        assert_eq!(
+            definition("LEDGER", 3).expect("valid JSON")["num_replicas"],
+            3
+        );
         assert_eq!(config["subjects"], serde_json::json!(["ledger.>"]));
         assert_eq!(config["storage"], "file");
         assert_eq!(config["max_age"], 0);
@@ -159,5 +284,38 @@ mod tests {
         ));
         let echo = serde_json::json!({"name": "LEDGER", "allow_atomic": true});
         assert!(check_atomic_echo("LEDGER", &echo).is_ok());
+    }
+
+    #[test]
+    fn an_echo_with_other_replicas_than_asked_is_refused() {
+        let r1 = serde_json::json!({"name": "LEDGER", "num_replicas": 1});
+        assert!(check_replicas_echo("LEDGER", 1, &r1).is_ok());
+        assert!(matches!(
+            check_replicas_echo("LEDGER", 3, &r1),
+            Err(StreamError::ReplicasNotEchoed {
+                wanted: 3,
+                found: 1,
+                ..
+            })
+        ));
+        let unspecified = serde_json::json!({"name": "LEDGER"});
+        assert!(check_replicas_echo("LEDGER", 1, &unspecified).is_ok());
+    }
+
+    #[test]
+    fn placement_reads_the_leader_and_the_replicas_from_stream_info() {
+        let info = serde_json::json!({
+            "state": {"last_seq": 42},
+            "cluster": {"name": "tally", "leader": "n2", "replicas": [
+                {"name": "n1", "current": true, "active": 1000, "lag": 0},
+                {"name": "n3", "current": false, "offline": true, "active": 0, "lag": 7}
+            ]}
+        });
+        let placement = Placement::from_info(&info);
+        assert_eq!(placement.leader.as_deref(), Some("n2"));
+        assert_eq!(placement.last_seq, 42);
+        assert_eq!(placement.replicas.len(), 2);
+        assert!(!placement.all_current(3));
+        assert_eq!(placement.replicas[1].lag, 7);
     }
 }

@@ -26,7 +26,7 @@ async fn the_service_refuses_a_server_older_than_2_12_1() {
 async fn the_stream_is_created_from_its_definition_and_updated_idempotently() {
     let nats = NatsServer::start();
     let client = nats.client().await;
-    let created = ledger_nats::ensure_stream(&client, STREAM)
+    let created = ledger_nats::ensure_stream(&client, STREAM, 1)
         .await
         .expect("created");
     assert_eq!(created["allow_atomic"], true);
@@ -34,7 +34,7 @@ async fn the_stream_is_created_from_its_definition_and_updated_idempotently() {
     assert_eq!(created["deny_purge"], true);
     assert_eq!(created["allow_direct"], true);
     assert_eq!(created["subjects"][0], "ledger.>");
-    let again = ledger_nats::ensure_stream(&client, STREAM)
+    let again = ledger_nats::ensure_stream(&client, STREAM, 1)
         .await
         .expect("updated");
     assert_eq!(again["allow_atomic"], true);
