@@ -332,7 +332,8 @@ pub fn audit(
                     .first()
                     .and_then(|r| r["transfer_id"].as_str())
                     .map(str::to_owned);
-                if recorded.as_ref() != Some(transfer_id) {
+                // A transfer sent without a key has no record to check.
+                if op.keyed && recorded.as_ref() != Some(transfer_id) {
                     violations.add(
                         "idempotency_record_mismatch",
                         format!(
@@ -352,7 +353,9 @@ pub fn audit(
                         ),
                     );
                 }
-                if code != "insufficient_funds" {
+                // Without a key, a conflict is a definite refusal the client does not retry.
+                let refusable = code == "insufficient_funds" || (code == "conflict" && !op.keyed);
+                if !refusable {
                     violations.add(
                         "unexpected_answer",
                         format!("operation {} answered {status} {code}", op.key),
@@ -440,6 +443,7 @@ mod tests {
     fn op(key: &str, outcome: Outcome) -> Operation {
         Operation {
             key: key.to_owned(),
+            keyed: true,
             from: "a".into(),
             to: "b".into(),
             amount: 10,
@@ -529,6 +533,28 @@ mod tests {
         assert_eq!(
             kinds(&[op("k1", ok("t1", 3))], &messages),
             ["idempotency_record_mismatch"]
+        );
+    }
+
+    #[test]
+    fn a_transfer_without_a_key_needs_no_record_but_may_still_not_be_applied_twice() {
+        let keyless = |outcome| Operation {
+            keyed: false,
+            ..op("r1", outcome)
+        };
+        let mut messages = opened();
+        messages.extend(transfer("t1", "r1", 10, 3));
+        assert!(kinds(&[keyless(ok("t1", 3))], &messages).is_empty());
+        messages.extend(transfer("t2", "r1", 10, 4));
+        assert!(kinds(&[keyless(ok("t1", 3))], &messages).contains(&"duplicated"));
+        let conflict = Outcome::Failed {
+            status: 409,
+            code: "conflict".into(),
+        };
+        assert!(kinds(&[keyless(conflict.clone())], &opened()).is_empty());
+        assert_eq!(
+            kinds(&[op("r1", conflict)], &opened()),
+            ["unexpected_answer"]
         );
     }
 }

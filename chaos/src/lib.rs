@@ -1,9 +1,11 @@
 //! Tally under fault injection, in the manner of Jepsen: a bank workload against the real
 //! service binaries while a nemesis kills and restarts them, then an audit.
 //!
-//! - [`processes`]: nats-server (own store directory, restarted on it), a private PostgreSQL
-//!   cluster (crashed with `pg_ctl stop -m immediate`), and the command API, projector and
-//!   query API as child processes (`kill -9` is real);
+//! - [`processes`]: nats-server (own store directory, restarted on it) or, with `--cluster`,
+//!   three nodes in network namespaces holding an R3 journal; a private PostgreSQL cluster
+//!   (crashed with `pg_ctl stop -m immediate`); and the command API (two on a cluster),
+//!   projector (and a standby on a cluster) and query API as child processes (`kill -9` is
+//!   real);
 //! - [`workload`]: K accounts funded with a fixed total and C clients transferring between
 //!   them, each operation with its own idempotency key, retried until a definite answer;
 //! - [`readers`]: every snapshot read while it runs — through the query API and straight from
@@ -34,7 +36,11 @@ use std::time::{Duration, Instant};
 use workload::{Operation, Outcome, Progress, Writer};
 
 /// The journal's stream: each run has its own nats-server, so the default name.
-const STREAM: &str = "LEDGER";
+pub(crate) const STREAM: &str = "LEDGER";
+
+/// How long past its duration a run may go on injecting the kinds of fault it has not tried
+/// yet (each kind is tried at least once).
+const EVERY_KIND_GRACE: Duration = Duration::from_secs(180);
 
 /// How long the projector may take to catch up after the run.
 const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
@@ -46,9 +52,14 @@ const JWT_SECRET: &str = "chaos-run-secret-that-is-long-enough-for-hs256";
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "chaos", version)]
 pub struct Config {
-    /// The short run of the test suite: 30 s, a fault every 1 to 2.5 s.
+    /// The short run of the test suite: 30 s (45 s on a cluster), a fault every 1 to 2.5 s.
     #[arg(long)]
     pub quick: bool,
+    /// Run on a three-node NATS cluster (each node in its own network namespace; needs root
+    /// and iproute2) with an R3 journal, two command APIs and a standby projector, and inject
+    /// node faults: leader and follower kills, leader pauses, partitions, lost disks.
+    #[arg(long)]
+    pub cluster: bool,
     /// How long clients transfer and faults are injected, in seconds.
     #[arg(long, default_value_t = 300)]
     pub duration_s: u64,
@@ -64,13 +75,11 @@ pub struct Config {
     /// Opening balance of each account, in minor units.
     #[arg(long, default_value_t = 1_000)]
     pub balance: i64,
-    /// Faults to inject, comma-separated: projector, command-api, query-api, nats, postgres.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "projector,command-api,query-api,nats,postgres"
-    )]
-    pub faults: Vec<Fault>,
+    /// Faults to inject, comma-separated: projector, command-api, query-api, postgres, and
+    /// nats on a single server, or nats-leader-kill, nats-follower-kill, nats-leader-pause,
+    /// partition, disk-loss on a cluster. Default: every kind the topology has.
+    #[arg(long, value_delimiter = ',')]
+    pub faults: Option<Vec<Fault>>,
     /// Inject no faults at all (a baseline).
     #[arg(long)]
     pub no_faults: bool,
@@ -101,16 +110,31 @@ pub struct Config {
 }
 
 impl Config {
-    fn effective(mut self) -> Self {
+    fn effective(mut self) -> anyhow::Result<(Self, Vec<Fault>)> {
         if self.quick {
-            self.duration_s = 30;
+            self.duration_s = if self.cluster { 45 } else { 30 };
             self.fault_interval_min_ms = 1_000;
             self.fault_interval_max_ms = 2_500;
         }
-        if self.no_faults {
-            self.faults.clear();
+        let faults = match (&self.faults, self.no_faults) {
+            (_, true) => Vec::new(),
+            (Some(faults), false) => faults.clone(),
+            (None, false) => Fault::defaults(self.cluster),
+        };
+        if let Some(misplaced) = faults
+            .iter()
+            .find(|f| f.needs_cluster().is_some_and(|c| c != self.cluster))
+        {
+            anyhow::bail!(
+                "fault {misplaced} is for {}",
+                if self.cluster {
+                    "a single server (without --cluster)"
+                } else {
+                    "a cluster (--cluster)"
+                }
+            );
         }
-        self
+        Ok((self, faults))
     }
 }
 
@@ -133,7 +157,7 @@ pub struct Report {
 
 /// Runs the workload and the audit; `Ok(report)` whether or not it found violations.
 pub async fn run(config: Config) -> anyhow::Result<Report> {
-    let config = config.effective();
+    let (config, faults) = config.effective()?;
     let bin_dir = match &config.bin_dir {
         Some(dir) => dir.clone(),
         None => std::env::current_exe()?
@@ -144,17 +168,22 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let _ = std::fs::remove_dir_all(&config.log_dir);
     std::fs::create_dir_all(&config.log_dir)?;
     let log_dir = std::fs::canonicalize(&config.log_dir)?;
-    let faults: Vec<String> = config.faults.iter().map(ToString::to_string).collect();
+    let fault_names: Vec<String> = faults.iter().map(ToString::to_string).collect();
     println!(
-        "chaos: {} s, {} accounts × {}, {} clients, {} + {} readers, faults [{}] every {}–{} ms, \
+        "chaos: {}{} s, {} accounts × {}, {} clients, {} + {} readers, faults [{}] every {}–{} ms, \
          logs in {}",
+        if config.cluster {
+            "three-node cluster (R3, two command APIs, standby projector), "
+        } else {
+            ""
+        },
         config.duration_s,
         config.accounts,
         config.balance,
         config.clients,
         config.readers,
         config.readers,
-        faults.join(", "),
+        fault_names.join(", "),
         config.fault_interval_min_ms,
         config.fault_interval_max_ms,
         log_dir.display()
@@ -163,8 +192,15 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let control = reqwest::Client::builder()
         .timeout(Duration::from_secs(2))
         .build()?;
-    let mut cluster =
-        Cluster::start(&bin_dir, &config.pg_bin_dir, &log_dir, JWT_SECRET, &control).await?;
+    let mut cluster = Cluster::start(
+        &bin_dir,
+        &config.pg_bin_dir,
+        &log_dir,
+        JWT_SECRET,
+        &control,
+        config.cluster,
+    )
+    .await?;
     let auth = http_edge::Auth::new(Some(JWT_SECRET))?;
     let ttl_s = config.duration_s + 3_600;
     let mint = |sub: &str, admin: bool| {
@@ -175,15 +211,17 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     let http = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(1))
         .build()?;
-    let writer = |token: &str| Writer {
+    let bases = cluster.command_api_urls();
+    let writer = |token: &str, first: usize| Writer {
         http: http.clone(),
-        base: cluster.command_api.base_url(),
+        bases: bases.clone(),
+        first,
         token: token.to_owned(),
         attempts_max: config.attempts_max,
     };
     let progress = Arc::new(Progress::default());
     workload::open_bank(
-        &writer(&admin_token),
+        &writer(&admin_token, 0),
         config.accounts,
         config.balance,
         &progress,
@@ -191,7 +229,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     .await?;
     let total = config.balance * config.accounts as i64;
 
-    let nats = ledger_nats::connect(&cluster.nats.url, "tally-chaos").await?;
+    let nats = ledger_nats::connect(&cluster.nats.url(), "tally-chaos").await?;
     let stop = Arc::new(AtomicBool::new(false));
     let mut readers = tokio::task::JoinSet::new();
     for _ in 0..config.readers {
@@ -207,6 +245,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         readers.spawn(readers::journal_reader(
             nats.clone(),
             STREAM.to_owned(),
+            config.cluster,
             config.accounts,
             total,
             progress.clone(),
@@ -215,25 +254,35 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     }
     let started = Instant::now();
     let until = started + Duration::from_secs(config.duration_s);
+    let clients_stop = Arc::new(AtomicBool::new(false));
     let mut clients = tokio::task::JoinSet::new();
     for index in 0..config.clients {
         clients.spawn(workload::client(
             index,
-            writer(&owner_token),
+            writer(&owner_token, index),
             config.accounts,
             config.balance,
-            until,
+            clients_stop.clone(),
             progress.clone(),
         ));
     }
 
     let mut report = Report::default();
     let schedule = Schedule {
-        faults: config.faults.clone(),
+        faults: faults.clone(),
         interval_ms: (config.fault_interval_min_ms, config.fault_interval_max_ms),
         outage_ms: (config.outage_min_ms, config.outage_max_ms),
     };
-    nemesis::run(&mut cluster, &schedule, until, &control, &mut report.faults).await?;
+    nemesis::run(
+        &mut cluster,
+        &schedule,
+        until,
+        until + EVERY_KIND_GRACE,
+        &control,
+        &mut report.faults,
+    )
+    .await?;
+    clients_stop.store(true, std::sync::atomic::Ordering::Relaxed);
     println!(
         "faults stopped after {:.0} s; waiting for the clients' last operations",
         started.elapsed().as_secs_f64()
@@ -289,6 +338,21 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         );
     }
     verify(&bin_dir, &cluster, &mut report.violations)?;
+    if let processes::Journal::Replicated(nodes) = &cluster.nats {
+        replicas_agree(nodes, &nats, &control, last_seq, &mut report.violations).await;
+    }
+    for evidence in std::mem::take(&mut report.faults.not_recovered) {
+        report.violations.add("cluster_not_recovered", evidence);
+    }
+    // A run that never tried a kind of fault proves nothing about it.
+    for fault in &faults {
+        if !report.faults.injected.contains_key(fault) {
+            report.violations.add(
+                "fault_not_injected",
+                format!("{fault} was enabled but never injected"),
+            );
+        }
+    }
 
     report.journal_messages = facts.messages;
     report.indeterminate_applied = facts.indeterminate_applied;
@@ -365,6 +429,50 @@ async fn whole_journal(nats: &async_nats::Client) -> anyhow::Result<Vec<ledger_n
     }
 }
 
+/// How long the replicas may take to agree once the run has quiesced.
+const REPLICAS_AGREE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Every node holds the whole journal: once quiet, each node's own copy of the stream (from
+/// its monitoring endpoint) has as many messages and the same last sequence as the stream.
+async fn replicas_agree(
+    nodes: &harness::NatsCluster,
+    nats: &async_nats::Client,
+    http: &reqwest::Client,
+    last_seq: u64,
+    violations: &mut Violations,
+) {
+    let deadline = Instant::now() + REPLICAS_AGREE_TIMEOUT;
+    loop {
+        let states = nodes.replica_states(http, STREAM).await;
+        let placement = harness::NatsCluster::placement(nats, STREAM).await;
+        let agree = states.iter().all(|(_, state)| {
+            state.is_some_and(|(messages, last)| last == last_seq && messages == last_seq)
+        });
+        if agree {
+            println!(
+                "replicas: every node holds {last_seq} messages ({})",
+                states
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            return;
+        }
+        if Instant::now() > deadline {
+            violations.add(
+                "replicas_diverge",
+                format!(
+                    "after {REPLICAS_AGREE_TIMEOUT:?} the nodes hold (messages, last seq) \
+                     {states:?}; the stream ends at {last_seq}; placement {placement:?}"
+                ),
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
 /// Runs `projector verify` (the binary, as an operator would) against the run's servers.
 fn verify(
     bin_dir: &std::path::Path,
@@ -437,9 +545,13 @@ impl Report {
             .map(|(s, n)| format!("{s} {n}"))
             .collect();
         println!(
-            "faults: {} ({}); services that exited on their own: {}",
+            "faults: {} ({}); node faults on the leader {}, on a follower {}, leader moved {} \
+             times; services that exited on their own: {}",
             self.faults.total(),
             kinds.join(", "),
+            self.faults.on_leader,
+            self.faults.on_follower,
+            self.faults.leader_changes,
             if exits.is_empty() {
                 "none".to_owned()
             } else {

@@ -1,10 +1,16 @@
-//! The faults: one at a time, a component is killed without warning and restarted after a
-//! short outage, round-robin over the enabled kinds in shuffled order. Between faults it
-//! watches the services and restarts any that exited on its own (counted apart: a service
-//! that gives up while a dependency is down is worth knowing about, though not a violation).
+//! The faults: one at a time, a component is killed without warning (or frozen, or cut off,
+//! or its disk lost) and brought back after a short outage, round-robin over the enabled
+//! kinds in shuffled order. Between faults it watches the services and restarts any that
+//! exited on its own (counted apart: a service that gives up while a dependency is down is
+//! worth knowing about, though not a violation).
+//!
+//! On a three-node cluster the faults hit the NATS nodes one at a time — the fault model is
+//! "any one node" — so before each node fault the nemesis waits until the stream has a leader
+//! and both other replicas are current; a cluster that does not get there is a violation.
 
-use crate::processes::{Cluster, Service};
+use crate::processes::{Cluster, Journal, Service, projector_role};
 use anyhow::Context;
+use harness::NatsCluster;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
@@ -12,26 +18,64 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fault {
-    /// `kill -9` of the projector, then a restart.
+    /// `kill -9` of the (active) projector, then a restart.
     Projector,
-    /// `kill -9` of the command API, then a restart.
+    /// `kill -9` of a command API, then a restart.
     CommandApi,
     /// `kill -9` of the query API, then a restart.
     QueryApi,
-    /// `kill -9` of nats-server, then a restart on the same store directory.
+    /// `kill -9` of the single nats-server, then a restart on the same store directory.
     Nats,
     /// `pg_ctl stop -m immediate` of PostgreSQL, then a start (crash recovery).
     Postgres,
+    /// Cluster: `kill -9` of the stream's leader node, then a restart on its store.
+    NatsLeaderKill,
+    /// Cluster: `kill -9` of a follower node, then a restart on its store.
+    NatsFollowerKill,
+    /// Cluster: `SIGSTOP` of the leader for longer than an election takes, then `SIGCONT`.
+    NatsLeaderPause,
+    /// Cluster: a node's network link taken down (the leader every other time): cut off
+    /// from the other nodes and from every client, then healed.
+    Partition,
+    /// Cluster: a node stopped, its store deleted, started empty (the leader every other
+    /// time): it must catch up from the other two.
+    DiskLoss,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 5] = [
+    pub const ALL: [Fault; 10] = [
         Fault::Projector,
         Fault::CommandApi,
         Fault::QueryApi,
         Fault::Nats,
         Fault::Postgres,
+        Fault::NatsLeaderKill,
+        Fault::NatsFollowerKill,
+        Fault::NatsLeaderPause,
+        Fault::Partition,
+        Fault::DiskLoss,
     ];
+
+    /// What a run injects unless told otherwise: every kind its topology has.
+    pub fn defaults(cluster: bool) -> Vec<Fault> {
+        Fault::ALL
+            .into_iter()
+            .filter(|f| f.needs_cluster() == Some(cluster) || f.needs_cluster().is_none())
+            .collect()
+    }
+
+    /// `Some(true)`: only on a cluster; `Some(false)`: only on a single server.
+    pub fn needs_cluster(self) -> Option<bool> {
+        match self {
+            Fault::Nats => Some(false),
+            Fault::NatsLeaderKill
+            | Fault::NatsFollowerKill
+            | Fault::NatsLeaderPause
+            | Fault::Partition
+            | Fault::DiskLoss => Some(true),
+            Fault::Projector | Fault::CommandApi | Fault::QueryApi | Fault::Postgres => None,
+        }
+    }
 }
 
 impl fmt::Display for Fault {
@@ -42,6 +86,11 @@ impl fmt::Display for Fault {
             Fault::QueryApi => "query-api",
             Fault::Nats => "nats",
             Fault::Postgres => "postgres",
+            Fault::NatsLeaderKill => "nats-leader-kill",
+            Fault::NatsFollowerKill => "nats-follower-kill",
+            Fault::NatsLeaderPause => "nats-leader-pause",
+            Fault::Partition => "partition",
+            Fault::DiskLoss => "disk-loss",
         })
     }
 }
@@ -53,7 +102,8 @@ impl FromStr for Fault {
             .into_iter()
             .find(|f| f.to_string() == s)
             .ok_or_else(|| {
-                format!("unknown fault {s:?} (projector, command-api, query-api, nats, postgres)")
+                let names: Vec<String> = Fault::ALL.iter().map(ToString::to_string).collect();
+                format!("unknown fault {s:?} ({})", names.join(", "))
             })
     }
 }
@@ -62,8 +112,16 @@ impl FromStr for Fault {
 #[derive(Debug, Default)]
 pub struct FaultCounts {
     pub injected: BTreeMap<Fault, u64>,
+    /// Node faults (kill, pause, partition, disk loss) aimed at the stream's leader, and at a
+    /// follower.
+    pub on_leader: u64,
+    pub on_follower: u64,
+    /// Pauses and leader cuts after which another node led the stream.
+    pub leader_changes: u64,
     /// Services that exited on their own and were restarted.
     pub unplanned_exits: BTreeMap<&'static str, u64>,
+    /// The cluster did not get back to a leader with every replica current in time.
+    pub not_recovered: Vec<String>,
 }
 
 impl FaultCounts {
@@ -82,11 +140,22 @@ pub struct Schedule {
     pub outage_ms: (u64, u64),
 }
 
-/// Injects faults until `until`, then leaves everything running.
+/// How long a node stays frozen or cut off: longer than the Raft election timeout
+/// (nats-server draws it from 4–9 s), so that the others elect a new leader meanwhile.
+const ISOLATION_MS: (u64, u64) = (10_000, 12_000);
+
+/// How long the cluster may take to have a leader with every replica current again after a
+/// node fault (a wiped node copies the whole journal back).
+const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Injects faults until `until` and until every enabled kind was injected at least once (so a
+/// short run cannot pass without having tried each), bounded by `deadline`; then leaves
+/// everything running.
 pub async fn run(
     cluster: &mut Cluster,
     schedule: &Schedule,
     until: Instant,
+    deadline: Instant,
     http: &reqwest::Client,
     counts: &mut FaultCounts,
 ) -> anyhow::Result<()> {
@@ -96,11 +165,16 @@ pub async fn run(
             schedule.interval_ms.0..=schedule.interval_ms.1,
         ));
         let calm_until = Instant::now() + calm;
-        while Instant::now() < calm_until.min(until) {
+        let each_tried = schedule
+            .faults
+            .iter()
+            .all(|f| counts.injected.contains_key(f));
+        let over = |now: Instant| (now >= until && each_tried) || now >= deadline;
+        while Instant::now() < calm_until && !over(Instant::now()) {
             supervise(cluster, http, counts).await?;
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        if Instant::now() >= until || schedule.faults.is_empty() {
+        if over(Instant::now()) || schedule.faults.is_empty() {
             return supervise(cluster, http, counts).await;
         }
         if order.is_empty() {
@@ -110,7 +184,7 @@ pub async fn run(
         let outage = Duration::from_millis(rand::random_range(
             schedule.outage_ms.0..=schedule.outage_ms.1,
         ));
-        inject(cluster, fault, outage, http)
+        inject(cluster, fault, outage, http, counts)
             .await
             .with_context(|| format!("fault {fault}"))?;
         *counts.injected.entry(fault).or_default() += 1;
@@ -122,17 +196,33 @@ async fn inject(
     fault: Fault,
     outage: Duration,
     http: &reqwest::Client,
+    counts: &mut FaultCounts,
 ) -> anyhow::Result<()> {
     match fault {
-        Fault::Projector => bounce(&mut cluster.projector, outage, http).await,
-        Fault::CommandApi => bounce(&mut cluster.command_api, outage, http).await,
+        Fault::Projector => {
+            // The active one: killing a standby would test nothing.
+            let mut active = 0;
+            for (index, projector) in cluster.projectors.iter().enumerate() {
+                if projector_role(http, projector).await.as_deref() == Some("active") {
+                    active = index;
+                }
+            }
+            bounce(&mut cluster.projectors[active], outage, http).await
+        }
+        Fault::CommandApi => {
+            let which = rand::random_range(0..cluster.command_apis.len());
+            bounce(&mut cluster.command_apis[which], outage, http).await
+        }
         Fault::QueryApi => bounce(&mut cluster.query_api, outage, http).await,
         Fault::Nats => {
+            let Journal::Single(server) = &mut cluster.nats else {
+                anyhow::bail!("the nats fault is for a single server; a cluster has node faults");
+            };
             // `restart` kills (SIGKILL) and starts again on the same port and store; the outage
             // is the gap before, spent with the old process already dead.
-            cluster.nats.kill();
+            server.kill();
             tokio::time::sleep(outage).await;
-            cluster.nats.restart();
+            server.restart();
             Ok(())
         }
         Fault::Postgres => {
@@ -140,7 +230,108 @@ async fn inject(
             tokio::time::sleep(outage).await;
             cluster.postgres.resume()
         }
+        Fault::NatsLeaderKill
+        | Fault::NatsFollowerKill
+        | Fault::NatsLeaderPause
+        | Fault::Partition
+        | Fault::DiskLoss => node_fault(cluster, fault, outage, counts).await,
     }
+}
+
+/// One fault on one NATS node of the cluster, once the cluster is whole.
+async fn node_fault(
+    cluster: &mut Cluster,
+    fault: Fault,
+    outage: Duration,
+    counts: &mut FaultCounts,
+) -> anyhow::Result<()> {
+    let Journal::Replicated(nodes) = &mut cluster.nats else {
+        anyhow::bail!("{fault} needs a cluster (--cluster)");
+    };
+    let client = ledger_nats::connect(&nodes.url(), "tally-chaos-nemesis").await?;
+    let Some(leader) = whole(nodes, &client, counts).await else {
+        return Ok(());
+    };
+    // Partitions and disk losses alternate between the leader and a follower.
+    let leader_turn = match fault {
+        Fault::NatsLeaderKill | Fault::NatsLeaderPause => true,
+        Fault::NatsFollowerKill => false,
+        _ => counts.injected.get(&fault).copied().unwrap_or(0) % 2 == 0,
+    };
+    let target = if leader_turn {
+        counts.on_leader += 1;
+        leader
+    } else {
+        counts.on_follower += 1;
+        (leader + 1 + rand::random_range(0..harness::cluster::NODES - 1)) % harness::cluster::NODES
+    };
+    let isolation = Duration::from_millis(rand::random_range(ISOLATION_MS.0..=ISOLATION_MS.1));
+    let fail = |e: String| anyhow::anyhow!(e);
+    match fault {
+        Fault::NatsLeaderKill | Fault::NatsFollowerKill => {
+            nodes.kill(target);
+            tokio::time::sleep(outage).await;
+            tokio::task::block_in_place(|| nodes.start_node(target)).map_err(fail)?;
+        }
+        Fault::NatsLeaderPause => {
+            nodes.pause(target).map_err(fail)?;
+            tokio::time::sleep(isolation).await;
+            let moved = led_by_another(&client, target, nodes).await;
+            nodes.resume(target).map_err(fail)?;
+            counts.leader_changes += u64::from(moved);
+        }
+        Fault::Partition => {
+            nodes.cut(target).map_err(fail)?;
+            tokio::time::sleep(isolation).await;
+            let moved = leader_turn && led_by_another(&client, target, nodes).await;
+            nodes.heal(target).map_err(fail)?;
+            counts.leader_changes += u64::from(moved);
+        }
+        Fault::DiskLoss => {
+            nodes.kill(target);
+            nodes.wipe_store(target).map_err(fail)?;
+            tokio::time::sleep(outage).await;
+            tokio::task::block_in_place(|| nodes.start_node(target)).map_err(fail)?;
+        }
+        _ => unreachable!("node faults only"),
+    }
+    Ok(())
+}
+
+/// Waits until the stream has a leader and every replica is current; returns the leader's
+/// index, or records that the cluster did not recover.
+async fn whole(
+    nodes: &NatsCluster,
+    client: &async_nats::Client,
+    counts: &mut FaultCounts,
+) -> Option<usize> {
+    let started = Instant::now();
+    let mut last = String::from("no answer");
+    while started.elapsed() < RECOVERY_TIMEOUT {
+        match NatsCluster::placement(client, crate::STREAM).await {
+            Ok(placement) if placement.all_current(harness::cluster::NODES) => {
+                if let Some(index) = placement.leader.as_deref().and_then(|l| nodes.index_of(l)) {
+                    return Some(index);
+                }
+            }
+            Ok(placement) => last = format!("{placement:?}"),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    counts.not_recovered.push(format!(
+        "no leader with every replica current within {RECOVERY_TIMEOUT:?}: {last}"
+    ));
+    None
+}
+
+/// Whether a node other than `isolated` leads the stream now (asked of the reachable nodes).
+async fn led_by_another(client: &async_nats::Client, isolated: usize, nodes: &NatsCluster) -> bool {
+    let isolated = nodes.names()[isolated].clone();
+    matches!(
+        NatsCluster::placement(client, crate::STREAM).await,
+        Ok(placement) if placement.leader.as_deref().is_some_and(|l| l != isolated)
+    )
 }
 
 async fn bounce(
@@ -164,11 +355,16 @@ pub async fn supervise(
         cluster.postgres.resume()?;
         *counts.unplanned_exits.entry("postgres").or_default() += 1;
     }
-    for service in [
-        &mut cluster.command_api,
-        &mut cluster.projector,
-        &mut cluster.query_api,
-    ] {
+    if let Journal::Replicated(nodes) = &mut cluster.nats {
+        for index in 0..harness::cluster::NODES {
+            if nodes.exited(index) {
+                *counts.unplanned_exits.entry("nats-node").or_default() += 1;
+                tokio::task::block_in_place(|| nodes.start_node(index))
+                    .map_err(|e| anyhow::anyhow!(e))?;
+            }
+        }
+    }
+    for service in cluster.services() {
         if service.exited() {
             *counts.unplanned_exits.entry(service.name).or_default() += 1;
             service.spawn()?;

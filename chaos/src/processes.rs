@@ -1,9 +1,11 @@
 //! The system under test as real OS processes, so that a crash is a real `SIGKILL`: a
-//! nats-server on its own store directory, a private PostgreSQL cluster, and the three service
-//! binaries, each restartable on the same port with the same configuration.
+//! nats-server on its own store directory (or a three-node cluster, each node in its own
+//! network namespace), a private PostgreSQL cluster, and the service binaries — in cluster
+//! mode two command APIs and two projectors (one active, one standby) — each restartable on
+//! the same port with the same configuration.
 
 use anyhow::{Context, bail};
-use harness::NatsServer;
+use harness::{NatsCluster, NatsServer, Network};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -155,6 +157,8 @@ fn run(command: &mut Command) -> anyhow::Result<()> {
 #[derive(Debug)]
 pub struct Service {
     pub name: &'static str,
+    /// Which instance of its kind (0, 1, …): names its log file.
+    pub instance: usize,
     bin: PathBuf,
     env: Vec<(String, String)>,
     pub port: u16,
@@ -167,17 +171,24 @@ pub struct Service {
 impl Service {
     pub fn new(
         name: &'static str,
+        instance: usize,
         bin_dir: &Path,
         log_dir: &Path,
         port: u16,
         env: Vec<(String, String)>,
     ) -> Self {
+        let log = if instance == 0 {
+            log_dir.join(format!("{name}.log"))
+        } else {
+            log_dir.join(format!("{name}-{}.log", instance + 1))
+        };
         Self {
             name,
+            instance,
             bin: bin_dir.join(name),
             env,
             port,
-            log: log_dir.join(format!("{name}.log")),
+            log,
             child: None,
             starts: 0,
         }
@@ -292,28 +303,64 @@ impl Drop for Service {
     }
 }
 
+/// The journal's servers: one nats-server, or a three-node cluster.
+#[derive(Debug)]
+pub enum Journal {
+    Single(NatsServer),
+    Replicated(NatsCluster),
+}
+
+impl Journal {
+    /// The operator's URL (every node of a cluster).
+    pub fn url(&self) -> String {
+        match self {
+            Journal::Single(server) => server.url.clone(),
+            Journal::Replicated(cluster) => cluster.url(),
+        }
+    }
+
+    /// Copies of the journal the stream keeps.
+    pub fn replicas(&self) -> usize {
+        match self {
+            Journal::Single(_) => 1,
+            Journal::Replicated(_) => harness::cluster::NODES,
+        }
+    }
+}
+
 /// Everything that runs: the servers and the services.
 #[derive(Debug)]
 pub struct Cluster {
-    pub nats: NatsServer,
+    pub nats: Journal,
     pub postgres: Postgres,
-    pub command_api: Service,
-    pub projector: Service,
+    /// One instance on a single server; two on a cluster, both taking writes.
+    pub command_apis: Vec<Service>,
+    /// One on a single server; on a cluster an active one and a hot standby.
+    pub projectors: Vec<Service>,
     pub query_api: Service,
 }
 
 impl Cluster {
     /// Starts the servers, then the services in the order their dependencies allow: the
     /// command API creates the stream, the projector creates the read-model schema, the query
-    /// API reads it.
+    /// API reads it. `replicated`: a three-node NATS cluster in network namespaces (R3), two
+    /// command APIs and a standby projector.
     pub async fn start(
         bin_dir: &Path,
         pg_bin_dir: &Path,
         log_dir: &Path,
         jwt_secret: &str,
         http: &reqwest::Client,
+        replicated: bool,
     ) -> anyhow::Result<Self> {
-        let nats = NatsServer::start();
+        let nats = if replicated {
+            Journal::Replicated(
+                NatsCluster::start(Network::Namespaces, log_dir)
+                    .map_err(|e| anyhow::anyhow!("starting the NATS cluster: {e}"))?,
+            )
+        } else {
+            Journal::Single(NatsServer::start())
+        };
         let postgres = Postgres::start(pg_bin_dir)?;
         let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
             pairs
@@ -321,34 +368,47 @@ impl Cluster {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect()
         };
-        let (api_port, projector_port, query_port) = (free_port()?, free_port()?, free_port()?);
+        let instances = if replicated { 2 } else { 1 };
+        let nats_url = nats.url();
+        let replicas = nats.replicas().to_string();
         let db = postgres.url();
-        let mut command_api = Service::new(
-            "command-api",
-            bin_dir,
-            log_dir,
-            api_port,
-            env(&[
-                ("NATS_URL", &nats.url),
-                ("COMMAND_API_HOST", "127.0.0.1"),
-                ("COMMAND_API_PORT", &api_port.to_string()),
-                ("LEDGER_JWT_SECRET", jwt_secret),
-            ]),
-        );
-        let mut projector = Service::new(
-            "projector",
-            bin_dir,
-            log_dir,
-            projector_port,
-            env(&[
-                ("NATS_URL", &nats.url),
-                ("DATABASE_URL", &db),
-                ("PROJECTOR_HOST", "127.0.0.1"),
-                ("PROJECTOR_PORT", &projector_port.to_string()),
-            ]),
-        );
+        let mut command_apis = Vec::new();
+        let mut projectors = Vec::new();
+        for instance in 0..instances {
+            let port = free_port()?;
+            command_apis.push(Service::new(
+                "command-api",
+                instance,
+                bin_dir,
+                log_dir,
+                port,
+                env(&[
+                    ("NATS_URL", &nats_url),
+                    ("LEDGER_REPLICAS", &replicas),
+                    ("COMMAND_API_HOST", "127.0.0.1"),
+                    ("COMMAND_API_PORT", &port.to_string()),
+                    ("LEDGER_JWT_SECRET", jwt_secret),
+                ]),
+            ));
+            let port = free_port()?;
+            projectors.push(Service::new(
+                "projector",
+                instance,
+                bin_dir,
+                log_dir,
+                port,
+                env(&[
+                    ("NATS_URL", &nats_url),
+                    ("DATABASE_URL", &db),
+                    ("PROJECTOR_HOST", "127.0.0.1"),
+                    ("PROJECTOR_PORT", &port.to_string()),
+                ]),
+            ));
+        }
+        let query_port = free_port()?;
         let mut query_api = Service::new(
             "query-api",
+            0,
             bin_dir,
             log_dir,
             query_port,
@@ -359,23 +419,47 @@ impl Cluster {
                 ("LEDGER_JWT_SECRET", jwt_secret),
             ]),
         );
-        command_api.spawn()?;
-        command_api.wait_ready(http).await?;
-        projector.spawn()?;
-        projector.wait_ready(http).await?;
+        for service in command_apis.iter_mut().chain(projectors.iter_mut()) {
+            service.spawn()?;
+            service.wait_ready(http).await?;
+        }
         query_api.spawn()?;
         query_api.wait_ready(http).await?;
         Ok(Self {
             nats,
             postgres,
-            command_api,
-            projector,
+            command_apis,
+            projectors,
             query_api,
         })
     }
 
+    /// Every command API's base URL: clients spread over them and fail over between them.
+    pub fn command_api_urls(&self) -> Vec<String> {
+        self.command_apis.iter().map(Service::base_url).collect()
+    }
+
     /// The services' environment for a one-off run of a binary (`projector verify`).
     pub fn projector_env(&self) -> Vec<(String, String)> {
-        self.projector.env.clone()
+        self.projectors[0].env.clone()
     }
+
+    /// Every service, for supervision.
+    pub fn services(&mut self) -> impl Iterator<Item = &mut Service> {
+        self.command_apis
+            .iter_mut()
+            .chain(self.projectors.iter_mut())
+            .chain(std::iter::once(&mut self.query_api))
+    }
+}
+
+/// The projector's role as its `/readyz` reports it (`active`, `standby`, …).
+pub async fn projector_role(http: &reqwest::Client, projector: &Service) -> Option<String> {
+    let answer = http
+        .get(format!("{}/readyz", projector.base_url()))
+        .send()
+        .await
+        .ok()?;
+    let body: serde_json::Value = answer.json().await.ok()?;
+    body["role"].as_str().map(str::to_owned)
 }

@@ -159,9 +159,16 @@ pub async fn query_reader(
 }
 
 /// Reads the bank straight from the journal until `stop`.
+///
+/// `replicated`: any replica may answer a direct get, and one that has not yet applied up to
+/// the cut answers "no results" (nats-server 2.15 finds no message block for a sequence past
+/// its own last). Such an answer — no account at all, where every account exists before any
+/// cut — says nothing about the journal and counts as unavailable; an answer with some but
+/// not all accounts is still a violation.
 pub async fn journal_reader(
     nats: async_nats::Client,
     stream: String,
+    replicated: bool,
     accounts: usize,
     total: i64,
     progress: Arc<Progress>,
@@ -180,6 +187,7 @@ pub async fn journal_reader(
             ledger_nats::direct::last_for_subjects_up_to(&nats, &stream, &subjects, cut).await;
         match read {
             Err(_) => counts.unavailable += 1,
+            Ok(messages) if messages.is_empty() && replicated => counts.unavailable += 1,
             Ok(messages) => {
                 counts.ok += 1;
                 let mut snapshot = Snapshot::new();

@@ -1,13 +1,17 @@
 //! The bank: K accounts of one owner, funded with a fixed total, and C clients moving money
-//! between them at random. Every transfer carries its own `Idempotency-Key` (also sent as the
-//! transfer's `reference`, so the audit can find it in the journal) and is retried with the
-//! same key until the API gives a definite answer or the attempts run out.
+//! between them at random. Most transfers carry their own `Idempotency-Key` (also sent as the
+//! transfer's `reference`, so the audit can find it in the journal) and are retried with the
+//! same key until the API gives a definite answer or the attempts run out. One in four carries
+//! no key and is sent once: nothing but the command API's own settling of unknown commits then
+//! stands between a fault and a double payment, and the audit finds one by its reference.
+//! With several command APIs, each client starts on its own instance and moves to the next on
+//! an unknown outcome, as behind a load balancer.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// The owner of every account: one owner, so that one query lists them all in one snapshot.
 pub const OWNER: &str = "bank";
@@ -46,7 +50,9 @@ pub enum Outcome {
 /// One client operation: a transfer request and what came of it.
 #[derive(Debug, Clone)]
 pub struct Operation {
+    /// The transfer's reference, and its `Idempotency-Key` when `keyed`.
     pub key: String,
+    pub keyed: bool,
     pub from: String,
     pub to: String,
     pub amount: i64,
@@ -66,7 +72,10 @@ pub struct Progress {
 #[derive(Debug, Clone)]
 pub struct Writer {
     pub http: reqwest::Client,
-    pub base: String,
+    /// The command APIs' base URLs; attempts start at `first` and move on after an unknown
+    /// outcome.
+    pub bases: Vec<String>,
+    pub first: usize,
     pub token: String,
     pub attempts_max: u32,
 }
@@ -78,16 +87,20 @@ enum Attempt {
 }
 
 impl Writer {
-    async fn attempt(&self, path: &str, key: &str, body: &Value) -> Attempt {
-        let sent = self
+    /// One request to the `turn`-th command API (counting from `first`), with `key` as its
+    /// `Idempotency-Key` if given.
+    async fn attempt(&self, turn: usize, path: &str, key: Option<&str>, body: &Value) -> Attempt {
+        let base = &self.bases[(self.first + turn) % self.bases.len().max(1)];
+        let mut request = self
             .http
-            .post(format!("{}{path}", self.base))
+            .post(format!("{base}{path}"))
             .bearer_auth(&self.token)
-            .header("idempotency-key", key)
             .json(body)
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await;
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(key) = key {
+            request = request.header("idempotency-key", key);
+        }
+        let sent = request.send().await;
         let response = match sent {
             Ok(response) => response,
             Err(e) => return Attempt::Unknown(format!("request: {e}")),
@@ -107,10 +120,36 @@ impl Writer {
             Err(e) => return Attempt::Unknown(format!("reading the answer: {e}")),
         };
         let conflict = status == StatusCode::CONFLICT && body["code"] == "conflict";
-        if status.is_server_error() || conflict || status == StatusCode::TOO_MANY_REQUESTS {
+        // With a key, a conflict is retried like any transient refusal; without one it is a
+        // definite "not done" (the writer gave up before anything was stored).
+        if status.is_server_error()
+            || (conflict && key.is_some())
+            || status == StatusCode::TOO_MANY_REQUESTS
+        {
             return Attempt::Unknown(format!("{status} {}", body["code"]));
         }
         Attempt::Definite(status.as_u16(), body, seq, replayed)
+    }
+
+    /// Sends `body` once, without an idempotency key: a definite answer, or why there was none
+    /// (a retry would be a second command, so there is none).
+    pub async fn send_once(
+        &self,
+        path: &str,
+        body: &Value,
+        progress: &Progress,
+    ) -> Result<(u16, Value, bool), String> {
+        match self.attempt(0, path, None, body).await {
+            Attempt::Definite(status, body, seq, replayed) => {
+                if (200..300).contains(&status)
+                    && let Some(seq) = seq
+                {
+                    progress.acked_seq.fetch_max(seq, Ordering::Relaxed);
+                }
+                Ok((status, body, replayed))
+            }
+            Attempt::Unknown(error) => Err(error),
+        }
     }
 
     /// Sends `body` to `path` with `key` until a definite answer or `attempts_max` attempts.
@@ -124,7 +163,10 @@ impl Writer {
         let mut pause = RETRY_PAUSE_MIN;
         let mut last_error = String::new();
         for attempt in 1..=self.attempts_max {
-            match self.attempt(path, key, body).await {
+            match self
+                .attempt(attempt as usize - 1, path, Some(key), body)
+                .await
+            {
                 Attempt::Definite(status, body, seq, replayed) => {
                     if (200..300).contains(&status)
                         && !replayed
@@ -173,19 +215,19 @@ pub async fn open_bank(
     Ok(())
 }
 
-/// One client: random transfers until `until`, one at a time, each to a definite answer or
+/// One client: random transfers until `stop`, one at a time, each to a definite answer or
 /// given up.
 pub async fn client(
     index: usize,
     writer: Writer,
     accounts: usize,
     balance: i64,
-    until: Instant,
+    stop: Arc<AtomicBool>,
     progress: Arc<Progress>,
 ) -> Vec<Operation> {
     let mut history = Vec::new();
     let total = balance.saturating_mul(accounts as i64);
-    while Instant::now() < until {
+    while !stop.load(Ordering::Relaxed) {
         let from = rand::random_range(0..accounts);
         let to = (from + rand::random_range(1..accounts.max(2))) % accounts;
         // Mostly amounts an account may or may not cover (so some fail for lack of funds
@@ -202,7 +244,12 @@ pub async fn client(
             "amount": amount,
             "reference": key,
         });
-        let (attempts, answer) = writer.send("/v1/transfers", &key, &body, &progress).await;
+        let keyed = rand::random_range(0..4) != 0;
+        let (attempts, answer) = if keyed {
+            writer.send("/v1/transfers", &key, &body, &progress).await
+        } else {
+            (1, writer.send_once("/v1/transfers", &body, &progress).await)
+        };
         let outcome = match answer {
             Ok((status, body, replayed)) if (200..300).contains(&status) => Outcome::Ok {
                 transfer_id: body["transfer_id"].as_str().unwrap_or_default().to_owned(),
@@ -220,6 +267,7 @@ pub async fn client(
         };
         history.push(Operation {
             key,
+            keyed,
             from: account_id(from),
             to: account_id(to),
             amount,

@@ -115,6 +115,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         nats.clone(),
         WriterConfig {
             stream: config.stream.clone(),
+            replicated: config.replicas > 1,
             queue_len_max: config.writer_queue_len_max,
             cache_len_max: config.state_cache_len_max,
             commit_timeout: config.commit_timeout(),

@@ -153,6 +153,18 @@ impl NatsCluster {
         self.nodes[index].child.is_some()
     }
 
+    /// True when the node's process ended without being killed through this value.
+    pub fn exited(&mut self, index: usize) -> bool {
+        let node = &mut self.nodes[index];
+        match node.child.as_mut().map(Child::try_wait) {
+            Some(Ok(Some(_))) => {
+                node.child = None;
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// `kill -9` of one node; it stays down until [`start_node`](Self::start_node).
     pub fn kill(&mut self, index: usize) {
         if let Some(mut child) = self.nodes[index].child.take() {

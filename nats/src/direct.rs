@@ -3,6 +3,12 @@
 //! The command side loads an aggregate's current state as the last message on its subject;
 //! a cache miss for many subjects is one `multi_last` request answered by a burst of messages
 //! ending in an end-of-batch status.
+//!
+//! On a replicated stream any replica answers a direct get, and a follower may trail the
+//! leader (nats-server lets a follower serve direct gets once ~90 % caught up). That is fine
+//! where the expected-sequence check at commit catches a stale read; where nothing would —
+//! settling an unknown commit, confirming a rejection — the reads here that say "from the
+//! leader" go through the stream API's message get, which only the leader answers.
 
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
@@ -102,7 +108,32 @@ pub async fn next_for_subject(
     subject: &str,
     from_seq: u64,
 ) -> Result<Option<Stored>, DirectGetError> {
-    let request = json!({ "seq": from_seq.max(1), "next_by_subj": subject });
+    leader_get(
+        client,
+        stream,
+        json!({ "seq": from_seq.max(1), "next_by_subj": subject }),
+    )
+    .await
+}
+
+/// The last message on `subject`, read from the stream's leader: the state every
+/// acknowledged write has reached (see [`next_for_subject`]). One request per subject, so
+/// only for the few states a decision must not read stale — a rejection, say — where
+/// [`last_for_subjects`] serves the bulk.
+pub async fn last_for_subject_from_leader(
+    client: &Client,
+    stream: &str,
+    subject: &str,
+) -> Result<Option<Stored>, DirectGetError> {
+    leader_get(client, stream, json!({ "last_by_subj": subject })).await
+}
+
+/// A `$JS.API.STREAM.MSG.GET` request (answered by the stream's leader only).
+async fn leader_get(
+    client: &Client,
+    stream: &str,
+    request: serde_json::Value,
+) -> Result<Option<Stored>, DirectGetError> {
     let reply = client
         .request(
             format!("$JS.API.STREAM.MSG.GET.{stream}"),

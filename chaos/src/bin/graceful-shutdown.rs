@@ -51,12 +51,19 @@ async fn main() -> anyhow::Result<()> {
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
-    let mut cluster =
-        Cluster::start(&bin_dir, &args.pg_bin_dir, &log_dir, JWT_SECRET, &http).await?;
+    let mut cluster = Cluster::start(
+        &bin_dir,
+        &args.pg_bin_dir,
+        &log_dir,
+        JWT_SECRET,
+        &http,
+        false,
+    )
+    .await?;
     let admin = http_edge::Auth::new(Some(JWT_SECRET))?
         .mint("shutdown-admin", true, 600)
         .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
-    let base = cluster.command_api.base_url();
+    let base = cluster.command_apis[0].base_url();
     let opened = http
         .post(format!("{base}/v1/accounts"))
         .bearer_auth(&admin)
@@ -111,7 +118,7 @@ async fn main() -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(2)).await;
     stopping.store(true, Ordering::Relaxed);
     let signalled = Instant::now();
-    let command_exit = cluster.command_api.terminate(EXIT_WITHIN).await?;
+    let command_exit = cluster.command_apis[0].terminate(EXIT_WITHIN).await?;
     let command_took = signalled.elapsed();
     let mut tally = Tally::default();
     for client in clients {
@@ -138,7 +145,7 @@ async fn main() -> anyhow::Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    let projector_exit = cluster.projector.terminate(EXIT_WITHIN).await?;
+    let projector_exit = cluster.projectors[0].terminate(EXIT_WITHIN).await?;
     let query_exit = cluster.query_api.terminate(EXIT_WITHIN).await?;
 
     println!(

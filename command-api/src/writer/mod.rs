@@ -32,6 +32,9 @@ pub use pipeline::spawn;
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
     pub stream: String,
+    /// The stream has more than one replica: a direct get may be answered by a follower that
+    /// trails, so a rejection is confirmed with states read from the leader.
+    pub replicated: bool,
     pub queue_len_max: usize,
     pub cache_len_max: usize,
     pub commit_timeout: Duration,

@@ -147,19 +147,25 @@ impl Pipeline {
         let subjects = subjects_of(&submissions);
         // Subjects read from the journal during this round: states a rejection may rest on.
         let mut fresh: HashSet<String> = HashSet::new();
+        // Subjects a rejection rested on that were not fresh: read again from the leader.
+        let mut confirm: HashSet<String> = HashSet::new();
         let mut working: HashMap<String, Slot> = HashMap::new();
         let attempts = self.config.conflict_retries_max.saturating_add(1);
         for attempt in 0..attempts {
             if attempt > 0 {
                 metrics::counter!("tally_writer_retries_total").increment(1);
             }
-            if let Err(failure) = self.load(&subjects, &mut working, &mut fresh).await {
+            if let Err(failure) = self
+                .load(&subjects, &mut working, &mut fresh, &confirm)
+                .await
+            {
                 return answer_all(&kinds, replies, Err(failure));
             }
             let plan = plan(&submissions, &traces, &replies, &working, &fresh);
             if !plan.stale.is_empty() {
-                for subject in &plan.stale {
-                    self.cache.forget(subject);
+                for subject in plan.stale {
+                    self.cache.forget(&subject);
+                    confirm.insert(subject);
                 }
                 continue;
             }
@@ -198,32 +204,54 @@ impl Pipeline {
     }
 
     /// Fills `working` with every subject's slot: from the cache, or from the journal for
-    /// the subjects it lacks (one multi-subject direct get).
+    /// the subjects it lacks (one multi-subject direct get). Subjects in `confirm` are read
+    /// from the stream's leader, one request each.
+    ///
+    /// A subject read from the journal joins `fresh` (a rejection may rest on it) when the
+    /// read cannot be stale: always on a single replica; on a replicated stream only when the
+    /// leader answered, since a direct get may come from a trailing follower.
     async fn load(
         &mut self,
         subjects: &[String],
         working: &mut HashMap<String, Slot>,
         fresh: &mut HashSet<String>,
+        confirm: &HashSet<String>,
     ) -> Result<(), WriteFailure> {
         working.clear();
         let mut misses = Vec::new();
+        let mut from_leader = Vec::new();
         for subject in subjects {
             match self.cache.get(subject) {
                 Some(slot) => {
                     working.insert(subject.clone(), slot.clone());
                 }
+                None if confirm.contains(subject) => from_leader.push(subject.clone()),
                 None => misses.push(subject.clone()),
             }
         }
-        if misses.is_empty() {
+        if misses.is_empty() && from_leader.is_empty() {
             return Ok(());
         }
-        let stored = direct::last_for_subjects(&self.client, &self.config.stream, &misses)
+        let unreachable = |e: ledger_nats::DirectGetError| {
+            tracing::error!(error = %e, "loading states failed");
+            WriteFailure::Unavailable("the journal is not reachable".into())
+        };
+        let mut stored = if misses.is_empty() {
+            Vec::new()
+        } else {
+            direct::last_for_subjects(&self.client, &self.config.stream, &misses)
+                .await
+                .map_err(unreachable)?
+        };
+        let leader_reads = from_leader.iter().map(|subject| {
+            direct::last_for_subject_from_leader(&self.client, &self.config.stream, subject)
+        });
+        for found in futures::future::try_join_all(leader_reads)
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "loading states failed");
-                WriteFailure::Unavailable("the journal is not reachable".into())
-            })?;
+            .map_err(unreachable)?
+        {
+            stored.extend(found);
+        }
         for message in &stored {
             let slot = Slot::from_stored(message).map_err(|e| {
                 tracing::error!(subject = %message.subject, seq = message.seq, error = %e,
@@ -232,13 +260,20 @@ impl Pipeline {
             })?;
             working.insert(message.subject.clone(), slot);
         }
-        for subject in misses {
+        let current = !self.config.replicated;
+        for (subject, trusted) in misses
+            .into_iter()
+            .map(|s| (s, current))
+            .chain(from_leader.into_iter().map(|s| (s, true)))
+        {
             let slot = working
                 .entry(subject.clone())
                 .or_insert(Slot::ABSENT)
                 .clone();
             self.cache.put(subject.clone(), slot);
-            fresh.insert(subject);
+            if trusted {
+                fresh.insert(subject);
+            }
         }
         Ok(())
     }
