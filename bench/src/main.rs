@@ -8,6 +8,7 @@
 #![allow(clippy::float_arithmetic)]
 
 mod ceilings;
+mod cluster;
 mod query;
 mod replay;
 mod report;
@@ -17,14 +18,16 @@ mod transfers;
 
 use clap::Parser;
 use report::Report;
+use stack::Topology;
 
 #[derive(Debug, Parser)]
 #[command(name = "bench", version)]
 struct Cli {
-    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, replay.
+    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, replay,
+    /// cluster (R3 against R1, seed on R3, recovery after leader kills).
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,durability,query,replay"
+        default_value = "ceilings,seed,transfers,durability,query,replay,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -55,7 +58,13 @@ async fn main() -> anyhow::Result<()> {
         ceilings::run(&mut report, cli.quick).await?;
     }
     if wanted.contains(&"seed") {
-        seed::run(&mut report, if cli.quick { 1_000 } else { 100_000 }).await?;
+        seed::run(
+            &mut report,
+            if cli.quick { 1_000 } else { 100_000 },
+            Topology::Durable,
+            "",
+        )
+        .await?;
     }
     if wanted.contains(&"transfers") {
         let accounts = if cli.quick { 100 } else { 10_000 };
@@ -65,7 +74,7 @@ async fn main() -> anyhow::Result<()> {
             accounts,
             clients,
             seconds,
-            true,
+            Topology::Durable,
         )
         .await?;
         transfers::run(
@@ -74,7 +83,7 @@ async fn main() -> anyhow::Result<()> {
             10,
             clients,
             seconds,
-            true,
+            Topology::Durable,
         )
         .await?;
     }
@@ -86,12 +95,15 @@ async fn main() -> anyhow::Result<()> {
             accounts,
             clients,
             seconds,
-            false,
+            Topology::DefaultFsync,
         )
         .await?;
     }
     if wanted.contains(&"query") {
         query::run(&mut report, cli.quick).await?;
+    }
+    if wanted.contains(&"cluster") {
+        cluster::run(&mut report, cli.quick, clients, seconds).await?;
     }
     if wanted.contains(&"replay") {
         replay::run(&mut report, if cli.quick { 5_000 } else { 1_000_000 }).await?;

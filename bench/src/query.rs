@@ -2,7 +2,7 @@
 //! on schedule whether or not earlier ones have answered); achieved throughput and p99.
 
 use crate::report::Report;
-use crate::stack::{Stack, token};
+use crate::stack::{Stack, Topology, token};
 use hdrhistogram::Histogram;
 use serde_json::{Map, Value, json};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use tokio::sync::{Mutex, Semaphore};
 const OUTSTANDING_MAX: usize = 1_024;
 
 pub async fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
-    let stack = Arc::new(Stack::start(true).await?);
+    let stack = Arc::new(Stack::start(Topology::Durable).await?);
     let admin = Arc::new(token("root", true)?);
     let accounts = if quick { 50 } else { 1_000 };
     let body: Map<String, Value> = (0..accounts)

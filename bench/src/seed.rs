@@ -2,13 +2,19 @@
 //! job is completed and visible in the query API.
 
 use crate::report::Report;
-use crate::stack::{Stack, token};
+use crate::stack::{Stack, Topology, token};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
 
-pub async fn run(report: &mut Report, items: usize) -> anyhow::Result<()> {
-    let stack = Stack::start(true).await?;
+/// `label` names the scenario's row (`seed-000 (N users)` plus the label, if any).
+pub async fn run(
+    report: &mut Report,
+    items: usize,
+    topology: Topology,
+    label: &str,
+) -> anyhow::Result<()> {
+    let stack = Stack::start(topology).await?;
     let admin = token("root", true)?;
     let body: Map<String, Value> = (0..items)
         .map(|i| (format!("user-{i:06}"), json!(1_000 + (i % 1_000) as i64)))
@@ -38,7 +44,7 @@ pub async fn run(report: &mut Report, items: usize) -> anyhow::Result<()> {
     }
     let deadline = started + Duration::from_secs(600);
     // When the batch executor has applied every chunk (the journal holds every item)...
-    let client = stack.nats.client().await;
+    let client = stack.nats.client().await?;
     let js = async_nats::jetstream::new(client);
     let mut consumer = js
         .get_stream(crate::stack::STREAM)
@@ -77,7 +83,7 @@ pub async fn run(report: &mut Report, items: usize) -> anyhow::Result<()> {
     }
     let done = started.elapsed();
     bar.finish_and_clear();
-    let name = format!("seed-000 ({items} users)");
+    let name = format!("seed-000 ({items} users){label}");
     report.add(&name, "time to 202", accepted.as_secs_f64() * 1e3, "ms");
     report.add(
         &name,

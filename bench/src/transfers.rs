@@ -3,7 +3,7 @@
 //! in the query API, measured with `Ledger-Min-Seq`).
 
 use crate::report::Report;
-use crate::stack::{Stack, token};
+use crate::stack::{Stack, Topology, token};
 use command_api::writer::WriterStats;
 use hdrhistogram::Histogram;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -21,9 +21,9 @@ pub async fn run(
     accounts: usize,
     clients: usize,
     seconds: u64,
-    durable: bool,
+    topology: Topology,
 ) -> anyhow::Result<()> {
-    let stack = Arc::new(Stack::start(durable).await?);
+    let stack = Arc::new(Stack::start(topology).await?);
     let admin = Arc::new(token("root", true)?);
     open_accounts(&stack, &admin, accounts).await?;
     let stats = &stack.command.stats;
@@ -137,7 +137,7 @@ pub async fn run(
 }
 
 /// Opens `acct-0 … acct-(n-1)` with a large balance in one balance batch.
-async fn open_accounts(stack: &Stack, admin: &str, n: usize) -> anyhow::Result<()> {
+pub async fn open_accounts(stack: &Stack, admin: &str, n: usize) -> anyhow::Result<()> {
     let body: Map<String, Value> = (0..n)
         .map(|i| (format!("acct-{i}"), json!(1_000_000_000_i64)))
         .collect();
