@@ -31,7 +31,12 @@ pub async fn run(
     quick: bool,
     clients: usize,
     seconds: u64,
+    kills: usize,
+    recovery_only: bool,
 ) -> anyhow::Result<()> {
+    if recovery_only {
+        return recovery(report, kills).await;
+    }
     let accounts = if quick { 100 } else { 10_000 };
     let (r1, r3) = ("cluster: transfers R1", "cluster: transfers R3");
     transfers::run(report, r1, accounts, clients, seconds, Topology::Durable).await?;
@@ -49,7 +54,7 @@ pub async fn run(
     }
     let items = if quick { 1_000 } else { 100_000 };
     seed::run(report, items, Topology::Replicated, " on R3").await?;
-    recovery(report, if quick { 1 } else { 6 }).await
+    recovery(report, kills).await
 }
 
 /// One probe deposit: when it was sent, when its answer came, whether it was accepted, and
@@ -130,8 +135,9 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
         println!(
-            "leader kill {}: {} killed, writes resumed after {:.2} s",
+            "leader kill {} at {}: {} killed, writes resumed after {:.2} s",
             kill + 1,
+            chrono::Utc::now() - chrono::TimeDelta::from_std(killed_at.elapsed())?,
             cluster.names()[leader],
             resumed.as_secs_f64()
         );

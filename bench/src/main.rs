@@ -42,6 +42,12 @@ struct Cli {
     /// Seconds each transfer scenario runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
+    /// Times the cluster scenario kills the stream's leader under load (1 with --quick).
+    #[arg(long, default_value_t = 6)]
+    leader_kills: usize,
+    /// The cluster scenario's recovery part only (no R1/R3 transfers, no seed).
+    #[arg(long)]
+    recovery_only: bool,
 }
 
 #[tokio::main]
@@ -103,7 +109,16 @@ async fn main() -> anyhow::Result<()> {
         query::run(&mut report, cli.quick).await?;
     }
     if wanted.contains(&"cluster") {
-        cluster::run(&mut report, cli.quick, clients, seconds).await?;
+        let kills = if cli.quick { 1 } else { cli.leader_kills };
+        cluster::run(
+            &mut report,
+            cli.quick,
+            clients,
+            seconds,
+            kills,
+            cli.recovery_only,
+        )
+        .await?;
     }
     if wanted.contains(&"replay") {
         replay::run(&mut report, if cli.quick { 5_000 } else { 1_000_000 }).await?;

@@ -27,6 +27,12 @@ pub const RANGE_LEN_MAX: usize = 1000;
 /// How long to wait for each message of a direct-get answer.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a read from the stream's leader may take. It answers in milliseconds; while a
+/// new leader is being elected nobody answers, and a caller settling an unknown commit should
+/// ask again soon rather than wait out the client's 5 s request time-out, which added up to
+/// 5 s to the write outage after a leader's death (docs/scale-out.md has the figures).
+pub const LEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// A message as stored in the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
@@ -135,9 +141,11 @@ async fn leader_get(
     request: serde_json::Value,
 ) -> Result<Option<Stored>, DirectGetError> {
     let reply = client
-        .request(
+        .send_request(
             format!("$JS.API.STREAM.MSG.GET.{stream}"),
-            Bytes::from(request.to_string()),
+            async_nats::Request::new()
+                .payload(Bytes::from(request.to_string()))
+                .timeout(Some(LEADER_READ_TIMEOUT)),
         )
         .await
         .map_err(|e| DirectGetError::Request(e.to_string()))?;
