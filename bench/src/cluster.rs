@@ -64,6 +64,8 @@ struct Probe {
     answered: Instant,
     accepted: bool,
     reference: String,
+    /// The commit's `Ledger-Seq`, when accepted.
+    seq: Option<u64>,
 }
 
 async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
@@ -111,21 +113,22 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
         anyhow::bail!("the recovery scenario needs a cluster");
     };
     let mut recoveries = Vec::new();
+    let mut reads = Vec::new();
     for kill in 0..kills {
         let leader = settled_leader(cluster, &client).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let killed_at = Instant::now();
         cluster.kill(leader);
-        let resumed = loop {
+        let (resumed, seq) = loop {
             let first = probes
                 .lock()
                 .map_err(|_| anyhow::anyhow!("probe log poisoned"))?
                 .iter()
                 .filter(|p| p.accepted && p.sent >= killed_at)
-                .map(|p| p.answered)
-                .min();
-            if let Some(at) = first {
-                break at.duration_since(killed_at);
+                .min_by_key(|p| p.answered)
+                .map(|p| (p.answered, p.seq.unwrap_or(0)));
+            if let Some((at, seq)) = first {
+                break (at.duration_since(killed_at), seq);
             }
             anyhow::ensure!(
                 killed_at.elapsed() < RECOVERY_TIMEOUT,
@@ -134,14 +137,36 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
             );
             tokio::time::sleep(Duration::from_millis(10)).await;
         };
+        // The first write after the kill, visible in the query API: the read side recovered.
+        let visible = loop {
+            let read = stack
+                .queries
+                .get_with(
+                    "/v1/accounts/probe/balance",
+                    Some(&admin),
+                    &[("ledger-min-seq", &seq.to_string())],
+                )
+                .await;
+            if read.status.as_u16() == 200 {
+                break killed_at.elapsed();
+            }
+            anyhow::ensure!(
+                killed_at.elapsed() < RECOVERY_TIMEOUT,
+                "seq {seq} not visible within {RECOVERY_TIMEOUT:?} of kill {}",
+                kill + 1
+            );
+        };
         println!(
-            "leader kill {} at {}: {} killed, writes resumed after {:.2} s",
+            "leader kill {} at {}: {} killed, writes resumed after {:.2} s, visible in the \
+             query API after {:.2} s",
             kill + 1,
             chrono::Utc::now() - chrono::TimeDelta::from_std(killed_at.elapsed())?,
             cluster.names()[leader],
-            resumed.as_secs_f64()
+            resumed.as_secs_f64(),
+            visible.as_secs_f64()
         );
         recoveries.push(resumed);
+        reads.push(visible);
         tokio::task::block_in_place(|| cluster.start_node(leader))
             .map_err(|e| anyhow::anyhow!(e))?;
     }
@@ -190,6 +215,15 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
             "s (target ≤ 10)",
         );
     }
+    reads.sort();
+    if let Some(max) = reads.last() {
+        report.add(
+            name,
+            "first write after the kill visible in the query API (max)",
+            secs(max),
+            "s",
+        );
+    }
     report.add(name, "probe deposits accepted", accepted.len() as f64, "");
     report.add(name, "accepted writes lost", lost as f64, "(target 0)");
     stack.stop().await
@@ -215,13 +249,24 @@ async fn probe_loop(
             .json(&json!({"amount": 1, "reference": reference}))
             .send()
             .await;
-        let accepted = answer.is_ok_and(|a| a.status().as_u16() == 201);
+        let (accepted, seq) = match answer {
+            Ok(answer) if answer.status().as_u16() == 201 => (
+                true,
+                answer
+                    .headers()
+                    .get("ledger-seq")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.parse().ok()),
+            ),
+            _ => (false, None),
+        };
         if let Ok(mut log) = probes.lock() {
             log.push(Probe {
                 sent,
                 answered: Instant::now(),
                 accepted,
                 reference,
+                seq,
             });
         }
         tokio::time::sleep(PROBE_EVERY).await;

@@ -89,6 +89,13 @@ enum StopReason {
 /// First pause after a transient failure; doubled per failure in a row, capped.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// How long one pull request of the ordered consumer lasts; the client asks for idle
+/// heartbeats at half of it and recreates the consumer after two missed ones. The consumer is
+/// an R1 ephemeral on one node: when that node dies or is cut off, this is what notices. The
+/// client's default (30 s, heartbeats every 15 s) left the read model still for 20–45 s after
+/// a node's death while writes had resumed; 2 s costs one idle pull every 2 s.
+const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How often a standby tries the lock: the take-over delay after the active one dies.
 const STANDBY_POLL: Duration = Duration::from_millis(250);
 
@@ -173,6 +180,7 @@ async fn apply_from_checkpoint(
                     deliver_policy: DeliverPolicy::ByStartSequence {
                         start_sequence: checkpoint + 1,
                     },
+                    max_expires: PULL_EXPIRES,
                     ..Default::default()
                 })
                 .await
