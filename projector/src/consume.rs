@@ -96,6 +96,15 @@ const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// a node's death while writes had resumed; 2 s costs one idle pull every 2 s.
 const PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How long the live loop waits for a message before it checks that the journal has not moved
+/// on without it: a stuck consumer is replaced after this much silence. Idle, it costs one
+/// stream-info request per period.
+const STALL_CHECK: Duration = Duration::from_secs(3);
+
+/// A run of the projection longer than this counts as a success: the back-off after the next
+/// interruption starts small again.
+const HEALTHY_RUN: Duration = Duration::from_secs(30);
+
 /// How often a standby tries the lock: the take-over delay after the active one dies.
 const STANDBY_POLL: Duration = Duration::from_millis(250);
 
@@ -106,7 +115,11 @@ pub async fn run(projection: Projection, status: Arc<Status>, mut shutdown: watc
         if *shutdown.borrow() {
             return;
         }
+        let started = std::time::Instant::now();
         let outcome = run_locked(&projection, &status, &mut shutdown).await;
+        if started.elapsed() > HEALTHY_RUN {
+            failures = 0;
+        }
         if status.role() != Role::Failed {
             status.set_role(Role::Standby);
         }
@@ -198,6 +211,23 @@ async fn apply_from_checkpoint(
         let first = tokio::select! {
             next = messages.next() => next,
             _ = shutdown.changed() => return StopReason::Shutdown,
+            () = tokio::time::sleep(STALL_CHECK) => {
+                // Quiet for a while: fine if the journal is quiet too. If it moved on, the
+                // consumer is stuck (its node died or was cut off, and the client's own
+                // re-creation waits out time-outs and back-offs): start over from the
+                // checkpoint with a new consumer.
+                match ledger_nats::stream::stream_last_seq(&projection.nats, &projection.stream)
+                    .await
+                {
+                    Ok(last) if last > checkpoint => {
+                        return StopReason::Transient(format!(
+                            "the consumer delivered nothing for {STALL_CHECK:?} while the \
+                             journal is at {last} and the checkpoint at {checkpoint}"
+                        ));
+                    }
+                    _ => continue,
+                }
+            }
         };
         let mut batch = Vec::with_capacity(projection.batch_len_max);
         let mut next = first;

@@ -3,6 +3,7 @@
 
 mod authorization;
 mod batches;
+mod cluster;
 mod exactly_once;
 mod faults;
 mod history;

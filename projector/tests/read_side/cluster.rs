@@ -1,0 +1,115 @@
+//! The read side on a three-node cluster: when the node holding the projector's consumer (an
+//! R1 ephemeral on one node) dies, the projector moves to a survivor and the read model keeps
+//! up with the journal.
+
+use crate::support::*;
+use harness::{NatsCluster, Network};
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// Generous: writes pause for an election (4–9 s) when the node also led the stream; the read
+/// side must follow within seconds of them. Before the projector replaced a silent consumer
+/// itself, it waited out the client's pull time-outs and re-creation back-offs (20–45 s).
+const VISIBLE_WITHIN: Duration = Duration::from_secs(25);
+
+#[tokio::test]
+async fn the_read_model_keeps_up_when_the_node_holding_the_projectors_consumer_dies() {
+    let logs = tempfile::tempdir().expect("log dir");
+    let mut cluster = NatsCluster::start(Network::Loopback, logs.path()).expect("cluster");
+    let db = TestDatabase::create().await;
+    let mut command_config = command_config(&cluster.url());
+    command_config.replicas = 3;
+    let command = command_api::start(command_config)
+        .await
+        .expect("command API starts");
+    let commands = Http::new(format!("http://{}", command.addr));
+    let query = query_api::start(query_config(&db.url))
+        .await
+        .expect("query API starts");
+    let queries = Http::new(format!("http://{}", query.addr));
+    let projector = projector::start(projector::Config::local(&cluster.url(), &db.url))
+        .await
+        .expect("projector starts");
+    let admin = token("root", true);
+    let opened = commands
+        .post("/v1/accounts", &admin, json!({"account_id": "alice"}))
+        .await;
+    assert!(opened.status.is_success(), "{:?}", opened.body);
+    let seq = seq_of(&opened);
+    assert_eq!(balance_at(&queries, &admin, seq).await.status.as_u16(), 200);
+
+    // The node hosting the projector's ordered consumer (the one consumer that is not a
+    // durable of the executors).
+    let client = ledger_nats::connect(&cluster.url(), "cluster-test")
+        .await
+        .expect("connect");
+    let host = consumer_host(&client).await;
+    let index = cluster.index_of(&host).expect("a node");
+    cluster.kill(index);
+    let killed_at = Instant::now();
+
+    let seq = loop {
+        let answer = commands
+            .post("/v1/accounts/alice/deposits", &admin, json!({"amount": 5}))
+            .await;
+        if answer.status.as_u16() == 201 {
+            break seq_of(&answer);
+        }
+        assert!(
+            killed_at.elapsed() < VISIBLE_WITHIN,
+            "writes did not resume: {answer:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    loop {
+        let read = balance_at(&queries, &admin, seq).await;
+        if read.status.as_u16() == 200 {
+            assert_eq!(read.body["balance"], 5, "{:?}", read.body);
+            break;
+        }
+        assert!(
+            killed_at.elapsed() < VISIBLE_WITHIN,
+            "seq {seq} not visible within {VISIBLE_WITHIN:?} of {host}'s death: {read:?}"
+        );
+    }
+    projector.stop().await.expect("stops");
+    command.stop().await.expect("stops");
+    query.stop().await.expect("stops");
+}
+
+async fn balance_at(queries: &Http, token: &str, seq: u64) -> Answer {
+    queries
+        .get_with(
+            "/v1/accounts/alice/balance",
+            Some(token),
+            &[("ledger-min-seq", &seq.to_string())],
+        )
+        .await
+}
+
+/// The node that leads the stream's one non-durable consumer.
+async fn consumer_host(client: &async_nats::Client) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = client
+            .request(format!("$JS.API.CONSUMER.LIST.{STREAM}"), "{}".into())
+            .await
+            .expect("consumer list");
+        let list: serde_json::Value = serde_json::from_slice(&reply.payload).expect("json");
+        let host = list["consumers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|c| {
+                let durable = c["config"]["durable_name"].is_string();
+                (!durable)
+                    .then(|| c["cluster"]["leader"].as_str().map(str::to_owned))
+                    .flatten()
+            });
+        if let Some(host) = host {
+            return host;
+        }
+        assert!(Instant::now() < deadline, "no ephemeral consumer: {list}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
