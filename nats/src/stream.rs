@@ -141,14 +141,7 @@ pub struct Replica {
 
 /// Reads the stream's leader and replicas from its info (answered by the leader itself).
 pub async fn placement(client: &Client, name: &str) -> Result<Placement, StreamError> {
-    let info: Value = api(
-        client,
-        &format!("$JS.API.STREAM.INFO.{name}"),
-        Bytes::new(),
-        name,
-    )
-    .await?;
-    Ok(Placement::from_info(&info))
+    Ok(Placement::from_info(&stream_info(client, name).await?))
 }
 
 impl Placement {
@@ -208,14 +201,14 @@ pub async fn check_stream(
 
 /// The stream's last sequence (also a readiness check: it fails if the stream is missing).
 pub async fn stream_last_seq(client: &Client, name: &str) -> Result<u64, StreamError> {
-    let info: Value = api(
-        client,
-        &format!("$JS.API.STREAM.INFO.{name}"),
-        Bytes::new(),
-        name,
-    )
-    .await?;
+    let info = stream_info(client, name).await?;
     Ok(info["state"]["last_seq"].as_u64().unwrap_or(0))
+}
+
+/// The stream's info: config, state and (on a cluster) placement, from its leader.
+async fn stream_info(client: &Client, name: &str) -> Result<Value, StreamError> {
+    let subject = format!("$JS.API.STREAM.INFO.{name}");
+    api(client, &subject, Bytes::new(), name).await
 }
 
 /// Refuses a stream config that does not say `allow_atomic: true`: servers that predate
