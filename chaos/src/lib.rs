@@ -544,14 +544,18 @@ impl Report {
             .iter()
             .map(|(s, n)| format!("{s} {n}"))
             .collect();
+        let node_faults = if self.faults.on_leader + self.faults.on_follower > 0 {
+            format!(
+                "; node faults on the leader {}, on a follower {}, leader moved {} times",
+                self.faults.on_leader, self.faults.on_follower, self.faults.leader_changes
+            )
+        } else {
+            String::new()
+        };
         println!(
-            "faults: {} ({}); node faults on the leader {}, on a follower {}, leader moved {} \
-             times; services that exited on their own: {}",
+            "faults: {} ({}){node_faults}; services that exited on their own: {}",
             self.faults.total(),
             kinds.join(", "),
-            self.faults.on_leader,
-            self.faults.on_follower,
-            self.faults.leader_changes,
             if exits.is_empty() {
                 "none".to_owned()
             } else {
