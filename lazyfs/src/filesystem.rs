@@ -58,6 +58,19 @@ pub struct State {
     dirs: DirsSince,
     /// Set by a power cut or an unmount: every later request fails with EIO.
     down: bool,
+    names: Names,
+}
+
+/// When a file's name becomes durable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Names {
+    /// Only by an fsync of its directory (POSIX; what portable software must assume).
+    #[default]
+    DirectoryFsync,
+    /// Also by an fsync of the file itself, which then makes durable the entries on its path
+    /// (as ext4 and XFS do in practice for a newly created file). A rename or unlink still
+    /// needs its directory's fsync.
+    FileFsyncToo,
 }
 
 type Result<T> = std::result::Result<T, Errno>;
@@ -69,7 +82,7 @@ fn errno(e: io::Error) -> Errno {
 impl State {
     /// Takes over `backing` (which must be a directory): a stash left by an earlier run that
     /// ended without a power cut is deleted, as a clean shutdown would have.
-    pub fn new(backing: &Path) -> io::Result<Self> {
+    pub fn new(backing: &Path, names: Names) -> io::Result<Self> {
         let backing = fs::canonicalize(backing)?;
         let stash_path = backing.join(STASH);
         if stash_path.exists() {
@@ -87,6 +100,7 @@ impl State {
             files: HashMap::new(),
             dirs: DirsSince::new(),
             down: false,
+            names,
         };
         state.stash = state.add_node(ROOT, OsStr::new(STASH));
         Ok(state)
@@ -183,6 +197,19 @@ impl State {
     fn truncate(&mut self, ino: u64, file: &File, len: u64) -> Result<()> {
         self.content_changes(ino, file, len, u64::MAX)?;
         file.set_len(len).map_err(errno)
+    }
+
+    /// The entries from the root down to `ino` become durable as they are now.
+    fn path_is_durable(&mut self, ino: u64) {
+        let mut at = ino;
+        while let Some(node) = self.nodes.get(&at) {
+            let parent = node.parent;
+            if let Some(names) = self.dirs.get_mut(&parent) {
+                names.remove(&node.name);
+            }
+            at = parent;
+        }
+        self.collect_stash();
     }
 
     /// Deletes stashed inodes that no directory's last sync points at any more.
@@ -632,6 +659,9 @@ impl Filesystem for LazyFs {
     ) {
         let done = self.state().map(|mut s| {
             s.files.remove(&ino.0);
+            if s.names == Names::FileFsyncToo {
+                s.path_is_durable(ino.0);
+            }
         });
         reply!(reply, done, |()| reply.ok());
     }

@@ -16,7 +16,7 @@
 pub mod durability;
 pub mod filesystem;
 
-pub use filesystem::CutReport;
+pub use filesystem::{CutReport, Names};
 use filesystem::{LazyFs, State};
 use std::io::{self, BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -27,6 +27,8 @@ use std::sync::{Arc, Mutex};
 pub const READY_LINE: &str = "mounted";
 pub const POWER_CUT_LINE: &str = "power-cut";
 pub const UNMOUNT_LINE: &str = "unmount";
+/// The binary's flag for [`Names::FileFsyncToo`].
+pub const FILE_FSYNC_FLAG: &str = "--file-fsync-persists-path";
 
 /// `backing` mounted lazily at `mountpoint` by this process.
 #[derive(Debug)]
@@ -37,8 +39,8 @@ pub struct Mounted {
 }
 
 /// Mounts `backing` (a directory) at `mountpoint` (an empty directory).
-pub fn mount(backing: &Path, mountpoint: &Path) -> io::Result<Mounted> {
-    let state = Arc::new(Mutex::new(State::new(backing)?));
+pub fn mount(backing: &Path, mountpoint: &Path, names: Names) -> io::Result<Mounted> {
+    let state = Arc::new(Mutex::new(State::new(backing, names)?));
     let mut config = fuser::Config::default();
     config.mount_options = vec![
         fuser::MountOption::FSName("lazyfs".to_owned()),
@@ -106,8 +108,12 @@ pub struct Process {
 
 impl Process {
     /// Starts `bin backing mountpoint` and waits until it is mounted.
-    pub fn spawn(bin: &Path, backing: &Path, mountpoint: &Path) -> io::Result<Self> {
-        let mut child = Command::new(bin)
+    pub fn spawn(bin: &Path, backing: &Path, mountpoint: &Path, names: Names) -> io::Result<Self> {
+        let mut command = Command::new(bin);
+        if names == Names::FileFsyncToo {
+            command.arg(FILE_FSYNC_FLAG);
+        }
+        let mut child = command
             .arg(backing)
             .arg(mountpoint)
             .stdin(Stdio::piped())

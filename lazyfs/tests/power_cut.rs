@@ -1,6 +1,7 @@
 //! The lazy filesystem against the kernel's FUSE: what survives a power cut is what was
 //! fsynced — file contents by the file's fsync, names by their directory's.
 
+use lazyfs::Names;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::FileExt;
@@ -48,7 +49,7 @@ fn names(dir: &Path) -> Vec<String> {
 #[test]
 fn a_write_without_fsync_is_lost_and_was_readable_before() {
     let d = disk(&[("f", b"old content")]);
-    let fs = lazyfs::mount(&d.backing, &d.mnt).expect("mount");
+    let fs = lazyfs::mount(&d.backing, &d.mnt, Names::DirectoryFsync).expect("mount");
     let mut f = OpenOptions::new()
         .write(true)
         .open(d.mnt.join("f"))
@@ -70,7 +71,7 @@ fn a_write_without_fsync_is_lost_and_was_readable_before() {
 #[test]
 fn a_write_with_fsync_or_fdatasync_is_kept_and_later_writes_are_not() {
     let d = disk(&[("f", b"old content"), ("g", b"old")]);
-    let fs = lazyfs::mount(&d.backing, &d.mnt).expect("mount");
+    let fs = lazyfs::mount(&d.backing, &d.mnt, Names::DirectoryFsync).expect("mount");
     let f = OpenOptions::new()
         .write(true)
         .open(d.mnt.join("f"))
@@ -92,7 +93,7 @@ fn a_write_with_fsync_or_fdatasync_is_kept_and_later_writes_are_not() {
 #[test]
 fn a_created_file_needs_its_directory_fsynced_too() {
     let d = disk(&[]);
-    let fs = lazyfs::mount(&d.backing, &d.mnt).expect("mount");
+    let fs = lazyfs::mount(&d.backing, &d.mnt, Names::DirectoryFsync).expect("mount");
     for name in ["both-synced", "only-file-synced"] {
         let mut f = File::create(d.mnt.join(name)).expect("create");
         f.write_all(b"payload").expect("write");
@@ -117,7 +118,7 @@ fn a_created_file_needs_its_directory_fsynced_too() {
 #[test]
 fn a_directory_fsync_keeps_the_name_but_not_unsynced_content() {
     let d = disk(&[]);
-    let fs = lazyfs::mount(&d.backing, &d.mnt).expect("mount");
+    let fs = lazyfs::mount(&d.backing, &d.mnt, Names::DirectoryFsync).expect("mount");
     fs::write(d.mnt.join("f"), b"never fsynced").expect("write");
     sync_dir(&d.mnt);
     fs.power_cut().expect("power cut");
@@ -130,7 +131,7 @@ fn a_directory_fsync_keeps_the_name_but_not_unsynced_content() {
 fn a_rename_is_durable_once_its_directory_is_fsynced() {
     for sync_after_rename in [false, true] {
         let d = disk(&[("state", b"version 1"), ("other", b"untouched")]);
-        let fs = lazyfs::mount(&d.backing, &d.mnt).expect("mount");
+        let fs = lazyfs::mount(&d.backing, &d.mnt, Names::DirectoryFsync).expect("mount");
         let mut tmp = File::create(d.mnt.join("state.tmp")).expect("create");
         tmp.write_all(b"version 2").expect("write");
         tmp.sync_all().expect("fsync");
@@ -160,7 +161,7 @@ fn a_rename_is_durable_once_its_directory_is_fsynced() {
 fn a_rename_between_directories_and_an_unlink_come_undone() {
     let d = disk(&[("a", b"file a"), ("b", b"file b")]);
     fs::create_dir(d.backing.join("sub")).expect("mkdir");
-    let fs = lazyfs::mount(&d.backing, &d.mnt).expect("mount");
+    let fs = lazyfs::mount(&d.backing, &d.mnt, Names::DirectoryFsync).expect("mount");
     fs::rename(d.mnt.join("a"), d.mnt.join("sub/a")).expect("rename");
     fs::remove_file(d.mnt.join("b")).expect("unlink");
     fs::rename(d.mnt.join("sub"), d.mnt.join("moved")).expect("rename dir");
@@ -176,7 +177,7 @@ fn a_rename_between_directories_and_an_unlink_come_undone() {
 fn truncation_and_scattered_writes_go_back_to_the_synced_bytes() {
     let original: Vec<u8> = (0..50_000u32).map(|i| (i % 251) as u8).collect();
     let d = disk(&[("blk", &original)]);
-    let fs = lazyfs::mount(&d.backing, &d.mnt).expect("mount");
+    let fs = lazyfs::mount(&d.backing, &d.mnt, Names::DirectoryFsync).expect("mount");
     let f = OpenOptions::new()
         .read(true)
         .write(true)
@@ -196,7 +197,7 @@ fn truncation_and_scattered_writes_go_back_to_the_synced_bytes() {
 #[test]
 fn a_clean_unmount_keeps_everything() {
     let d = disk(&[("gone", b"x")]);
-    let fs = lazyfs::mount(&d.backing, &d.mnt).expect("mount");
+    let fs = lazyfs::mount(&d.backing, &d.mnt, Names::DirectoryFsync).expect("mount");
     fs::write(d.mnt.join("f"), b"kept without fsync").expect("write");
     fs::remove_file(d.mnt.join("gone")).expect("unlink");
     fs.unmount().expect("unmount");
@@ -207,7 +208,8 @@ fn a_clean_unmount_keeps_everything() {
 fn the_binary_cuts_power_when_told_on_its_input() {
     let d = disk(&[("f", b"synced")]);
     let bin = Path::new(env!("CARGO_BIN_EXE_lazyfs"));
-    let process = lazyfs::Process::spawn(bin, &d.backing, &d.mnt).expect("spawn lazyfs");
+    let process = lazyfs::Process::spawn(bin, &d.backing, &d.mnt, Names::DirectoryFsync)
+        .expect("spawn lazyfs");
     fs::write(d.mnt.join("f"), b"not synced").expect("write");
     fs::write(d.mnt.join("new"), b"not synced").expect("write");
     let said = process.power_cut().expect("power cut");
@@ -215,7 +217,32 @@ fn the_binary_cuts_power_when_told_on_its_input() {
     assert_eq!(names(&d.backing), ["f"]);
     assert_eq!(fs::read(d.backing.join("f")).expect("read"), b"synced");
     // Mounted again, the filesystem starts from what survived.
-    let process = lazyfs::Process::spawn(bin, &d.backing, &d.mnt).expect("spawn lazyfs");
+    let process = lazyfs::Process::spawn(bin, &d.backing, &d.mnt, Names::DirectoryFsync)
+        .expect("spawn lazyfs");
     assert_eq!(fs::read(d.mnt.join("f")).expect("read"), b"synced");
     process.unmount().expect("unmount");
+}
+
+/// With `Names::FileFsyncToo`, a new file's fsync also keeps its name and its new
+/// directories' names; a rename still needs the directory's fsync.
+#[test]
+fn a_file_fsync_can_persist_its_path() {
+    let d = disk(&[("state", b"version 1")]);
+    let fs = lazyfs::mount(&d.backing, &d.mnt, Names::FileFsyncToo).expect("mount");
+    fs::create_dir_all(d.mnt.join("a/b")).expect("mkdir");
+    let mut f = File::create(d.mnt.join("a/b/f")).expect("create");
+    f.write_all(b"payload").expect("write");
+    f.sync_all().expect("fsync");
+    File::create(d.mnt.join("unsynced")).expect("create");
+    let mut tmp = File::create(d.mnt.join("state.tmp")).expect("create");
+    tmp.write_all(b"version 2").expect("write");
+    tmp.sync_all().expect("fsync");
+    fs::rename(d.mnt.join("state.tmp"), d.mnt.join("state")).expect("rename");
+    fs.power_cut().expect("power cut");
+    assert_eq!(names(&d.backing), ["a", "state", "state.tmp"]);
+    assert_eq!(fs::read(d.backing.join("a/b/f")).expect("read"), b"payload");
+    assert_eq!(
+        fs::read(d.backing.join("state")).expect("read"),
+        b"version 1"
+    );
 }
