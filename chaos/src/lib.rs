@@ -80,6 +80,14 @@ pub struct Config {
     /// partition, disk-loss on a cluster. Default: every kind the topology has.
     #[arg(long, value_delimiter = ',')]
     pub faults: Option<Vec<Fault>>,
+    /// The negative control: nats-server without `sync_interval: always` (its default fsync
+    /// every two minutes), so that power cuts lose acknowledged writes.
+    #[arg(long)]
+    pub unsafe_fsync: bool,
+    /// With power-cut: a name is durable only once its directory is fsynced (POSIX), not
+    /// also by its file's fsync (as ext4 and XFS do; the default).
+    #[arg(long)]
+    pub posix_names: bool,
     /// Inject no faults at all (a baseline).
     #[arg(long)]
     pub no_faults: bool,
@@ -199,6 +207,16 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         JWT_SECRET,
         &control,
         config.cluster,
+        processes::SingleStore {
+            lazy: faults
+                .contains(&Fault::PowerCut)
+                .then_some(if config.posix_names {
+                    lazyfs::Names::DirectoryFsync
+                } else {
+                    lazyfs::Names::FileFsyncToo
+                }),
+            fsync: !config.unsafe_fsync,
+        },
     )
     .await?;
     let auth = http_edge::Auth::new(Some(JWT_SECRET))?;
@@ -313,9 +331,15 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     }
 
     // Quiesced: every client finished, no faults. Wait for the projector to catch up.
-    let last_seq = ledger_nats::stream::stream_last_seq(&nats, STREAM).await?;
+    // A store that lost its stream (a power cut without fsync) is a finding, not an error.
+    let (last_seq, journal) = match ledger_nats::stream::stream_last_seq(&nats, STREAM).await {
+        Ok(seq) => (seq, whole_journal(&nats).await?),
+        Err(e) => {
+            report.violations.add("journal_missing", e.to_string());
+            (0, Vec::new())
+        }
+    };
     let listed = read_model_at(&http, &cluster, &owner_token, config.accounts, last_seq).await?;
-    let journal = whole_journal(&nats).await?;
     let facts = audit::audit(&history, &journal, config.accounts, &mut report.violations);
     let final_total: i64 = facts.accounts.values().map(|(b, _)| b).sum();
     if final_total != total || facts.accounts.len() != config.accounts {

@@ -28,6 +28,10 @@ pub enum Fault {
     Nats,
     /// `pg_ctl stop -m immediate` of PostgreSQL, then a start (crash recovery).
     Postgres,
+    /// `kill -9` of the single nats-server, then a power cut of its store's lazy filesystem
+    /// (everything not fsynced is lost), a remount and a restart on what survived. Only when
+    /// asked for (it needs FUSE).
+    PowerCut,
     /// Cluster: `kill -9` of the stream's leader node, then a restart on its store.
     NatsLeaderKill,
     /// Cluster: `kill -9` of a follower node, then a restart on its store.
@@ -43,12 +47,13 @@ pub enum Fault {
 }
 
 impl Fault {
-    pub const ALL: [Fault; 10] = [
+    pub const ALL: [Fault; 11] = [
         Fault::Projector,
         Fault::CommandApi,
         Fault::QueryApi,
         Fault::Nats,
         Fault::Postgres,
+        Fault::PowerCut,
         Fault::NatsLeaderKill,
         Fault::NatsFollowerKill,
         Fault::NatsLeaderPause,
@@ -61,13 +66,14 @@ impl Fault {
         Fault::ALL
             .into_iter()
             .filter(|f| f.needs_cluster() == Some(cluster) || f.needs_cluster().is_none())
+            .filter(|f| *f != Fault::PowerCut)
             .collect()
     }
 
     /// `Some(true)`: only on a cluster; `Some(false)`: only on a single server.
     pub fn needs_cluster(self) -> Option<bool> {
         match self {
-            Fault::Nats => Some(false),
+            Fault::Nats | Fault::PowerCut => Some(false),
             Fault::NatsLeaderKill
             | Fault::NatsFollowerKill
             | Fault::NatsLeaderPause
@@ -86,6 +92,7 @@ impl fmt::Display for Fault {
             Fault::QueryApi => "query-api",
             Fault::Nats => "nats",
             Fault::Postgres => "postgres",
+            Fault::PowerCut => "power-cut",
             Fault::NatsLeaderKill => "nats-leader-kill",
             Fault::NatsFollowerKill => "nats-follower-kill",
             Fault::NatsLeaderPause => "nats-leader-pause",
@@ -221,6 +228,20 @@ async fn inject(
             // `restart` kills (SIGKILL) and starts again on the same port and store; the outage
             // is the gap before, spent with the old process already dead.
             server.kill();
+            tokio::time::sleep(outage).await;
+            server.restart();
+            Ok(())
+        }
+        Fault::PowerCut => {
+            let Journal::Single(server) = &mut cluster.nats else {
+                anyhow::bail!("the power-cut fault is for a single server");
+            };
+            let disk = cluster
+                .disk
+                .as_mut()
+                .ok_or_else(|| anyhow::anyhow!("power-cut: the store is not on a lazy disk"))?;
+            server.kill();
+            disk.power_cut()?;
             tokio::time::sleep(outage).await;
             server.restart();
             Ok(())

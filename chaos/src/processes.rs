@@ -328,6 +328,60 @@ impl Journal {
     }
 }
 
+/// Where a single server keeps its journal.
+#[derive(Debug, Clone, Copy)]
+pub struct SingleStore {
+    /// On a lazy filesystem (for power cuts), with this rule for when names are durable.
+    pub lazy: Option<lazyfs::Names>,
+    /// `sync_interval: always` (Tally's configuration); `false`: the server's default.
+    pub fsync: bool,
+}
+
+/// The single server's store on the `lazyfs` binary's mount, which a power cut remounts.
+#[derive(Debug)]
+pub struct LazyDisk {
+    bin: PathBuf,
+    backing: PathBuf,
+    pub mountpoint: PathBuf,
+    names: lazyfs::Names,
+    mounted: Option<lazyfs::Process>,
+    /// What each power cut rolled back, as the filesystem said it.
+    pub cuts: Vec<String>,
+}
+
+impl LazyDisk {
+    fn mount(bin: PathBuf, dir: &Path, names: lazyfs::Names) -> anyhow::Result<Self> {
+        let (backing, mountpoint) = (dir.join("nats-store.backing"), dir.join("nats-store"));
+        std::fs::create_dir_all(&backing)?;
+        std::fs::create_dir_all(&mountpoint)?;
+        let mut disk = Self {
+            bin,
+            backing,
+            mountpoint,
+            names,
+            mounted: None,
+            cuts: Vec::new(),
+        };
+        disk.remount()?;
+        Ok(disk)
+    }
+
+    fn remount(&mut self) -> anyhow::Result<()> {
+        self.mounted = Some(
+            lazyfs::Process::spawn(&self.bin, &self.backing, &self.mountpoint, self.names)
+                .with_context(|| format!("mounting lazyfs at {}", self.mountpoint.display()))?,
+        );
+        Ok(())
+    }
+
+    /// Loses what the server did not fsync, and mounts what survived again.
+    pub fn power_cut(&mut self) -> anyhow::Result<()> {
+        let mounted = self.mounted.take().context("lazy disk not mounted")?;
+        self.cuts.push(mounted.power_cut().context("power cut")?);
+        self.remount()
+    }
+}
+
 /// Everything that runs: the servers and the services.
 #[derive(Debug)]
 pub struct Cluster {
@@ -338,6 +392,9 @@ pub struct Cluster {
     /// One on a single server; on a cluster an active one and a hot standby.
     pub projectors: Vec<Service>,
     pub query_api: Service,
+    /// The single server's lazy store, when power cuts are injected (dropped last: unmounted
+    /// once the server is gone).
+    pub disk: Option<LazyDisk>,
 }
 
 impl Cluster {
@@ -352,14 +409,25 @@ impl Cluster {
         jwt_secret: &str,
         http: &reqwest::Client,
         replicated: bool,
+        store: SingleStore,
     ) -> anyhow::Result<Self> {
+        let disk = match store.lazy {
+            Some(names) if !replicated => {
+                Some(LazyDisk::mount(bin_dir.join("lazyfs"), log_dir, names)?)
+            }
+            _ => None,
+        };
         let nats = if replicated {
             Journal::Replicated(
                 NatsCluster::start(Network::Namespaces, log_dir)
                     .map_err(|e| anyhow::anyhow!("starting the NATS cluster: {e}"))?,
             )
         } else {
-            Journal::Single(NatsServer::start())
+            match &disk {
+                Some(disk) => Journal::Single(NatsServer::start_on(&disk.mountpoint, store.fsync)),
+                None if store.fsync => Journal::Single(NatsServer::start()),
+                None => Journal::Single(NatsServer::start_without_fsync()),
+            }
         };
         let postgres = Postgres::start(pg_bin_dir)?;
         let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -431,6 +499,7 @@ impl Cluster {
             command_apis,
             projectors,
             query_api,
+            disk,
         })
     }
 

@@ -57,6 +57,8 @@ pub struct NatsServer {
     /// `nats://127.0.0.1:<port>`, no user.
     pub address: String,
     store: tempfile::TempDir,
+    /// The JetStream store (`-sd`): `store/js`, or a directory given by the caller.
+    js_dir: PathBuf,
     bin: PathBuf,
     conf: PathBuf,
 }
@@ -70,40 +72,42 @@ impl NatsServer {
     pub fn start_with(bin: PathBuf) -> Self {
         let store = tempfile::tempdir().expect("temp dir");
         let conf = workspace_root().join("nats/nats-server.conf");
-        let (child, address) = spawn_nats_on(&bin, store.path(), "-1", &conf);
+        let js_dir = store.path().join("js");
+        Self::spawn(bin, store, js_dir, conf)
+    }
+
+    fn spawn(bin: PathBuf, store: tempfile::TempDir, js_dir: PathBuf, conf: PathBuf) -> Self {
+        let (child, address) = spawn_nats_on(&bin, store.path(), &js_dir, "-1", &conf);
         Self {
             child,
             url: operator_url(&bin, &address),
             address,
             store,
+            js_dir,
             bin,
             conf,
         }
+    }
+
+    /// Tally's configuration with the JetStream store in `js_dir` (e.g. on a filesystem the
+    /// caller mounted there); `fsync: false` as [`NatsServer::start_without_fsync`].
+    pub fn start_on(js_dir: &Path, fsync: bool) -> Self {
+        let store = tempfile::tempdir().expect("temp dir");
+        let conf = if fsync {
+            workspace_root().join("nats/nats-server.conf")
+        } else {
+            default_sync_conf(store.path())
+        };
+        Self::spawn(nats_server_bin(), store, js_dir.to_owned(), conf)
     }
 
     /// Tally's configuration less `sync_interval: always` (the server's default, fsync every
     /// two minutes): for measuring what durability costs, never for keeping money.
     pub fn start_without_fsync() -> Self {
         let store = tempfile::tempdir().expect("temp dir");
-        let durable = std::fs::read_to_string(workspace_root().join("nats/nats-server.conf"))
-            .expect("nats-server.conf");
-        let relaxed: String = durable
-            .lines()
-            .filter(|line| !line.trim_start().starts_with("sync_interval"))
-            .map(|line| format!("{line}\n"))
-            .collect();
-        let conf = store.path().join("nats-server-default-sync.conf");
-        std::fs::write(&conf, relaxed).expect("write conf");
-        let bin = nats_server_bin();
-        let (child, address) = spawn_nats_on(&bin, store.path(), "-1", &conf);
-        Self {
-            child,
-            url: operator_url(&bin, &address),
-            address,
-            store,
-            bin,
-            conf,
-        }
+        let conf = default_sync_conf(store.path());
+        let js_dir = store.path().join("js");
+        Self::spawn(nats_server_bin(), store, js_dir, conf)
     }
 
     /// Kills the server (SIGKILL) and leaves it down until [`restart`](Self::restart).
@@ -117,7 +121,13 @@ impl NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let port = self.address.rsplit(':').next().expect("port").to_owned();
-        let (child, address) = spawn_nats_on(&self.bin, self.store.path(), &port, &self.conf);
+        let (child, address) = spawn_nats_on(
+            &self.bin,
+            self.store.path(),
+            &self.js_dir,
+            &port,
+            &self.conf,
+        );
         self.child = child;
         self.url = operator_url(&self.bin, &address);
         self.address = address;
@@ -148,10 +158,30 @@ impl Drop for NatsServer {
     }
 }
 
+/// Tally's configuration less `sync_interval: always`, written into `dir`.
+fn default_sync_conf(dir: &Path) -> PathBuf {
+    let durable = std::fs::read_to_string(workspace_root().join("nats/nats-server.conf"))
+        .expect("nats-server.conf");
+    let relaxed: String = durable
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("sync_interval"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let conf = dir.join("nats-server-default-sync.conf");
+    std::fs::write(&conf, relaxed).expect("write conf");
+    conf
+}
+
 // The child is handed to `NatsServer`, which kills and waits for it on drop; the lint cannot
 // follow it out of this function.
 #[expect(clippy::zombie_processes)]
-fn spawn_nats_on(bin: &Path, store: &Path, port: &str, conf: &Path) -> (Child, String) {
+fn spawn_nats_on(
+    bin: &Path,
+    store: &Path,
+    js_dir: &Path,
+    port: &str,
+    conf: &Path,
+) -> (Child, String) {
     let ports_dir = store.join("ports");
     let _ = std::fs::remove_dir_all(&ports_dir);
     std::fs::create_dir_all(&ports_dir).expect("ports dir");
@@ -166,7 +196,7 @@ fn spawn_nats_on(bin: &Path, store: &Path, port: &str, conf: &Path) -> (Child, S
     }
     let mut child = command
         .args(["-a", "127.0.0.1", "-p", port, "-m", "0", "-sd"])
-        .arg(store.join("js"))
+        .arg(js_dir)
         .arg("--ports_file_dir")
         .arg(&ports_dir)
         .stdout(Stdio::null())

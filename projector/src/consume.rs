@@ -82,6 +82,9 @@ enum StopReason {
     /// An event that cannot be applied: stop and say so.
     #[error("{0}")]
     Poison(String),
+    /// The journal ends before the checkpoint: it lost messages the read model has.
+    #[error("{0}")]
+    JournalLost(String),
     #[error("shutting down")]
     Shutdown,
 }
@@ -128,6 +131,12 @@ pub async fn run(projection: Projection, status: Arc<Status>, mut shutdown: watc
             StopReason::Poison(reason) => {
                 tracing::error!(%reason, "projection stopped: an event cannot be applied; \
                     fix the cause and restart the projector");
+                status.fail(reason);
+                return;
+            }
+            StopReason::JournalLost(reason) => {
+                tracing::error!(%reason, "projection stopped: the journal lost messages that \
+                    the read model already holds; restore the journal or rebuild the read model");
                 status.fail(reason);
                 return;
             }
@@ -185,6 +194,18 @@ async fn apply_from_checkpoint(
         Err(e) => return StopReason::Transient(format!("reading the checkpoint: {e}")),
     };
     status.checkpoint.store(checkpoint, Ordering::Relaxed);
+    // A journal that ends before the checkpoint lost what was projected (a store that lost
+    // acknowledged writes): going on would skip or re-number events, so stop loudly.
+    match ledger_nats::stream::stream_last_seq(&projection.nats, &projection.stream).await {
+        Ok(last) if last < checkpoint => {
+            return StopReason::JournalLost(format!(
+                "the journal ends at sequence {last} but the read model holds events up to \
+                 {checkpoint}: the journal lost acknowledged messages"
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => return StopReason::Transient(format!("reading the journal's end: {e}")),
+    }
     let js = jetstream::new(projection.nats.clone());
     let consumer = match js.get_stream(&projection.stream).await {
         Ok(stream) => {

@@ -58,6 +58,10 @@ async fn main() -> anyhow::Result<()> {
         JWT_SECRET,
         &http,
         false,
+        chaos::processes::SingleStore {
+            lazy: None,
+            fsync: true,
+        },
     )
     .await?;
     let admin = http_edge::Auth::new(Some(JWT_SECRET))?

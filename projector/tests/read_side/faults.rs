@@ -143,3 +143,38 @@ async fn metrics_report_the_lag_and_the_checkpoint() {
     assert_eq!(ready.status().as_u16(), 200);
     projector.stop().await.expect("stops");
 }
+
+/// A journal that lost messages the read model already holds (its store lost acknowledged
+/// writes) stops the projector with a failed health check instead of a silent skip.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journal_behind_the_checkpoint_stops_the_projector_loudly() {
+    let stack = Stack::start().await;
+    let first = stack.start_projector().await;
+    stack.open_funded("lost-1", "lost", 5).await;
+    stack.wait_caught_up(Duration::from_secs(20)).await;
+    first.stop().await.expect("stops");
+    let last = stack.last_seq().await;
+    let pool = stack.pool().await;
+    // As if the read model had projected ten messages the journal no longer has.
+    sqlx::query("UPDATE projection_checkpoint SET last_seq = $1 WHERE name = $2")
+        .bind(i64::try_from(last + 10).expect("seq"))
+        .bind(projector::read_model::PROJECTION)
+        .execute(&pool)
+        .await
+        .expect("move the checkpoint");
+    let projector = stack.start_projector().await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while projector.status.role() != Role::Failed {
+        assert!(Instant::now() < deadline, "the projector went on");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failure = projector.status.failure().expect("a reason");
+    assert!(
+        failure.contains(&format!("ends at sequence {last}")) && failure.contains("lost"),
+        "{failure}"
+    );
+    let probes = Http::new(format!("http://{}", projector.addr));
+    let health = probes.get("/healthz", "").await;
+    assert_eq!(health.status.as_u16(), 503);
+    projector.stop().await.expect("stops");
+}
