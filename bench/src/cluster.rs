@@ -118,7 +118,7 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
         let leader = settled_leader(cluster, &client).await?;
         tokio::time::sleep(Duration::from_secs(2)).await;
         let killed_at = Instant::now();
-        cluster.kill(leader);
+        cluster.kill(leader).map_err(|e| anyhow::anyhow!(e))?;
         let (resumed, seq) = loop {
             let first = probes
                 .lock()

@@ -127,6 +127,15 @@ async fn main() -> anyhow::Result<()> {
     report.print();
     report.write_json(&cli.json)?;
     println!("\nJSON: {}", cli.json.display());
+    // A scenario that committed nothing measured nothing: the run fails, even --quick.
+    let problems = report.problems();
+    if !problems.is_empty() {
+        for problem in &problems {
+            eprintln!("bench: {problem}");
+        }
+        std::process::exit(1);
+    }
+    println!("bench: every scenario did work");
     Ok(())
 }
 

@@ -2,6 +2,19 @@
 
 use serde_json::{Value, json};
 
+/// The figures that count work done: a scenario that reports one of them as zero did nothing
+/// (every command failed, nothing was served) and its other figures mean nothing.
+const WORK_DONE: [&str; 5] = [
+    "committed transfers/s",
+    "items/s end to end",
+    "served req/s",
+    "probe deposits accepted",
+    "rebuild rate",
+];
+
+/// Figures that must be zero: acknowledged writes that went missing.
+const MUST_BE_ZERO: [&str; 1] = ["accepted writes lost"];
+
 #[derive(Debug, Default)]
 pub struct Report {
     rows: Vec<(String, String, f64, String)>,
@@ -23,6 +36,23 @@ impl Report {
             .iter()
             .find(|(s, m, _, _)| s == scenario && m == metric)
             .map(|(_, _, v, _)| *v)
+    }
+
+    /// Why the run does not count, one line per scenario that did no work or lost a write;
+    /// empty when it counts.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (scenario, metric, value, _) in &self.rows {
+            let work = WORK_DONE.contains(&metric.as_str());
+            // NaN (a rate over no time) is no work either.
+            if work && (value.is_nan() || *value <= 0.0) {
+                problems.push(format!("{scenario}: {metric} is {value}: it did nothing"));
+            }
+            if MUST_BE_ZERO.contains(&metric.as_str()) && *value != 0.0 {
+                problems.push(format!("{scenario}: {metric} is {value}"));
+            }
+        }
+        problems
     }
 
     pub fn print(&self) {
@@ -51,5 +81,45 @@ impl Report {
             .collect();
         std::fs::write(path, serde_json::to_vec_pretty(&json!({"results": rows}))?)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Report;
+
+    #[test]
+    fn a_scenario_that_committed_nothing_is_a_problem() {
+        let mut report = Report::default();
+        report.add(
+            "transfers uniform",
+            "committed transfers/s",
+            812.0,
+            "transfers/s",
+        );
+        report.add("transfers uniform", "latency p99", 0.0, "ms");
+        assert!(report.problems().is_empty());
+        report.add(
+            "transfers hot (10 accounts)",
+            "committed transfers/s",
+            0.0,
+            "transfers/s",
+        );
+        report.add("replay", "rebuild rate", f64::NAN, "events/s");
+        let problems = report.problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].starts_with("transfers hot"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_lost_acknowledged_write_is_a_problem() {
+        let mut report = Report::default();
+        report.add(
+            "cluster: recovery",
+            "accepted writes lost",
+            1.0,
+            "(target 0)",
+        );
+        assert_eq!(report.problems().len(), 1);
     }
 }

@@ -4,7 +4,9 @@
 //! - **lost**: an acknowledged (2xx) transfer that is not in the journal;
 //! - **duplicated**: one operation applied more than once (two transfers with its reference,
 //!   a transfer id twice, two idempotency records for one key);
-//! - **unexpected**: a journal entry no client sent, or one whose client was told it failed;
+//! - **unexpected**: a journal entry no client sent, or one whose client was told it failed,
+//!   an account opened twice or one the bank never opened, an idempotency record for no
+//!   known operation;
 //! - **idempotency_record_mismatch**: an acknowledged operation whose key has no record, or a
 //!   record of another result (a retry would then not be recognized);
 //! - per account, versions gapless from 1 and each post-state following from the one before;
@@ -12,6 +14,7 @@
 //!   the journal's last states.
 
 use crate::workload::{OWNER, Operation, Outcome};
+use events::ids::{IdempotencyKey, OwnerId};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -56,14 +59,45 @@ struct Leg {
     version: u64,
 }
 
+/// How the bank was opened before any client ran (`workload::open_bank`): each account
+/// opened and funded once by `admin`, with the keys `open-<id>` and `fund-<id>`.
+#[derive(Debug, Clone)]
+pub struct Setup {
+    pub admin: String,
+    pub accounts: Vec<String>,
+}
+
+impl Setup {
+    /// The idempotency record key (the subject's tail) of each setup request.
+    fn record_keys(&self) -> Vec<(String, String)> {
+        let Ok(admin) = OwnerId::parse(&self.admin) else {
+            return Vec::new();
+        };
+        self.accounts
+            .iter()
+            .flat_map(|id| [format!("open-{id}"), format!("fund-{id}")])
+            .filter_map(|key| Some((record_key(&admin, &key)?, key)))
+            .collect()
+    }
+}
+
+/// The tail of the idempotency record subject of `key` sent by `principal`.
+fn record_key(principal: &OwnerId, key: &str) -> Option<String> {
+    let key = IdempotencyKey::parse(key.to_owned()).ok()?;
+    events::subjects::idempotency(principal, &key)
+        .strip_prefix(events::subjects::IDEMPOTENCY_PREFIX)
+        .map(str::to_owned)
+}
+
 /// Audits `history` (every client operation) against `journal` (every stored message, in
-/// order). `setup_deposits` is how many funding deposits the bank was opened with.
+/// order), the bank having been opened as `setup` says.
 pub fn audit(
     history: &[Operation],
     journal: &[ledger_nats::Stored],
-    setup_deposits: usize,
+    setup: &Setup,
     violations: &mut Violations,
 ) -> JournalFacts {
+    let setup_deposits = setup.accounts.len();
     let mut facts = JournalFacts {
         messages: journal.len(),
         ..JournalFacts::default()
@@ -85,6 +119,13 @@ pub fn audit(
             .subject
             .strip_prefix(events::subjects::IDEMPOTENCY_PREFIX)
         {
+            if kind != "idempotency_recorded" {
+                violations.add(
+                    "unexpected",
+                    format!("seq {}: {kind} on {}", message.seq, message.subject),
+                );
+            }
+            // Whose record it is, is checked once the history is known (below).
             idempotency
                 .entry(key.to_owned())
                 .or_default()
@@ -108,7 +149,24 @@ pub fn audit(
         );
         let amount = payload["amount"].as_i64().unwrap_or(0);
         let delta = match kind {
-            "account_opened" => 0,
+            "account_opened" => {
+                if facts.accounts.contains_key(account) {
+                    violations.add(
+                        "unexpected",
+                        format!("seq {}: {account} opened again", message.seq),
+                    );
+                }
+                if !setup.accounts.iter().any(|a| a == account) {
+                    violations.add(
+                        "unexpected",
+                        format!(
+                            "seq {}: {account} opened, the bank never opened it",
+                            message.seq
+                        ),
+                    );
+                }
+                0
+            }
             "funds_deposited" => {
                 deposits += 1;
                 amount
@@ -227,9 +285,26 @@ pub fn audit(
                 .push((transfer_id.as_str(), leg));
         }
     }
-    let principal = events::ids::OwnerId::parse(OWNER).ok();
+    let principal = OwnerId::parse(OWNER).ok();
     let mut known: HashSet<&str> = HashSet::new();
+    // Every idempotency record must belong to a request that was sent with its key.
+    let mut records_known: HashSet<String> = HashSet::new();
+    for (record, key) in setup.record_keys() {
+        let records = idempotency.get(&record).map_or(0, Vec::len);
+        if records != 1 {
+            violations.add(
+                "idempotency_record_mismatch",
+                format!("setup request {key}: {records} idempotency records, expected 1"),
+            );
+        }
+        records_known.insert(record);
+    }
     for op in history {
+        if op.keyed
+            && let Some(record) = principal.as_ref().and_then(|p| record_key(p, &op.key))
+        {
+            records_known.insert(record);
+        }
         known.insert(op.key.as_str());
         let applied = by_reference
             .get(op.key.as_str())
@@ -246,15 +321,8 @@ pub fn audit(
         }
         let records = principal
             .as_ref()
-            .zip(events::ids::IdempotencyKey::parse(op.key.clone()).ok())
-            .map(|(p, k)| events::subjects::idempotency(p, &k))
-            .and_then(|subject| {
-                idempotency.get(
-                    subject
-                        .strip_prefix(events::subjects::IDEMPOTENCY_PREFIX)
-                        .unwrap_or_default(),
-                )
-            })
+            .and_then(|p| record_key(p, &op.key))
+            .and_then(|record| idempotency.get(&record))
             .map_or(&[][..], Vec::as_slice);
         if records.len() > 1 {
             violations.add(
@@ -369,6 +437,14 @@ pub fn audit(
             }
         }
     }
+    for (record, responses) in &idempotency {
+        if !records_known.contains(record) {
+            violations.add(
+                "unexpected",
+                format!("idempotency record {record} for no known operation: {responses:?}"),
+            );
+        }
+    }
     for (reference, applied) in &by_reference {
         if !known.contains(reference) {
             violations.add(
@@ -408,7 +484,24 @@ mod tests {
         json!({"balance": balance, "version": version, "overdraft_limit": 0})
     }
 
-    /// Two accounts of 100 each.
+    fn setup() -> Setup {
+        Setup {
+            admin: "admin".into(),
+            accounts: vec!["a".into(), "b".into()],
+        }
+    }
+
+    /// The idempotency record of `key` sent by `principal`.
+    fn record(principal: &str, key: &str, response: Value) -> (String, Value) {
+        let principal = OwnerId::parse(principal).expect("principal");
+        let key = IdempotencyKey::parse(key).expect("key");
+        (
+            events::subjects::idempotency(&principal, &key),
+            json!({"type": "idempotency_recorded", "response": response}),
+        )
+    }
+
+    /// Two accounts of 100 each, opened and funded by the admin with keys.
     fn opened() -> Vec<(String, Value)> {
         let mut messages = Vec::new();
         for id in ["a", "b"] {
@@ -416,12 +509,19 @@ mod tests {
                 account(id),
                 json!({"type": "account_opened", "state": state(0, 1)}),
             ));
+            messages.push(record("admin", &format!("open-{id}"), json!({})));
             messages.push((
                 account(id),
                 json!({"type": "funds_deposited", "amount": 100, "state": state(100, 2)}),
             ));
+            messages.push(record("admin", &format!("fund-{id}"), json!({})));
         }
         messages
+    }
+
+    /// The owner's record of an acknowledged transfer.
+    fn owner_record(key: &str, transfer_id: &str) -> (String, Value) {
+        record(OWNER, key, json!({"transfer_id": transfer_id}))
     }
 
     fn transfer(id: &str, reference: &str, amount: i64, versions: u64) -> Vec<(String, Value)> {
@@ -466,7 +566,7 @@ mod tests {
 
     fn kinds(history: &[Operation], messages: &[(String, Value)]) -> Vec<&'static str> {
         let mut violations = Violations::default();
-        audit(history, &journal(messages), 2, &mut violations);
+        audit(history, &journal(messages), &setup(), &mut violations);
         violations.0.keys().copied().collect()
     }
 
@@ -517,12 +617,7 @@ mod tests {
     fn a_clean_history_has_no_violation() {
         let mut messages = opened();
         messages.extend(transfer("t1", "k1", 10, 3));
-        let principal = events::OwnerId::parse(OWNER).expect("owner");
-        let key = events::IdempotencyKey::parse("k1").expect("key");
-        messages.push((
-            events::subjects::idempotency(&principal, &key),
-            json!({"type": "idempotency_recorded", "response": {"transfer_id": "t1"}}),
-        ));
+        messages.push(owner_record("k1", "t1"));
         assert!(kinds(&[op("k1", ok("t1", 3))], &messages).is_empty());
         let indeterminate = Outcome::Indeterminate {
             last_error: "timeout".into(),
@@ -556,5 +651,171 @@ mod tests {
             kinds(&[op("r1", conflict)], &opened()),
             ["unexpected_answer"]
         );
+    }
+
+    #[test]
+    fn a_message_that_is_not_json_is_undecodable() {
+        let mut stored = journal(&opened());
+        stored.push(ledger_nats::Stored {
+            seq: stored.len() as u64 + 1,
+            subject: account("a"),
+            msg_id: None,
+            headers: async_nats::HeaderMap::new(),
+            payload: bytes::Bytes::from_static(b"{not json"),
+        });
+        let mut violations = Violations::default();
+        audit(&[], &stored, &setup(), &mut violations);
+        let kinds: Vec<_> = violations.0.keys().copied().collect();
+        assert_eq!(kinds, ["undecodable_message"]);
+    }
+
+    #[test]
+    fn a_post_state_that_does_not_follow_from_the_one_before_is_caught() {
+        let mut messages = opened();
+        let mut legs = transfer("t1", "k1", 10, 3);
+        legs[1].1["state"]["balance"] = json!(111);
+        messages.extend(legs);
+        messages.push(owner_record("k1", "t1"));
+        let history = [op("k1", ok("t1", 3))];
+        assert!(kinds(&history, &messages).contains(&"balance_does_not_follow"));
+    }
+
+    #[test]
+    fn a_balance_below_its_overdraft_limit_is_caught() {
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 150, 3));
+        messages.push(owner_record("k1", "t1"));
+        let history = [Operation {
+            amount: 150,
+            ..op("k1", ok("t1", 3))
+        }];
+        let found = kinds(&history, &messages);
+        assert!(found.contains(&"balance_below_limit"), "{found:?}");
+        assert!(!found.contains(&"balance_does_not_follow"), "{found:?}");
+    }
+
+    #[test]
+    fn an_answer_that_differs_from_the_journal_is_a_mismatch() {
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 10, 3));
+        messages.push(owner_record("k1", "t1"));
+        // Another transfer id than the journal's.
+        let found = kinds(&[op("k1", ok("t9", 3))], &messages);
+        assert!(found.contains(&"answer_mismatch"), "{found:?}");
+        // The right id, other post-states.
+        let mut answer = ok("t1", 3);
+        if let Outcome::Ok { to_balance, .. } = &mut answer {
+            *to_balance += 1;
+        }
+        assert_eq!(kinds(&[op("k1", answer)], &messages), ["answer_mismatch"]);
+    }
+
+    #[test]
+    fn one_transfer_id_twice_or_two_records_for_one_key_is_duplicated() {
+        let mut messages = opened();
+        let legs = transfer("t1", "k1", 10, 3);
+        messages.extend(legs.clone());
+        let mut again = transfer("t1", "k1", 10, 4);
+        again[0].1["reference"] = json!("k2");
+        messages.extend(again);
+        messages.push(owner_record("k1", "t1"));
+        let history = [op("k1", ok("t1", 3)), op("k2", ok("t1", 4))];
+        assert!(kinds(&history, &messages).contains(&"duplicated"));
+
+        let mut messages = opened();
+        messages.extend(legs);
+        messages.push(owner_record("k1", "t1"));
+        messages.push(owner_record("k1", "t1"));
+        assert_eq!(kinds(&[op("k1", ok("t1", 3))], &messages), ["duplicated"]);
+    }
+
+    #[test]
+    fn a_receipt_never_sent_is_half_a_transfer() {
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 10, 3).into_iter().skip(1));
+        assert!(kinds(&[], &messages).contains(&"half_transfer"));
+    }
+
+    #[test]
+    fn an_account_opened_twice_or_by_nobody_is_unexpected() {
+        let mut messages = opened();
+        messages.push((
+            account("a"),
+            json!({"type": "account_opened", "state": state(100, 3)}),
+        ));
+        assert_eq!(kinds(&[], &messages), ["unexpected"]);
+        let mut messages = opened();
+        messages.push((
+            account("z"),
+            json!({"type": "account_opened", "state": state(0, 1)}),
+        ));
+        assert_eq!(kinds(&[], &messages), ["unexpected"]);
+    }
+
+    #[test]
+    fn an_idempotency_record_of_no_known_operation_is_unexpected() {
+        let mut messages = opened();
+        messages.push(owner_record("nobody-sent-this", "t1"));
+        assert_eq!(kinds(&[], &messages), ["unexpected"]);
+        // A keyless transfer has no record: one for its reference is unexpected too.
+        let mut messages = opened();
+        messages.extend(transfer("t1", "r1", 10, 3));
+        messages.push(owner_record("r1", "t1"));
+        let keyless = Operation {
+            keyed: false,
+            ..op("r1", ok("t1", 3))
+        };
+        assert_eq!(kinds(&[keyless], &messages), ["unexpected"]);
+        // Something else than a record on a record's subject.
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 10, 3));
+        let (subject, _) = owner_record("k1", "t1");
+        messages.push((
+            subject,
+            json!({"type": "funds_deposited", "response": {"transfer_id": "t1"}}),
+        ));
+        assert_eq!(kinds(&[op("k1", ok("t1", 3))], &messages), ["unexpected"]);
+    }
+
+    #[test]
+    fn a_setup_request_without_its_record_is_a_record_mismatch() {
+        let mut messages = opened();
+        messages.retain(|(subject, _)| {
+            let principal = OwnerId::parse("admin").expect("admin");
+            let key = IdempotencyKey::parse("fund-b").expect("key");
+            *subject != events::subjects::idempotency(&principal, &key)
+        });
+        assert_eq!(kinds(&[], &messages), ["idempotency_record_mismatch"]);
+    }
+
+    #[test]
+    fn other_events_subjects_deposits_or_amounts_than_the_bank_made_are_unexpected() {
+        // An event kind the bank never causes.
+        let mut messages = opened();
+        messages.push((
+            account("a"),
+            json!({"type": "funds_withdrawn", "amount": 5, "state": state(100, 3)}),
+        ));
+        assert_eq!(kinds(&[], &messages), ["unexpected"]);
+        // A subject outside accounts and records.
+        let mut messages = opened();
+        messages.push(("ledger.order.x".into(), json!({"type": "order_placed"})));
+        assert_eq!(kinds(&[], &messages), ["unexpected"]);
+        // A deposit more than the bank made.
+        let mut messages = opened();
+        messages.push((
+            account("a"),
+            json!({"type": "funds_deposited", "amount": 5, "state": state(105, 3)}),
+        ));
+        assert_eq!(kinds(&[], &messages), ["unexpected"]);
+        // An operation journaled with another amount than sent.
+        let mut messages = opened();
+        messages.extend(transfer("t1", "k1", 10, 3));
+        messages.push(owner_record("k1", "t1"));
+        let sent = Operation {
+            amount: 11,
+            ..op("k1", ok("t1", 3))
+        };
+        assert_eq!(kinds(&[sent], &messages), ["unexpected"]);
     }
 }

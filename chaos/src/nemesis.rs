@@ -1,8 +1,9 @@
 //! The faults: one at a time, a component is killed without warning (or frozen, or cut off,
 //! or its disk lost) and brought back after a short outage, round-robin over the enabled
 //! kinds in shuffled order. Between faults it watches the services and restarts any that
-//! exited on its own (counted apart: a service that gives up while a dependency is down is
-//! worth knowing about, though not a violation).
+//! exited on its own (counted, and a violation: a service must ride out its dependencies'
+//! outages). A fault whose kill did not kill anything (the process was already gone) is
+//! recorded as such and not counted as injected.
 //!
 //! On a three-node cluster the faults hit the NATS nodes one at a time — the fault model is
 //! "any one node" — so before each node fault the nemesis waits until the stream has a leader
@@ -129,7 +130,22 @@ pub struct FaultCounts {
     pub unplanned_exits: BTreeMap<&'static str, u64>,
     /// The cluster did not get back to a leader with every replica current in time.
     pub not_recovered: Vec<String>,
+    /// Faults whose kill killed nothing (not counted in `injected`), with why.
+    pub kill_failed: Vec<String>,
 }
+
+/// A kill that did not happen: the process was not running, had already exited, or the
+/// signal failed.
+#[derive(Debug)]
+pub struct KillFailed(pub String);
+
+impl fmt::Display for KillFailed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "kill failed: {}", self.0)
+    }
+}
+
+impl std::error::Error for KillFailed {}
 
 impl FaultCounts {
     pub fn total(&self) -> u64 {
@@ -145,6 +161,8 @@ pub struct Schedule {
     pub interval_ms: (u64, u64),
     /// How long a killed component stays down, drawn uniformly from this range.
     pub outage_ms: (u64, u64),
+    /// Injections of each kind the run goes on for (past `until`, up to the deadline).
+    pub per_kind_min: u64,
 }
 
 /// How long a node stays frozen or cut off: longer than the Raft election timeout
@@ -155,9 +173,9 @@ const ISOLATION_MS: (u64, u64) = (10_000, 12_000);
 /// node fault (a wiped node copies the whole journal back).
 const RECOVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Injects faults until `until` and until every enabled kind was injected at least once (so a
-/// short run cannot pass without having tried each), bounded by `deadline`; then leaves
-/// everything running.
+/// Injects faults until `until` and until every enabled kind was injected at least
+/// `per_kind_min` times (so a short run cannot pass without having tried each), bounded by
+/// `deadline`; then leaves everything running.
 pub async fn run(
     cluster: &mut Cluster,
     schedule: &Schedule,
@@ -175,7 +193,7 @@ pub async fn run(
         let each_tried = schedule
             .faults
             .iter()
-            .all(|f| counts.injected.contains_key(f));
+            .all(|f| counts.injected.get(f).copied().unwrap_or(0) >= schedule.per_kind_min);
         let over = |now: Instant| (now >= until && each_tried) || now >= deadline;
         while Instant::now() < calm_until && !over(Instant::now()) {
             supervise(cluster, http, counts).await?;
@@ -191,10 +209,13 @@ pub async fn run(
         let outage = Duration::from_millis(rand::random_range(
             schedule.outage_ms.0..=schedule.outage_ms.1,
         ));
-        inject(cluster, fault, outage, http, counts)
-            .await
-            .with_context(|| format!("fault {fault}"))?;
-        *counts.injected.entry(fault).or_default() += 1;
+        match inject(cluster, fault, outage, http, counts).await {
+            Ok(()) => *counts.injected.entry(fault).or_default() += 1,
+            Err(e) => match e.downcast_ref::<KillFailed>() {
+                Some(failed) => counts.kill_failed.push(format!("{fault}: {}", failed.0)),
+                None => return Err(e).with_context(|| format!("fault {fault}")),
+            },
+        }
     }
 }
 
@@ -225,12 +246,12 @@ async fn inject(
             let Journal::Single(server) = &mut cluster.nats else {
                 anyhow::bail!("the nats fault is for a single server; a cluster has node faults");
             };
-            // `restart` kills (SIGKILL) and starts again on the same port and store; the outage
-            // is the gap before, spent with the old process already dead.
-            server.kill();
+            // `restart` starts again on the same port and store; the outage is the gap
+            // before, spent with the old process already dead.
+            let killed = server.kill();
             tokio::time::sleep(outage).await;
             server.restart();
-            Ok(())
+            killed.map_err(|e| KillFailed(e).into())
         }
         Fault::PowerCut => {
             let Journal::Single(server) = &mut cluster.nats else {
@@ -247,9 +268,10 @@ async fn inject(
             Ok(())
         }
         Fault::Postgres => {
-            cluster.postgres.crash()?;
+            let crashed = cluster.postgres.crash();
             tokio::time::sleep(outage).await;
-            cluster.postgres.resume()
+            cluster.postgres.resume()?;
+            crashed.map_err(|e| KillFailed(format!("{e:#}")).into())
         }
         Fault::NatsLeaderKill
         | Fault::NatsFollowerKill
@@ -290,9 +312,10 @@ async fn node_fault(
     let fail = |e: String| anyhow::anyhow!(e);
     match fault {
         Fault::NatsLeaderKill | Fault::NatsFollowerKill => {
-            nodes.kill(target);
+            let killed = nodes.kill(target);
             tokio::time::sleep(outage).await;
             tokio::task::block_in_place(|| nodes.start_node(target)).map_err(fail)?;
+            killed.map_err(KillFailed)?;
         }
         Fault::NatsLeaderPause => {
             nodes.pause(target).map_err(fail)?;
@@ -309,10 +332,11 @@ async fn node_fault(
             counts.leader_changes += u64::from(moved);
         }
         Fault::DiskLoss => {
-            nodes.kill(target);
+            let killed = nodes.kill(target);
             nodes.wipe_store(target).map_err(fail)?;
             tokio::time::sleep(outage).await;
             tokio::task::block_in_place(|| nodes.start_node(target)).map_err(fail)?;
+            killed.map_err(KillFailed)?;
         }
         _ => unreachable!("node faults only"),
     }
@@ -360,10 +384,11 @@ async fn bounce(
     outage: Duration,
     http: &reqwest::Client,
 ) -> anyhow::Result<()> {
-    service.kill();
+    let killed = service.kill();
     tokio::time::sleep(outage).await;
     service.spawn()?;
-    service.wait_ready(http).await
+    service.wait_ready(http).await?;
+    killed.map_err(|e| KillFailed(e).into())
 }
 
 /// Restarts whatever is down: a service that exited on its own, a server found stopped.
@@ -375,6 +400,12 @@ pub async fn supervise(
     if !cluster.postgres.is_running() {
         cluster.postgres.resume()?;
         *counts.unplanned_exits.entry("postgres").or_default() += 1;
+    }
+    if let Journal::Single(server) = &mut cluster.nats
+        && server.exited()
+    {
+        *counts.unplanned_exits.entry("nats").or_default() += 1;
+        tokio::task::block_in_place(|| server.restart());
     }
     if let Journal::Replicated(nodes) = &mut cluster.nats {
         for index in 0..harness::cluster::NODES {

@@ -228,12 +228,15 @@ impl Service {
         Ok(())
     }
 
-    /// `kill -9`: no graceful shutdown, no flush, no goodbye.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    /// `kill -9`: no graceful shutdown, no flush, no goodbye. Fails when it killed nothing:
+    /// the service was not running or had exited on its own (then it is a finding, not a
+    /// fault injected).
+    pub fn kill(&mut self) -> Result<(), String> {
+        let mut child = self
+            .child
+            .take()
+            .ok_or_else(|| format!("{} is not running", self.name))?;
+        harness::kill_child(&mut child).map_err(|e| format!("{}: {e}", self.name))
     }
 
     /// `kill -TERM` — the graceful way — and waits up to `within` for the process to exit.
@@ -299,7 +302,8 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        self.kill();
+        // At the end of a run: a service already gone needs no kill.
+        let _ = self.kill();
     }
 }
 

@@ -16,6 +16,10 @@ use std::time::Duration;
 /// The owner of every account: one owner, so that one query lists them all in one snapshot.
 pub const OWNER: &str = "bank";
 
+/// The principal that opens and funds the bank (`open_bank`), with keys `open-<id>` and
+/// `fund-<id>`.
+pub const ADMIN: &str = "chaos-admin";
+
 /// How long one request may take before the client calls its outcome unknown and retries.
 /// Above the command API's own answer timeout (20 s) would make a killed API cost 20 s per
 /// client; 10 s still lets a slow, healthy commit answer.

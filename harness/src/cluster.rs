@@ -165,12 +165,16 @@ impl NatsCluster {
         }
     }
 
-    /// `kill -9` of one node; it stays down until [`start_node`](Self::start_node).
-    pub fn kill(&mut self, index: usize) {
-        if let Some(mut child) = self.nodes[index].child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+    /// `kill -9` of one node; it stays down until [`start_node`](Self::start_node). Fails
+    /// when the node was not running or was not ended by this kill (it had exited on its
+    /// own).
+    pub fn kill(&mut self, index: usize) -> Result<(), String> {
+        let node = &mut self.nodes[index];
+        let mut child = node
+            .child
+            .take()
+            .ok_or_else(|| format!("{} is not running", node.name))?;
+        crate::kill_child(&mut child).map_err(|e| format!("{}: {e}", node.name))
     }
 
     /// Starts a node again on its store (it catches up from its peers) and waits for it.

@@ -110,10 +110,16 @@ impl NatsServer {
         Self::spawn(nats_server_bin(), store, js_dir, conf)
     }
 
-    /// Kills the server (SIGKILL) and leaves it down until [`restart`](Self::restart).
-    pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+    /// Kills the server (SIGKILL) and leaves it down until [`restart`](Self::restart). Fails
+    /// when the server was not killed by this call: it had exited on its own, or the signal
+    /// or the wait failed (a fault that did not happen must not be counted as one).
+    pub fn kill(&mut self) -> Result<(), String> {
+        kill_child(&mut self.child).map_err(|e| format!("nats-server: {e}"))
+    }
+
+    /// True when the server's process has ended (killed through this value or on its own).
+    pub fn exited(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(Some(_)))
     }
 
     /// Kills the server (SIGKILL) and starts it again on the same store and port.
@@ -170,6 +176,31 @@ fn default_sync_conf(dir: &Path) -> PathBuf {
     let conf = dir.join("nats-server-default-sync.conf");
     std::fs::write(&conf, relaxed).expect("write conf");
     conf
+}
+
+/// `kill -9` of a child process, and its reaping. `Ok` only when the wait reports the child
+/// ended by that SIGKILL: a child that had already exited (it died on its own), or a signal
+/// or wait that failed, is an error — a fault injector must not count a kill that did not
+/// happen.
+pub fn kill_child(child: &mut Child) -> Result<(), String> {
+    use std::os::unix::process::ExitStatusExt;
+    let pid = child.id();
+    if let Some(status) = child
+        .try_wait()
+        .map_err(|e| format!("pid {pid}: wait: {e}"))?
+    {
+        return Err(format!("pid {pid} had already exited ({status})"));
+    }
+    child
+        .kill()
+        .map_err(|e| format!("pid {pid}: SIGKILL: {e}"))?;
+    let status = child.wait().map_err(|e| format!("pid {pid}: wait: {e}"))?;
+    match status.signal() {
+        Some(9) => Ok(()),
+        _ => Err(format!(
+            "pid {pid} ended by itself ({status}), not by the SIGKILL"
+        )),
+    }
 }
 
 // The child is handed to `NatsServer`, which kills and waits for it on drop; the lint cannot
@@ -308,5 +339,29 @@ impl Drop for TestDatabase {
             });
         })
         .join();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kill_child;
+    use std::process::Command;
+
+    #[test]
+    fn killing_a_running_child_succeeds() {
+        let mut child = Command::new("sleep").arg("30").spawn().expect("sleep");
+        assert_eq!(kill_child(&mut child), Ok(()));
+    }
+
+    #[test]
+    fn killing_a_child_that_already_exited_is_an_error() {
+        let mut child = Command::new("true").spawn().expect("true");
+        while child.try_wait().expect("try_wait").is_none() {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let error = kill_child(&mut child).expect_err("nothing was killed");
+        assert!(error.contains("already exited"), "{error}");
+        // Reaped already: a second kill fails too, not silently succeeds.
+        assert!(kill_child(&mut child).is_err());
     }
 }

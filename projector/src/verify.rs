@@ -1,13 +1,19 @@
 //! `projector verify`: folds the journal with `evolve`, checks every event's post-state, and
 //! compares the fold with the read model and with the stream's own last-by-subject states.
+//!
+//! History rows are derived independently of the projector ([`history`]: its own table of
+//! types and signs, `balance_after` as a running sum), and compared a journal page at a time,
+//! so memory stays bounded by the page and by the number of accounts, whatever the journal's
+//! length.
 
-use crate::apply::{self, Entry};
+mod history;
+
+use crate::apply::Entry;
 use crate::read_model::{self, PROJECTION, to_i64};
 use events::{AccountState, Envelope, Event, evolve, subjects};
 use ledger_nats::direct;
 use sqlx::{PgPool, Row};
-use std::collections::BTreeMap;
-
+use std::collections::{BTreeMap, HashSet};
 /// Most drift lines kept: past this, more of the same helps nobody.
 const DRIFT_LINES_MAX: usize = 100;
 
@@ -29,6 +35,15 @@ impl Findings {
     }
 }
 
+/// The fold of one account: its last sequence and state, and the running sum of its
+/// movements (what `balance_after` must be).
+#[derive(Debug)]
+struct Folded {
+    seq: u64,
+    state: AccountState,
+    running: i64,
+}
+
 /// Verifies the read model in `pool` against the journal, up to the read model's checkpoint
 /// (what it claims to contain).
 pub async fn verify(
@@ -38,10 +53,12 @@ pub async fn verify(
 ) -> anyhow::Result<Findings> {
     let checkpoint = read_model::checkpoint(pool, PROJECTION).await?;
     let mut findings = Findings::default();
-    let mut states: BTreeMap<String, (u64, AccountState)> = BTreeMap::new();
-    let mut expected_entries: Vec<Entry> = Vec::new();
+    let mut accounts: BTreeMap<String, Folded> = BTreeMap::new();
+    // Orders and holds in flight; finished ones are kept by id only (a later event for one
+    // is still found), so memory does not grow with their states.
     let mut orders: BTreeMap<uuid::Uuid, events::OrderState> = BTreeMap::new();
     let mut holds: BTreeMap<uuid::Uuid, events::HoldState> = BTreeMap::new();
+    let mut finished: HashSet<uuid::Uuid> = HashSet::new();
     let (mut credits, mut debits) = (0_i128, 0_i128);
     let mut next = 1;
     while next <= checkpoint {
@@ -53,6 +70,9 @@ pub async fn verify(
             ));
             break;
         }
+        let first = next;
+        // This page's expected history rows, by (account, version).
+        let mut expected: BTreeMap<(String, i64), Entry> = BTreeMap::new();
         for message in page.iter().take_while(|m| m.seq <= checkpoint) {
             next = message.seq + 1;
             findings.events += 1;
@@ -65,9 +85,21 @@ pub async fn verify(
             };
             if let (Some(hold), Some(state)) = (envelope.event.hold(), envelope.event.hold_state())
             {
-                match events::evolve_hold(holds.get(&hold.hold_id), &envelope.event) {
+                let previous = holds.get(&hold.hold_id);
+                if previous.is_none() && finished.contains(&hold.hold_id) {
+                    findings.drift(format!(
+                        "message {}: hold {} changed after it was captured or voided",
+                        message.seq, hold.hold_id
+                    ));
+                }
+                match events::evolve_hold(previous, &envelope.event) {
                     Ok(after) if &after == state => {
-                        holds.insert(hold.hold_id, after);
+                        if after.status == events::hold::HoldStatus::Placed {
+                            holds.insert(hold.hold_id, after);
+                        } else {
+                            holds.remove(&hold.hold_id);
+                            finished.insert(hold.hold_id);
+                        }
                     }
                     Ok(after) => findings.drift(format!(
                         "message {}: hold post-state {state:?} is not evolve's {after:?}",
@@ -79,9 +111,21 @@ pub async fn verify(
             if let (Some(order_id), Some(state)) =
                 (envelope.event.order_id(), envelope.event.order_state())
             {
-                match events::evolve_order(orders.get(order_id), &envelope.event) {
+                let previous = orders.get(order_id);
+                if previous.is_none() && finished.contains(order_id) {
+                    findings.drift(format!(
+                        "message {}: order {order_id} changed after it was decided",
+                        message.seq
+                    ));
+                }
+                match events::evolve_order(previous, &envelope.event) {
                     Ok(after) if &after == state => {
-                        orders.insert(*order_id, after);
+                        if after.status == events::order::OrderStatus::New {
+                            orders.insert(*order_id, after);
+                        } else {
+                            orders.remove(order_id);
+                            finished.insert(*order_id);
+                        }
                     }
                     Ok(after) => findings.drift(format!(
                         "message {}: order post-state {state:?} is not evolve's {after:?}",
@@ -99,7 +143,23 @@ pub async fn verify(
                     message.seq, message.subject
                 ));
             }
-            let previous = states.get(account_id.as_str()).map(|(_, s)| s);
+            let folded = accounts.get(account_id.as_str());
+            let previous = folded.map(|f| &f.state);
+            let running_before = folded.map(|f| f.running);
+            let mut running = running_before.unwrap_or(0);
+            if let Some(derived) = history::derive(message.seq, &envelope, running_before) {
+                if let Some(line) = derived.drift {
+                    findings.drift(line);
+                }
+                running = derived.entry.balance_after;
+                expected.insert(
+                    (
+                        derived.entry.account_id.to_string(),
+                        to_i64(derived.entry.version),
+                    ),
+                    derived.entry,
+                );
+            }
             match evolve(previous, &envelope.event) {
                 Ok(after) if Some(&after) == envelope.event.account_state() => {
                     match &envelope.event {
@@ -114,7 +174,21 @@ pub async fn verify(
                         }
                         _ => {}
                     }
-                    states.insert(account_id.to_string(), (message.seq, after));
+                    // Once a difference is reported, go on from the journal's own balance, so
+                    // one bad event is one line of drift, not one per later event.
+                    let running = if running == after.balance {
+                        running
+                    } else {
+                        after.balance
+                    };
+                    accounts.insert(
+                        account_id.to_string(),
+                        Folded {
+                            seq: message.seq,
+                            state: after,
+                            running,
+                        },
+                    );
                 }
                 Ok(after) => findings.drift(format!(
                     "message {}: post-state {:?} is not evolve's {:?}",
@@ -124,89 +198,86 @@ pub async fn verify(
                 )),
                 Err(e) => findings.drift(format!("message {}: {e}", message.seq)),
             }
-            if let Some(entry) = apply::entry(message.seq, &envelope) {
-                expected_entries.push(entry);
-            }
         }
+        compare_entries(pool, (first, next - 1), expected, &mut findings).await?;
         if page.last().is_some_and(|m| m.seq >= checkpoint) {
             break;
         }
     }
-    findings.accounts = states.len();
-    let total: i128 = states.values().map(|(_, s)| i128::from(s.balance)).sum();
+    findings.accounts = accounts.len();
+    let total: i128 = accounts.values().map(|f| i128::from(f.state.balance)).sum();
     if total != credits - debits {
         findings.drift(format!(
             "money is not conserved: balances sum to {total}, deposits − withdrawals = {}",
             credits - debits
         ));
     }
-    compare_entries(pool, checkpoint, &expected_entries, &mut findings).await?;
+    let states: BTreeMap<&str, (u64, &AccountState)> = accounts
+        .iter()
+        .map(|(id, f)| (id.as_str(), (f.seq, &f.state)))
+        .collect();
     compare_accounts(pool, checkpoint, &states, &mut findings).await?;
     compare_stream_states(nats, stream, checkpoint, &states, &mut findings).await?;
     Ok(findings)
 }
 
+/// The read model's history rows with a sequence in `seqs` (one journal page) against the
+/// rows derived from that page.
 async fn compare_entries(
     pool: &PgPool,
-    checkpoint: u64,
-    expected: &[Entry],
+    seqs: (u64, u64),
+    mut expected: BTreeMap<(String, i64), Entry>,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
     let rows = sqlx::query(
         "SELECT account_id, version, seq, event_id, event_type, entry_type, amount, balance_after,
-                held_after, counterparty_account_id, transfer_id, job_id, reference,
-                metadata, occurred_at
-         FROM account_entries WHERE seq <= $1 ORDER BY seq, account_id",
+                held_after, counterparty_account_id, transfer_id, order_id, hold_id, job_id,
+                reference, metadata, occurred_at
+         FROM account_entries WHERE seq BETWEEN $1 AND $2 ORDER BY seq, account_id",
     )
-    .bind(to_i64(checkpoint))
+    .bind(to_i64(seqs.0))
+    .bind(to_i64(seqs.1))
     .fetch_all(pool)
     .await?;
-    if rows.len() != expected.len() {
-        findings.drift(format!(
-            "the read model has {} entries up to sequence {checkpoint}; the journal has {}",
-            rows.len(),
-            expected.len()
-        ));
-    }
-    let mut by_key: BTreeMap<(String, i64), &Entry> = BTreeMap::new();
-    for entry in expected {
-        by_key.insert((entry.account_id.to_string(), to_i64(entry.version)), entry);
-    }
     for row in &rows {
         let account_id: String = row.try_get("account_id")?;
         let version: i64 = row.try_get("version")?;
-        let Some(entry) = by_key.remove(&(account_id.clone(), version)) else {
+        let Some(entry) = expected.remove(&(account_id.clone(), version)) else {
             findings.drift(format!(
                 "entry {account_id} v{version} is not in the journal"
             ));
             continue;
         };
-        let metadata: Option<serde_json::Value> = row.try_get("metadata")?;
-        let same = row.try_get::<i64, _>("seq")? == to_i64(entry.seq)
-            && row.try_get::<uuid::Uuid, _>("event_id")? == entry.event_id
-            && row.try_get::<String, _>("event_type")? == entry.event_type
-            && row.try_get::<String, _>("entry_type")? == entry.entry_type
-            && row.try_get::<i64, _>("amount")? == entry.amount
-            && row.try_get::<i64, _>("balance_after")? == entry.balance_after
-            && row.try_get::<i64, _>("held_after")? == entry.held_after
-            && row.try_get::<Option<String>, _>("counterparty_account_id")?
-                == entry
-                    .counterparty_account_id
-                    .as_ref()
-                    .map(ToString::to_string)
-            && row.try_get::<Option<uuid::Uuid>, _>("transfer_id")? == entry.transfer_id
-            && row.try_get::<uuid::Uuid, _>("job_id")? == entry.job_id
-            && row.try_get::<Option<String>, _>("reference")? == entry.reference
-            && metadata == entry.metadata
-            && row.try_get::<chrono::DateTime<chrono::Utc>, _>("occurred_at")? == entry.occurred_at;
-        if !same {
+        let stored = Entry {
+            seq: u64::try_from(row.try_get::<i64, _>("seq")?).unwrap_or(0),
+            event_id: row.try_get("event_id")?,
+            event_type: stored_name(&row.try_get::<String, _>("event_type")?, entry.event_type),
+            entry_type: stored_name(&row.try_get::<String, _>("entry_type")?, entry.entry_type),
+            amount: row.try_get("amount")?,
+            balance_after: row.try_get("balance_after")?,
+            held_after: row.try_get("held_after")?,
+            counterparty_account_id: row
+                .try_get::<Option<String>, _>("counterparty_account_id")?
+                .and_then(|id| events::AccountId::parse(id).ok()),
+            transfer_id: row.try_get("transfer_id")?,
+            order_id: row.try_get("order_id")?,
+            hold_id: row.try_get("hold_id")?,
+            job_id: row.try_get("job_id")?,
+            reference: row.try_get("reference")?,
+            metadata: row.try_get("metadata")?,
+            occurred_at: row.try_get("occurred_at")?,
+            ..entry.clone()
+        };
+        let differences = history::differences(&stored, &entry);
+        if !differences.is_empty() {
             findings.drift(format!(
-                "entry {account_id} v{version} differs from journal message {}",
-                entry.seq
+                "entry {account_id} v{version} differs from journal message {} in {}",
+                entry.seq,
+                differences.join(", ")
             ));
         }
     }
-    for (account_id, version) in by_key.keys() {
+    for (account_id, version) in expected.keys() {
         findings.drift(format!(
             "entry {account_id} v{version} is missing from the read model"
         ));
@@ -214,10 +285,20 @@ async fn compare_entries(
     Ok(())
 }
 
+/// A name read from the read model, as the expected `&'static str` when they are equal, else
+/// a marker that cannot equal any name.
+fn stored_name(stored: &str, expected: &'static str) -> &'static str {
+    if stored == expected {
+        expected
+    } else {
+        "(another name)"
+    }
+}
+
 async fn compare_accounts(
     pool: &PgPool,
     checkpoint: u64,
-    states: &BTreeMap<String, (u64, AccountState)>,
+    states: &BTreeMap<&str, (u64, &AccountState)>,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
     let rows = sqlx::query(
@@ -235,7 +316,7 @@ async fn compare_accounts(
             seen += 1;
             continue;
         }
-        let Some((_, state)) = states.get(&account_id) else {
+        let Some((_, state)) = states.get(account_id.as_str()) else {
             findings.drift(format!("account {account_id} is not in the journal"));
             continue;
         };
@@ -267,7 +348,7 @@ async fn compare_stream_states(
     nats: &async_nats::Client,
     stream: &str,
     checkpoint: u64,
-    states: &BTreeMap<String, (u64, AccountState)>,
+    states: &BTreeMap<&str, (u64, &AccountState)>,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
     let account_subjects: Vec<String> = states
@@ -284,7 +365,7 @@ async fn compare_stream_states(
         };
         let stored = Envelope::from_json(&message.payload).ok();
         let stored_state = stored.as_ref().and_then(|e| e.event.account_state());
-        let folded = states.get(account_id.as_str()).map(|(_, s)| s);
+        let folded = states.get(account_id.as_str()).map(|(_, s)| *s);
         if stored_state != folded {
             findings.drift(format!(
                 "the stream's last state of {account_id} is not the fold's"

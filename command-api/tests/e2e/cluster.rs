@@ -110,7 +110,7 @@ async fn an_r1_journal_is_scaled_up_to_r3_in_place_and_survives_its_leaders_deat
     // The leader dies; the two survivors elect a new one and keep the money.
     let leader = placement.leader.clone().expect("a leader");
     let leader_index = cluster.index_of(&leader).expect("leader is a node");
-    cluster.kill(leader_index);
+    cluster.kill(leader_index).expect("kill the leader");
     deposit_until_accepted(&api, &admin, "alice", 100).await;
     let after = settled_without(&client, &leader).await;
     assert_ne!(after.leader.as_deref(), Some(leader.as_str()));

@@ -45,7 +45,7 @@ async fn the_read_model_keeps_up_when_the_node_holding_the_projectors_consumer_d
         .expect("connect");
     let host = consumer_host(&client).await;
     let index = cluster.index_of(&host).expect("a node");
-    cluster.kill(index);
+    cluster.kill(index).expect("kill the node");
     let killed_at = Instant::now();
 
     let seq = loop {

@@ -144,7 +144,9 @@ async fn balance_after_chains_and_the_type_filter_selects_one_kind() {
     assert_eq!(versions, (13..=22).rev().collect::<Vec<_>>());
     assert_eq!(page2.body["has_more"], true);
 
-    // Balance as of an instant before the last movement.
+    // Balance as of an instant before the last movement: exactly the state after the entry
+    // at that instant (version 11), not the current one (version 32) — so an `as_of` that
+    // were ignored would fail here.
     let tenth = &items[10];
     let instant = tenth["occurred_at"].as_str().expect("instant");
     let at = stack
@@ -158,7 +160,9 @@ async fn balance_after_chains_and_the_type_filter_selects_one_kind() {
         )
         .await;
     assert_eq!(at.status.as_u16(), 200, "{:?}", at.body);
-    assert!(at.body["version"].as_i64().expect("v") >= 11);
+    assert_eq!(at.body["version"], tenth["version"], "{:?}", at.body);
+    assert_eq!(at.body["balance"], tenth["balance_after"], "{:?}", at.body);
+    assert_ne!(at.body["balance"], items[31]["balance_after"]);
     projector.stop().await.expect("stops");
 }
 

@@ -170,4 +170,33 @@ async fn verify_passes_on_a_faithful_read_model_and_reports_a_tampered_row() {
         "{:#?}",
         drift.drift
     );
+
+    // The rows a projector with a sign bug would write: the transfer received as a debit,
+    // with a `balance_after` that chains from it and the type of a withdrawal. The rows
+    // agree among themselves; only an independent derivation tells them wrong.
+    sqlx::query(
+        "UPDATE account_entries SET amount = amount - 1 WHERE account_id = 'v-1' AND version = 3",
+    )
+    .execute(&pool)
+    .await
+    .expect("untamper");
+    sqlx::query(
+        "UPDATE account_entries SET amount = -amount, balance_after = balance_after - 2 * amount,
+                entry_type = 'withdrawal'
+         WHERE account_id = 'v-2' AND event_type = 'transfer_received'",
+    )
+    .execute(&pool)
+    .await
+    .expect("plant a buggy row");
+    let drift = projector::verify::verify(&client, STREAM, &pool)
+        .await
+        .expect("verify");
+    assert!(
+        drift.drift.iter().any(|line| line.contains("entry v-2")
+            && line.contains("amount")
+            && line.contains("balance_after")
+            && line.contains("type")),
+        "{:#?}",
+        drift.drift
+    );
 }
