@@ -261,11 +261,11 @@ async fn inject(
                 .disk
                 .as_mut()
                 .ok_or_else(|| anyhow::anyhow!("power-cut: the store is not on a lazy disk"))?;
-            server.kill();
+            let killed = server.kill();
             disk.power_cut()?;
             tokio::time::sleep(outage).await;
             server.restart();
-            Ok(())
+            killed.map_err(|e| KillFailed(e).into())
         }
         Fault::Postgres => {
             let crashed = cluster.postgres.crash();
