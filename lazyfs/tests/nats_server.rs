@@ -1,7 +1,7 @@
 //! nats-server 2.15.1 on the lazy filesystem with `sync_interval: always`: the smallest
-//! reproduction of what a power cut does to its store. It fsyncs every file it writes but never
-//! a directory, so under POSIX's rule for names (durable by the directory's fsync) a power cut
-//! takes the whole stream; under ext4's (a new file's fsync carries its name) every
+//! reproduction of what a power cut does to its store. It fsyncs every file it writes but not the
+//! directories its stream's tree hangs from, so under POSIX's rule for names (durable by the
+//! directory's fsync) a power cut takes the whole stream; under ext4's (a new file's fsync carries its name) every
 //! acknowledged message survives.
 
 use lazyfs::Names;
