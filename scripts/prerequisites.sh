@@ -25,6 +25,15 @@ ensure_old_nats_server() {
   fi
 }
 
+# fusermount3 (Debian package fuse3) and /dev/fuse: the lazy filesystem of the power-cut runs.
+ensure_fuse() {
+  command -v fusermount3 >/dev/null 2>&1 && return
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "==> installing fuse3 (the power-cut tests' lazy filesystem)" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fuse3 >/dev/null
+  fi
+}
+
 # A Compose CLI to validate docker-compose.yml without a Docker engine (scripts/check-compose):
 # Docker Compose v2 (`docker compose`) if present, else docker-compose, else Debian's
 # docker-compose 1.29 (installed as root through apt). Sets COMPOSE_CLI.

@@ -246,6 +246,13 @@ async fn apply_from_checkpoint(
                              journal is at {last} and the checkpoint at {checkpoint}"
                         ));
                     }
+                    // The journal went back behind what was applied: lost, not quiet.
+                    Ok(last) if last < checkpoint => {
+                        return StopReason::JournalLost(format!(
+                            "the journal ends at sequence {last} but the read model holds \
+                             events up to {checkpoint}: the journal lost acknowledged messages"
+                        ));
+                    }
                     _ => continue,
                 }
             }
