@@ -17,7 +17,9 @@ pub enum IdError {
     IdempotencyKey,
     #[error("reference must be 1 to 255 characters without control characters")]
     Reference,
-    #[error("metadata must be a JSON object of at most 4096 bytes")]
+    #[error(
+        "metadata must be a JSON object of at most 4096 bytes, with no NUL (U+0000) in its keys or strings"
+    )]
     Metadata,
 }
 
@@ -176,6 +178,18 @@ impl From<Reference> for String {
     }
 }
 
+/// True when a key or string anywhere in `value` contains U+0000.
+fn holds_nul(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().any(holds_nul),
+        serde_json::Value::Object(map) => map
+            .iter()
+            .any(|(key, value)| key.contains('\0') || holds_nul(value)),
+        _ => false,
+    }
+}
+
 /// Largest metadata object, serialized: events are kept forever, so client data stays small.
 pub const METADATA_BYTES_MAX: usize = 4096;
 
@@ -192,7 +206,9 @@ impl Metadata {
         let len = serde_json::to_vec(&map)
             .map_err(|_| IdError::Metadata)?
             .len();
-        if len <= METADATA_BYTES_MAX {
+        // PostgreSQL's jsonb cannot hold U+0000: an event carrying it would stop the
+        // projection at that event, so it is refused here, where it enters.
+        if len <= METADATA_BYTES_MAX && !holds_nul(&serde_json::Value::Object(map.clone())) {
             Ok(Self(map))
         } else {
             Err(IdError::Metadata)
@@ -255,6 +271,18 @@ mod tests {
         );
         let big = serde_json::json!({"k": "x".repeat(METADATA_BYTES_MAX)});
         assert_eq!(Metadata::parse(big), Err(IdError::Metadata));
+    }
+
+    #[test]
+    fn metadata_with_a_nul_anywhere_is_refused() {
+        for nul in [
+            serde_json::json!({"note": "a\u{0}b"}),
+            serde_json::json!({"a\u{0}": 1}),
+            serde_json::json!({"deep": [{"x": ["\u{0}"]}]}),
+        ] {
+            assert_eq!(Metadata::parse(nul), Err(IdError::Metadata));
+        }
+        assert!(Metadata::parse(serde_json::json!({"note": "a\u{1}b", "n": [1, "x"]})).is_ok());
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub const BATCH_LEN_MAX: usize = 1000;
 pub mod err_code {
     /// `wrong last sequence`: an expected-sequence check failed; nothing was stored.
     pub const WRONG_LAST_SEQUENCE: u16 = 10071;
+    /// `wrong last sequence` without a number: on a replicated stream, a subject of the batch
+    /// has another write proposed but not yet applied (nats-server's `jetstream_batching.go`
+    /// refuses rather than check against a state about to change); nothing was stored. The
+    /// same conflict as 10071, and with two command APIs on the same accounts a frequent one.
+    pub const WRONG_LAST_SEQUENCE_IN_FLIGHT: u16 = 10164;
     /// A message id of the batch is already in the de-duplication window: the batch (or one
     /// with the same ids) may have been stored before; nothing was stored now.
     pub const DUPLICATE_MESSAGE_ID: u16 = 10201;
@@ -148,7 +153,9 @@ pub async fn publish_atomic(
 
 fn classify(error: ApiError) -> PublishError {
     match error.err_code {
-        err_code::WRONG_LAST_SEQUENCE => PublishError::WrongLastSequence(error),
+        err_code::WRONG_LAST_SEQUENCE | err_code::WRONG_LAST_SEQUENCE_IN_FLIGHT => {
+            PublishError::WrongLastSequence(error)
+        }
         err_code::DUPLICATE_MESSAGE_ID => PublishError::DuplicateMessageId(error),
         _ => PublishError::Refused(error),
     }

@@ -297,6 +297,15 @@ impl Pipeline {
         }
     }
 
+    /// Settles a commit of unknown outcome. Only positive evidence ends it: our batch's first
+    /// message found where it would be (stored), or another message found in its place (ours
+    /// can never be stored: the journal is append-only and ours expected that place). A
+    /// resend refused with "wrong last sequence" proves nothing by itself — the subject may
+    /// have moved because *our* first attempt was applied meanwhile — so the look-up is
+    /// repeated; and a look-up that finds nothing after such a refusal cannot be trusted
+    /// either (a leader that was frozen and does not know yet that it was deposed answers
+    /// from its old state). Without evidence the outcome stays unknown (503): re-deciding the
+    /// commands would write a second copy of any that was stored.
     async fn resolve(&self, messages: &[Outbound]) -> Commit {
         let Some(first) = messages.first() else {
             return Commit::Refused("empty batch".into());
@@ -324,8 +333,11 @@ impl Pipeline {
                 // Someone else's message follows the expected sequence: ours can never be
                 // stored.
                 Ok(Some(_)) => return Commit::Conflict,
-                // Not stored, and a resend already saw another subject move: never will be.
-                Ok(None) if resend_conflicted => return Commit::Conflict,
+                // Not found, though a resend saw the subject move: the answer is stale or
+                // our batch is about to be applied; ask again.
+                Ok(None) if resend_conflicted => {
+                    tokio::time::sleep(backoff(attempt + 4)).await;
+                }
                 Ok(None) => {
                     match publish_atomic(&self.client, messages, self.config.commit_timeout).await {
                         Ok(ack) => return Commit::Stored(ack),

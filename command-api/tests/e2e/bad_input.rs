@@ -109,6 +109,13 @@ async fn bad_input_gets_a_problem_and_leaves_no_trace() {
             400,
             "invalid_request",
         ),
+        // PostgreSQL's jsonb cannot store U+0000: accepted, it would stop the projection.
+        (
+            deposit.into(),
+            r#"{"amount": 5, "metadata": {"note": "a\u0000b"}}"#.to_owned(),
+            400,
+            "invalid_request",
+        ),
         (
             deposit.into(),
             json!({"amount": 5, "reference": ""}).to_string(),
