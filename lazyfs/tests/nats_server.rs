@@ -32,7 +32,7 @@ async fn after_power_cut(names: Names, count: u64) -> Option<(u64, u64)> {
             .await
             .expect("acknowledged");
     }
-    server.kill();
+    server.kill().expect("the server was running");
     disk.power_cut().expect("power cut");
     let disk = lazyfs::Process::spawn(bin, &backing, &mnt, names).expect("mount again");
     server.restart();
@@ -47,7 +47,7 @@ async fn after_power_cut(names: Names, count: u64) -> Option<(u64, u64)> {
             None
         }
     };
-    server.kill();
+    server.kill().expect("the server was running");
     disk.unmount().expect("unmount");
     state
 }
