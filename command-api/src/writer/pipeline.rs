@@ -30,6 +30,12 @@ const CACHE_LEN_MIN: usize = 4 * BATCH_LEN_MAX;
 const BACKOFF_FIRST: Duration = Duration::from_millis(2);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
+/// Rounds of look-ups that confirm a "wrong last sequence" answer before the round is
+/// re-decided, 8 ms to 500 ms apart (about 1.5 s in all): a conflicting batch in flight is
+/// applied within milliseconds; a deposed leader learns of its successor within a second or
+/// so.
+const CONFLICT_LOOKUPS: u32 = 7;
+
 /// Starts the writer task on `client` and returns the handlers' handle to it.
 pub fn spawn(client: Client, config: WriterConfig) -> (Writer, WriterTask) {
     let (inbox_tx, inbox_rx) = mpsc::channel(config.queue_len_max.max(1));
@@ -285,7 +291,7 @@ impl Pipeline {
         let timeout = self.config.commit_timeout;
         match publish_atomic(&self.client, messages, timeout).await {
             Ok(ack) => Commit::Stored(ack),
-            Err(PublishError::WrongLastSequence(_)) => Commit::Conflict,
+            Err(PublishError::WrongLastSequence(_)) => self.settle_conflict(messages).await,
             Err(e @ (PublishError::Refused(_) | PublishError::BadLength(_))) => {
                 Commit::Refused(e.to_string())
             }
@@ -295,6 +301,55 @@ impl Pipeline {
                 self.resolve(messages).await
             }
         }
+    }
+
+    /// Makes sure a "wrong last sequence" answer is a conflict before the round is re-decided.
+    /// The answer alone is not proof: right after a frozen leader resumes, it still believes
+    /// it leads and answers publishes from its old state while the new leader stores them —
+    /// the first answer wins, and re-deciding wrote one chaos-run transfer seven times. So
+    /// each subject the batch checks is looked up (from the leader) after its expected
+    /// sequence: our own message there proves the batch stored; another message there proves
+    /// the conflict (the journal is append-only, and ours expected that place); nothing, or
+    /// no answer, proves neither, and after a few tries the outcome is unknown (503).
+    async fn settle_conflict(&self, messages: &[Outbound]) -> Commit {
+        let checked: Vec<&Outbound> = messages
+            .iter()
+            .filter(|m| m.expected_last_subject_seq.is_some())
+            .collect();
+        let count = messages.len() as u64;
+        for attempt in 0..CONFLICT_LOOKUPS {
+            let lookups = checked.iter().map(|m| {
+                direct::next_for_subject(
+                    &self.client,
+                    &self.config.stream,
+                    &m.subject,
+                    m.expected_last_subject_seq.unwrap_or(0) + 1,
+                )
+            });
+            let found = futures::future::join_all(lookups).await;
+            for (ours, found) in checked.iter().zip(&found) {
+                match found {
+                    Ok(Some(m)) if m.msg_id.as_deref() == Some(ours.msg_id.as_str()) => {
+                        // The batch is stored contiguously; its last message is `count - 1`
+                        // after this one's place in it.
+                        let index = messages
+                            .iter()
+                            .position(|x| x.msg_id == ours.msg_id)
+                            .unwrap_or(0) as u64;
+                        tracing::warn!(seq = m.seq, "refused, yet the batch was stored");
+                        return Commit::Stored(BatchAck {
+                            seq: m.seq - index + count - 1,
+                            count,
+                        });
+                    }
+                    Ok(Some(_)) => return Commit::Conflict,
+                    Ok(None) | Err(_) => {}
+                }
+            }
+            tokio::time::sleep(backoff(attempt + 2)).await;
+        }
+        tracing::warn!("a refusal could not be confirmed as a conflict");
+        Commit::Unknown("a refusal could not be confirmed as a conflict".into())
     }
 
     /// Settles a commit of unknown outcome. Only positive evidence ends it: our batch's first
