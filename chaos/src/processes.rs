@@ -434,63 +434,50 @@ impl Cluster {
             }
         };
         let postgres = Postgres::start(pg_bin_dir)?;
-        let env = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
-            pairs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect()
-        };
         let instances = if replicated { 2 } else { 1 };
         let nats_url = nats.url();
         let replicas = nats.replicas().to_string();
         let db = postgres.url();
         let mut command_apis = Vec::new();
         let mut projectors = Vec::new();
-        for instance in 0..instances {
+        // A service on a free port of 127.0.0.1, told so by its own HOST and PORT variables.
+        let service = |name, instance, host_var, port_var, mut pairs: Vec<(&str, String)>| {
             let port = free_port()?;
-            command_apis.push(Service::new(
+            pairs.push((host_var, "127.0.0.1".to_owned()));
+            pairs.push((port_var, port.to_string()));
+            let env = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+            anyhow::Ok(Service::new(name, instance, bin_dir, log_dir, port, env))
+        };
+        for instance in 0..instances {
+            command_apis.push(service(
                 "command-api",
                 instance,
-                bin_dir,
-                log_dir,
-                port,
-                env(&[
-                    ("NATS_URL", &nats_url),
-                    ("LEDGER_REPLICAS", &replicas),
-                    ("COMMAND_API_HOST", "127.0.0.1"),
-                    ("COMMAND_API_PORT", &port.to_string()),
-                    ("LEDGER_JWT_SECRET", jwt_secret),
-                ]),
-            ));
-            let port = free_port()?;
-            projectors.push(Service::new(
+                "COMMAND_API_HOST",
+                "COMMAND_API_PORT",
+                vec![
+                    ("NATS_URL", nats_url.clone()),
+                    ("LEDGER_REPLICAS", replicas.clone()),
+                    ("LEDGER_JWT_SECRET", jwt_secret.to_owned()),
+                ],
+            )?);
+            projectors.push(service(
                 "projector",
                 instance,
-                bin_dir,
-                log_dir,
-                port,
-                env(&[
-                    ("NATS_URL", &nats_url),
-                    ("DATABASE_URL", &db),
-                    ("PROJECTOR_HOST", "127.0.0.1"),
-                    ("PROJECTOR_PORT", &port.to_string()),
-                ]),
-            ));
+                "PROJECTOR_HOST",
+                "PROJECTOR_PORT",
+                vec![("NATS_URL", nats_url.clone()), ("DATABASE_URL", db.clone())],
+            )?);
         }
-        let query_port = free_port()?;
-        let mut query_api = Service::new(
+        let mut query_api = service(
             "query-api",
             0,
-            bin_dir,
-            log_dir,
-            query_port,
-            env(&[
-                ("DATABASE_URL", &db),
-                ("QUERY_API_HOST", "127.0.0.1"),
-                ("QUERY_API_PORT", &query_port.to_string()),
-                ("LEDGER_JWT_SECRET", jwt_secret),
-            ]),
-        );
+            "QUERY_API_HOST",
+            "QUERY_API_PORT",
+            vec![
+                ("DATABASE_URL", db.clone()),
+                ("LEDGER_JWT_SECRET", jwt_secret.to_owned()),
+            ],
+        )?;
         for service in command_apis.iter_mut().chain(projectors.iter_mut()) {
             service.spawn()?;
             service.wait_ready(http).await?;

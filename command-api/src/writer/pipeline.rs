@@ -337,10 +337,7 @@ impl Pipeline {
                             .position(|x| x.msg_id == ours.msg_id)
                             .unwrap_or(0) as u64;
                         tracing::warn!(seq = m.seq, "refused, yet the batch was stored");
-                        return Commit::Stored(BatchAck {
-                            seq: m.seq - index + count - 1,
-                            count,
-                        });
+                        return Commit::Stored(found_at(m.seq - index, count));
                     }
                     Ok(Some(_)) => return Commit::Conflict,
                     Ok(None) | Err(_) => {}
@@ -380,10 +377,7 @@ impl Pipeline {
             match found {
                 // Stored: a batch is stored contiguously, so its last message follows.
                 Ok(Some(m)) if m.msg_id.as_deref() == Some(first.msg_id.as_str()) => {
-                    return Commit::Stored(BatchAck {
-                        seq: m.seq + count - 1,
-                        count,
-                    });
+                    return Commit::Stored(found_at(m.seq, count));
                 }
                 // Someone else's message follows the expected sequence: ours can never be
                 // stored.
@@ -713,6 +707,15 @@ fn outcome_name(tentative: &Tentative) -> &'static str {
 }
 
 /// Exponential back-off with full jitter.
+/// The ack of a batch of `count` messages found stored from stream sequence `first_seq` on: a
+/// batch is stored contiguously, so its last message is `count - 1` further.
+fn found_at(first_seq: u64, count: u64) -> BatchAck {
+    BatchAck {
+        seq: first_seq + count - 1,
+        count,
+    }
+}
+
 fn backoff(attempt: u32) -> Duration {
     let ceiling = BACKOFF_FIRST
         .saturating_mul(1u32 << attempt.min(16))
