@@ -32,11 +32,14 @@ pub struct Config {
     pub balance: i64,
     /// Faults to inject, comma-separated: projector, command-api, query-api, postgres, and
     /// nats on a single server, or nats-leader-kill, nats-follower-kill, nats-leader-pause,
-    /// partition, disk-loss on a cluster. Default: every kind the topology has.
+    /// partition, disk-loss on a cluster. Default: every kind the topology has, except the
+    /// power cuts, which need FUSE: power-cut (single server), node-power-cut and
+    /// cluster-power-cut (one node, and all three at once).
     #[arg(long, value_delimiter = ',')]
     pub faults: Option<Vec<Fault>>,
-    /// The negative control: nats-server without `sync_interval: always` (its default fsync
-    /// every two minutes), so that power cuts lose acknowledged writes.
+    /// The negative control: nats-server (every node, on a cluster) without `sync_interval:
+    /// always` (its default fsync every two minutes), so that power cuts lose acknowledged
+    /// writes.
     #[arg(long)]
     pub unsafe_fsync: bool,
     /// With power-cut: a name is durable only once its directory is fsynced (POSIX), not

@@ -37,7 +37,7 @@ pub use report::Report;
 
 use audit::Violations;
 use floors::Floors;
-use nemesis::{Fault, Schedule};
+use nemesis::Schedule;
 use processes::Cluster;
 use readers::ReadCounts;
 use std::path::PathBuf;
@@ -100,9 +100,10 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         JWT_SECRET,
         &control,
         config.cluster,
-        processes::SingleStore {
+        processes::StoreOptions {
             lazy: faults
-                .contains(&Fault::PowerCut)
+                .iter()
+                .any(|f| f.cuts_power())
                 .then_some(if config.posix_names {
                     lazyfs::Names::DirectoryFsync
                 } else {
@@ -277,6 +278,11 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         report.violations.add("cluster_not_recovered", evidence);
     }
 
+    report.power_cuts = cluster
+        .disks
+        .iter()
+        .flat_map(|disk| disk.cuts.iter().cloned())
+        .collect();
     report.journal_messages = facts.messages;
     report.indeterminate_applied = facts.indeterminate_applied;
     report.operations = history.len();

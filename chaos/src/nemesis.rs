@@ -45,10 +45,17 @@ pub enum Fault {
     /// Cluster: a node stopped, its store deleted, started empty (the leader every other
     /// time): it must catch up from the other two.
     DiskLoss,
+    /// Cluster: `kill -9` of one node (the leader every other time), then a power cut of its
+    /// store's lazy filesystem, a remount and a restart on what survived. Only when asked for.
+    NodePowerCut,
+    /// Cluster: all three nodes at once — `kill -9`, a power cut of every store, remounts,
+    /// and the three started together on what survived (a data centre losing power). Only
+    /// when asked for.
+    ClusterPowerCut,
 }
 
 impl Fault {
-    pub const ALL: [Fault; 11] = [
+    pub const ALL: [Fault; 13] = [
         Fault::Projector,
         Fault::CommandApi,
         Fault::QueryApi,
@@ -60,6 +67,8 @@ impl Fault {
         Fault::NatsLeaderPause,
         Fault::Partition,
         Fault::DiskLoss,
+        Fault::NodePowerCut,
+        Fault::ClusterPowerCut,
     ];
 
     /// What a run injects unless told otherwise: every kind its topology has.
@@ -67,8 +76,16 @@ impl Fault {
         Fault::ALL
             .into_iter()
             .filter(|f| f.needs_cluster() == Some(cluster) || f.needs_cluster().is_none())
-            .filter(|f| *f != Fault::PowerCut)
+            .filter(|f| !f.cuts_power())
             .collect()
+    }
+
+    /// Power cuts need the stores on the lazy filesystem (FUSE): asked for, never a default.
+    pub fn cuts_power(self) -> bool {
+        matches!(
+            self,
+            Fault::PowerCut | Fault::NodePowerCut | Fault::ClusterPowerCut
+        )
     }
 
     /// `Some(true)`: only on a cluster; `Some(false)`: only on a single server.
@@ -79,7 +96,9 @@ impl Fault {
             | Fault::NatsFollowerKill
             | Fault::NatsLeaderPause
             | Fault::Partition
-            | Fault::DiskLoss => Some(true),
+            | Fault::DiskLoss
+            | Fault::NodePowerCut
+            | Fault::ClusterPowerCut => Some(true),
             Fault::Projector | Fault::CommandApi | Fault::QueryApi | Fault::Postgres => None,
         }
     }
@@ -99,6 +118,8 @@ impl fmt::Display for Fault {
             Fault::NatsLeaderPause => "nats-leader-pause",
             Fault::Partition => "partition",
             Fault::DiskLoss => "disk-loss",
+            Fault::NodePowerCut => "node-power-cut",
+            Fault::ClusterPowerCut => "cluster-power-cut",
         })
     }
 }
@@ -120,8 +141,8 @@ impl FromStr for Fault {
 #[derive(Debug, Default)]
 pub struct FaultCounts {
     pub injected: BTreeMap<Fault, u64>,
-    /// Node faults (kill, pause, partition, disk loss) aimed at the stream's leader, and at a
-    /// follower.
+    /// Node faults (kill, pause, partition, disk loss, a node's power cut) aimed at the
+    /// stream's leader, and at a follower.
     pub on_leader: u64,
     pub on_follower: u64,
     /// Pauses and leader cuts after which another node led the stream.
@@ -258,8 +279,8 @@ async fn inject(
                 anyhow::bail!("the power-cut fault is for a single server");
             };
             let disk = cluster
-                .disk
-                .as_mut()
+                .disks
+                .first_mut()
                 .ok_or_else(|| anyhow::anyhow!("power-cut: the store is not on a lazy disk"))?;
             let killed = server.kill();
             disk.power_cut()?;
@@ -277,8 +298,41 @@ async fn inject(
         | Fault::NatsFollowerKill
         | Fault::NatsLeaderPause
         | Fault::Partition
-        | Fault::DiskLoss => node_fault(cluster, fault, outage, counts).await,
+        | Fault::DiskLoss
+        | Fault::NodePowerCut => node_fault(cluster, fault, outage, counts).await,
+        Fault::ClusterPowerCut => cluster_power_cut(cluster, outage, counts).await,
     }
+}
+
+/// Every node killed, every store's unsynced writes lost, the three started together on what
+/// survived — once the cluster is whole (a leader, every replica current).
+async fn cluster_power_cut(
+    cluster: &mut Cluster,
+    outage: Duration,
+    counts: &mut FaultCounts,
+) -> anyhow::Result<()> {
+    let Journal::Replicated(nodes) = &mut cluster.nats else {
+        anyhow::bail!("cluster-power-cut needs a cluster (--cluster)");
+    };
+    if cluster.disks.len() != harness::cluster::NODES {
+        anyhow::bail!("cluster-power-cut: the nodes' stores are not on lazy disks");
+    }
+    let client = ledger_nats::connect(&nodes.url(), "tally-chaos-nemesis").await?;
+    if whole(nodes, &client, counts).await.is_none() {
+        return Ok(());
+    }
+    drop(client);
+    let all: Vec<usize> = (0..harness::cluster::NODES).collect();
+    let killed: Vec<Result<(), String>> = all.iter().map(|&index| nodes.kill(index)).collect();
+    for disk in &mut cluster.disks {
+        disk.power_cut()?;
+    }
+    tokio::time::sleep(outage).await;
+    tokio::task::block_in_place(|| nodes.start_nodes(&all)).map_err(|e| anyhow::anyhow!(e))?;
+    for result in killed {
+        result.map_err(KillFailed)?;
+    }
+    Ok(())
 }
 
 /// One fault on one NATS node of the cluster, once the cluster is whole.
@@ -295,7 +349,7 @@ async fn node_fault(
     let Some(leader) = whole(nodes, &client, counts).await else {
         return Ok(());
     };
-    // Partitions and disk losses alternate between the leader and a follower.
+    // Partitions, disk losses and power cuts alternate between the leader and a follower.
     let leader_turn = match fault {
         Fault::NatsLeaderKill | Fault::NatsLeaderPause => true,
         Fault::NatsFollowerKill => false,
@@ -334,6 +388,16 @@ async fn node_fault(
         Fault::DiskLoss => {
             let killed = nodes.kill(target);
             nodes.wipe_store(target).map_err(fail)?;
+            tokio::time::sleep(outage).await;
+            tokio::task::block_in_place(|| nodes.start_node(target)).map_err(fail)?;
+            killed.map_err(KillFailed)?;
+        }
+        Fault::NodePowerCut => {
+            let disk = cluster.disks.get_mut(target).ok_or_else(|| {
+                anyhow::anyhow!("node-power-cut: the store is not on a lazy disk")
+            })?;
+            let killed = nodes.kill(target);
+            disk.power_cut()?;
             tokio::time::sleep(outage).await;
             tokio::task::block_in_place(|| nodes.start_node(target)).map_err(fail)?;
             killed.map_err(KillFailed)?;

@@ -332,16 +332,17 @@ impl Journal {
     }
 }
 
-/// Where a single server keeps its journal.
+/// Where the NATS servers keep the journal.
 #[derive(Debug, Clone, Copy)]
-pub struct SingleStore {
-    /// On a lazy filesystem (for power cuts), with this rule for when names are durable.
+pub struct StoreOptions {
+    /// On a lazy filesystem (for power cuts; on a cluster one per node), with this rule for
+    /// when names are durable.
     pub lazy: Option<lazyfs::Names>,
     /// `sync_interval: always` (Tally's configuration); `false`: the server's default.
     pub fsync: bool,
 }
 
-/// The single server's store on the `lazyfs` binary's mount, which a power cut remounts.
+/// A server's store on the `lazyfs` binary's mount, which a power cut remounts.
 #[derive(Debug)]
 pub struct LazyDisk {
     bin: PathBuf,
@@ -354,8 +355,9 @@ pub struct LazyDisk {
 }
 
 impl LazyDisk {
-    fn mount(bin: PathBuf, dir: &Path, names: lazyfs::Names) -> anyhow::Result<Self> {
-        let (backing, mountpoint) = (dir.join("nats-store.backing"), dir.join("nats-store"));
+    /// Mounts `dir/<name>` over `dir/<name>.backing`.
+    fn mount(bin: PathBuf, dir: &Path, name: &str, names: lazyfs::Names) -> anyhow::Result<Self> {
+        let (backing, mountpoint) = (dir.join(format!("{name}.backing")), dir.join(name));
         std::fs::create_dir_all(&backing)?;
         std::fs::create_dir_all(&mountpoint)?;
         let mut disk = Self {
@@ -396,9 +398,9 @@ pub struct Cluster {
     /// One on a single server; on a cluster an active one and a hot standby.
     pub projectors: Vec<Service>,
     pub query_api: Service,
-    /// The single server's lazy store, when power cuts are injected (dropped last: unmounted
-    /// once the server is gone).
-    pub disk: Option<LazyDisk>,
+    /// The servers' lazy stores, when power cuts are injected: the single server's, or one
+    /// per node in node order (dropped last: unmounted once the servers are gone).
+    pub disks: Vec<LazyDisk>,
 }
 
 impl Cluster {
@@ -413,21 +415,42 @@ impl Cluster {
         jwt_secret: &str,
         http: &reqwest::Client,
         replicated: bool,
-        store: SingleStore,
+        store: StoreOptions,
     ) -> anyhow::Result<Self> {
-        let disk = match store.lazy {
-            Some(names) if !replicated => {
-                Some(LazyDisk::mount(bin_dir.join("lazyfs"), log_dir, names)?)
-            }
-            _ => None,
+        let names: &[&str] = if replicated {
+            &["nats-store-n1", "nats-store-n2", "nats-store-n3"]
+        } else {
+            &["nats-store"]
         };
+        let mut disks = Vec::new();
+        if let Some(rule) = store.lazy {
+            for name in names {
+                disks.push(LazyDisk::mount(
+                    bin_dir.join("lazyfs"),
+                    log_dir,
+                    name,
+                    rule,
+                )?);
+            }
+        }
         let nats = if replicated {
+            let stores = harness::Stores {
+                dirs: match disks.as_slice() {
+                    [n1, n2, n3] => Some([
+                        n1.mountpoint.clone(),
+                        n2.mountpoint.clone(),
+                        n3.mountpoint.clone(),
+                    ]),
+                    _ => None,
+                },
+                unsafe_fsync: !store.fsync,
+            };
             Journal::Replicated(
-                NatsCluster::start(Network::Namespaces, log_dir)
+                NatsCluster::start_with(Network::Namespaces, log_dir, stores)
                     .map_err(|e| anyhow::anyhow!("starting the NATS cluster: {e}"))?,
             )
         } else {
-            match &disk {
+            match disks.first() {
                 Some(disk) => Journal::Single(NatsServer::start_on(&disk.mountpoint, store.fsync)),
                 None if store.fsync => Journal::Single(NatsServer::start()),
                 None => Journal::Single(NatsServer::start_without_fsync()),
@@ -490,7 +513,7 @@ impl Cluster {
             command_apis,
             projectors,
             query_api,
-            disk,
+            disks,
         })
     }
 

@@ -19,6 +19,8 @@ pub struct Report {
     pub journal_reads: (u64, u64),
     pub faults: FaultCounts,
     pub journal_messages: usize,
+    /// What each power cut rolled back, as the lazy filesystem said it.
+    pub power_cuts: Vec<String>,
     pub violations: Violations,
     /// What the run had to reach, and the fault kinds it had to inject.
     pub floors: Floors,
@@ -87,6 +89,21 @@ impl Report {
             },
             self.faults.kill_failed.len()
         );
+        if !self.power_cuts.is_empty() {
+            // Evidence that the cuts dropped unsynced data at all: a cut that rolls nothing
+            // back tests nothing.
+            let rolled_back = self
+                .power_cuts
+                .iter()
+                .filter(|cut| !cut.contains(" 0 files back"))
+                .count();
+            println!(
+                "power cuts: {} of {} rolled files back to their last fsync; last: {}",
+                rolled_back,
+                self.power_cuts.len(),
+                self.power_cuts.last().map_or("", String::as_str)
+            );
+        }
         println!("{}", self.floors.describe(&self.enabled, self));
         let by_kind: Vec<String> = self
             .violations

@@ -9,7 +9,9 @@
 //!   and iproute2.
 //!
 //! A node can be killed (`SIGKILL`), paused (`SIGSTOP`) and resumed, started again on its
-//! store, or started on an empty store (a lost disk).
+//! store, or started on an empty store (a lost disk). [`Stores`] puts the nodes' stores where
+//! a caller wants them (on a filesystem that loses unsynced writes, for power cuts) and can
+//! drop `sync_interval: always` (the negative control).
 
 use crate::{NATS_USERS, nats_server_bin, with_user, workspace_root};
 use ledger_nats::stream::Placement;
@@ -27,6 +29,17 @@ const NODE_READY_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum Network {
     Loopback,
     Namespaces,
+}
+
+/// How the nodes keep their journals.
+#[derive(Debug, Clone, Default)]
+pub struct Stores {
+    /// Each node's store directory, in node order (e.g. the mounts of a filesystem that loses
+    /// unsynced writes at a power cut); `None`: directories of a temporary folder.
+    pub dirs: Option<[PathBuf; NODES]>,
+    /// `false`: Tally's configuration less `sync_interval: always` (the server's default,
+    /// fsync every two minutes) — the negative control of power-cut runs, never for money.
+    pub unsafe_fsync: bool,
 }
 
 #[derive(Debug)]
@@ -60,6 +73,11 @@ impl NatsCluster {
     /// Starts three nodes and waits until each answers its health check (JetStream up, the
     /// meta leader known). `log_dir` receives each node's log (`n1.log`, …).
     pub fn start(network: Network, log_dir: &Path) -> Result<Self, String> {
+        Self::start_with(network, log_dir, Stores::default())
+    }
+
+    /// [`start`](Self::start) with the nodes' stores where `stores` says, and durable or not.
+    pub fn start_with(network: Network, log_dir: &Path, stores: Stores) -> Result<Self, String> {
         let root = tempfile::Builder::new()
             .prefix("tally-nats-cluster")
             .tempdir()
@@ -71,10 +89,21 @@ impl NatsCluster {
                 (nodes, Some(bridge))
             }
         };
+        let mut nodes = nodes;
+        if let Some(dirs) = stores.dirs {
+            for (node, dir) in nodes.iter_mut().zip(dirs) {
+                node.store = dir;
+            }
+        }
+        let conf = if stores.unsafe_fsync {
+            default_sync_node_conf(root.path())?
+        } else {
+            workspace_root().join("nats/cluster/node.conf")
+        };
         let mut cluster = Self {
             nodes,
             bin: nats_server_bin(),
-            conf: workspace_root().join("nats/cluster/node.conf"),
+            conf,
             bridge,
             _root: root,
         };
@@ -179,10 +208,21 @@ impl NatsCluster {
 
     /// Starts a node again on its store (it catches up from its peers) and waits for it.
     pub fn start_node(&mut self, index: usize) -> Result<(), String> {
-        if self.nodes[index].child.is_none() {
-            self.spawn(index)?;
+        self.start_nodes(&[index])
+    }
+
+    /// Starts the nodes again on their stores, all before waiting for any: a node is healthy
+    /// only once a quorum runs, so after a whole-cluster outage they must come up together.
+    pub fn start_nodes(&mut self, indices: &[usize]) -> Result<(), String> {
+        for &index in indices {
+            if self.nodes[index].child.is_none() {
+                self.spawn(index)?;
+            }
         }
-        self.wait_node_ready(index)
+        for &index in indices {
+            self.wait_node_ready(index)?;
+        }
+        Ok(())
     }
 
     /// Deletes a stopped node's store: its disk is lost. Started again, it rejoins empty and
@@ -382,6 +422,26 @@ impl Drop for NatsCluster {
             let _ = Command::new("ip").args(["link", "del", bridge]).status();
         }
     }
+}
+
+/// `node.conf` beside a copy of `nats-server.conf` less `sync_interval: always`, written into
+/// `dir` (the include's relative path is kept: `cluster/node.conf` → `../nats-server.conf`).
+fn default_sync_node_conf(dir: &Path) -> Result<PathBuf, String> {
+    let nats = workspace_root().join("nats");
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let relaxed: String = read(nats.join("nats-server.conf"))?
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("sync_interval"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let cluster_dir = dir.join("conf/cluster");
+    std::fs::create_dir_all(&cluster_dir).map_err(|e| e.to_string())?;
+    std::fs::write(dir.join("conf/nats-server.conf"), relaxed).map_err(|e| e.to_string())?;
+    let node = cluster_dir.join("node.conf");
+    std::fs::write(&node, read(nats.join("cluster/node.conf"))?).map_err(|e| e.to_string())?;
+    Ok(node)
 }
 
 fn loopback_nodes(root: &Path, log_dir: &Path) -> Result<Vec<Node>, String> {

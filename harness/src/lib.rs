@@ -6,7 +6,7 @@ pub mod cluster;
 pub mod credentials;
 pub mod http;
 
-pub use cluster::{NatsCluster, Network};
+pub use cluster::{NatsCluster, Network, Stores};
 
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -58,7 +58,7 @@ async fn main() -> anyhow::Result<()> {
         JWT_SECRET,
         &http,
         false,
-        chaos::processes::SingleStore {
+        chaos::processes::StoreOptions {
             lazy: None,
             fsync: true,
         },
