@@ -46,7 +46,7 @@ async fn healthz(State(probe): State<Probe>) -> impl IntoResponse {
 
 /// Postgres and NATS reachable, the stream present.
 async fn readyz(State(probe): State<Probe>) -> impl IntoResponse {
-    let db = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&probe.pool))
+    let db = tokio::time::timeout(PROBE_TIMEOUT, read_model::schema::ping(&probe.pool))
         .await
         .is_ok_and(|r| r.is_ok());
     let stream = tokio::time::timeout(
