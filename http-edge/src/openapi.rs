@@ -22,14 +22,10 @@ pub const BEARER: &str = "bearer";
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Pattern of account ids (they become part of NATS subjects).
-pub const ACCOUNT_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
-/// Pattern of owner ids (JWT subjects): 1 to 128 visible ASCII characters.
-pub const OWNER_ID_PATTERN: &str = "^[!-~]{1,128}$";
-/// Pattern of currencies: an ISO 4217 alphabetic code.
-pub const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
-/// Pattern of `Idempotency-Key`: 1 to 255 visible ASCII characters.
-pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
+// The id patterns are spelled in `events`, beside the rules they describe.
+pub use events::schema::{
+    ACCOUNT_ID_PATTERN, CURRENCY_PATTERN, IDEMPOTENCY_KEY_PATTERN, OWNER_ID_PATTERN,
+};
 
 /// Adds the shared parts to an API's document: the bearer scheme (required by every `/v1`
 /// operation), the `Problem` schema, and on every `/v1` operation the answers the edge may
@@ -221,12 +217,5 @@ where
 
 /// A schema for an `i64` within `min ..= max` (amounts, limits), for handwritten schemas.
 pub fn integer_between(min: i64, max: i64) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::Int64,
-        )))
-        .minimum(Some(min))
-        .maximum(Some(max))
-        .build()
+    events::schema::integer_between(min, max).build()
 }

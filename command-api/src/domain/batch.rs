@@ -5,7 +5,7 @@ use super::{Actor, Aggregates, Decision, DomainError, Outcome};
 use events::batch::{BatchItem, BatchState, CHUNK_LEN_MAX, ItemRejected};
 use events::{
     AccountState, AccountStatus, BalanceSet, BatchPartApplied, BatchSubmitted, Currency, Event,
-    OwnerId, evolve, subjects,
+    Evolve, OwnerId, subjects,
 };
 use uuid::Uuid;
 
@@ -111,7 +111,7 @@ pub fn apply_part(c: &ApplyBatchPart, states: &impl Aggregates) -> Result<Decisi
             item_job_id: item.job_id,
             state: before,
         });
-        let after = evolve(current, &set)
+        let after = AccountState::evolve(current, &set)
             .map_err(|_| DomainError::BalanceOverflow(item.account_id.clone()))?;
         events.push(set.with_account_state(after));
     }

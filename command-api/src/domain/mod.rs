@@ -2,7 +2,7 @@
 //!
 //! [`decide`] takes the current state of the aggregates a command touches (through
 //! [`Aggregates`]) and answers with the events to journal (each carrying its post-state,
-//! computed by `events::evolve` / `evolve_order`) and the [`Outcome`] to report, or a
+//! computed by `events::Evolve`) and the [`Outcome`] to report, or a
 //! [`DomainError`] — a business rejection. Infrastructure failures never appear here.
 //! - [`account`]: open, deposit, withdraw, transfer;
 //! - [`order`]: place an order, and pay or reject it.
@@ -40,7 +40,7 @@ pub struct Actor {
 impl Actor {
     /// Users act on their own accounts only; admins on all.
     pub fn may_act_on(&self, account: &AccountState) -> bool {
-        self.admin || account.owner_id == self.principal
+        account.owner_id.allows(&self.principal, self.admin)
     }
 }
 
