@@ -119,6 +119,7 @@ pub async fn start(config: Config) -> anyhow::Result<Projector> {
     read_model::migrate(&pool, &config.schema)
         .await
         .context("migrating the read models")?;
+    http::describe_metrics();
     let status = Arc::new(Status::default());
     let (stop, stopped) = watch::channel(false);
     let projection = tokio::spawn(consume::run(
