@@ -23,16 +23,6 @@ pub mod verify;
 pub mod write;
 
 pub use pool::connect;
-pub use rows::Rows;
+pub use rows::{Rows, to_i64, to_u64};
 pub use schema::{MIGRATOR, PROJECTION, checkpoint, migrate, notify_channel};
 pub use write::{ApplyError, apply};
-
-/// Stream sequences and versions fit `bigint` for the lifetime of any ledger (2^63).
-pub fn to_i64(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
-}
-
-/// A `bigint` column that holds a sequence or a version (never negative) as `u64`.
-pub fn to_u64(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
-}

@@ -2,8 +2,9 @@
 //! off during the load and put back after, and the swap that puts it in the live schema's
 //! place in one transaction while queries keep running.
 
+use crate::rows::{Rows, to_i64};
 use crate::schema::{PROJECTION, quote};
-use crate::{Rows, to_i64, write};
+use crate::write;
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 /// The checkpoint a rebuild keeps in its fresh schema while replaying (the live name,

@@ -16,6 +16,16 @@ pub fn microseconds(instant: DateTime<Utc>) -> DateTime<Utc> {
     instant.trunc_subsecs(6)
 }
 
+/// Stream sequences and versions fit `bigint` for the lifetime of any ledger (2^63).
+pub fn to_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// A `bigint` column that holds a sequence or a version (never negative) as `u64`.
+pub fn to_u64(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
 /// One row of `account_entries`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
@@ -152,62 +162,52 @@ impl Rows {
 
     /// The account's latest row: replaces an earlier one of the batch, keeping its opening.
     pub fn upsert_account(&mut self, row: AccountRow) {
-        match self
-            .account_index
-            .get(&row.account_id)
-            .and_then(|&i| self.accounts.get_mut(i))
-        {
-            Some(old) => {
-                old.opened_at = old.opened_at.or(row.opened_at);
-                old.state = row.state;
-                old.last_seq = row.last_seq;
-                old.updated_at = row.updated_at;
-            }
-            None => {
-                self.account_index
-                    .insert(row.account_id.clone(), self.accounts.len());
-                self.accounts.push(row);
-            }
-        }
+        let key = row.account_id.clone();
+        upsert(
+            &mut self.accounts,
+            &mut self.account_index,
+            key,
+            row,
+            |old, new| {
+                old.opened_at = old.opened_at.or(new.opened_at);
+                old.state = new.state;
+                old.last_seq = new.last_seq;
+                old.updated_at = new.updated_at;
+            },
+        );
     }
 
     /// The order's latest row: replaces an earlier one of the batch, keeping its placing and
     /// its job.
     pub fn upsert_order(&mut self, row: OrderRow) {
-        match self
-            .order_index
-            .get(&row.order_id)
-            .and_then(|&i| self.orders.get_mut(i))
-        {
-            Some(old) => {
-                old.created_at = old.created_at.or(row.created_at);
-                old.state = row.state;
-                old.updated_at = row.updated_at;
-            }
-            None => {
-                self.order_index.insert(row.order_id, self.orders.len());
-                self.orders.push(row);
-            }
-        }
+        let key = row.order_id;
+        upsert(
+            &mut self.orders,
+            &mut self.order_index,
+            key,
+            row,
+            |old, new| {
+                old.created_at = old.created_at.or(new.created_at);
+                old.state = new.state;
+                old.updated_at = new.updated_at;
+            },
+        );
     }
 
     /// The hold's latest row: replaces an earlier one of the batch, keeping its placing.
     pub fn upsert_hold(&mut self, row: HoldRow) {
-        match self
-            .hold_index
-            .get(&row.hold_id)
-            .and_then(|&i| self.holds.get_mut(i))
-        {
-            Some(old) => {
-                old.created_at = old.created_at.or(row.created_at);
-                old.state = row.state;
-                old.updated_at = row.updated_at;
-            }
-            None => {
-                self.hold_index.insert(row.hold_id, self.holds.len());
-                self.holds.push(row);
-            }
-        }
+        let key = row.hold_id;
+        upsert(
+            &mut self.holds,
+            &mut self.hold_index,
+            key,
+            row,
+            |old, new| {
+                old.created_at = old.created_at.or(new.created_at);
+                old.state = new.state;
+                old.updated_at = new.updated_at;
+            },
+        );
     }
 
     /// Adds a batch part's counts to the batch's progress in this run of messages.
@@ -228,5 +228,23 @@ impl Rows {
 
     pub fn is_empty(&self) -> bool {
         self.last_seq == 0
+    }
+}
+
+/// Merges `row` into the one of `rows` with the same `key` (`index` says where it is), or
+/// appends it: one row per key, in order of first appearance.
+fn upsert<K: Eq + std::hash::Hash, R>(
+    rows: &mut Vec<R>,
+    index: &mut HashMap<K, usize>,
+    key: K,
+    row: R,
+    merge: impl FnOnce(&mut R, R),
+) {
+    match index.get(&key).and_then(|&i| rows.get_mut(i)) {
+        Some(old) => merge(old, row),
+        None => {
+            index.insert(key, rows.len());
+            rows.push(row);
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Schemas and bookkeeping: the migrations, the checkpoint and how its moves are announced,
 //! the projection's advisory lock, and the probes that ask whether the read models are there.
 
-use crate::to_u64;
+use crate::rows::to_u64;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, Connection, PgConnection, PgPool};
 use std::str::FromStr;

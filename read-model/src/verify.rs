@@ -4,7 +4,7 @@
 //! find rows that are wrong, so a malformed one must come back as drift to report, not as a
 //! decoding error that hides the rest.
 
-use crate::to_i64;
+use crate::rows::to_i64;
 use chrono::{DateTime, Utc};
 use sqlx::{FromRow, PgPool};
 use uuid::Uuid;

@@ -6,9 +6,8 @@
 
 use crate::rows::{
     AccountRow, BatchProgress, BatchRow, Entry, FailedJob, HoldRow, OrderRow, QueuedJob,
-    RejectedJob, Rows, microseconds,
+    RejectedJob, Rows, microseconds, to_i64, to_u64,
 };
-use crate::to_i64;
 use sqlx::{PgConnection, PgPool};
 use thiserror::Error;
 
@@ -38,7 +37,7 @@ pub async fn apply(
             .bind(name)
             .fetch_one(&mut *tx)
             .await?;
-    let found = crate::to_u64(found);
+    let found = to_u64(found);
     if found != expected {
         return Err(ApplyError::LostOwnership { expected, found });
     }
