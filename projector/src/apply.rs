@@ -99,7 +99,7 @@ pub fn push(rows: &mut Rows, seq: u64, envelope: &Envelope) {
     let occurred_at = microseconds(envelope.occurred_at);
     if let (Some(order_id), Some(state)) = (envelope.event.order_id(), envelope.event.order_state())
     {
-        rows.upsert_order(OrderRow {
+        rows.orders.upsert(OrderRow {
             order_id: *order_id,
             state: state.clone(),
             job_id: envelope.job_id,
@@ -108,7 +108,7 @@ pub fn push(rows: &mut Rows, seq: u64, envelope: &Envelope) {
         });
     }
     if let (Some(hold), Some(state)) = (envelope.event.hold(), envelope.event.hold_state()) {
-        rows.upsert_hold(HoldRow {
+        rows.holds.upsert(HoldRow {
             hold_id: hold.hold_id,
             state: state.clone(),
             created_at: matches!(envelope.event, Event::HoldPlaced(_)).then_some(occurred_at),
@@ -121,7 +121,7 @@ pub fn push(rows: &mut Rows, seq: u64, envelope: &Envelope) {
     let Some(state) = envelope.event.account_state() else {
         return;
     };
-    rows.upsert_account(AccountRow {
+    rows.accounts.upsert(AccountRow {
         account_id: entry.account_id.clone(),
         state: state.clone(),
         last_seq: seq,

@@ -70,7 +70,7 @@ fn account(rows: &mut Rows, id: &str, owner: &str, deposits: &[i64]) {
             metadata: None,
             occurred_at: at(minute),
         });
-        rows.upsert_account(AccountRow {
+        rows.accounts.upsert(AccountRow {
             account_id: account_id.clone(),
             state: state.clone(),
             last_seq: seq,
@@ -84,7 +84,7 @@ fn account(rows: &mut Rows, id: &str, owner: &str, deposits: &[i64]) {
 fn order(rows: &mut Rows) -> Uuid {
     let job_id = Uuid::now_v7();
     rows.saw(rows.last_seq + 1);
-    rows.upsert_order(OrderRow {
+    rows.orders.upsert(OrderRow {
         order_id: Uuid::now_v7(),
         state: OrderState {
             version: 1,

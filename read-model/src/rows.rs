@@ -7,6 +7,7 @@
 use chrono::{DateTime, SubsecRound, Utc};
 use events::{AccountId, AccountState, HoldState, OrderState, OwnerId};
 use std::collections::HashMap;
+use std::hash::Hash;
 use uuid::Uuid;
 
 /// Instants as the read model stores them (PostgreSQL keeps microseconds): cut before
@@ -130,20 +131,99 @@ pub struct BatchProgress {
     pub at: DateTime<Utc>,
 }
 
+/// A row kept once per key in a batch: a later state of the same thing merges into it.
+pub trait Keyed {
+    type Key: Eq + Hash;
+    fn key(&self) -> Self::Key;
+    /// Takes `newer`'s state, keeping what only the first sight knows (when it began).
+    fn merge(&mut self, newer: Self);
+}
+
+impl Keyed for AccountRow {
+    type Key = AccountId;
+    fn key(&self) -> AccountId {
+        self.account_id.clone()
+    }
+    fn merge(&mut self, newer: Self) {
+        let opened_at = self.opened_at.or(newer.opened_at);
+        *self = Self { opened_at, ..newer };
+    }
+}
+
+impl Keyed for OrderRow {
+    type Key = Uuid;
+    fn key(&self) -> Uuid {
+        self.order_id
+    }
+    /// The order keeps its placing and the job that placed it.
+    fn merge(&mut self, newer: Self) {
+        let (created_at, job_id) = (self.created_at.or(newer.created_at), self.job_id);
+        *self = Self {
+            created_at,
+            job_id,
+            ..newer
+        };
+    }
+}
+
+impl Keyed for HoldRow {
+    type Key = Uuid;
+    fn key(&self) -> Uuid {
+        self.hold_id
+    }
+    fn merge(&mut self, newer: Self) {
+        let created_at = self.created_at.or(newer.created_at);
+        *self = Self {
+            created_at,
+            ..newer
+        };
+    }
+}
+
+/// The latest row per key, in order of first appearance (each key written once per batch).
+#[derive(Debug)]
+pub struct Latest<R: Keyed> {
+    rows: Vec<R>,
+    index: HashMap<R::Key, usize>,
+}
+
+impl<R: Keyed> Default for Latest<R> {
+    fn default() -> Self {
+        Self {
+            rows: Vec::new(),
+            index: HashMap::new(),
+        }
+    }
+}
+
+impl<R: Keyed> Latest<R> {
+    /// Adds `row`, or merges it into the earlier row with the same key.
+    pub fn upsert(&mut self, row: R) {
+        let key = row.key();
+        match self.index.get(&key).and_then(|&i| self.rows.get_mut(i)) {
+            Some(old) => old.merge(row),
+            None => {
+                self.index.insert(key, self.rows.len());
+                self.rows.push(row);
+            }
+        }
+    }
+}
+
+impl<R: Keyed> std::ops::Deref for Latest<R> {
+    type Target = [R];
+    fn deref(&self) -> &[R] {
+        &self.rows
+    }
+}
+
 /// A batch of consecutive journal messages, turned into rows.
 #[derive(Debug, Default)]
 pub struct Rows {
     pub entries: Vec<Entry>,
-    /// Last state per account, in order of first appearance.
-    pub accounts: Vec<AccountRow>,
-    /// Where each account's row is in `accounts`.
-    account_index: HashMap<AccountId, usize>,
-    /// Last state per order.
-    pub orders: Vec<OrderRow>,
-    order_index: HashMap<Uuid, usize>,
-    /// Last state per hold.
-    pub holds: Vec<HoldRow>,
-    hold_index: HashMap<Uuid, usize>,
+    pub accounts: Latest<AccountRow>,
+    pub orders: Latest<OrderRow>,
+    pub holds: Latest<HoldRow>,
     pub batches: Vec<BatchRow>,
     pub queued_jobs: Vec<QueuedJob>,
     pub rejected_jobs: Vec<RejectedJob>,
@@ -158,56 +238,6 @@ impl Rows {
     /// Notes that the message at `seq` is part of the batch (whether or not it makes rows).
     pub fn saw(&mut self, seq: u64) {
         self.last_seq = self.last_seq.max(seq);
-    }
-
-    /// The account's latest row: replaces an earlier one of the batch, keeping its opening.
-    pub fn upsert_account(&mut self, row: AccountRow) {
-        let key = row.account_id.clone();
-        upsert(
-            &mut self.accounts,
-            &mut self.account_index,
-            key,
-            row,
-            |old, new| {
-                old.opened_at = old.opened_at.or(new.opened_at);
-                old.state = new.state;
-                old.last_seq = new.last_seq;
-                old.updated_at = new.updated_at;
-            },
-        );
-    }
-
-    /// The order's latest row: replaces an earlier one of the batch, keeping its placing and
-    /// its job.
-    pub fn upsert_order(&mut self, row: OrderRow) {
-        let key = row.order_id;
-        upsert(
-            &mut self.orders,
-            &mut self.order_index,
-            key,
-            row,
-            |old, new| {
-                old.created_at = old.created_at.or(new.created_at);
-                old.state = new.state;
-                old.updated_at = new.updated_at;
-            },
-        );
-    }
-
-    /// The hold's latest row: replaces an earlier one of the batch, keeping its placing.
-    pub fn upsert_hold(&mut self, row: HoldRow) {
-        let key = row.hold_id;
-        upsert(
-            &mut self.holds,
-            &mut self.hold_index,
-            key,
-            row,
-            |old, new| {
-                old.created_at = old.created_at.or(new.created_at);
-                old.state = new.state;
-                old.updated_at = new.updated_at;
-            },
-        );
     }
 
     /// Adds a batch part's counts to the batch's progress in this run of messages.
@@ -228,23 +258,5 @@ impl Rows {
 
     pub fn is_empty(&self) -> bool {
         self.last_seq == 0
-    }
-}
-
-/// Merges `row` into the one of `rows` with the same `key` (`index` says where it is), or
-/// appends it: one row per key, in order of first appearance.
-fn upsert<K: Eq + std::hash::Hash, R>(
-    rows: &mut Vec<R>,
-    index: &mut HashMap<K, usize>,
-    key: K,
-    row: R,
-    merge: impl FnOnce(&mut R, R),
-) {
-    match index.get(&key).and_then(|&i| rows.get_mut(i)) {
-        Some(old) => merge(old, row),
-        None => {
-            index.insert(key, rows.len());
-            rows.push(row);
-        }
     }
 }

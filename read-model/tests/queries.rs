@@ -101,7 +101,7 @@ impl Journal {
             metadata: None,
             occurred_at: at(minute),
         });
-        self.rows.upsert_account(AccountRow {
+        self.rows.accounts.upsert(AccountRow {
             account_id: id,
             opened_at: (state.version == 1).then_some(at(minute)),
             state,
@@ -121,14 +121,18 @@ impl Journal {
 
     /// Writes what was built as one batch and starts the next.
     async fn commit(&mut self, pool: &PgPool) {
-        let expected = read_model::checkpoint(pool, PROJECTION)
-            .await
-            .expect("checkpoint");
-        let rows = std::mem::take(&mut self.rows);
-        read_model::apply(pool, PROJECTION, expected, &rows, None)
-            .await
-            .expect("the batch applies");
+        write(pool, &std::mem::take(&mut self.rows)).await;
     }
+}
+
+/// Applies `rows` as the projector's next batch (from the checkpoint, created at 0).
+async fn write(pool: &PgPool, rows: &Rows) {
+    let expected = read_model::checkpoint(pool, PROJECTION)
+        .await
+        .expect("checkpoint");
+    read_model::apply(pool, PROJECTION, expected, rows, None)
+        .await
+        .expect("the batch applies");
 }
 
 #[sqlx::test(migrations = "../migrations")]
@@ -292,12 +296,7 @@ async fn a_balance_batch_runs_until_every_item_is_applied_or_rejected(pool: PgPo
             submitted_at: at(0),
         });
     }
-    read_model::checkpoint(&pool, PROJECTION)
-        .await
-        .expect("checkpoint");
-    read_model::apply(&pool, PROJECTION, 0, &rows, None)
-        .await
-        .expect("submitted");
+    write(&pool, &rows).await;
 
     let running = batches::batch(&pool, batch_id)
         .await
@@ -334,9 +333,7 @@ async fn a_balance_batch_runs_until_every_item_is_applied_or_rejected(pool: PgPo
         code: "invalid_amount".to_owned(),
         at: at(2),
     });
-    read_model::apply(&pool, PROJECTION, 1, &rows, None)
-        .await
-        .expect("progress");
+    write(&pool, &rows).await;
 
     let done = batches::batch(&pool, batch_id)
         .await
@@ -367,12 +364,7 @@ async fn a_failed_job_has_no_owner_so_only_admins_may_see_it(pool: PgPool) {
         seq: 1,
         at: at(3),
     });
-    read_model::checkpoint(&pool, PROJECTION)
-        .await
-        .expect("checkpoint");
-    read_model::apply(&pool, PROJECTION, 0, &rows, None)
-        .await
-        .expect("applied");
+    write(&pool, &rows).await;
 
     let job = jobs::async_job(&pool, job_id)
         .await
@@ -427,7 +419,7 @@ async fn an_order_moves_forward_only_and_is_found_by_its_job(pool: PgPool) {
     let (order_id, job_id) = (Uuid::now_v7(), Uuid::now_v7());
     let mut placed = Rows::default();
     placed.saw(1);
-    placed.upsert_order(OrderRow {
+    placed.orders.upsert(OrderRow {
         order_id,
         state: order_state(OrderStatus::New, 1, None),
         job_id,
@@ -436,29 +428,20 @@ async fn an_order_moves_forward_only_and_is_found_by_its_job(pool: PgPool) {
     });
     let mut rejected = Rows::default();
     rejected.saw(2);
-    rejected.upsert_order(OrderRow {
+    rejected.orders.upsert(OrderRow {
         order_id,
         state: order_state(OrderStatus::Rejected, 2, None),
         job_id,
         created_at: None,
         updated_at: at(1),
     });
-    read_model::checkpoint(&pool, PROJECTION)
-        .await
-        .expect("checkpoint");
-    read_model::apply(&pool, PROJECTION, 0, &placed, None)
-        .await
-        .expect("placed");
-    read_model::apply(&pool, PROJECTION, 1, &rejected, None)
-        .await
-        .expect("rejected");
+    write(&pool, &placed).await;
+    write(&pool, &rejected).await;
     // A replay of the placing (an older version) changes nothing.
     let mut replay = Rows::default();
     replay.saw(3);
-    replay.upsert_order(placed.orders[0].clone());
-    read_model::apply(&pool, PROJECTION, 2, &replay, None)
-        .await
-        .expect("replayed");
+    replay.orders.upsert(placed.orders[0].clone());
+    write(&pool, &replay).await;
 
     let order = orders::order_by_job(&pool, job_id)
         .await
@@ -485,7 +468,7 @@ async fn a_hold_reads_back_with_its_accounts_owner_and_expired_status(pool: PgPo
     let mut journal = Journal::default();
     journal.open("alice-1", "alice", 0);
     let hold_id = Uuid::now_v7();
-    journal.rows.upsert_hold(HoldRow {
+    journal.rows.holds.upsert(HoldRow {
         hold_id,
         state: HoldState {
             version: 2,
@@ -518,12 +501,7 @@ async fn a_batch_applied_twice_writes_its_entries_once(pool: PgPool) {
     journal.open("alice-1", "alice", 0);
     journal.deposit("alice-1", 40, 1);
     let rows = std::mem::take(&mut journal.rows);
-    read_model::checkpoint(&pool, PROJECTION)
-        .await
-        .expect("checkpoint");
-    read_model::apply(&pool, PROJECTION, 0, &rows, None)
-        .await
-        .expect("applied");
+    write(&pool, &rows).await;
     sqlx::query("UPDATE projection_checkpoint SET last_seq = 0")
         .execute(&pool)
         .await
