@@ -16,7 +16,8 @@ use utoipa::{IntoParams, ToSchema};
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Account {
     account_id: AccountId,
-    /// `balance - held`.
+    /// `balance - held` (`null` only if that would overflow).
+    #[schema(required = true)]
     available: Option<i64>,
     /// Minor units; as low as `-overdraft_limit`.
     balance: i64,
@@ -91,6 +92,8 @@ pub struct Balance {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     as_of: Option<DateTime<Utc>>,
+    /// `balance - held` (`null` only if that would overflow).
+    #[schema(required = true)]
     available: Option<i64>,
     balance: i64,
     currency: Currency,
