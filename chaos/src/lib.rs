@@ -13,6 +13,8 @@
 //! - [`nemesis`]: the faults;
 //! - [`floors`]: what a run must reach for its audit to mean something (faults of each kind,
 //!   acknowledged operations, good reads; no service exiting on its own);
+//! - `settled`: once the run has quiesced, the projector caught up, the whole journal read,
+//!   `projector verify` run and every replica compared;
 //! - [`audit`]: after quiescing, the histories against the journal (lost, duplicated,
 //!   unexpected, gapless versions), the read model against the journal, and
 //!   `projector verify`.
@@ -21,18 +23,23 @@
 //! the histories, the journal and the read model meet in the audit.
 
 pub mod audit;
+mod config;
 pub mod floors;
 pub mod nemesis;
 pub mod processes;
 pub mod readers;
+mod report;
+mod settled;
 pub mod workload;
+
+pub use config::Config;
+pub use report::Report;
 
 use audit::Violations;
 use floors::Floors;
-use nemesis::{Fault, FaultCounts, Schedule};
+use nemesis::{Fault, Schedule};
 use processes::Cluster;
 use readers::ReadCounts;
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -46,133 +53,8 @@ pub(crate) const STREAM: &str = "LEDGER";
 /// yet (each kind is tried at least once).
 const EVERY_KIND_GRACE: Duration = Duration::from_secs(180);
 
-/// How long the projector may take to catch up after the run.
-const CATCH_UP_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// The token secret of the run's services (its own servers, nothing to protect).
 const JWT_SECRET: &str = "chaos-run-secret-that-is-long-enough-for-hs256";
-
-/// A bank workload under faults, then an audit; exits non-zero on any violation.
-#[derive(Debug, Clone, clap::Parser)]
-#[command(name = "chaos", version)]
-pub struct Config {
-    /// The short run of the test suite: 30 s (45 s on a cluster), a fault every 1 to 2.5 s.
-    #[arg(long)]
-    pub quick: bool,
-    /// Run on a three-node NATS cluster (each node in its own network namespace; needs root
-    /// and iproute2) with an R3 journal, two command APIs and a standby projector, and inject
-    /// node faults: leader and follower kills, leader pauses, partitions, lost disks.
-    #[arg(long)]
-    pub cluster: bool,
-    /// How long clients transfer and faults are injected, in seconds.
-    #[arg(long, default_value_t = 300)]
-    pub duration_s: u64,
-    /// Accounts in the bank.
-    #[arg(long, default_value_t = 20)]
-    pub accounts: usize,
-    /// Concurrent clients, each with one transfer in flight.
-    #[arg(long, default_value_t = 8)]
-    pub clients: usize,
-    /// Readers of each kind (query API, journal).
-    #[arg(long, default_value_t = 2)]
-    pub readers: usize,
-    /// Opening balance of each account, in minor units.
-    #[arg(long, default_value_t = 1_000)]
-    pub balance: i64,
-    /// Faults to inject, comma-separated: projector, command-api, query-api, postgres, and
-    /// nats on a single server, or nats-leader-kill, nats-follower-kill, nats-leader-pause,
-    /// partition, disk-loss on a cluster. Default: every kind the topology has.
-    #[arg(long, value_delimiter = ',')]
-    pub faults: Option<Vec<Fault>>,
-    /// The negative control: nats-server without `sync_interval: always` (its default fsync
-    /// every two minutes), so that power cuts lose acknowledged writes.
-    #[arg(long)]
-    pub unsafe_fsync: bool,
-    /// With power-cut: a name is durable only once its directory is fsynced (POSIX), not
-    /// also by its file's fsync (as ext4 and XFS do; the default).
-    #[arg(long)]
-    pub posix_names: bool,
-    /// Inject no faults at all (a baseline).
-    #[arg(long)]
-    pub no_faults: bool,
-    /// Fewest injections of each enabled fault kind for the run to count (it goes on past
-    /// its duration, up to 3 minutes, to reach them). Default: 1 with --quick, else 2.
-    #[arg(long)]
-    pub faults_min_per_kind: Option<u64>,
-    /// Shortest calm between two faults, in milliseconds.
-    #[arg(long, default_value_t = 2_000)]
-    pub fault_interval_min_ms: u64,
-    /// Longest calm between two faults, in milliseconds.
-    #[arg(long, default_value_t = 6_000)]
-    pub fault_interval_max_ms: u64,
-    /// Shortest time a killed component stays down, in milliseconds.
-    #[arg(long, default_value_t = 0)]
-    pub outage_min_ms: u64,
-    /// Longest time a killed component stays down, in milliseconds.
-    #[arg(long, default_value_t = 2_000)]
-    pub outage_max_ms: u64,
-    /// Attempts per operation before its outcome is called indeterminate.
-    #[arg(long, default_value_t = 30)]
-    pub attempts_max: u32,
-    /// Where the service binaries are (default: next to this one).
-    #[arg(long)]
-    pub bin_dir: Option<PathBuf>,
-    /// PostgreSQL's server binaries (initdb, pg_ctl).
-    #[arg(long, env = "PG_BIN_DIR", default_value = "/usr/lib/postgresql/15/bin")]
-    pub pg_bin_dir: PathBuf,
-    /// The services' logs and the server's store live here (emptied first).
-    #[arg(long, default_value = "target/chaos")]
-    pub log_dir: PathBuf,
-}
-
-impl Config {
-    fn effective(mut self) -> anyhow::Result<(Self, Vec<Fault>)> {
-        if self.quick {
-            self.duration_s = if self.cluster { 45 } else { 30 };
-            self.fault_interval_min_ms = 1_000;
-            self.fault_interval_max_ms = 2_500;
-        }
-        let faults = match (&self.faults, self.no_faults) {
-            (_, true) => Vec::new(),
-            (Some(faults), false) => faults.clone(),
-            (None, false) => Fault::defaults(self.cluster),
-        };
-        if let Some(misplaced) = faults
-            .iter()
-            .find(|f| f.needs_cluster().is_some_and(|c| c != self.cluster))
-        {
-            anyhow::bail!(
-                "fault {misplaced} is for {}",
-                if self.cluster {
-                    "a single server (without --cluster)"
-                } else {
-                    "a cluster (--cluster)"
-                }
-            );
-        }
-        Ok((self, faults))
-    }
-}
-
-/// What a run found.
-#[derive(Debug, Default)]
-pub struct Report {
-    pub operations: usize,
-    pub ok: usize,
-    pub replayed: usize,
-    pub failed: BTreeMap<String, usize>,
-    pub indeterminate: usize,
-    pub indeterminate_applied: usize,
-    pub attempts: u64,
-    pub query_reads: (u64, u64),
-    pub journal_reads: (u64, u64),
-    pub faults: FaultCounts,
-    pub journal_messages: usize,
-    pub violations: Violations,
-    /// What the run had to reach, and the fault kinds it had to inject.
-    pub floors: Floors,
-    pub enabled: Vec<Fault>,
-}
 
 /// Runs the workload and the audit; `Ok(report)` whether or not it found violations.
 pub async fn run(config: Config) -> anyhow::Result<Report> {
@@ -354,13 +236,14 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     // Quiesced: every client finished, no faults. Wait for the projector to catch up.
     // A store that lost its stream (a power cut without fsync) is a finding, not an error.
     let (last_seq, journal) = match ledger_nats::stream::stream_last_seq(&nats, STREAM).await {
-        Ok(seq) => (seq, whole_journal(&nats).await?),
+        Ok(seq) => (seq, settled::whole_journal(&nats).await?),
         Err(e) => {
             report.violations.add("journal_missing", e.to_string());
             (0, Vec::new())
         }
     };
-    let listed = read_model_at(&http, &cluster, &owner_token, config.accounts, last_seq).await?;
+    let listed =
+        settled::read_model_at(&http, &cluster, &owner_token, config.accounts, last_seq).await?;
     let setup = audit::Setup {
         admin: workload::ADMIN.to_owned(),
         accounts: (0..config.accounts).map(workload::account_id).collect(),
@@ -386,9 +269,9 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
             ),
         );
     }
-    verify(&bin_dir, &cluster, &mut report.violations)?;
+    settled::verify(&bin_dir, &cluster, &mut report.violations)?;
     if let processes::Journal::Replicated(nodes) = &cluster.nats {
-        replicas_agree(nodes, &nats, &control, last_seq, &mut report.violations).await;
+        settled::replicas_agree(nodes, &nats, &control, last_seq, &mut report.violations).await;
     }
     for evidence in std::mem::take(&mut report.faults.not_recovered) {
         report.violations.add("cluster_not_recovered", evidence);
@@ -413,224 +296,4 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
     report.floors.enforce(&faults, &report, &mut missed);
     report.violations.merge(missed);
     Ok(report)
-}
-
-/// The read model's balances once it has caught up with `seq`, listed in one request.
-async fn read_model_at(
-    http: &reqwest::Client,
-    cluster: &Cluster,
-    token: &str,
-    accounts: usize,
-    seq: u64,
-) -> anyhow::Result<BTreeMap<String, (i64, u64)>> {
-    let deadline = Instant::now() + CATCH_UP_TIMEOUT;
-    let url = format!(
-        "{}/v1/accounts?owner_id={}&limit={accounts}",
-        cluster.query_api.base_url(),
-        workload::OWNER
-    );
-    loop {
-        let answer = http
-            .get(&url)
-            .bearer_auth(token)
-            .header("ledger-min-seq", seq.to_string())
-            .send()
-            .await;
-        if let Ok(answer) = answer
-            && answer.status().is_success()
-        {
-            let body: serde_json::Value = answer.json().await?;
-            let mut listed = BTreeMap::new();
-            for item in body["items"].as_array().into_iter().flatten() {
-                listed.insert(
-                    item["account_id"].as_str().unwrap_or_default().to_owned(),
-                    (
-                        item["balance"].as_i64().unwrap_or(i64::MIN),
-                        item["version"].as_u64().unwrap_or(0),
-                    ),
-                );
-            }
-            return Ok(listed);
-        }
-        if Instant::now() > deadline {
-            anyhow::bail!("the projector did not reach seq {seq} within {CATCH_UP_TIMEOUT:?}");
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-/// Every message of the journal, in order.
-async fn whole_journal(nats: &async_nats::Client) -> anyhow::Result<Vec<ledger_nats::Stored>> {
-    let mut all = Vec::new();
-    let mut next = 1;
-    loop {
-        let page = ledger_nats::direct::range(nats, STREAM, next, 1000).await?;
-        let Some(last) = page.last() else {
-            return Ok(all);
-        };
-        next = last.seq + 1;
-        all.extend(page);
-    }
-}
-
-/// How long the replicas may take to agree once the run has quiesced.
-const REPLICAS_AGREE_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Every node holds the whole journal: once quiet, each node's own copy of the stream (from
-/// its monitoring endpoint) has as many messages and the same last sequence as the stream.
-async fn replicas_agree(
-    nodes: &harness::NatsCluster,
-    nats: &async_nats::Client,
-    http: &reqwest::Client,
-    last_seq: u64,
-    violations: &mut Violations,
-) {
-    let deadline = Instant::now() + REPLICAS_AGREE_TIMEOUT;
-    loop {
-        let states = nodes.replica_states(http, STREAM).await;
-        let placement = harness::NatsCluster::placement(nats, STREAM).await;
-        let agree = states.iter().all(|(_, state)| {
-            state.is_some_and(|(messages, last)| last == last_seq && messages == last_seq)
-        });
-        if agree {
-            println!(
-                "replicas: every node holds {last_seq} messages ({})",
-                states
-                    .iter()
-                    .map(|(n, _)| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            return;
-        }
-        if Instant::now() > deadline {
-            violations.add(
-                "replicas_diverge",
-                format!(
-                    "after {REPLICAS_AGREE_TIMEOUT:?} the nodes hold (messages, last seq) \
-                     {states:?}; the stream ends at {last_seq}; placement {placement:?}"
-                ),
-            );
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
-
-/// Runs `projector verify` (the binary, as an operator would) against the run's servers.
-fn verify(
-    bin_dir: &std::path::Path,
-    cluster: &Cluster,
-    violations: &mut Violations,
-) -> anyhow::Result<()> {
-    let out = std::process::Command::new(bin_dir.join("projector"))
-        .arg("verify")
-        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
-        .envs(cluster.projector_env())
-        .env("LOG_FORMAT", "text")
-        .env("RUST_LOG", "warn")
-        .output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        violations.add(
-            "verify_failed",
-            format!(
-                "projector verify exited {}: {}{}",
-                out.status,
-                stdout,
-                String::from_utf8_lossy(&out.stderr)
-            ),
-        );
-    }
-    println!("{}", stdout.trim_end());
-    Ok(())
-}
-
-impl Report {
-    /// Prints the figures and every violation kind with its first pieces of evidence.
-    pub fn print(&self) {
-        let failed: usize = self.failed.values().sum();
-        let reasons: Vec<String> = self
-            .failed
-            .iter()
-            .map(|(c, n)| format!("{c} {n}"))
-            .collect();
-        println!(
-            "operations: {} (ok {} [{} replayed], failed-definite {} [{}], indeterminate {} \
-             [{} applied]); {} attempts",
-            self.operations,
-            self.ok,
-            self.replayed,
-            failed,
-            reasons.join(", "),
-            self.indeterminate,
-            self.indeterminate_applied,
-            self.attempts
-        );
-        println!(
-            "reads: query API {} ok, {} unavailable; journal {} ok, {} unavailable; \
-             the journal holds {} messages",
-            self.query_reads.0,
-            self.query_reads.1,
-            self.journal_reads.0,
-            self.journal_reads.1,
-            self.journal_messages
-        );
-        let kinds: Vec<String> = self
-            .faults
-            .injected
-            .iter()
-            .map(|(f, n)| format!("{f} {n}"))
-            .collect();
-        let exits: Vec<String> = self
-            .faults
-            .unplanned_exits
-            .iter()
-            .map(|(s, n)| format!("{s} {n}"))
-            .collect();
-        let node_faults = if self.faults.on_leader + self.faults.on_follower > 0 {
-            format!(
-                "; node faults on the leader {}, on a follower {}, leader moved {} times",
-                self.faults.on_leader, self.faults.on_follower, self.faults.leader_changes
-            )
-        } else {
-            String::new()
-        };
-        println!(
-            "faults: {} ({}){node_faults}; services that exited on their own: {}; kills that \
-             killed nothing: {}",
-            self.faults.total(),
-            kinds.join(", "),
-            if exits.is_empty() {
-                "none".to_owned()
-            } else {
-                exits.join(", ")
-            },
-            self.faults.kill_failed.len()
-        );
-        println!("{}", self.floors.describe(&self.enabled, self));
-        let by_kind: Vec<String> = self
-            .violations
-            .0
-            .iter()
-            .map(|(k, v)| format!("{k} {}", v.len()))
-            .collect();
-        println!(
-            "violations: {}{}",
-            self.violations.total(),
-            if by_kind.is_empty() {
-                String::new()
-            } else {
-                format!(" ({})", by_kind.join(", "))
-            }
-        );
-        for (kind, evidence) in &self.violations.0 {
-            for line in evidence.iter().take(5) {
-                println!("  {kind}: {line}");
-            }
-            if evidence.len() > 5 {
-                println!("  {kind}: … and {} more", evidence.len() - 5);
-            }
-        }
-    }
 }

@@ -48,14 +48,7 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
         .schemas
         .insert(Problem::name().into_owned(), Problem::schema());
     for (path, item) in doc.paths.paths.iter_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             if path.starts_with("/v1/") {
                 add_edge_answers(operation);
                 operation.security =
@@ -185,14 +178,7 @@ pub fn add_header_parameter(doc: &mut OpenApi, parameter: &Parameter, with_body:
         if !path.starts_with("/v1/") {
             continue;
         }
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             if with_body && operation.request_body.is_none() {
                 continue;
             }
@@ -218,4 +204,17 @@ where
 /// A schema for an `i64` within `min ..= max` (amounts, limits), for handwritten schemas.
 pub fn integer_between(min: i64, max: i64) -> Object {
     events::schema::integer_between(min, max).build()
+}
+
+/// The operations of a path that Tally's APIs use.
+fn operations(item: &mut utoipa::openapi::path::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }
