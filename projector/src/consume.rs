@@ -1,11 +1,12 @@
 //! The live projection: one active projector per read model (Postgres advisory lock), reading
 //! the journal in order from `checkpoint + 1` and applying it in batches.
 
-use crate::apply::Rows;
-use crate::read_model::{self, ApplyError};
+use crate::apply;
 use async_nats::jetstream::{self, consumer::DeliverPolicy, consumer::pull::OrderedConfig};
 use events::Envelope;
 use futures::{FutureExt, StreamExt};
+use read_model::schema::{lock_connection, try_lock};
+use read_model::{ApplyError, Rows};
 use sqlx::PgPool;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -161,12 +162,12 @@ async fn run_locked(
     status: &Status,
     shutdown: &mut watch::Receiver<bool>,
 ) -> StopReason {
-    let mut lock = match read_model::lock_connection(&projection.database_url).await {
+    let mut lock = match lock_connection(&projection.database_url).await {
         Ok(conn) => conn,
         Err(e) => return StopReason::Transient(format!("lock connection: {e}")),
     };
     loop {
-        match read_model::try_lock(&mut lock, &projection.name).await {
+        match try_lock(&mut lock, &projection.name).await {
             Ok(true) => break,
             Ok(false) => {}
             Err(e) => return StopReason::Transient(format!("taking the lock: {e}")),
@@ -305,7 +306,7 @@ async fn apply_from_checkpoint(
                 traced.push(spans);
             }
             match Envelope::from_json(&message.payload) {
-                Ok(envelope) => rows.push(seq, &envelope),
+                Ok(envelope) => apply::push(&mut rows, seq, &envelope),
                 Err(e) => {
                     return StopReason::Poison(format!(
                         "message {seq} on {} cannot be decoded: {e}",

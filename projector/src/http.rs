@@ -8,7 +8,6 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use serde_json::json;
 use sqlx::PgPool;
-use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -46,7 +45,7 @@ async fn healthz(State(probe): State<Probe>) -> impl IntoResponse {
 
 /// Postgres and NATS reachable, the stream present.
 async fn readyz(State(probe): State<Probe>) -> impl IntoResponse {
-    let db = tokio::time::timeout(PROBE_TIMEOUT, sqlx::query("SELECT 1").execute(&probe.pool))
+    let db = tokio::time::timeout(PROBE_TIMEOUT, read_model::schema::ping(&probe.pool))
         .await
         .is_ok_and(|r| r.is_ok());
     let stream = tokio::time::timeout(
@@ -66,7 +65,35 @@ async fn readyz(State(probe): State<Probe>) -> impl IntoResponse {
     (status, axum::Json(body))
 }
 
-/// Prometheus text: checkpoint, stream last sequence, lag, applied events and role.
+/// The projector's metrics: their names and meanings are what dashboards (`deploy/grafana`)
+/// and the scrape configurations (`deploy/otelcol`) read, so they stay as they are.
+const CHECKPOINT: &str = "ledger_projector_checkpoint";
+const STREAM_LAST_SEQ: &str = "ledger_stream_last_seq";
+const LAG: &str = "ledger_projector_lag";
+const APPLIED_EVENTS: &str = "ledger_projector_applied_events_total";
+const APPLIED_BATCHES: &str = "ledger_projector_applied_batches_total";
+const ACTIVE: &str = "ledger_projector_active";
+
+/// Installs the process's recorder and says what each of the projector's metrics means.
+pub fn describe_metrics() {
+    telemetry::metrics::recorder();
+    metrics::describe_gauge!(
+        CHECKPOINT,
+        "Last stream sequence applied to the read model."
+    );
+    metrics::describe_gauge!(STREAM_LAST_SEQ, "Last stream sequence in the journal.");
+    metrics::describe_gauge!(
+        LAG,
+        "Journal messages not yet applied (stream last seq - checkpoint)."
+    );
+    metrics::describe_counter!(APPLIED_EVENTS, "Journal messages applied by this process.");
+    metrics::describe_counter!(APPLIED_BATCHES, "Transactions committed by this process.");
+    metrics::describe_gauge!(ACTIVE, "1 while this process holds the projection lock.");
+}
+
+/// `GET /metrics`: the projection's state, read from [`Status`] and the stream as the scrape
+/// comes, recorded through the process's recorder and rendered with everything else it holds.
+/// (One projector per process: a second one in the same process would share these names.)
 async fn metrics(State(probe): State<Probe>) -> impl IntoResponse {
     let checkpoint = probe.status.checkpoint.load(Ordering::Relaxed);
     let last_seq = tokio::time::timeout(
@@ -76,57 +103,22 @@ async fn metrics(State(probe): State<Probe>) -> impl IntoResponse {
     .await
     .ok()
     .and_then(Result::ok);
-    let mut text = String::new();
-    let mut gauge = |name: &str, help: &str, kind: &str, value: u64| {
-        let _ = writeln!(
-            text,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
-        );
-    };
-    gauge(
-        "ledger_projector_checkpoint",
-        "Last stream sequence applied to the read model.",
-        "gauge",
-        checkpoint,
-    );
+    metrics::gauge!(CHECKPOINT).set(checkpoint as f64);
+    // Left at their last value when the stream cannot be read (`/readyz` says so).
     if let Some(last_seq) = last_seq {
-        gauge(
-            "ledger_stream_last_seq",
-            "Last stream sequence in the journal.",
-            "gauge",
-            last_seq,
-        );
-        gauge(
-            "ledger_projector_lag",
-            "Journal messages not yet applied (stream last seq - checkpoint).",
-            "gauge",
-            last_seq.saturating_sub(checkpoint),
-        );
+        metrics::gauge!(STREAM_LAST_SEQ).set(last_seq as f64);
+        metrics::gauge!(LAG).set(last_seq.saturating_sub(checkpoint) as f64);
     }
-    gauge(
-        "ledger_projector_applied_events_total",
-        "Journal messages applied by this process.",
-        "counter",
-        probe.status.applied_events.load(Ordering::Relaxed),
-    );
-    gauge(
-        "ledger_projector_applied_batches_total",
-        "Transactions committed by this process.",
-        "counter",
-        probe.status.applied_batches.load(Ordering::Relaxed),
-    );
-    gauge(
-        "ledger_projector_active",
-        "1 while this process holds the projection lock.",
-        "gauge",
-        u64::from(probe.status.role() == Role::Active),
-    );
+    metrics::counter!(APPLIED_EVENTS).absolute(probe.status.applied_events.load(Ordering::Relaxed));
+    metrics::counter!(APPLIED_BATCHES)
+        .absolute(probe.status.applied_batches.load(Ordering::Relaxed));
+    metrics::gauge!(ACTIVE).set(f64::from(u8::from(probe.status.role() == Role::Active)));
     (
         [(
             axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4",
+            telemetry::metrics::CONTENT_TYPE,
         )],
-        text,
+        telemetry::metrics::render(),
     )
 }
 

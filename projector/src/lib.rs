@@ -3,8 +3,8 @@
 //! - [`consume`]: the live loop — one active projector per read model (advisory lock; others
 //!   wait as hot standbys), an ordered consumer from `checkpoint + 1`, batches applied in one
 //!   transaction each together with the checkpoint;
-//! - [`apply`]: what each event becomes (history entries, account rows) — pure;
-//! - [`read_model`]: the SQL: migrations, checkpoint, `UNNEST` bulk writes;
+//! - [`apply`]: what each event becomes (history entries, account rows) — pure; the rows
+//!   are written by the `read-model` crate, which holds every SQL statement;
 //! - [`rebuild`]: replay into a fresh schema and swap it in;
 //! - [`verify`]: fold the journal and compare;
 //! - [`http`]: `/healthz`, `/readyz`, `/metrics`.
@@ -12,7 +12,6 @@
 pub mod apply;
 pub mod consume;
 pub mod http;
-pub mod read_model;
 pub mod rebuild;
 pub mod verify;
 
@@ -88,9 +87,12 @@ impl Config {
 /// How long start-up waits for the command API to create the stream.
 const STREAM_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The channel on which the projector announces each new checkpoint of `schema`.
-pub fn notify_channel(schema: &str) -> String {
-    format!("{schema}_checkpoint")
+/// The projector's name in Postgres's `pg_stat_activity`.
+const APPLICATION_NAME: &str = "tally";
+
+/// A pool of `size` connections that see the configured schema.
+pub async fn connect(config: &Config, size: u32) -> Result<sqlx::PgPool, sqlx::Error> {
+    read_model::connect(&config.database_url, &config.schema, APPLICATION_NAME, size).await
 }
 
 /// A running projector.
@@ -110,16 +112,14 @@ pub async fn start(config: Config) -> anyhow::Result<Projector> {
     ledger_nats::stream::check_stream(&nats, &config.stream, STREAM_WAIT)
         .await
         .context("the journal stream (start the command API first)")?;
-    let pool = read_model::pool(
-        &config.database_url,
-        &config.schema,
-        config.pool_size.max(2),
-    )
-    .await
-    .context("connecting to PostgreSQL")?;
+    // The projector writes from one task while the probes need a second connection.
+    let pool = connect(&config, config.pool_size.max(2))
+        .await
+        .context("connecting to PostgreSQL")?;
     read_model::migrate(&pool, &config.schema)
         .await
         .context("migrating the read models")?;
+    http::describe_metrics();
     let status = Arc::new(Status::default());
     let (stop, stopped) = watch::channel(false);
     let projection = tokio::spawn(consume::run(
@@ -130,7 +130,7 @@ pub async fn start(config: Config) -> anyhow::Result<Projector> {
             database_url: config.database_url.clone(),
             name: read_model::PROJECTION.to_owned(),
             batch_len_max: config.batch_len_max.max(1),
-            notify_channel: Some(notify_channel(&config.schema)),
+            notify_channel: Some(read_model::notify_channel(&config.schema)),
         },
         Arc::clone(&status),
         stopped.clone(),

@@ -56,7 +56,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Some(Sub::Verify) => {
             let nats = ledger_nats::connect(&config.nats_url, "tally-verify").await?;
-            let pool = projector::read_model::pool(&config.database_url, &config.schema, 2).await?;
+            let pool = projector::connect(&config, 2).await?;
             let findings = projector::verify::verify(&nats, &config.stream, &pool).await?;
             for line in &findings.drift {
                 println!("DRIFT {line}");

@@ -1,15 +1,20 @@
 //! `projector rebuild`: replays the whole journal into a fresh schema at full speed, catches
 //! up with the live tail, and swaps the new schema in atomically while queries keep running.
 
-use crate::apply::Rows;
-use crate::read_model::{self, PROJECTION, quote, to_i64};
+use crate::apply;
 use anyhow::Context;
 use events::Envelope;
 use indicatif::{ProgressBar, ProgressStyle};
 use ledger_nats::direct;
-use sqlx::AssertSqlSafe;
-use sqlx::{Connection, PgPool};
+use read_model::{Rows, rebuild};
 use std::time::Instant;
+
+/// The rebuild's name in Postgres's `pg_stat_activity`.
+const APPLICATION_NAME: &str = "tally";
+
+/// Connections of the fresh schema's pool: the replay writes from one task, and the swap
+/// holds a second while it runs.
+const POOL_SIZE: u32 = 2;
 
 /// Messages applied per transaction while replaying: large, since nothing reads the fresh
 /// schema yet and fewer commits mean fewer fsyncs.
@@ -52,18 +57,15 @@ pub async fn rebuild(
     show_progress: bool,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let fresh = format!(
-        "{live_schema}_rebuild_{}",
-        chrono::Utc::now().timestamp_micros()
-    );
-    let pool = read_model::pool(database_url, &fresh, 2).await?;
+    let fresh = rebuild::schema_beside(live_schema, "rebuild");
+    let pool = read_model::connect(database_url, &fresh, APPLICATION_NAME, POOL_SIZE).await?;
     read_model::migrate(&pool, &fresh)
         .await
         .context("creating the fresh schema")?;
-    let indexes = drop_secondary_indexes(&pool, &fresh).await?;
+    let indexes = rebuild::drop_secondary_indexes(&pool, &fresh).await?;
     let target = ledger_nats::stream::stream_last_seq(nats, stream).await?;
     let bar = progress_bar(target, show_progress);
-    let name = "rebuild";
+    let name = rebuild::REBUILD_CHECKPOINT;
     let mut checkpoint = read_model::checkpoint(&pool, name).await?;
     // Replay to the tail as it was at the start. Reading and decoding run in their own
     // tasks, a couple of transactions ahead of the writes, so that NATS, JSON and Postgres
@@ -87,11 +89,7 @@ pub async fn rebuild(
     }
     reader.await?;
     bar.finish_and_clear();
-    for definition in &indexes {
-        sqlx::query(AssertSqlSafe(definition.clone()))
-            .execute(&pool)
-            .await?;
-    }
+    rebuild::create_indexes(&pool, &indexes).await?;
     // Catch up with what arrived meanwhile, then swap under the live checkpoint's row lock
     // so that the live projector cannot commit in between.
     loop {
@@ -102,80 +100,17 @@ pub async fn rebuild(
         read_model::apply(&pool, name, checkpoint, &rows, None).await?;
         checkpoint = rows.last_seq;
     }
-    let mut conn =
-        sqlx::PgConnection::connect_with(&read_model::connect_options(database_url, &fresh)?)
-            .await?;
-    let mut tx = conn.begin().await?;
-    let live_exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)")
-            .bind(live_schema)
-            .fetch_one(&mut *tx)
-            .await?;
-    if live_exists {
-        sqlx::query(AssertSqlSafe(format!(
-            "SELECT last_seq FROM {}.projection_checkpoint WHERE name = $1 FOR UPDATE",
-            quote(live_schema)
-        )))
-        .bind(PROJECTION)
-        .fetch_optional(&mut *tx)
-        .await?;
-    }
+    let mut swap = rebuild::Swap::begin(&pool, live_schema).await?;
     // The tail that arrived while the lock was being taken, inside the swap.
     loop {
         let rows = read_rows(nats, stream, checkpoint + 1, REPLAY_TX_LEN).await?;
         if rows.is_empty() {
             break;
         }
-        read_model::write_rows(&mut tx, &rows).await?;
+        swap.write(&rows).await?;
         checkpoint = rows.last_seq;
     }
-    sqlx::query("DELETE FROM projection_checkpoint WHERE name = $1")
-        .bind(name)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "INSERT INTO projection_checkpoint (name, last_seq) VALUES ($1, $2)
-         ON CONFLICT (name) DO UPDATE SET last_seq = EXCLUDED.last_seq",
-    )
-    .bind(PROJECTION)
-    .bind(to_i64(checkpoint))
-    .execute(&mut *tx)
-    .await?;
-    if live_exists {
-        let retired = format!(
-            "{live_schema}_retired_{}",
-            chrono::Utc::now().timestamp_micros()
-        );
-        sqlx::query(AssertSqlSafe(format!(
-            "ALTER SCHEMA {} RENAME TO {}",
-            quote(live_schema),
-            quote(&retired)
-        )))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "ALTER SCHEMA {} RENAME TO {}",
-            quote(&fresh),
-            quote(live_schema)
-        )))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP SCHEMA {} CASCADE",
-            quote(&retired)
-        )))
-        .execute(&mut *tx)
-        .await?;
-    } else {
-        sqlx::query(AssertSqlSafe(format!(
-            "ALTER SCHEMA {} RENAME TO {}",
-            quote(&fresh),
-            quote(live_schema)
-        )))
-        .execute(&mut *tx)
-        .await?;
-    }
-    tx.commit()
+    swap.commit(&fresh, checkpoint)
         .await
         .context("swapping the rebuilt schema in")?;
     pool.close().await;
@@ -219,7 +154,7 @@ async fn read_ahead(
             }
         };
         for (seq, envelope) in &page {
-            rows.push(*seq, envelope);
+            apply::push(&mut rows, *seq, envelope);
         }
         messages += page.len();
         if messages >= REPLAY_TX_LEN {
@@ -285,7 +220,7 @@ pub async fn read_rows(
             );
             let envelope = Envelope::from_json(&message.payload)
                 .with_context(|| format!("message {} cannot be decoded", message.seq))?;
-            rows.push(message.seq, &envelope);
+            apply::push(&mut rows, message.seq, &envelope);
             next += 1;
         }
         if page.len() < direct::RANGE_LEN_MAX {
@@ -294,34 +229,6 @@ pub async fn read_rows(
         next = last_seq + 1;
     }
     Ok(rows)
-}
-
-/// Drops the schema's secondary indexes and returns the statements that recreate them:
-/// loading unindexed tables and indexing them once is over twice as fast as indexed inserts.
-async fn drop_secondary_indexes(pool: &PgPool, schema: &str) -> anyhow::Result<Vec<String>> {
-    let indexes: Vec<(String, String)> = sqlx::query_as(
-        "SELECT i.indexname, i.indexdef FROM pg_indexes i
-         JOIN pg_class c ON c.relname = i.indexname
-         JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = i.schemaname
-         JOIN pg_index x ON x.indexrelid = c.oid
-         WHERE i.schemaname = $1 AND NOT x.indisprimary AND NOT x.indisunique",
-    )
-    .bind(schema)
-    .fetch_all(pool)
-    .await?;
-    for (name, _) in &indexes {
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP INDEX {}.{}",
-            quote(schema),
-            quote(name)
-        )))
-        .execute(pool)
-        .await?;
-    }
-    Ok(indexes
-        .into_iter()
-        .map(|(_, definition)| definition)
-        .collect())
 }
 
 fn progress_bar(total: u64, visible: bool) -> ProgressBar {

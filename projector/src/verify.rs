@@ -8,11 +8,11 @@
 
 mod history;
 
-use crate::apply::Entry;
-use crate::read_model::{self, PROJECTION, to_i64};
 use events::{AccountState, Envelope, Event, Evolve, HoldState, OrderState, subjects};
 use ledger_nats::direct;
-use sqlx::{PgPool, Row};
+use read_model::rows::Entry;
+use read_model::{PROJECTION, to_i64, to_u64};
+use sqlx::PgPool;
 use std::collections::{BTreeMap, HashSet};
 /// Most drift lines kept: past this, more of the same helps nobody.
 const DRIFT_LINES_MAX: usize = 100;
@@ -229,19 +229,9 @@ async fn compare_entries(
     mut expected: BTreeMap<(String, i64), Entry>,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
-    let rows = sqlx::query(
-        "SELECT account_id, version, seq, event_id, event_type, entry_type, amount, balance_after,
-                held_after, counterparty_account_id, transfer_id, order_id, hold_id, job_id,
-                reference, metadata, occurred_at
-         FROM account_entries WHERE seq BETWEEN $1 AND $2 ORDER BY seq, account_id",
-    )
-    .bind(to_i64(seqs.0))
-    .bind(to_i64(seqs.1))
-    .fetch_all(pool)
-    .await?;
-    for row in &rows {
-        let account_id: String = row.try_get("account_id")?;
-        let version: i64 = row.try_get("version")?;
+    let rows = read_model::verify::entries_by_seq(pool, seqs.0, seqs.1).await?;
+    for row in rows {
+        let (account_id, version) = (row.account_id, row.version);
         let Some(entry) = expected.remove(&(account_id.clone(), version)) else {
             findings.drift(format!(
                 "entry {account_id} v{version} is not in the journal"
@@ -249,23 +239,23 @@ async fn compare_entries(
             continue;
         };
         let stored = Entry {
-            seq: u64::try_from(row.try_get::<i64, _>("seq")?).unwrap_or(0),
-            event_id: row.try_get("event_id")?,
-            event_type: stored_name(&row.try_get::<String, _>("event_type")?, entry.event_type),
-            entry_type: stored_name(&row.try_get::<String, _>("entry_type")?, entry.entry_type),
-            amount: row.try_get("amount")?,
-            balance_after: row.try_get("balance_after")?,
-            held_after: row.try_get("held_after")?,
+            seq: to_u64(row.seq),
+            event_id: row.event_id,
+            event_type: stored_name(&row.event_type, entry.event_type),
+            entry_type: stored_name(&row.entry_type, entry.entry_type),
+            amount: row.amount,
+            balance_after: row.balance_after,
+            held_after: row.held_after,
             counterparty_account_id: row
-                .try_get::<Option<String>, _>("counterparty_account_id")?
+                .counterparty_account_id
                 .and_then(|id| events::AccountId::parse(id).ok()),
-            transfer_id: row.try_get("transfer_id")?,
-            order_id: row.try_get("order_id")?,
-            hold_id: row.try_get("hold_id")?,
-            job_id: row.try_get("job_id")?,
-            reference: row.try_get("reference")?,
-            metadata: row.try_get("metadata")?,
-            occurred_at: row.try_get("occurred_at")?,
+            transfer_id: row.transfer_id,
+            order_id: row.order_id,
+            hold_id: row.hold_id,
+            job_id: row.job_id,
+            reference: row.reference,
+            metadata: row.metadata,
+            occurred_at: row.occurred_at,
             ..entry.clone()
         };
         let differences = history::differences(&stored, &entry);
@@ -301,17 +291,11 @@ async fn compare_accounts(
     states: &BTreeMap<&str, (u64, &AccountState)>,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
-    let rows = sqlx::query(
-        "SELECT account_id, owner_id, currency, balance, held, overdraft_limit, version, status,
-                last_seq FROM accounts",
-    )
-    .fetch_all(pool)
-    .await?;
+    let rows = read_model::verify::accounts(pool).await?;
     let mut seen = 0;
     for row in &rows {
-        let account_id: String = row.try_get("account_id")?;
-        let last_seq: i64 = row.try_get("last_seq")?;
-        if last_seq > to_i64(checkpoint) {
+        let account_id = &row.account_id;
+        if row.last_seq > to_i64(checkpoint) {
             // Changed after verify read the checkpoint: a live projector is running.
             seen += 1;
             continue;
@@ -321,12 +305,12 @@ async fn compare_accounts(
             continue;
         };
         seen += 1;
-        let same = row.try_get::<String, _>("owner_id")? == state.owner_id.as_str()
-            && row.try_get::<String, _>("currency")? == state.currency.as_str()
-            && row.try_get::<i64, _>("balance")? == state.balance
-            && row.try_get::<i64, _>("held")? == state.held
-            && row.try_get::<i64, _>("overdraft_limit")? == state.overdraft_limit
-            && row.try_get::<i64, _>("version")? == to_i64(state.version);
+        let same = row.owner_id == state.owner_id.as_str()
+            && row.currency == state.currency.as_str()
+            && row.balance == state.balance
+            && row.held == state.held
+            && row.overdraft_limit == state.overdraft_limit
+            && row.version == to_i64(state.version);
         if !same {
             findings.drift(format!(
                 "account {account_id} in the read model differs from the journal's v{} balance {}",

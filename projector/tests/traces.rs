@@ -165,7 +165,7 @@ async fn a_command_is_one_trace_from_the_http_request_through_the_journal_to_pos
 
     // Everything is applied (the order paid: its charge is the account's last event), and
     // every span has been exported.
-    let pool = projector::read_model::pool(&db.url, "ledger", 2)
+    let pool = read_model::connect(&db.url, "ledger", "tally", 2)
         .await
         .expect("pool");
     let deadline = Instant::now() + Duration::from_secs(30);

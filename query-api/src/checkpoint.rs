@@ -1,6 +1,8 @@
 //! Follows the projector's checkpoint: `LISTEN` for its announcements, re-read on reconnect
 //! and every few seconds in case one was missed.
 
+use read_model::notify_channel;
+use read_model::schema::live_checkpoint;
 use sqlx::PgPool;
 use sqlx::postgres::PgListener;
 use std::time::Duration;
@@ -10,11 +12,6 @@ use tokio::sync::watch;
 const REREAD_EVERY: Duration = Duration::from_secs(2);
 /// Pause before reconnecting after a failure.
 const RECONNECT_PAUSE: Duration = Duration::from_millis(500);
-
-/// The channel the projector notifies for `schema` (see `projector::notify_channel`).
-pub fn channel(schema: &str) -> String {
-    format!("{schema}_checkpoint")
-}
 
 /// Keeps `latest` at the highest checkpoint seen, for ever.
 pub async fn follow(pool: PgPool, schema: String, latest: watch::Sender<u64>) {
@@ -32,9 +29,9 @@ async fn follow_once(
     latest: &watch::Sender<u64>,
 ) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(pool).await?;
-    listener.listen(&channel(schema)).await?;
+    listener.listen(&notify_channel(schema)).await?;
     // Read after LISTEN, so that nothing committed in between goes unseen.
-    raise(latest, crate::read_model::checkpoint(pool).await?);
+    raise(latest, live_checkpoint(pool).await?);
     loop {
         tokio::select! {
             notification = listener.try_recv() => match notification? {
@@ -44,10 +41,10 @@ async fn follow_once(
                     }
                 }
                 // The connection dropped and will be re-established: re-read what we missed.
-                None => raise(latest, crate::read_model::checkpoint(pool).await?),
+                None => raise(latest, live_checkpoint(pool).await?),
             },
             () = tokio::time::sleep(REREAD_EVERY) => {
-                raise(latest, crate::read_model::checkpoint(pool).await?);
+                raise(latest, live_checkpoint(pool).await?);
             }
         }
     }

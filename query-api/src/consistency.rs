@@ -2,7 +2,7 @@
 //! up to `n` (bounded, then `503 projection_lagging`), and every answer says how far the read
 //! model was when the request was served (`Ledger-Seq`).
 
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::HeaderValue;
 use axum::middleware::Next;

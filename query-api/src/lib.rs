@@ -1,20 +1,23 @@
 //! Tally's read side over HTTP.
 //!
+//! [`state::AppState`] is what the handlers reach; this module builds it and the router.
 //! Requests pass through [`consistency`] — which honours `Ledger-Min-Seq` (read-your-writes)
 //! and stamps every answer with `Ledger-Seq` — then the handlers in [`http`], which read the
-//! Postgres read models through [`read_model`]. [`checkpoint`] follows the projector's
-//! checkpoint by `LISTEN`, so waiting for a sequence costs no polling of the database.
+//! Postgres read models through the `read-model` crate (which holds every SQL statement).
+//! [`checkpoint`] follows the projector's checkpoint by `LISTEN`, so waiting for a sequence
+//! costs no polling of the database.
 
 pub mod checkpoint;
 pub mod consistency;
 pub mod http;
-pub mod read_model;
+pub mod state;
 
 use anyhow::Context;
 use axum::Router;
 use axum::routing::get;
+use http_edge::Auth;
 use http_edge::server::{Server, with_edge_layers};
-use http_edge::{Auth, HasAuth};
+pub use state::AppState;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -96,21 +99,8 @@ impl Config {
     }
 }
 
-/// What every handler can reach.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub pool: sqlx::PgPool,
-    pub auth: Auth,
-    /// The projector's checkpoint as last announced (never ahead of what is committed).
-    pub checkpoint: watch::Receiver<u64>,
-    pub min_seq_wait: Duration,
-}
-
-impl HasAuth for AppState {
-    fn auth(&self) -> &Auth {
-        &self.auth
-    }
-}
+/// The query API's name in Postgres's `pg_stat_activity`.
+const APPLICATION_NAME: &str = "tally-query-api";
 
 pub fn router(
     state: AppState,
@@ -127,7 +117,7 @@ pub fn router(
         .route("/v1/batches/{id}", get(http::batches::get_one))
         .route("/v1/orders", get(http::orders::list))
         .route("/v1/orders/{id}", get(http::orders::get_one))
-        .route("/healthz", get(http::health::healthz))
+        .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(http::health::readyz))
         .route("/metrics", get(http_edge::metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -157,9 +147,14 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     let auth = Auth::new(config.jwt_secret.as_deref()).context("token configuration")?;
     // Installed before anything records, so that no early measurement is lost.
     telemetry::metrics::recorder();
-    let pool = read_model::pool(&config.database_url, &config.schema, config.pool_size)
-        .await
-        .context("connecting to PostgreSQL")?;
+    let pool = read_model::connect(
+        &config.database_url,
+        &config.schema,
+        APPLICATION_NAME,
+        config.pool_size,
+    )
+    .await
+    .context("connecting to PostgreSQL")?;
     let (checkpoint_tx, checkpoint) = watch::channel(0);
     let follower = tokio::spawn(checkpoint::follow(
         pool.clone(),

@@ -4,8 +4,8 @@
 //! in the projector — or a wrong balance from `evolve` on the command side — then shows as
 //! drift instead of being reproduced by the check.
 
-use crate::apply::{Entry, microseconds};
 use events::{Envelope, Event};
+use read_model::rows::{Entry, microseconds};
 
 /// How an account event moves the balance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

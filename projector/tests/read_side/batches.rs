@@ -199,7 +199,7 @@ async fn killing_the_batch_executor_mid_batch_applies_no_item_twice_and_loses_no
         "no item twice, none lost"
     );
     assert_eq!(count_events(&client, "batch_part_applied").await, 11);
-    let pool = projector::read_model::pool(&db.url, SCHEMA, 2)
+    let pool = read_model::connect(&db.url, SCHEMA, "tally", 2)
         .await
         .expect("pool");
     assert_balances(&pool, &expected).await;

@@ -104,7 +104,7 @@ async fn an_undecodable_event_stops_the_projector_loudly_without_skipping_it() {
     assert_eq!(health.body["status"], "failed");
     // Nothing past the poison message was applied.
     let pool = stack.pool().await;
-    let checkpoint = projector::read_model::checkpoint(&pool, projector::read_model::PROJECTION)
+    let checkpoint = read_model::checkpoint(&pool, read_model::PROJECTION)
         .await
         .expect("checkpoint");
     assert_eq!(checkpoint, good);
@@ -158,7 +158,7 @@ async fn a_journal_behind_the_checkpoint_stops_the_projector_loudly() {
     // As if the read model had projected ten messages the journal no longer has.
     sqlx::query("UPDATE projection_checkpoint SET last_seq = $1 WHERE name = $2")
         .bind(i64::try_from(last + 10).expect("seq"))
-        .bind(projector::read_model::PROJECTION)
+        .bind(read_model::PROJECTION)
         .execute(&pool)
         .await
         .expect("move the checkpoint");

@@ -80,7 +80,7 @@ async fn each_service_works_as_its_own_nats_user_and_can_do_nothing_more() {
     let reader = ledger_nats::connect(&nats.url_as("projector"), "reader")
         .await
         .expect("projector user");
-    let pool = projector::read_model::pool(&db.url, SCHEMA, 2)
+    let pool = read_model::connect(&db.url, SCHEMA, "tally", 2)
         .await
         .expect("pool");
     let findings = projector::verify::verify(&reader, STREAM, &pool)

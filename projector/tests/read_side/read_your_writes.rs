@@ -54,6 +54,32 @@ async fn a_query_with_ledger_min_seq_already_shows_the_write() {
         balance_reads.is_some_and(|n| n >= 20.0),
         "20 balance reads counted: {metrics}"
     );
+    // The projector's own metrics keep the names dashboards read (deploy/grafana).
+    let projected = reqwest::get(format!("http://{}/metrics", projector.addr))
+        .await
+        .expect("projector metrics")
+        .text()
+        .await
+        .expect("text");
+    let value = |name: &str| {
+        projected
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.parse::<f64>().ok())
+    };
+    let last_seq = stack.last_seq().await as f64;
+    assert_eq!(
+        value("ledger_stream_last_seq"),
+        Some(last_seq),
+        "{projected}"
+    );
+    assert_eq!(value("ledger_projector_checkpoint"), Some(last_seq));
+    assert_eq!(value("ledger_projector_lag"), Some(0.0));
+    assert_eq!(value("ledger_projector_active"), Some(1.0));
+    assert!(value("ledger_projector_applied_events_total").is_some_and(|n| n >= 1.0));
+    assert!(value("ledger_projector_applied_batches_total").is_some_and(|n| n >= 1.0));
+    assert!(projected.contains("# TYPE ledger_projector_applied_events_total counter"));
+    assert!(projected.contains("# TYPE ledger_projector_lag gauge"));
     projector.stop().await.expect("stops");
 }
 

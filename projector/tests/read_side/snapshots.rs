@@ -13,7 +13,7 @@ async fn every_checkpoint_ends_an_atomic_batch_even_with_one_message_per_transac
         .await
         .expect("listener");
     listener
-        .listen(&projector::notify_channel(SCHEMA))
+        .listen(&read_model::notify_channel(SCHEMA))
         .await
         .expect("listen");
     // One message per transaction at most: without the batch rule every transfer's legs

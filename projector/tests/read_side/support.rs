@@ -74,7 +74,7 @@ impl Stack {
 
     /// A pool on the read-model schema.
     pub async fn pool(&self) -> sqlx::PgPool {
-        projector::read_model::pool(&self.db.url, SCHEMA, 2)
+        read_model::connect(&self.db.url, SCHEMA, "tally", 2)
             .await
             .expect("pool")
     }
@@ -85,10 +85,9 @@ impl Stack {
         let pool = self.pool().await;
         let deadline = Instant::now() + within;
         loop {
-            let checkpoint =
-                projector::read_model::checkpoint(&pool, projector::read_model::PROJECTION)
-                    .await
-                    .unwrap_or(0);
+            let checkpoint = read_model::checkpoint(&pool, read_model::PROJECTION)
+                .await
+                .unwrap_or(0);
             if checkpoint >= target {
                 return;
             }

@@ -1,55 +1,57 @@
 //! `GET /v1/accounts`, `GET /v1/accounts/{id}`, `GET /v1/accounts/{id}/balance`.
 
-use super::{db, page_len};
-use crate::AppState;
-use crate::read_model::{self, AccountRow};
+use super::access::{listed_owner, visible_account};
+use super::params::{db, decode_cursor, encode_cursor, page_len};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
-use events::{AccountId, OwnerId};
-use http_edge::Problem;
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::IntoParams;
+use events::{AccountId, Currency, OwnerId};
+use http_edge::{ApiError, ApiPath, ApiQuery, Caller, Problem};
+use read_model::query::accounts;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-/// The account if it exists and the caller may see it; otherwise "not found", so that
-/// other owners' accounts are indistinguishable from missing ones.
-pub async fn visible_account(
-    app: &AppState,
-    caller: &Caller,
-    raw_id: String,
-) -> Result<AccountRow, ApiError> {
-    let account_id = AccountId::parse(raw_id)?;
-    let row = read_model::account(&app.pool, account_id.as_str())
-        .await
-        .map_err(db)?;
-    match row {
-        Some(row) if caller.admin || row.owner_id == caller.principal.as_str() => Ok(row),
-        _ => Err(ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "account_not_found",
-            format!("account {account_id} not found"),
-        )),
-    }
+/// An account as the read model has it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Account {
+    account_id: AccountId,
+    /// `balance - held` (`null` only if that would overflow).
+    #[schema(required = true)]
+    available: Option<i64>,
+    /// Minor units; as low as `-overdraft_limit`.
+    balance: i64,
+    currency: Currency,
+    /// Minor units reserved by holds.
+    #[schema(minimum = 0)]
+    held: i64,
+    opened_at: DateTime<Utc>,
+    #[schema(minimum = 0)]
+    overdraft_limit: i64,
+    owner_id: OwnerId,
+    #[schema(example = "open")]
+    status: String,
+    updated_at: DateTime<Utc>,
+    #[schema(minimum = 1)]
+    version: i64,
 }
 
-fn account_json(row: &AccountRow) -> Value {
-    json!({
-        "account_id": row.account_id,
-        "owner_id": row.owner_id,
-        "currency": row.currency,
-        "balance": row.balance,
-        "held": row.held,
-        "available": row.balance.checked_sub(row.held),
-        "overdraft_limit": row.overdraft_limit,
-        "version": row.version,
-        "status": row.status,
-        "opened_at": row.opened_at,
-        "updated_at": row.updated_at,
-    })
+impl From<accounts::Account> for Account {
+    fn from(row: accounts::Account) -> Self {
+        Self {
+            available: row.balance.checked_sub(row.held),
+            account_id: row.account_id,
+            balance: row.balance,
+            currency: row.currency,
+            held: row.held,
+            opened_at: row.opened_at,
+            overdraft_limit: row.overdraft_limit,
+            owner_id: row.owner_id,
+            status: row.status,
+            updated_at: row.updated_at,
+            version: row.version,
+        }
+    }
 }
 
 #[utoipa::path(
@@ -58,9 +60,9 @@ fn account_json(row: &AccountRow) -> Value {
     tag = "accounts",
     operation_id = "get_account",
     summary = "An account",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("id" = AccountId, Path, description = "the account id")),
     responses(
-        (status = 200, description = "the account", body = crate::http::openapi::Account),
+        (status = 200, description = "the account", body = Account),
         (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -68,9 +70,9 @@ pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Account>, ApiError> {
     let row = visible_account(&app, &caller, id).await?;
-    Ok(Json(account_json(&row)))
+    Ok(Json(row.into()))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -82,15 +84,33 @@ pub struct BalanceQuery {
     as_of: Option<String>,
 }
 
+/// A balance, now or as of `as_of`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Balance {
+    account_id: AccountId,
+    /// The instant asked for (only when asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    as_of: Option<DateTime<Utc>>,
+    /// `balance - held` (`null` only if that would overflow).
+    #[schema(required = true)]
+    available: Option<i64>,
+    balance: i64,
+    currency: Currency,
+    /// The account's version at that moment.
+    #[schema(minimum = 1)]
+    version: i64,
+}
+
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}/balance",
     tag = "accounts",
     operation_id = "get_balance",
     summary = "An account's balance, now or as of a past instant",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), BalanceQuery),
+    params(("id" = AccountId, Path, description = "the account id"), BalanceQuery),
     responses(
-        (status = 200, description = "the balance", body = crate::http::openapi::Balance),
+        (status = 200, description = "the balance", body = Balance),
         (status = 404, description = "`account_not_found`: no such account (then), or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -99,21 +119,22 @@ pub async fn balance(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<BalanceQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Balance>, ApiError> {
     let row = visible_account(&app, &caller, id).await?;
     let Some(raw) = query.as_of else {
-        return Ok(Json(json!({
-            "account_id": row.account_id,
-            "currency": row.currency,
-            "balance": row.balance,
-            "available": row.balance.checked_sub(row.held),
-            "version": row.version,
-        })));
+        return Ok(Json(Balance {
+            available: row.balance.checked_sub(row.held),
+            account_id: row.account_id,
+            as_of: None,
+            balance: row.balance,
+            currency: row.currency,
+            version: row.version,
+        }));
     };
     let instant = DateTime::parse_from_rfc3339(&raw)
         .map_err(|_| ApiError::invalid_request("as_of must be an RFC 3339 instant"))?
         .with_timezone(&Utc);
-    let at = read_model::balance_at(&app.pool, &row.account_id, instant)
+    let at = accounts::balance_at(&app.pool, &row.account_id, instant)
         .await
         .map_err(db)?
         .ok_or_else(|| {
@@ -123,14 +144,14 @@ pub async fn balance(
                 format!("account {} did not exist at {raw}", row.account_id),
             )
         })?;
-    Ok(Json(json!({
-        "account_id": row.account_id,
-        "currency": row.currency,
-        "balance": at.balance_after,
-        "available": at.balance_after.checked_sub(at.held_after),
-        "version": at.version,
-        "as_of": instant,
-    })))
+    Ok(Json(Balance {
+        account_id: row.account_id,
+        as_of: Some(instant),
+        available: at.balance_after.checked_sub(at.held_after),
+        balance: at.balance_after,
+        currency: row.currency,
+        version: at.version,
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -138,13 +159,21 @@ pub async fn balance(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Whose accounts (users: only their own; admins: anyone's, default everyone's).
-    #[param(pattern = "^[!-~]{1,128}$")]
+    #[param(value_type = Option<OwnerId>)]
     owner_id: Option<String>,
     /// Items per page.
     #[param(minimum = 1, maximum = 200)]
     limit: Option<i64>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+}
+
+/// A page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccountPage {
+    items: Vec<Account>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
 }
 
 /// The caller's accounts (an admin's: anyone's, or one owner's), by account id.
@@ -156,7 +185,7 @@ pub struct ListQuery {
     summary = "The caller's accounts (admins: anyone's), by account id",
     params(ListQuery),
     responses(
-        (status = 200, description = "a page of accounts", body = crate::http::openapi::AccountPage),
+        (status = 200, description = "a page of accounts", body = AccountPage),
         (status = 403, description = "`forbidden`: users list their own accounts only", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -164,29 +193,20 @@ pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let owner = super::listed_owner(&caller, query.owner_id)?;
+) -> Result<Json<AccountPage>, ApiError> {
+    let owner = listed_owner(&caller, query.owner_id)?;
     let limit = page_len(query.limit)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let owner = owner.as_ref().map(OwnerId::as_str);
-    let mut rows = read_model::accounts(&app.pool, owner, after.as_deref(), limit + 1)
+    let mut rows = accounts::accounts(&app.pool, owner.as_ref(), after.as_deref(), limit + 1)
         .await
         .map_err(db)?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
     let next_cursor = more
-        .then(|| rows.last().map(|r| URL_SAFE_NO_PAD.encode(&r.account_id)))
+        .then(|| rows.last().map(|r| encode_cursor(r.account_id.as_str())))
         .flatten();
-    Ok(Json(json!({
-        "items": rows.iter().map(account_json).collect::<Vec<_>>(),
-        "next_cursor": next_cursor,
-    })))
-}
-
-fn decode_cursor(raw: &str) -> Result<String, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .ok_or_else(|| ApiError::invalid_request("cursor is not one this API gave out"))
+    Ok(Json(AccountPage {
+        items: rows.into_iter().map(Account::from).collect(),
+        next_cursor,
+    }))
 }

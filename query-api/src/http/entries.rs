@@ -5,19 +5,31 @@
 //! Page paging (`page`, `page_size`) is offered for simple clients; its pages shift when new
 //! entries arrive.
 
-use super::{accounts::visible_account, db, page_len};
-use crate::AppState;
-use crate::read_model::{self, EntryRow, From};
+use super::access::visible_account;
+use super::params::{db, decode_cursor, encode_cursor, page_len, stored_word};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use events::HISTORY_TYPES;
-use http_edge::Problem;
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
-use utoipa::IntoParams;
+use chrono::{DateTime, Utc};
+use events::{AccountId, HISTORY_TYPES};
+use http_edge::{ApiError, ApiPath, ApiQuery, Caller, Problem};
+use read_model::query::entries::{self, From, HistoryEntry};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The kinds of history entry (`type`): the filter and the field use the same words.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryType {
+    Opening,
+    Deposit,
+    Withdrawal,
+    Transfer,
+    Adjustment,
+    Payment,
+    Hold,
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -25,7 +37,7 @@ use utoipa::IntoParams;
 pub struct EntriesQuery {
     /// Only entries of this kind.
     #[serde(rename = "type")]
-    #[param(value_type = Option<crate::http::openapi::EntryType>)]
+    #[param(value_type = Option<EntryType>)]
     entry_type: Option<String>,
     /// Items per page (cursor paging; not with `page`/`page_size`).
     #[param(minimum = 1, maximum = 200)]
@@ -40,15 +52,93 @@ pub struct EntriesQuery {
     page_size: Option<i64>,
 }
 
+/// One change of an account: `balance_after(v) = balance_after(v-1) + amount(v)`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Entry {
+    /// Signed: + credit, − debit.
+    amount: i64,
+    balance_after: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    counterparty_account_id: Option<AccountId>,
+    /// The journal's name of the event (`funds_deposited`, `transfer_sent`, …).
+    event_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    hold_id: Option<Uuid>,
+    job_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = Object)]
+    metadata: Option<serde_json::Value>,
+    occurred_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    order_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    reference: Option<String>,
+    /// The journal's stream sequence of the event.
+    #[schema(minimum = 1)]
+    seq: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    transfer_id: Option<Uuid>,
+    #[serde(rename = "type")]
+    entry_type: EntryType,
+    #[schema(minimum = 1)]
+    version: i64,
+}
+
+impl Entry {
+    fn from_row(row: HistoryEntry) -> Result<Self, ApiError> {
+        Ok(Self {
+            amount: row.amount,
+            balance_after: row.balance_after,
+            counterparty_account_id: row.counterparty_account_id,
+            event_type: row.event_type,
+            hold_id: row.hold_id,
+            job_id: row.job_id,
+            metadata: row.metadata,
+            occurred_at: row.occurred_at,
+            order_id: row.order_id,
+            reference: row.reference,
+            seq: row.seq,
+            transfer_id: row.transfer_id,
+            entry_type: stored_word(&row.entry_type)?,
+            version: row.version,
+        })
+    }
+}
+
+/// A page of history, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EntryPage {
+    /// Page paging only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    has_more: Option<bool>,
+    items: Vec<Entry>,
+    /// Pass as `cursor` for the next page; `null` on the last.
+    next_cursor: Option<String>,
+    /// Page paging only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, minimum = 1)]
+    page: Option<i64>,
+    /// Page paging only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, minimum = 1, maximum = 200)]
+    page_size: Option<i64>,
+}
+
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}/entries",
     tag = "accounts",
     operation_id = "list_entries",
     summary = "An account's history, newest first",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), EntriesQuery),
+    params(("id" = AccountId, Path, description = "the account id"), EntriesQuery),
     responses(
-        (status = 200, description = "a page of entries", body = crate::http::openapi::EntryPage),
+        (status = 200, description = "a page of entries", body = EntryPage),
         (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -57,7 +147,7 @@ pub async fn list(
     caller: Caller,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<EntriesQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<EntryPage>, ApiError> {
     let account = visible_account(&app, &caller, id).await?;
     if let Some(t) = &query.entry_type
         && !HISTORY_TYPES.contains(&t.as_str())
@@ -84,10 +174,10 @@ pub async fn list(
             .ok_or_else(|| ApiError::invalid_request("page is too large"))?;
         (From::Offset(offset), size, Some((page, size)))
     } else {
-        let below = query.cursor.as_deref().map(decode_cursor).transpose()?;
+        let below = query.cursor.as_deref().map(version_cursor).transpose()?;
         (From::BelowVersion(below), page_len(query.limit)?, None)
     };
-    let mut rows = read_model::entries(
+    let mut rows = entries::entries(
         &app.pool,
         &account.account_id,
         query.entry_type.as_deref(),
@@ -101,55 +191,25 @@ pub async fn list(
     let next_cursor = more
         .then(|| {
             rows.last()
-                .map(|r| URL_SAFE_NO_PAD.encode(format!("v{}", r.version)))
+                .map(|r| encode_cursor(&format!("v{}", r.version)))
         })
         .flatten();
-    let mut body = json!({
-        "items": rows.iter().map(entry_json).collect::<Vec<_>>(),
-        "next_cursor": next_cursor,
-    });
-    if let Some((page, size)) = page {
-        body["page"] = json!(page);
-        body["page_size"] = json!(size);
-        body["has_more"] = json!(more);
-    }
-    Ok(Json(body))
+    Ok(Json(EntryPage {
+        has_more: page.map(|_| more),
+        items: rows
+            .into_iter()
+            .map(Entry::from_row)
+            .collect::<Result<_, _>>()?,
+        next_cursor,
+        page: page.map(|(page, _)| page),
+        page_size: page.map(|(_, size)| size),
+    }))
 }
 
-fn entry_json(row: &EntryRow) -> Value {
-    let mut item = Map::new();
-    item.insert("version".into(), json!(row.version));
-    item.insert("seq".into(), json!(row.seq));
-    item.insert("type".into(), json!(row.entry_type));
-    item.insert("event_type".into(), json!(row.event_type));
-    item.insert("amount".into(), json!(row.amount));
-    item.insert("balance_after".into(), json!(row.balance_after));
-    let optional = [
-        (
-            "counterparty_account_id",
-            row.counterparty_account_id.as_ref().map(|v| json!(v)),
-        ),
-        ("transfer_id", row.transfer_id.map(|v| json!(v))),
-        ("order_id", row.order_id.map(|v| json!(v))),
-        ("hold_id", row.hold_id.map(|v| json!(v))),
-        ("reference", row.reference.as_ref().map(|v| json!(v))),
-        ("metadata", row.metadata.clone()),
-    ];
-    for (key, value) in optional {
-        if let Some(value) = value {
-            item.insert(key.into(), value);
-        }
-    }
-    item.insert("job_id".into(), json!(row.job_id));
-    item.insert("occurred_at".into(), json!(row.occurred_at));
-    Value::Object(item)
-}
-
-fn decode_cursor(raw: &str) -> Result<i64, ApiError> {
-    URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()
-        .and_then(|bytes| String::from_utf8(bytes).ok())
-        .and_then(|text| text.strip_prefix('v').and_then(|v| v.parse().ok()))
+/// The version in a history cursor (`v<version>`).
+fn version_cursor(raw: &str) -> Result<i64, ApiError> {
+    decode_cursor(raw)?
+        .strip_prefix('v')
+        .and_then(|v| v.parse().ok())
         .ok_or_else(|| ApiError::invalid_request("cursor is not one this API gave out"))
 }

@@ -1,12 +1,42 @@
 //! `GET /v1/holds/{id}`: a hold's status (`placed`, `captured`, `voided`, `expired`).
 
-use super::db;
-use crate::AppState;
-use crate::read_model;
+use super::access::visible;
+use super::params::{db, stored_word, uuid_id};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use chrono::{DateTime, Utc};
+use events::{AccountId, Amount};
 use http_edge::{ApiError, ApiPath, Caller, Problem};
-use serde_json::{Value, json};
+use read_model::query::holds;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldStatus {
+    Placed,
+    Captured,
+    Voided,
+    Expired,
+}
+
+/// A hold.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Hold {
+    account_id: AccountId,
+    amount: Amount,
+    /// What was taken when captured; 0 otherwise.
+    #[schema(minimum = 0)]
+    captured: i64,
+    created_at: DateTime<Utc>,
+    /// When the system voids the hold; `null`: never.
+    expires_at: Option<DateTime<Utc>>,
+    hold_id: Uuid,
+    status: HoldStatus,
+    updated_at: DateTime<Utc>,
+}
 
 #[utoipa::path(
     get,
@@ -16,7 +46,7 @@ use serde_json::{Value, json};
     summary = "A hold",
     params(("id" = uuid::Uuid, Path, description = "the hold id")),
     responses(
-        (status = 200, description = "the hold", body = crate::http::openapi::Hold),
+        (status = 200, description = "the hold", body = Hold),
         (status = 404, description = "`hold_not_found`: no such hold, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -24,27 +54,24 @@ pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(raw): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let hold_id = super::uuid_id(&raw, "hold")?;
-    let row = read_model::hold(&app.pool, hold_id)
-        .await
-        .map_err(db)?
-        .filter(|row| caller.admin || row.owner_id == caller.principal.as_str())
-        .ok_or_else(|| {
-            ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "hold_not_found",
-                "no such hold",
-            )
-        })?;
-    Ok(Json(json!({
-        "hold_id": row.hold_id,
-        "account_id": row.account_id,
-        "amount": row.amount,
-        "captured": row.captured,
-        "status": row.status,
-        "expires_at": row.expires_at,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    })))
+) -> Result<Json<Hold>, ApiError> {
+    let hold_id = uuid_id(&raw, "hold")?;
+    let row = holds::hold(&app.pool, hold_id).await.map_err(db)?;
+    let row = visible(&caller, row).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "hold_not_found",
+            "no such hold",
+        )
+    })?;
+    Ok(Json(Hold {
+        account_id: row.account_id,
+        amount: row.amount,
+        captured: row.captured,
+        created_at: row.created_at,
+        expires_at: row.expires_at,
+        hold_id: row.hold_id,
+        status: stored_word(&row.status)?,
+        updated_at: row.updated_at,
+    }))
 }

@@ -1,13 +1,142 @@
 //! `GET /v1/jobs/{id}`: a command's status. A synchronous command's job is complete once an
 //! entry carries its id (no row per job is kept for those: the entries are the record).
 
-use super::db;
-use crate::AppState;
-use crate::read_model;
+use super::access::{may_see, visible};
+use super::params::{db, stored_word, uuid_id};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
+use chrono::{DateTime, Utc};
+use events::AccountId;
 use http_edge::{ApiError, ApiPath, Caller, Problem};
-use serde_json::{Value, json};
+use read_model::query::jobs::{self, AppliedJob, AsyncJob};
+use read_model::query::orders::{self, Order};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobStatus {
+    Queued,
+    Completed,
+    Rejected,
+    Failed,
+}
+
+/// Why a job was rejected or failed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobError {
+    code: String,
+    detail: String,
+}
+
+/// A command's job. Which fields appear depends on the kind of job: `account_id`,
+/// `batch_id` and `completed_at` may be absent or `null`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Job {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = Option<AccountId>)]
+    account_id: Option<Option<AccountId>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = Option<Uuid>)]
+    batch_id: Option<Option<Uuid>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = Option<DateTime<Utc>>)]
+    completed_at: Option<Option<DateTime<Utc>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    error: Option<JobError>,
+    job_id: Uuid,
+    /// `deposit`, `withdrawal`, `transfer`, `open_account`, `balance_set`, `order`, …
+    kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    order_id: Option<Uuid>,
+    /// The stream sequence of the job's first event, once applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    seq: Option<i64>,
+    status: JobStatus,
+    submitted_at: DateTime<Utc>,
+}
+
+impl Job {
+    /// An order's job: queued until the payment executor decides it.
+    fn of_order(job_id: Uuid, order: Order) -> Self {
+        let status = match order.status.as_str() {
+            "paid" => JobStatus::Completed,
+            "rejected" => JobStatus::Rejected,
+            _ => JobStatus::Queued,
+        };
+        Self {
+            account_id: Some(Some(order.account_id)),
+            batch_id: None,
+            completed_at: (status != JobStatus::Queued).then_some(Some(order.updated_at)),
+            error: order.reason.map(|reason| JobError {
+                detail: format!("the order was rejected: {reason}"),
+                code: reason,
+            }),
+            job_id,
+            kind: "order".to_owned(),
+            order_id: Some(order.order_id),
+            seq: None,
+            status,
+            submitted_at: order.created_at,
+        }
+    }
+
+    /// An asynchronous job not (yet) applied: queued, rejected or failed.
+    fn of_async(job_id: Uuid, row: AsyncJob) -> Result<Self, ApiError> {
+        Ok(Self {
+            account_id: Some(row.account_id),
+            batch_id: Some(row.batch_id),
+            completed_at: Some(row.completed_at),
+            error: match (row.error_code, row.error_detail) {
+                (Some(code), Some(detail)) => Some(JobError { code, detail }),
+                _ => None,
+            },
+            job_id,
+            kind: row.kind,
+            order_id: None,
+            seq: None,
+            status: stored_word(&row.status)?,
+            submitted_at: row.submitted_at,
+        })
+    }
+
+    /// A job whose first entry is in the history: complete.
+    fn of_applied(job_id: Uuid, job: AppliedJob) -> Self {
+        let kind = match job.event_type.as_str() {
+            "account_opened" => "open_account",
+            "funds_deposited" => "deposit",
+            "funds_withdrawn" => "withdrawal",
+            "transfer_sent" | "transfer_received" => "transfer",
+            "balance_set" => "balance_set",
+            other => other,
+        };
+        Self {
+            account_id: Some(Some(job.account_id)),
+            batch_id: None,
+            completed_at: Some(Some(job.occurred_at)),
+            error: None,
+            job_id,
+            kind: kind.to_owned(),
+            order_id: None,
+            seq: Some(job.seq),
+            status: JobStatus::Completed,
+            submitted_at: job.occurred_at,
+        }
+    }
+}
+
+fn job_not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "job_not_found",
+        "no such job",
+    )
+}
 
 #[utoipa::path(
     get,
@@ -17,7 +146,7 @@ use serde_json::{Value, json};
     summary = "A command's job and its status",
     params(("id" = uuid::Uuid, Path, description = "the job id")),
     responses(
-        (status = 200, description = "the job", body = crate::http::openapi::Job),
+        (status = 200, description = "the job", body = Job),
         (status = 404, description = "`job_not_found`: no such job, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -25,84 +154,19 @@ pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(raw): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let not_found = || {
-        ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "job_not_found",
-            "no such job",
-        )
-    };
-    let job_id = super::uuid_id(&raw, "job")?;
-    // An order's job: queued until the payment executor decides it.
-    if let Some(order) = read_model::order_by_job(&app.pool, job_id)
-        .await
-        .map_err(db)?
-    {
-        if !caller.admin && order.owner_id != caller.principal.as_str() {
-            return Err(not_found());
+) -> Result<Json<Job>, ApiError> {
+    let job_id = uuid_id(&raw, "job")?;
+    if let Some(order) = orders::order_by_job(&app.pool, job_id).await.map_err(db)? {
+        if !may_see(&caller, Some(&order.owner_id)) {
+            return Err(job_not_found());
         }
-        let status = match order.status.as_str() {
-            "paid" => "completed",
-            "rejected" => "rejected",
-            _ => "queued",
-        };
-        let mut body = json!({
-            "job_id": job_id,
-            "kind": "order",
-            "status": status,
-            "account_id": order.account_id,
-            "order_id": order.order_id,
-            "submitted_at": order.created_at,
-        });
-        if status != "queued" {
-            body["completed_at"] = json!(order.updated_at);
-        }
-        if let Some(reason) = &order.reason {
-            body["error"] =
-                json!({"code": reason, "detail": format!("the order was rejected: {reason}")});
-        }
-        return Ok(Json(body));
+        return Ok(Json(Job::of_order(job_id, order)));
     }
-    let Some(job) = read_model::job(&app.pool, job_id).await.map_err(db)? else {
-        // Not (yet) applied: a queued or rejected asynchronous job?
-        let row = read_model::queued_job(&app.pool, job_id)
-            .await
-            .map_err(db)?
-            .filter(|row| caller.admin || row.owner_id == caller.principal.as_str())
-            .ok_or_else(not_found)?;
-        let mut body = json!({
-            "job_id": job_id,
-            "kind": row.kind,
-            "status": row.status,
-            "account_id": row.account_id,
-            "batch_id": row.batch_id,
-            "submitted_at": row.submitted_at,
-            "completed_at": row.completed_at,
-        });
-        if let (Some(code), Some(detail)) = (row.error_code, row.error_detail) {
-            body["error"] = json!({"code": code, "detail": detail});
-        }
-        return Ok(Json(body));
+    let Some(job) = jobs::applied_job(&app.pool, job_id).await.map_err(db)? else {
+        let row = jobs::async_job(&app.pool, job_id).await.map_err(db)?;
+        let row = visible(&caller, row).ok_or_else(job_not_found)?;
+        return Ok(Json(Job::of_async(job_id, row)?));
     };
-    if !caller.admin && job.owner_id != caller.principal.as_str() {
-        return Err(not_found());
-    }
-    let kind = match job.event_type.as_str() {
-        "account_opened" => "open_account",
-        "funds_deposited" => "deposit",
-        "funds_withdrawn" => "withdrawal",
-        "transfer_sent" | "transfer_received" => "transfer",
-        "balance_set" => "balance_set",
-        other => other,
-    };
-    Ok(Json(json!({
-        "job_id": job_id,
-        "kind": kind,
-        "status": "completed",
-        "account_id": job.account_id,
-        "seq": job.seq,
-        "submitted_at": job.occurred_at,
-        "completed_at": job.occurred_at,
-    })))
+    let job = visible(&caller, Some(job)).ok_or_else(job_not_found)?;
+    Ok(Json(Job::of_applied(job_id, job)))
 }

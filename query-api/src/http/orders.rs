@@ -1,43 +1,64 @@
 //! `GET /v1/orders/{id}` and `GET /v1/orders?owner_id=&limit=&offset=`.
 
-use super::{db, page_len};
-use crate::AppState;
-use crate::read_model::{self, OrderRow};
+use super::access::{listed_owner, visible};
+use super::params::{db, page_len, stored_word, uuid_id};
+use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use events::OwnerId;
+use chrono::{DateTime, Utc};
+use events::{AccountId, Amount, Currency, OwnerId};
 use http_edge::{ApiError, ApiPath, ApiQuery, Caller, Problem};
-use serde::Deserialize;
-use serde_json::{Value, json};
-use utoipa::IntoParams;
+use read_model::query::orders;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
 
-pub fn order_json(row: &OrderRow) -> Value {
-    let mut body = json!({
-        "order_id": row.order_id,
-        "owner_id": row.owner_id,
-        "account_id": row.account_id,
-        "amount": row.amount,
-        "description": row.description,
-        "status": row.status,
-        "job_id": row.job_id,
-        "created_at": row.created_at,
-        "updated_at": row.updated_at,
-    });
-    if !row.currency.is_empty() {
-        body["currency"] = json!(row.currency);
-    }
-    if let Some(reason) = &row.reason {
-        body["reason"] = json!(reason);
-    }
-    body
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    New,
+    Paid,
+    Rejected,
 }
 
-fn order_not_found() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "order_not_found",
-        "no such order",
-    )
+/// An order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Order {
+    account_id: AccountId,
+    amount: Amount,
+    created_at: DateTime<Utc>,
+    /// The currency the account must hold, when the order named one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    currency: Option<Currency>,
+    description: Option<String>,
+    job_id: Uuid,
+    order_id: Uuid,
+    owner_id: OwnerId,
+    /// Why it was rejected (`account_not_found`, `insufficient_funds`, `currency_mismatch`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    reason: Option<String>,
+    status: OrderStatus,
+    updated_at: DateTime<Utc>,
+}
+
+impl Order {
+    fn from_row(row: orders::Order) -> Result<Self, ApiError> {
+        Ok(Self {
+            account_id: row.account_id,
+            amount: row.amount,
+            created_at: row.created_at,
+            currency: row.currency,
+            description: row.description,
+            job_id: row.job_id,
+            order_id: row.order_id,
+            owner_id: row.owner_id,
+            reason: row.reason,
+            status: stored_word(&row.status)?,
+            updated_at: row.updated_at,
+        })
+    }
 }
 
 #[utoipa::path(
@@ -48,7 +69,7 @@ fn order_not_found() -> ApiError {
     summary = "An order",
     params(("id" = uuid::Uuid, Path, description = "the order id")),
     responses(
-        (status = 200, description = "the order", body = crate::http::openapi::Order),
+        (status = 200, description = "the order", body = Order),
         (status = 404, description = "`order_not_found`: no such order, or not the caller's", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -56,14 +77,17 @@ pub async fn get_one(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(raw): ApiPath<String>,
-) -> Result<Json<Value>, ApiError> {
-    let order_id = super::uuid_id(&raw, "order")?;
-    let row = read_model::order(&app.pool, order_id)
-        .await
-        .map_err(db)?
-        .filter(|row| caller.admin || row.owner_id == caller.principal.as_str())
-        .ok_or_else(order_not_found)?;
-    Ok(Json(order_json(&row)))
+) -> Result<Json<Order>, ApiError> {
+    let order_id = uuid_id(&raw, "order")?;
+    let row = orders::order(&app.pool, order_id).await.map_err(db)?;
+    let row = visible(&caller, row).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "order_not_found",
+            "no such order",
+        )
+    })?;
+    Ok(Json(Order::from_row(row)?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -71,7 +95,7 @@ pub async fn get_one(
 #[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Whose orders (users: only their own; admins: anyone's, default everyone's).
-    #[param(pattern = "^[!-~]{1,128}$")]
+    #[param(value_type = Option<OwnerId>)]
     owner_id: Option<String>,
     /// Items per page.
     #[param(minimum = 1, maximum = 200)]
@@ -79,6 +103,14 @@ pub struct ListQuery {
     /// Orders to skip.
     #[param(minimum = 0)]
     offset: Option<i64>,
+}
+
+/// A page of orders, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrderPage {
+    items: Vec<Order>,
+    limit: i64,
+    offset: i64,
 }
 
 #[utoipa::path(
@@ -89,7 +121,7 @@ pub struct ListQuery {
     summary = "The caller's orders (admins: anyone's), newest first",
     params(ListQuery),
     responses(
-        (status = 200, description = "a page of orders", body = crate::http::openapi::OrderPage),
+        (status = 200, description = "a page of orders", body = OrderPage),
         (status = 403, description = "`forbidden`: users list their own orders only", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -97,24 +129,22 @@ pub async fn list(
     State(app): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
-    let owner = super::listed_owner(&caller, query.owner_id)?;
+) -> Result<Json<OrderPage>, ApiError> {
+    let owner = listed_owner(&caller, query.owner_id)?;
     let limit = page_len(query.limit)?;
     let offset = query.offset.unwrap_or(0);
     if offset < 0 {
         return Err(ApiError::invalid_request("offset counts from 0"));
     }
-    let rows = read_model::orders(
-        &app.pool,
-        owner.as_ref().map(OwnerId::as_str),
-        offset,
+    let rows = orders::orders(&app.pool, owner.as_ref(), offset, limit)
+        .await
+        .map_err(db)?;
+    Ok(Json(OrderPage {
+        items: rows
+            .into_iter()
+            .map(Order::from_row)
+            .collect::<Result<_, _>>()?,
         limit,
-    )
-    .await
-    .map_err(db)?;
-    Ok(Json(json!({
-        "items": rows.iter().map(order_json).collect::<Vec<_>>(),
-        "limit": limit,
-        "offset": offset,
-    })))
+        offset,
+    }))
 }

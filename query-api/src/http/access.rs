@@ -1,0 +1,61 @@
+//! Who may see what, on the read side: one rule ([`visible`]) for every resource, and the
+//! look-ups the handlers share that apply it.
+//!
+//! Someone else's account, job or order answers "not found", exactly like a missing one, so
+//! that existence does not leak (DESIGN §5).
+
+use super::params::db;
+use crate::state::AppState;
+use axum::http::StatusCode;
+use events::{AccountId, OwnerId};
+use http_edge::{ApiError, Caller};
+use read_model::query::Owned;
+use read_model::query::accounts::{self, Account};
+
+/// Whether `caller` may see a row owned by `owner` (`None`: no owner recorded; admins only).
+pub fn may_see(caller: &Caller, owner: Option<&OwnerId>) -> bool {
+    match owner {
+        Some(owner) => caller.may_access(owner),
+        None => caller.admin,
+    }
+}
+
+/// The row if there is one and the caller may see it.
+pub fn visible<R: Owned>(caller: &Caller, row: Option<R>) -> Option<R> {
+    row.filter(|row| may_see(caller, row.owner_id()))
+}
+
+/// The account if it exists and the caller may see it; otherwise `404 account_not_found`.
+pub async fn visible_account(
+    app: &AppState,
+    caller: &Caller,
+    raw_id: String,
+) -> Result<Account, ApiError> {
+    let account_id = AccountId::parse(raw_id)?;
+    let row = accounts::account(&app.pool, &account_id)
+        .await
+        .map_err(db)?;
+    visible(caller, row).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "account_not_found",
+            format!("account {account_id} not found"),
+        )
+    })
+}
+
+/// Whose things a list shows: the `owner_id` asked for (admins: anyone's; users: only their
+/// own, else 403), or when none is asked, the caller's own (admins: everyone's, `None`).
+pub fn listed_owner(caller: &Caller, asked: Option<String>) -> Result<Option<OwnerId>, ApiError> {
+    let owner = match asked {
+        Some(raw) => Some(OwnerId::parse(raw)?),
+        None if caller.admin => None,
+        None => Some(caller.principal.clone()),
+    };
+    match &owner {
+        Some(owner) if !may_see(caller, Some(owner)) => {
+            Err(ApiError::forbidden("users list their own things only"))
+        }
+        _ => Ok(owner),
+    }
+}

@@ -1,0 +1,44 @@
+//! Connecting to the read models: one function for every service, so the limits live here.
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Longest wait for a free connection. A pool that stays busy this long is saturated: a query
+/// is better answered with an error the client retries (the API's request limit is 10 s), and
+/// the projector retries its batch from the checkpoint; waiting longer only piles work up.
+pub const ACQUIRE_TIMEOUT_MS: u64 = 3_000;
+
+/// Fewest connections a pool gets whatever it is asked for: a pool of 0 could never serve
+/// anything.
+pub const CONNECTIONS_MIN: u32 = 1;
+
+/// Connection options for `database_url` with `search_path` set to `schema`, so that the same
+/// unqualified SQL reads the live schema or a rebuild's fresh one. `application_name` shows
+/// in `pg_stat_activity` which service holds a connection.
+pub fn connect_options(
+    database_url: &str,
+    schema: &str,
+    application_name: &str,
+) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(PgConnectOptions::from_str(database_url)?
+        .application_name(application_name)
+        .options([("search_path", schema)]))
+}
+
+/// A pool of at most `connections_max` connections that see `schema`. Each service sizes its
+/// own pool (the projector's `PROJECTOR_POOL_SIZE`, the query API's `QUERY_POOL_SIZE`); the
+/// wait for a connection is [`ACQUIRE_TIMEOUT_MS`] for all.
+pub async fn connect(
+    database_url: &str,
+    schema: &str,
+    application_name: &str,
+    connections_max: u32,
+) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(connections_max.max(CONNECTIONS_MIN))
+        .acquire_timeout(Duration::from_millis(ACQUIRE_TIMEOUT_MS))
+        .connect_with(connect_options(database_url, schema, application_name)?)
+        .await
+}

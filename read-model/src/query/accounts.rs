@@ -1,0 +1,90 @@
+//! Accounts: one, a page of one owner's (or everyone's), and a balance as of an instant.
+
+use super::Owned;
+use chrono::{DateTime, Utc};
+use events::{AccountId, Currency, OwnerId};
+use sqlx::{FromRow, PgPool};
+
+/// An account's row.
+#[derive(Debug, Clone, FromRow)]
+pub struct Account {
+    #[sqlx(try_from = "String")]
+    pub account_id: AccountId,
+    #[sqlx(try_from = "String")]
+    pub owner_id: OwnerId,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
+    pub balance: i64,
+    pub held: i64,
+    pub overdraft_limit: i64,
+    pub version: i64,
+    /// The journal's status word (`open`, …).
+    pub status: String,
+    pub opened_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Owned for Account {
+    fn owner_id(&self) -> Option<&OwnerId> {
+        Some(&self.owner_id)
+    }
+}
+
+const ACCOUNT_COLUMNS: &str = "account_id, owner_id, currency, balance, held, overdraft_limit, version, status, opened_at, updated_at";
+
+pub async fn account(
+    pool: &PgPool,
+    account_id: &AccountId,
+) -> Result<Option<Account>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE account_id = $1"
+    )))
+    .bind(account_id.as_str())
+    .fetch_optional(pool)
+    .await
+}
+
+/// Up to `limit` accounts ordered by id after `after` (a page's last id), of one owner (or
+/// everyone's).
+pub async fn accounts(
+    pool: &PgPool,
+    owner_id: Option<&OwnerId>,
+    after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<Account>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM accounts
+         WHERE ($1::text IS NULL OR owner_id = $1) AND ($2::text IS NULL OR account_id > $2)
+         ORDER BY account_id LIMIT $3"
+    )))
+    .bind(owner_id.map(OwnerId::as_str))
+    .bind(after)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Balance as of the last entry at or before an instant.
+#[derive(Debug, Clone, FromRow)]
+pub struct BalanceAt {
+    pub balance_after: i64,
+    pub held_after: i64,
+    pub version: i64,
+}
+
+/// The balance after the account's last entry at or before `instant` (`None`: the account
+/// did not exist yet).
+pub async fn balance_at(
+    pool: &PgPool,
+    account_id: &AccountId,
+    instant: DateTime<Utc>,
+) -> Result<Option<BalanceAt>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT balance_after, held_after, version FROM account_entries
+         WHERE account_id = $1 AND occurred_at <= $2 ORDER BY version DESC LIMIT 1",
+    )
+    .bind(account_id.as_str())
+    .bind(instant)
+    .fetch_optional(pool)
+    .await
+}
