@@ -1,19 +1,17 @@
 //! `POST /v1/accounts`, `POST /v1/accounts/{id}/deposits`, `POST /v1/accounts/{id}/withdrawals`.
 
-use super::ApiError;
-use super::{ApiJson, ApiPath, IdempotencyHeader, execute, parse_body};
-use crate::AppState;
-use crate::domain::{Actor, Command, MoveFunds, OpenAccount, Outcome};
-use crate::writer::Rendered;
+use super::answers::{AccountAnswer, MovementAnswer};
+use super::exchange::{IdempotencyHeader, execute, parse_body};
+use super::state::AppState;
+use crate::domain::{Actor, Command, MoveFunds, OpenAccount};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use events::{AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Metadata, OwnerId, Reference};
-use http_edge::Problem;
+use events::{AMOUNT_MAX, AccountId, Amount, Currency, Metadata, OwnerId, Reference};
+use http_edge::{ApiError, ApiJson, ApiPath, Problem};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 /// Every field is optional: a generated id, the caller as owner, USD, no overdraft.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -41,8 +39,8 @@ pub struct OpenAccountRequest {
     summary = "Open an account",
     request_body = OpenAccountRequest,
     responses(
-        (status = 201, description = "opened", body = crate::http::openapi::AccountAnswer),
-        (status = 200, description = "already open with the same owner, currency and limit", body = crate::http::openapi::AccountAnswer),
+        (status = 201, description = "opened", body = AccountAnswer),
+        (status = 200, description = "already open with the same owner, currency and limit", body = AccountAnswer),
         (status = 403, description = "`forbidden`: only admins open accounts for others or grant overdrafts", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`account_exists` (open with other settings) or `conflict`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
@@ -63,7 +61,7 @@ pub async fn open(
         Some(raw) => OwnerId::parse(raw)?,
         None => actor.principal.clone(),
     };
-    if owner_id != actor.principal && !actor.admin {
+    if !actor.may_act_for(&owner_id) {
         return Err(ApiError::forbidden("only admins open accounts for others"));
     }
     let overdraft_limit = match request.overdraft_limit {
@@ -84,8 +82,8 @@ pub async fn open(
         overdraft_limit,
     });
     let location = format!("/v1/accounts/{account_id}");
-    let claim = key.claim(&actor, "POST", "/v1/accounts", &body);
-    let mut response = execute(&app, actor, command, claim, render_account).await?;
+    let claim = key.claim("POST", "/v1/accounts", &body);
+    let mut response = execute(&app, actor, command, claim).await?;
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -148,7 +146,7 @@ impl MovementRequest {
     params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body = MovementRequest,
     responses(
-        (status = 201, description = "done", body = crate::http::openapi::MovementAnswer),
+        (status = 201, description = "done", body = MovementAnswer),
         (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`currency_mismatch`, `balance_overflow` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
@@ -164,15 +162,8 @@ pub async fn deposit(
     let account_id = AccountId::parse(id)?;
     let path = format!("/v1/accounts/{account_id}/deposits");
     let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;
-    let claim = key.claim(&actor, "POST", &path, &body);
-    execute(
-        &app,
-        actor,
-        Command::DepositFunds(command),
-        claim,
-        render_movement,
-    )
-    .await
+    let claim = key.claim("POST", &path, &body);
+    execute(&app, actor, Command::DepositFunds(command), claim).await
 }
 
 #[utoipa::path(
@@ -184,7 +175,7 @@ pub async fn deposit(
     params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
     request_body = MovementRequest,
     responses(
-        (status = 201, description = "done", body = crate::http::openapi::MovementAnswer),
+        (status = 201, description = "done", body = MovementAnswer),
         (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`insufficient_funds`, `currency_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
@@ -200,82 +191,6 @@ pub async fn withdraw(
     let account_id = AccountId::parse(id)?;
     let path = format!("/v1/accounts/{account_id}/withdrawals");
     let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;
-    let claim = key.claim(&actor, "POST", &path, &body);
-    execute(
-        &app,
-        actor,
-        Command::WithdrawFunds(command),
-        claim,
-        render_movement,
-    )
-    .await
-}
-
-/// An account as the command API shows it.
-pub fn account_json(account_id: &AccountId, state: &AccountState) -> Value {
-    json!({
-        "account_id": account_id,
-        "owner_id": state.owner_id,
-        "currency": state.currency,
-        "balance": state.balance,
-        "held": state.held,
-        "available": state.available(),
-        "overdraft_limit": state.overdraft_limit,
-        "version": state.version,
-        "status": state.status,
-    })
-}
-
-fn render_account(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    match outcome {
-        Outcome::AccountOpened {
-            created,
-            account_id,
-            state,
-        } => {
-            let mut body = account_json(account_id, state);
-            body["job_id"] = json!(job_id);
-            Rendered {
-                status: if *created { 201 } else { 200 },
-                body,
-            }
-        }
-        other => mismatched(other),
-    }
-}
-
-fn render_movement(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    match outcome {
-        Outcome::FundsMoved {
-            account_id,
-            amount,
-            state,
-        } => Rendered {
-            status: 201,
-            body: json!({
-                "job_id": job_id,
-                "account_id": account_id,
-                "amount": amount,
-                "currency": state.currency,
-                "balance": state.balance,
-                "available": state.available(),
-                "version": state.version,
-            }),
-        },
-        other => mismatched(other),
-    }
-}
-
-/// A render function handed an outcome of another command: a programming error, answered as
-/// a 500 rather than a panic in the writer.
-pub fn mismatched(outcome: &Outcome) -> Rendered {
-    tracing::error!(
-        ?outcome,
-        "render function does not match the command's outcome"
-    );
-    Rendered {
-        status: 500,
-        body: json!({"type": "about:blank", "title": "Internal Server Error", "status": 500,
-                     "detail": "an internal error occurred", "code": "internal"}),
-    }
+    let claim = key.claim("POST", &path, &body);
+    execute(&app, actor, Command::WithdrawFunds(command), claim).await
 }
