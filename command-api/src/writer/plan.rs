@@ -417,9 +417,22 @@ mod tests {
             self
         }
 
-        fn slot(mut self, subject: String, slot: Slot) -> Self {
+        /// Alice's key `key`, recorded at `seq` for a request with `fingerprint`; its answer
+        /// was `201 {"first": true}`.
+        fn record(mut self, key: &str, seq: u64, fingerprint: &str) -> Self {
+            let record = IdempotencyRecorded {
+                principal: alice().principal,
+                fingerprint: fingerprint.into(),
+                status: 201,
+                response: serde_json::json!({"first": true}),
+            };
+            let subject = subjects::idempotency(
+                &alice().principal,
+                &IdempotencyKey::parse(key).expect("valid"),
+            );
             self.fresh.insert(subject.clone());
-            self.loaded.insert(subject, slot);
+            let aggregate = Aggregate::Idempotency(record);
+            self.loaded.insert(subject, Slot { seq, aggregate });
             self
         }
 
@@ -444,15 +457,9 @@ mod tests {
         }
     }
 
-    fn record_subject(key: &str) -> String {
-        subjects::idempotency(
-            &alice().principal,
-            &IdempotencyKey::parse(key).expect("valid"),
-        )
-    }
-
     #[test]
-    fn a_conflict_free_round_of_two_transfers_on_one_account_checks_each_subject_once() {
+    fn a_conflict_free_round_of_two_transfers_on_the_same_account_carries_one_expected_sequence_per_subject()
+     {
         let given = Given::new()
             .account("a1", 7, account("alice", 100, 1), true)
             .account("b1", 9, account("bob", 0, 1), true);
@@ -494,21 +501,9 @@ mod tests {
 
     #[test]
     fn a_replayed_idempotency_key_is_answered_from_the_record() {
-        let record = IdempotencyRecorded {
-            principal: alice().principal,
-            fingerprint: "f1".into(),
-            status: 201,
-            response: serde_json::json!({"first": true}),
-        };
         let given = Given::new()
             .account("a1", 3, account("alice", 100, 1), true)
-            .slot(
-                record_subject("k1"),
-                Slot {
-                    seq: 4,
-                    aggregate: Aggregate::Idempotency(record),
-                },
-            );
+            .record("k1", 4, "f1");
         let plan = given.when(
             &[submission(deposit("a1", 5), Some(claim("k1", "f1")))],
             &[],
@@ -542,21 +537,9 @@ mod tests {
 
     #[test]
     fn the_same_key_with_another_fingerprint_is_rejected() {
-        let record = IdempotencyRecorded {
-            principal: alice().principal,
-            fingerprint: "f1".into(),
-            status: 201,
-            response: serde_json::json!({}),
-        };
         let given = Given::new()
             .account("a1", 3, account("alice", 100, 1), true)
-            .slot(
-                record_subject("k1"),
-                Slot {
-                    seq: 4,
-                    aggregate: Aggregate::Idempotency(record),
-                },
-            );
+            .record("k1", 4, "f1");
         let plan = given.when(
             &[submission(deposit("a1", 5), Some(claim("k1", "f2")))],
             &[],
