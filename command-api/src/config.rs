@@ -136,27 +136,20 @@ impl Config {
     /// it goes with a single token; a test of the limit sets its own): for tests and
     /// benchmarks that start the service in-process.
     pub fn local(nats_url: &str, jwt_secret: &str) -> Self {
-        #[derive(clap::Parser)]
-        struct Defaults {
-            #[command(flatten)]
-            config: Config,
-        }
-        let args = [
+        telemetry::cli::defaults_with(
             "command-api",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--nats-url",
-            nats_url,
-            "--jwt-secret",
-            jwt_secret,
-            "--rate-limit-per-second",
-            "0",
-        ];
-        match <Defaults as clap::Parser>::try_parse_from(args) {
-            Ok(defaults) => defaults.config,
-            Err(e) => panic!("command-api defaults do not parse: {e}"),
-        }
+            &[
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--nats-url",
+                nats_url,
+                "--jwt-secret",
+                jwt_secret,
+                "--rate-limit-per-second",
+                "0",
+            ],
+        )
     }
 }

@@ -99,7 +99,7 @@ pub struct App {
 pub async fn start(config: Config) -> anyhow::Result<App> {
     let auth = Auth::new(config.jwt_secret.as_deref()).context("token configuration")?;
     // Installed before anything records, so that no early measurement is lost.
-    http_edge::metrics::recorder();
+    telemetry::metrics::recorder();
     let nats = ledger_nats::connect(&config.nats_url, "tally-command-api").await?;
     ledger_nats::ensure_stream(&nats, &config.stream, usize::from(config.replicas)).await?;
     let (writer, writer_task) = writer::spawn(

@@ -1,7 +1,7 @@
 use clap::{Parser, Subcommand};
 use command_api::Config;
 use http_edge::Auth;
-use http_edge::telemetry::{init_tracing, shutdown_signal};
+use telemetry::shutdown_signal;
 
 /// Tally's command API: accounts, deposits, withdrawals and transfers.
 #[derive(Debug, Parser)]
@@ -11,12 +11,8 @@ struct Cli {
     command: Option<Sub>,
     #[command(flatten)]
     config: Config,
-    /// Log format: json (default) or text.
-    #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
-    log_format: String,
-    /// OTLP/gRPC endpoint traces are exported to (none: no export).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
-    otlp_endpoint: Option<String>,
+    #[command(flatten)]
+    telemetry: telemetry::TelemetryArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -50,8 +46,7 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         None | Some(Sub::Serve) => {
-            let telemetry =
-                init_tracing(&cli.log_format, "command-api", cli.otlp_endpoint.as_deref());
+            let telemetry = cli.telemetry.init("command-api");
             let result = command_api::run(cli.config, shutdown_signal()).await;
             telemetry.shutdown();
             result

@@ -2,7 +2,7 @@
 //! overdraft limits and currencies, deposits, withdrawals, transfers, holds placed, captured,
 //! voided and expired, orders placed and paid, balance batches) are decided one after the
 //! other. Every accepted decision's events are folded into an in-memory journal with
-//! `evolve` / `evolve_hold` / `evolve_order`, as the writer and `projector verify` do; a
+//! each aggregate's `Evolve::evolve`, as the writer and `projector verify` do; a
 //! reference model, written from the commands' meaning alone, predicts each answer.
 //!
 //! After every step: each event's post-state is what `evolve` makes of the state before it,
@@ -23,8 +23,8 @@ use command_api::domain::{
 use command_api::writer::subject_of;
 use events::batch::{BatchItem, item_job_id};
 use events::{
-    AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Event, HoldState, HoldStatus,
-    OrderState, OrderStatus, OwnerId, evolve, evolve_hold, evolve_order,
+    AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Event, Evolve, HoldState, HoldStatus,
+    OrderState, OrderStatus, OwnerId,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -273,7 +273,7 @@ impl Journal {
             );
             if let Some(id) = event.account_id() {
                 let prev = self.accounts.get(id);
-                let after = evolve(prev, event)
+                let after = AccountState::evolve(prev, event)
                     .map_err(|e| TestCaseError::fail(format!("{event:?} does not follow: {e}")))?;
                 prop_assert_eq!(
                     Some(&after),
@@ -285,14 +285,14 @@ impl Journal {
                 self.accounts.insert(id.clone(), after);
             } else if let (Some(hold), Some(state)) = (event.hold(), event.hold_state()) {
                 let prev = self.holds.get(&hold.hold_id);
-                let after = evolve_hold(prev, event)
+                let after = HoldState::evolve(prev, event)
                     .map_err(|e| TestCaseError::fail(format!("{event:?} does not follow: {e}")))?;
                 prop_assert_eq!(&after, state, "hold post-state of {:?}", event);
                 prop_assert_eq!(after.version, prev.map_or(1, |p| p.version + 1));
                 self.holds.insert(hold.hold_id, after);
             } else if let (Some(id), Some(state)) = (event.order_id(), event.order_state()) {
                 let prev = self.orders.get(id);
-                let after = evolve_order(prev, event)
+                let after = OrderState::evolve(prev, event)
                     .map_err(|e| TestCaseError::fail(format!("{event:?} does not follow: {e}")))?;
                 prop_assert_eq!(&after, state, "order post-state of {:?}", event);
                 prop_assert_eq!(after.version, prev.map_or(1, |p| p.version + 1));

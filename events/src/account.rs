@@ -42,7 +42,7 @@ impl AccountState {
 
 /// An event that does not follow from the state before it: the journal and the fold disagree.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum EvolveError {
+pub enum AccountEvolveError {
     #[error("{event_type} on an account that does not exist")]
     NotOpened { event_type: &'static str },
     #[error("account_opened on an account that already exists")]
@@ -57,8 +57,19 @@ pub enum EvolveError {
 ///
 /// This is the one definition of the account's arithmetic: the command side's `decide` builds
 /// each event's post-state by calling it, and `projector verify` checks that every journaled
-/// event's `state` equals `evolve(previous state, event)`.
-pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState, EvolveError> {
+/// event's `state` equals `AccountState::evolve(previous state, event)`.
+impl crate::Evolve for AccountState {
+    type Error = AccountEvolveError;
+
+    fn evolve(prev: Option<&Self>, event: &Event) -> Result<Self, AccountEvolveError> {
+        evolve_account(prev, event)
+    }
+}
+
+fn evolve_account(
+    prev: Option<&AccountState>,
+    event: &Event,
+) -> Result<AccountState, AccountEvolveError> {
     let event_type = event.event_type();
     if let Event::AccountOpened(opened) = event {
         return match prev {
@@ -71,7 +82,7 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
                 owner_id: opened.state.owner_id.clone(),
                 overdraft_limit: opened.state.overdraft_limit,
             }),
-            Some(_) => Err(EvolveError::AlreadyOpened),
+            Some(_) => Err(AccountEvolveError::AlreadyOpened),
         };
     }
     if let (Event::BalanceSet(set), None) = (event, prev) {
@@ -87,7 +98,7 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
             overdraft_limit: set.state.overdraft_limit,
         });
     }
-    let prev = prev.ok_or(EvolveError::NotOpened { event_type })?;
+    let prev = prev.ok_or(AccountEvolveError::NotOpened { event_type })?;
     if let Some(hold) = event.hold() {
         let reserved = hold.hold_amount.minor_units();
         let (balance, held) = match event {
@@ -100,15 +111,21 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
             _ => (Some(prev.balance), prev.held.checked_sub(reserved)),
         };
         return Ok(AccountState {
-            version: prev.version.checked_add(1).ok_or(EvolveError::Overflow)?,
-            balance: balance.ok_or(EvolveError::Overflow)?,
-            held: held.ok_or(EvolveError::Overflow)?,
+            version: prev
+                .version
+                .checked_add(1)
+                .ok_or(AccountEvolveError::Overflow)?,
+            balance: balance.ok_or(AccountEvolveError::Overflow)?,
+            held: held.ok_or(AccountEvolveError::Overflow)?,
             ..prev.clone()
         });
     }
     if let Event::BalanceSet(set) = event {
         return Ok(AccountState {
-            version: prev.version.checked_add(1).ok_or(EvolveError::Overflow)?,
+            version: prev
+                .version
+                .checked_add(1)
+                .ok_or(AccountEvolveError::Overflow)?,
             balance: set.balance,
             ..prev.clone()
         });
@@ -131,15 +148,18 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
         | Event::BatchSubmitted(_)
         | Event::BatchPartApplied(_)
         | Event::JobFailed(_) => {
-            return Err(EvolveError::NotAnAccountEvent { event_type });
+            return Err(AccountEvolveError::NotAnAccountEvent { event_type });
         }
     };
     Ok(AccountState {
-        version: prev.version.checked_add(1).ok_or(EvolveError::Overflow)?,
+        version: prev
+            .version
+            .checked_add(1)
+            .ok_or(AccountEvolveError::Overflow)?,
         balance: prev
             .balance
             .checked_add(delta)
-            .ok_or(EvolveError::Overflow)?,
+            .ok_or(AccountEvolveError::Overflow)?,
         ..prev.clone()
     })
 }
@@ -147,6 +167,7 @@ pub fn evolve(prev: Option<&AccountState>, event: &Event) -> Result<AccountState
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Evolve;
     use crate::event::{AccountMovement, AccountOpened, TransferLeg};
     use crate::ids::AccountId;
     use crate::money::Amount;
@@ -183,7 +204,7 @@ mod tests {
             account_id: alice(),
             state: opened_state(),
         });
-        assert_eq!(evolve(None, &event), Ok(opened_state()));
+        assert_eq!(AccountState::evolve(None, &event), Ok(opened_state()));
     }
 
     #[test]
@@ -199,7 +220,7 @@ mod tests {
                 ..opened_state()
             },
         });
-        let opened = evolve(None, &set).expect("opens");
+        let opened = AccountState::evolve(None, &set).expect("opens");
         assert_eq!(
             opened,
             AccountState {
@@ -207,7 +228,7 @@ mod tests {
                 ..opened_state()
             }
         );
-        let again = evolve(Some(&opened), &set).expect("sets");
+        let again = AccountState::evolve(Some(&opened), &set).expect("sets");
         assert_eq!((again.version, again.balance), (2, 700));
     }
 
@@ -218,21 +239,21 @@ mod tests {
             state: opened_state(),
         });
         assert_eq!(
-            evolve(Some(&opened_state()), &event),
-            Err(EvolveError::AlreadyOpened)
+            AccountState::evolve(Some(&opened_state()), &event),
+            Err(AccountEvolveError::AlreadyOpened)
         );
     }
 
     #[test]
     fn deposits_and_withdrawals_move_the_balance_and_the_version() {
         let given = opened_state();
-        let deposited = evolve(
+        let deposited = AccountState::evolve(
             Some(&given),
             &Event::FundsDeposited(movement(100, given.clone())),
         )
         .expect("follows");
         assert_eq!((deposited.version, deposited.balance), (2, 100));
-        let withdrawn = evolve(
+        let withdrawn = AccountState::evolve(
             Some(&deposited),
             &Event::FundsWithdrawn(movement(30, given.clone())),
         )
@@ -255,8 +276,10 @@ mod tests {
             metadata: None,
             state: given.clone(),
         };
-        let sent = evolve(Some(&given), &Event::TransferSent(leg.clone())).expect("follows");
-        let received = evolve(Some(&given), &Event::TransferReceived(leg)).expect("follows");
+        let sent =
+            AccountState::evolve(Some(&given), &Event::TransferSent(leg.clone())).expect("follows");
+        let received =
+            AccountState::evolve(Some(&given), &Event::TransferReceived(leg)).expect("follows");
         assert_eq!((sent.balance, received.balance), (30, 70));
         assert_eq!((sent.version, received.version), (2, 2));
     }
@@ -265,8 +288,8 @@ mod tests {
     fn movements_on_an_unopened_account_do_not_follow() {
         let event = Event::FundsDeposited(movement(1, opened_state()));
         assert_eq!(
-            evolve(None, &event),
-            Err(EvolveError::NotOpened {
+            AccountState::evolve(None, &event),
+            Err(AccountEvolveError::NotOpened {
                 event_type: "funds_deposited"
             })
         );
@@ -279,6 +302,9 @@ mod tests {
             ..opened_state()
         };
         let event = Event::FundsDeposited(movement(1, given.clone()));
-        assert_eq!(evolve(Some(&given), &event), Err(EvolveError::Overflow));
+        assert_eq!(
+            AccountState::evolve(Some(&given), &event),
+            Err(AccountEvolveError::Overflow)
+        );
     }
 }

@@ -72,51 +72,193 @@ pub const HISTORY_TYPES: [&str; 7] = [
     "hold",
 ];
 
-/// Every event type in the journal, tagged by `type`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-pub enum Event {
-    AccountOpened(AccountOpened),
-    FundsDeposited(AccountMovement),
-    FundsWithdrawn(AccountMovement),
-    TransferSent(TransferLeg),
-    TransferReceived(TransferLeg),
-    IdempotencyRecorded(IdempotencyRecorded),
-    OrderPlaced(OrderEvent),
-    OrderPaid(OrderEvent),
-    OrderRejected(OrderEvent),
-    OrderCharged(OrderCharge),
-    HoldPlaced(HoldEvent),
-    HoldCaptured(HoldEvent),
-    HoldVoided(HoldEvent),
-    BatchSubmitted(BatchSubmitted),
-    BalanceSet(BalanceSet),
-    BatchPartApplied(BatchPartApplied),
-    JobFailed(JobFailed),
+/// The one table of event types: each row is a variant, its payload, its `type` tag (also the
+/// `Ledger-Event-Type` header) and its word in an account's history (`None`: not an account
+/// event). Adding an event type is a row here and, for a new payload, its struct with a
+/// [`Payload`] impl saying which aggregate its message belongs to; every accessor of
+/// [`Event`] follows from those two.
+macro_rules! event_table {
+    ($( $(#[$doc:meta])* $variant:ident($payload:ty) = $tag:literal, history $history:expr; )*) => {
+        /// Every event type in the journal, tagged by `type`.
+        #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+        #[serde(tag = "type")]
+        pub enum Event {
+            $( $(#[$doc])* #[serde(rename = $tag)] $variant($payload), )*
+        }
+
+        /// Every `type` tag, in the table's order.
+        pub const EVENT_TYPES: &[&str] = &[$($tag),*];
+
+        impl Event {
+            /// The `type` tag, also sent as the `Ledger-Event-Type` header.
+            pub fn event_type(&self) -> &'static str {
+                match self { $( Self::$variant(_) => $tag, )* }
+            }
+
+            /// The word for this event in an account's history (`type` in the query API and
+            /// its filter); `None` for events that are not account events.
+            ///
+            /// `opening` is a seventh word beside the design's six (deposit, withdrawal,
+            /// transfer, adjustment, payment, hold): the opening is an account event too, and
+            /// keeping it as version 1 makes every account's history gapless from its start.
+            pub fn history_type(&self) -> Option<&'static str> {
+                match self { $( Self::$variant(_) => $history, )* }
+            }
+
+            fn payload(&self) -> &dyn Payload {
+                match self { $( Self::$variant(p) => p, )* }
+            }
+
+            fn payload_mut(&mut self) -> &mut dyn Payload {
+                match self { $( Self::$variant(p) => p, )* }
+            }
+        }
+    };
+}
+
+event_table! {
+    AccountOpened(AccountOpened) = "account_opened", history Some("opening");
+    FundsDeposited(AccountMovement) = "funds_deposited", history Some("deposit");
+    FundsWithdrawn(AccountMovement) = "funds_withdrawn", history Some("withdrawal");
+    TransferSent(TransferLeg) = "transfer_sent", history Some("transfer");
+    TransferReceived(TransferLeg) = "transfer_received", history Some("transfer");
+    IdempotencyRecorded(IdempotencyRecorded) = "idempotency_recorded", history None;
+    OrderPlaced(OrderEvent) = "order_placed", history None;
+    OrderPaid(OrderEvent) = "order_paid", history None;
+    OrderRejected(OrderEvent) = "order_rejected", history None;
+    OrderCharged(OrderCharge) = "order_charged", history Some("payment");
+    HoldPlaced(HoldEvent) = "hold_placed", history Some("hold");
+    HoldCaptured(HoldEvent) = "hold_captured", history Some("hold");
+    HoldVoided(HoldEvent) = "hold_voided", history Some("hold");
+    BatchSubmitted(BatchSubmitted) = "batch_submitted", history None;
+    BalanceSet(BalanceSet) = "balance_set", history Some("adjustment");
+    BatchPartApplied(BatchPartApplied) = "batch_part_applied", history None;
+    JobFailed(JobFailed) = "job_failed", history None;
+}
+
+/// The aggregate a message belongs to, with its post-state where the message carries one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AggregateRef<'a> {
+    Account {
+        id: &'a AccountId,
+        state: &'a AccountState,
+    },
+    Hold {
+        id: &'a Uuid,
+        state: &'a HoldState,
+    },
+    Order {
+        id: &'a Uuid,
+        state: &'a OrderState,
+    },
+    /// A chunk of a balance batch.
+    Batch(&'a Uuid),
+    /// The record that a part of a chunk was applied.
+    BatchPart {
+        batch_id: &'a Uuid,
+        chunk: u32,
+        part: u32,
+    },
+    /// A job an executor gave up on.
+    Job(&'a Uuid),
+    /// An idempotency record: its subject is a hash only the writer knows.
+    Idempotency,
+}
+
+/// What an event's payload says about the aggregate its message belongs to.
+trait Payload {
+    fn aggregate(&self) -> AggregateRef<'_>;
+
+    /// The account's post-state, for account-side messages.
+    fn account_state_mut(&mut self) -> Option<&mut AccountState> {
+        None
+    }
+}
+
+/// Payloads that are an account's side only: an `account_id` and the account's `state`.
+macro_rules! account_payload {
+    ($($payload:ty),*) => {$(
+        impl Payload for $payload {
+            fn aggregate(&self) -> AggregateRef<'_> {
+                AggregateRef::Account { id: &self.account_id, state: &self.state }
+            }
+            fn account_state_mut(&mut self) -> Option<&mut AccountState> {
+                Some(&mut self.state)
+            }
+        }
+    )*};
+}
+
+account_payload!(
+    AccountOpened,
+    AccountMovement,
+    TransferLeg,
+    OrderCharge,
+    BalanceSet
+);
+
+impl Payload for HoldEvent {
+    fn aggregate(&self) -> AggregateRef<'_> {
+        match &self.state {
+            HoldSide::Account(state) => AggregateRef::Account {
+                id: &self.account_id,
+                state,
+            },
+            HoldSide::Hold(state) => AggregateRef::Hold {
+                id: &self.hold_id,
+                state,
+            },
+        }
+    }
+    fn account_state_mut(&mut self) -> Option<&mut AccountState> {
+        match &mut self.state {
+            HoldSide::Account(state) => Some(state),
+            HoldSide::Hold(_) => None,
+        }
+    }
+}
+
+impl Payload for OrderEvent {
+    fn aggregate(&self) -> AggregateRef<'_> {
+        AggregateRef::Order {
+            id: &self.order_id,
+            state: &self.state,
+        }
+    }
+}
+
+impl Payload for BatchSubmitted {
+    fn aggregate(&self) -> AggregateRef<'_> {
+        AggregateRef::Batch(&self.batch_id)
+    }
+}
+
+impl Payload for BatchPartApplied {
+    fn aggregate(&self) -> AggregateRef<'_> {
+        AggregateRef::BatchPart {
+            batch_id: &self.batch_id,
+            chunk: self.chunk,
+            part: self.part,
+        }
+    }
+}
+
+impl Payload for JobFailed {
+    fn aggregate(&self) -> AggregateRef<'_> {
+        AggregateRef::Job(&self.failed_job_id)
+    }
+}
+
+impl Payload for IdempotencyRecorded {
+    fn aggregate(&self) -> AggregateRef<'_> {
+        AggregateRef::Idempotency
+    }
 }
 
 impl Event {
-    /// The `type` tag, also sent as the `Ledger-Event-Type` header.
-    pub fn event_type(&self) -> &'static str {
-        match self {
-            Self::AccountOpened(_) => "account_opened",
-            Self::FundsDeposited(_) => "funds_deposited",
-            Self::FundsWithdrawn(_) => "funds_withdrawn",
-            Self::TransferSent(_) => "transfer_sent",
-            Self::TransferReceived(_) => "transfer_received",
-            Self::IdempotencyRecorded(_) => "idempotency_recorded",
-            Self::OrderPlaced(_) => "order_placed",
-            Self::OrderPaid(_) => "order_paid",
-            Self::OrderRejected(_) => "order_rejected",
-            Self::OrderCharged(_) => "order_charged",
-            Self::HoldPlaced(_) => "hold_placed",
-            Self::HoldCaptured(_) => "hold_captured",
-            Self::HoldVoided(_) => "hold_voided",
-            Self::BatchSubmitted(_) => "batch_submitted",
-            Self::BalanceSet(_) => "balance_set",
-            Self::BatchPartApplied(_) => "batch_part_applied",
-            Self::JobFailed(_) => "job_failed",
-        }
+    /// The aggregate this event's message belongs to, and its post-state.
+    pub fn aggregate(&self) -> AggregateRef<'_> {
+        self.payload().aggregate()
     }
 
     /// The hold event's parts, for hold events (either side).
@@ -129,131 +271,68 @@ impl Event {
 
     /// The hold's post-state, for the hold-side message of a hold event.
     pub fn hold_state(&self) -> Option<&HoldState> {
-        match self.hold()?.state {
-            HoldSide::Hold(ref state) => Some(state),
-            HoldSide::Account(_) => None,
+        match self.aggregate() {
+            AggregateRef::Hold { state, .. } => Some(state),
+            _ => None,
         }
     }
 
     /// The subject this event is journaled on (`None` for idempotency records, whose subject
     /// is a hash only the writer knows).
     pub fn subject(&self) -> Option<String> {
-        if let Some(account_id) = self.account_id() {
-            return Some(subjects::account(account_id));
-        }
-        if let (Some(hold), Some(_)) = (self.hold(), self.hold_state()) {
-            return Some(subjects::hold(&hold.hold_id));
-        }
-        match self {
-            Self::BatchSubmitted(b) => return Some(subjects::batch(&b.batch_id)),
-            Self::BatchPartApplied(p) => {
-                return Some(subjects::batch_part(&p.batch_id, p.chunk, p.part));
-            }
-            Self::JobFailed(f) => return Some(subjects::job(&f.failed_job_id)),
-            _ => {}
-        }
-        self.order_id().map(subjects::order)
+        Some(match self.aggregate() {
+            AggregateRef::Account { id, .. } => subjects::account(id),
+            AggregateRef::Hold { id, .. } => subjects::hold(id),
+            AggregateRef::Order { id, .. } => subjects::order(id),
+            AggregateRef::Batch(id) => subjects::batch(id),
+            AggregateRef::BatchPart {
+                batch_id,
+                chunk,
+                part,
+            } => subjects::batch_part(batch_id, chunk, part),
+            AggregateRef::Job(id) => subjects::job(id),
+            AggregateRef::Idempotency => return None,
+        })
     }
 
     /// The order this event belongs to, for order events (not `order_charged`, which is the
     /// account's side of a payment).
     pub fn order_id(&self) -> Option<&Uuid> {
-        match self {
-            Self::OrderPlaced(e) | Self::OrderPaid(e) | Self::OrderRejected(e) => Some(&e.order_id),
+        match self.aggregate() {
+            AggregateRef::Order { id, .. } => Some(id),
             _ => None,
         }
     }
 
     /// The order's post-state, for order events.
     pub fn order_state(&self) -> Option<&OrderState> {
-        match self {
-            Self::OrderPlaced(e) | Self::OrderPaid(e) | Self::OrderRejected(e) => Some(&e.state),
+        match self.aggregate() {
+            AggregateRef::Order { state, .. } => Some(state),
             _ => None,
-        }
-    }
-
-    /// The word for this event in an account's history (`type` in the query API and its
-    /// filter); `None` for events that are not account events.
-    ///
-    /// `opening` is a seventh word beside the design's six (deposit, withdrawal, transfer,
-    /// adjustment, payment, hold): the opening is an account event too, and keeping it as
-    /// version 1 makes every account's history gapless from its start.
-    pub fn history_type(&self) -> Option<&'static str> {
-        match self {
-            Self::AccountOpened(_) => Some("opening"),
-            Self::FundsDeposited(_) => Some("deposit"),
-            Self::FundsWithdrawn(_) => Some("withdrawal"),
-            Self::TransferSent(_) | Self::TransferReceived(_) => Some("transfer"),
-            Self::OrderCharged(_) => Some("payment"),
-            Self::HoldPlaced(_) | Self::HoldCaptured(_) | Self::HoldVoided(_) => Some("hold"),
-            Self::BalanceSet(_) => Some("adjustment"),
-            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) | Self::JobFailed(_) => None,
-            Self::IdempotencyRecorded(_)
-            | Self::OrderPlaced(_)
-            | Self::OrderPaid(_)
-            | Self::OrderRejected(_) => None,
         }
     }
 
     /// The account this event belongs to, for account events.
     pub fn account_id(&self) -> Option<&AccountId> {
-        match self {
-            Self::AccountOpened(e) => Some(&e.account_id),
-            Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.account_id),
-            Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.account_id),
-            Self::OrderCharged(e) => Some(&e.account_id),
-            Self::BalanceSet(e) => Some(&e.account_id),
-            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) | Self::JobFailed(_) => None,
-            Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => match e.state {
-                HoldSide::Account(_) => Some(&e.account_id),
-                HoldSide::Hold(_) => None,
-            },
-            Self::IdempotencyRecorded(_)
-            | Self::OrderPlaced(_)
-            | Self::OrderPaid(_)
-            | Self::OrderRejected(_) => None,
+        match self.aggregate() {
+            AggregateRef::Account { id, .. } => Some(id),
+            _ => None,
         }
     }
 
     /// The account's post-state, for account events.
     pub fn account_state(&self) -> Option<&AccountState> {
-        match self {
-            Self::AccountOpened(e) => Some(&e.state),
-            Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => Some(&e.state),
-            Self::TransferSent(e) | Self::TransferReceived(e) => Some(&e.state),
-            Self::OrderCharged(e) => Some(&e.state),
-            Self::BalanceSet(e) => Some(&e.state),
-            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) | Self::JobFailed(_) => None,
-            Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => match &e.state {
-                HoldSide::Account(state) => Some(state),
-                HoldSide::Hold(_) => None,
-            },
-            Self::IdempotencyRecorded(_)
-            | Self::OrderPlaced(_)
-            | Self::OrderPaid(_)
-            | Self::OrderRejected(_) => None,
+        match self.aggregate() {
+            AggregateRef::Account { state, .. } => Some(state),
+            _ => None,
         }
     }
 
     /// The same event with `state` replaced: `decide` builds events with the prior state as a
     /// placeholder and fills in `evolve`'s answer, so the arithmetic lives in one place.
     pub fn with_account_state(mut self, new_state: AccountState) -> Self {
-        match &mut self {
-            Self::AccountOpened(e) => e.state = new_state,
-            Self::FundsDeposited(e) | Self::FundsWithdrawn(e) => e.state = new_state,
-            Self::TransferSent(e) | Self::TransferReceived(e) => e.state = new_state,
-            Self::OrderCharged(e) => e.state = new_state,
-            Self::BalanceSet(e) => e.state = new_state,
-            Self::BatchSubmitted(_) | Self::BatchPartApplied(_) | Self::JobFailed(_) => {}
-            Self::HoldPlaced(e) | Self::HoldCaptured(e) | Self::HoldVoided(e) => {
-                if let HoldSide::Account(state) = &mut e.state {
-                    *state = new_state;
-                }
-            }
-            Self::IdempotencyRecorded(_)
-            | Self::OrderPlaced(_)
-            | Self::OrderPaid(_)
-            | Self::OrderRejected(_) => {}
+        if let Some(state) = self.payload_mut().account_state_mut() {
+            *state = new_state;
         }
         self
     }

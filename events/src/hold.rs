@@ -55,7 +55,15 @@ pub enum HoldEvolveError {
 }
 
 /// How the hold-side message `event` changes the hold `prev`.
-pub fn evolve_hold(
+impl crate::Evolve for HoldState {
+    type Error = HoldEvolveError;
+
+    fn evolve(prev: Option<&Self>, event: &crate::Event) -> Result<Self, HoldEvolveError> {
+        evolve_hold(prev, event)
+    }
+}
+
+fn evolve_hold(
     prev: Option<&HoldState>,
     event: &crate::Event,
 ) -> Result<HoldState, HoldEvolveError> {

@@ -83,6 +83,13 @@ pub const OWNER_ID_LEN_MAX: usize = 128;
 pub struct OwnerId(String);
 
 impl OwnerId {
+    /// The one ownership rule of the ledger: users see and act on what they own only; admins
+    /// on everything. Both APIs ask it (the command side through its `Actor`, the query side
+    /// through its `Caller`).
+    pub fn allows(&self, principal: &OwnerId, admin: bool) -> bool {
+        admin || self == principal
+    }
+
     pub fn parse(raw: impl Into<String>) -> Result<Self, IdError> {
         let raw = raw.into();
         if is_visible_ascii(&raw, OWNER_ID_LEN_MAX) {

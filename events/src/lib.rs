@@ -6,12 +6,13 @@
 //! - [`subjects`] and [`headers`]: where each aggregate lives in the `LEDGER` stream and which
 //!   headers every journaled message carries;
 //! - [`event`]: the JSON envelope and the event types, each carrying its aggregate's post-state;
-//! - [`account`] and [`order`]: the aggregates' states and `evolve` / `evolve_order`, the one
-//!   definition of how an event changes them.
+//! - `schema` (feature `openapi`): the newtypes' OpenAPI schemas, beside their rules;
+//! - [`account`], [`hold`] and [`order`]: the aggregates' states and their [`Evolve`] impls,
+//!   the one definition of how an event changes them.
 //!
 //! Data flows one way: the command side decides events, encodes them with [`event::Envelope`]
 //! and publishes them under [`subjects`]; the read side decodes the same envelope and folds it
-//! with [`account::evolve`].
+//! with [`Evolve::evolve`].
 
 pub mod account;
 pub mod batch;
@@ -21,15 +22,28 @@ pub mod hold;
 pub mod ids;
 pub mod money;
 pub mod order;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod subjects;
 
-pub use account::{AccountState, AccountStatus, EvolveError, evolve};
+pub use account::{AccountEvolveError, AccountState, AccountStatus};
 pub use event::{
-    AccountMovement, AccountOpened, BalanceSet, BatchPartApplied, BatchSubmitted, Envelope, Event,
-    HISTORY_TYPES, HoldEvent, HoldSide, IdempotencyRecorded, JobFailed, OrderCharge, OrderEvent,
-    SCHEMA, TransferLeg,
+    AccountMovement, AccountOpened, AggregateRef, BalanceSet, BatchPartApplied, BatchSubmitted,
+    EVENT_TYPES, Envelope, Event, HISTORY_TYPES, HoldEvent, HoldSide, IdempotencyRecorded,
+    JobFailed, OrderCharge, OrderEvent, SCHEMA, TransferLeg,
 };
-pub use hold::{HoldState, HoldStatus, evolve_hold};
+pub use hold::{HoldEvolveError, HoldState, HoldStatus};
 pub use ids::{AccountId, IdError, IdempotencyKey, Metadata, OwnerId, Reference};
 pub use money::{AMOUNT_MAX, Amount, AmountError, Currency};
-pub use order::{OrderRejection, OrderState, OrderStatus, evolve_order};
+pub use order::{OrderEvolveError, OrderRejection, OrderState, OrderStatus};
+
+/// How an event changes an aggregate's state: one definition per aggregate
+/// (`AccountState::evolve`, `HoldState::evolve`, `OrderState::evolve`), used by the command
+/// side's `decide` to build post-states and by `projector verify` to check them.
+pub trait Evolve: Sized {
+    /// An event that does not follow from the state before it.
+    type Error: std::error::Error;
+
+    /// The state after `event`, from `prev` (`None`: the aggregate does not exist yet).
+    fn evolve(prev: Option<&Self>, event: &Event) -> Result<Self, Self::Error>;
+}

@@ -66,7 +66,15 @@ pub enum OrderEvolveError {
 }
 
 /// How `event` changes the order `prev` (`None`: not placed yet).
-pub fn evolve_order(
+impl crate::Evolve for OrderState {
+    type Error = OrderEvolveError;
+
+    fn evolve(prev: Option<&Self>, event: &crate::Event) -> Result<Self, OrderEvolveError> {
+        evolve_order(prev, event)
+    }
+}
+
+fn evolve_order(
     prev: Option<&OrderState>,
     event: &crate::Event,
 ) -> Result<OrderState, OrderEvolveError> {

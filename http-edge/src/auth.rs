@@ -103,7 +103,7 @@ pub struct Caller {
 impl Caller {
     /// Users see and act on their own things only; admins on all.
     pub fn may_access(&self, owner: &OwnerId) -> bool {
-        self.admin || &self.principal == owner
+        owner.allows(&self.principal, self.admin)
     }
 }
 

@@ -5,17 +5,21 @@
 //! - [`rate_limit`]: a token bucket per caller (verified `sub`, else client address) → 429;
 //! - [`openapi`]: what both OpenAPI documents share, and the `/openapi.json` and `/docs` routes;
 //! - [`server`]: the layers every API wears and a server task with graceful shutdown;
-//! - [`metrics`]: the process's Prometheus recorder, `GET /metrics`, and request timing;
-//! - [`telemetry`]: log set-up and the shutdown signal every service waits for.
+//! - [`metrics`]: `GET /metrics` and request timing;
+//! - [`headers`]: the HTTP headers Tally's APIs define;
+//! - [`probes`]: `GET /healthz` and the readiness answer, alike for every service.
+//!
+//! Logs, traces and the metrics recorder are the `telemetry` crate's.
 
 pub mod auth;
 pub mod extract;
+pub mod headers;
 pub mod metrics;
 pub mod openapi;
+pub mod probes;
 pub mod problem;
 pub mod rate_limit;
 pub mod server;
-pub mod telemetry;
 
 pub use auth::{Auth, Caller, HasAuth};
 pub use extract::{ApiJson, ApiPath, ApiQuery};

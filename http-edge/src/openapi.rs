@@ -22,14 +22,10 @@ pub const BEARER: &str = "bearer";
 /// The media type of every error answer.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
-/// Pattern of account ids (they become part of NATS subjects).
-pub const ACCOUNT_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
-/// Pattern of owner ids (JWT subjects): 1 to 128 visible ASCII characters.
-pub const OWNER_ID_PATTERN: &str = "^[!-~]{1,128}$";
-/// Pattern of currencies: an ISO 4217 alphabetic code.
-pub const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
-/// Pattern of `Idempotency-Key`: 1 to 255 visible ASCII characters.
-pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
+// The id patterns are spelled in `events`, beside the rules they describe.
+pub use events::schema::{
+    ACCOUNT_ID_PATTERN, CURRENCY_PATTERN, IDEMPOTENCY_KEY_PATTERN, OWNER_ID_PATTERN,
+};
 
 /// Adds the shared parts to an API's document: the bearer scheme (required by every `/v1`
 /// operation), the `Problem` schema, and on every `/v1` operation the answers the edge may
@@ -52,14 +48,7 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
         .schemas
         .insert(Problem::name().into_owned(), Problem::schema());
     for (path, item) in doc.paths.paths.iter_mut() {
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             if path.starts_with("/v1/") {
                 add_edge_answers(operation);
                 operation.security =
@@ -189,14 +178,7 @@ pub fn add_header_parameter(doc: &mut OpenApi, parameter: &Parameter, with_body:
         if !path.starts_with("/v1/") {
             continue;
         }
-        let operations = [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.delete,
-            &mut item.patch,
-        ];
-        for operation in operations.into_iter().flatten() {
+        for operation in operations(item) {
             if with_body && operation.request_body.is_none() {
                 continue;
             }
@@ -221,12 +203,18 @@ where
 
 /// A schema for an `i64` within `min ..= max` (amounts, limits), for handwritten schemas.
 pub fn integer_between(min: i64, max: i64) -> Object {
-    ObjectBuilder::new()
-        .schema_type(Type::Integer)
-        .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
-            utoipa::openapi::KnownFormat::Int64,
-        )))
-        .minimum(Some(min))
-        .maximum(Some(max))
-        .build()
+    events::schema::integer_between(min, max).build()
+}
+
+/// The operations of a path that Tally's APIs use.
+fn operations(item: &mut utoipa::openapi::path::PathItem) -> impl Iterator<Item = &mut Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.patch,
+    ]
+    .into_iter()
+    .flatten()
 }

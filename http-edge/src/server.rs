@@ -5,7 +5,7 @@ use crate::problem::ApiError;
 use crate::rate_limit::{self, RateLimit};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::http::{HeaderName, Request};
+use axum::http::Request;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -16,8 +16,7 @@ use tower_http::propagate_header::PropagateHeaderLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// A caller's id for a whole conversation of requests, logged with each and echoed back.
-pub const CORRELATION_ID: HeaderName = HeaderName::from_static("x-correlation-id");
+pub use crate::headers::CORRELATION_ID;
 
 /// Longest correlation id logged: a caller's id is theirs to choose, the log line is ours
 /// (header values that are text at all are ASCII, so the cut falls between characters).
@@ -71,8 +70,8 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
         trace_id = tracing::field::Empty,
         span_id = tracing::field::Empty,
     );
-    crate::telemetry::continue_trace(&span, header("traceparent").as_deref());
-    if let Some((trace_id, span_id)) = crate::telemetry::trace_and_span_ids(&span) {
+    telemetry::trace::continue_trace(&span, header("traceparent").as_deref());
+    if let Some((trace_id, span_id)) = telemetry::trace::trace_and_span_ids(&span) {
         span.record("trace_id", trace_id.as_str());
         span.record("span_id", span_id.as_str());
     }

@@ -337,7 +337,7 @@ fn trace_spans(
     seq: u64,
     transaction_len: usize,
 ) -> Option<(tracing::Span, tracing::Span)> {
-    if !http_edge::telemetry::exporting() {
+    if !telemetry::trace::exporting() {
         return None;
     }
     let headers = message.headers.as_ref()?;
@@ -346,7 +346,7 @@ fn trace_spans(
         .get(events::headers::EVENT_TYPE)
         .map_or("", |v| v.as_str());
     let project = tracing::info_span!("project", seq, event_type, subject = %message.subject);
-    http_edge::telemetry::continue_trace(&project, Some(traceparent));
+    telemetry::trace::continue_trace(&project, Some(traceparent));
     let write = tracing::info_span!(parent: &project, "postgres.write", transaction_len);
     Some((project, write))
 }

@@ -69,26 +69,19 @@ impl Config {
     /// Every setting at its default (or its environment variable), probes on
     /// `127.0.0.1:0`: for tests and benchmarks that start the projector in-process.
     pub fn local(nats_url: &str, database_url: &str) -> Self {
-        #[derive(clap::Parser)]
-        struct Defaults {
-            #[command(flatten)]
-            config: Config,
-        }
-        let args = [
+        telemetry::cli::defaults_with(
             "projector",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--nats-url",
-            nats_url,
-            "--database-url",
-            database_url,
-        ];
-        match <Defaults as clap::Parser>::try_parse_from(args) {
-            Ok(defaults) => defaults.config,
-            Err(e) => panic!("projector defaults do not parse: {e}"),
-        }
+            &[
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--nats-url",
+                nats_url,
+                "--database-url",
+                database_url,
+            ],
+        )
     }
 }
 

@@ -1,6 +1,6 @@
 use clap::{Parser, Subcommand};
-use http_edge::telemetry::{init_tracing, shutdown_signal};
 use projector::Config;
+use telemetry::shutdown_signal;
 
 /// Tally's projector: applies the journal to the Postgres read models.
 #[derive(Debug, Parser)]
@@ -10,12 +10,8 @@ struct Cli {
     command: Option<Sub>,
     #[command(flatten)]
     config: Config,
-    /// Log format: json (default) or text.
-    #[arg(long, env = "LOG_FORMAT", default_value = "json", global = true)]
-    log_format: String,
-    /// OTLP/gRPC endpoint traces are exported to (none: no export).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT", global = true)]
-    otlp_endpoint: Option<String>,
+    #[command(flatten)]
+    telemetry: telemetry::TelemetryArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -31,7 +27,7 @@ enum Sub {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let telemetry = init_tracing(&cli.log_format, "projector", cli.otlp_endpoint.as_deref());
+    let telemetry = cli.telemetry.init("projector");
     let config = cli.config;
     match cli.command {
         None | Some(Sub::Serve) => {

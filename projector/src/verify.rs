@@ -10,7 +10,7 @@ mod history;
 
 use crate::apply::Entry;
 use crate::read_model::{self, PROJECTION, to_i64};
-use events::{AccountState, Envelope, Event, evolve, subjects};
+use events::{AccountState, Envelope, Event, Evolve, HoldState, OrderState, subjects};
 use ledger_nats::direct;
 use sqlx::{PgPool, Row};
 use std::collections::{BTreeMap, HashSet};
@@ -92,7 +92,7 @@ pub async fn verify(
                         message.seq, hold.hold_id
                     ));
                 }
-                match events::evolve_hold(previous, &envelope.event) {
+                match HoldState::evolve(previous, &envelope.event) {
                     Ok(after) if &after == state => {
                         if after.status == events::hold::HoldStatus::Placed {
                             holds.insert(hold.hold_id, after);
@@ -118,7 +118,7 @@ pub async fn verify(
                         message.seq
                     ));
                 }
-                match events::evolve_order(previous, &envelope.event) {
+                match OrderState::evolve(previous, &envelope.event) {
                     Ok(after) if &after == state => {
                         if after.status == events::order::OrderStatus::New {
                             orders.insert(*order_id, after);
@@ -160,7 +160,7 @@ pub async fn verify(
                     derived.entry,
                 );
             }
-            match evolve(previous, &envelope.event) {
+            match AccountState::evolve(previous, &envelope.event) {
                 Ok(after) if Some(&after) == envelope.event.account_state() => {
                     match &envelope.event {
                         Event::FundsDeposited(m) => credits += i128::from(m.amount.minor_units()),

@@ -101,7 +101,7 @@ async fn a_command_is_one_trace_from_the_http_request_through_the_journal_to_pos
             .add_service(TraceServiceServer::new(receiver.clone()))
             .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener)),
     );
-    let telemetry = http_edge::telemetry::init_tracing("json", "tally", Some(&endpoint));
+    let telemetry = telemetry::trace::init_tracing("json", "tally", Some(&endpoint));
 
     let nats = NatsServer::start();
     let db = TestDatabase::create().await;

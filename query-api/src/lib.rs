@@ -78,28 +78,21 @@ impl Config {
     /// one token; a test of the limit sets its own): for tests and benchmarks that start the
     /// query API in-process.
     pub fn local(database_url: &str, jwt_secret: &str) -> Self {
-        #[derive(clap::Parser)]
-        struct Defaults {
-            #[command(flatten)]
-            config: Config,
-        }
-        let args = [
+        telemetry::cli::defaults_with(
             "query-api",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--database-url",
-            database_url,
-            "--jwt-secret",
-            jwt_secret,
-            "--rate-limit-per-second",
-            "0",
-        ];
-        match <Defaults as clap::Parser>::try_parse_from(args) {
-            Ok(defaults) => defaults.config,
-            Err(e) => panic!("query-api defaults do not parse: {e}"),
-        }
+            &[
+                "--host",
+                "127.0.0.1",
+                "--port",
+                "0",
+                "--database-url",
+                database_url,
+                "--jwt-secret",
+                jwt_secret,
+                "--rate-limit-per-second",
+                "0",
+            ],
+        )
     }
 }
 
@@ -163,7 +156,7 @@ pub struct App {
 pub async fn start(config: Config) -> anyhow::Result<App> {
     let auth = Auth::new(config.jwt_secret.as_deref()).context("token configuration")?;
     // Installed before anything records, so that no early measurement is lost.
-    http_edge::metrics::recorder();
+    telemetry::metrics::recorder();
     let pool = read_model::pool(&config.database_url, &config.schema, config.pool_size)
         .await
         .context("connecting to PostgreSQL")?;

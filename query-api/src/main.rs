@@ -1,6 +1,6 @@
 use clap::Parser;
-use http_edge::telemetry::{init_tracing, shutdown_signal};
 use query_api::Config;
+use telemetry::shutdown_signal;
 
 /// Tally's query API: balances, history, accounts and jobs.
 #[derive(Debug, Parser)]
@@ -8,18 +8,14 @@ use query_api::Config;
 struct Cli {
     #[command(flatten)]
     config: Config,
-    /// Log format: json (default) or text.
-    #[arg(long, env = "LOG_FORMAT", default_value = "json")]
-    log_format: String,
-    /// OTLP/gRPC endpoint traces are exported to (none: no export).
-    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
-    otlp_endpoint: Option<String>,
+    #[command(flatten)]
+    telemetry: telemetry::TelemetryArgs,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let telemetry = init_tracing(&cli.log_format, "query-api", cli.otlp_endpoint.as_deref());
+    let telemetry = cli.telemetry.init("query-api");
     let result = query_api::run(cli.config, shutdown_signal()).await;
     telemetry.shutdown();
     result

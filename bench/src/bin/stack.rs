@@ -43,7 +43,7 @@ async fn main() -> anyhow::Result<()> {
     };
     tokio::select! {
         () = stdin_closed => {},
-        () = http_edge::telemetry::shutdown_signal() => {},
+        () = telemetry::shutdown_signal() => {},
     }
     query.stop().await?;
     command.stop().await?;

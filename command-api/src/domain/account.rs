@@ -3,7 +3,7 @@
 use super::{Actor, Aggregates, Decision, DomainError, Outcome};
 use events::{
     AccountId, AccountMovement, AccountOpened, AccountState, AccountStatus, Amount, Currency,
-    Event, Metadata, OwnerId, Reference, TransferLeg, evolve,
+    Event, Evolve, Metadata, OwnerId, Reference, TransferLeg,
 };
 use uuid::Uuid;
 
@@ -96,8 +96,8 @@ pub fn open(c: &OpenAccount, existing: Option<&AccountState>) -> Result<Decision
         state,
     });
     // Through evolve all the same, so that its rules for opening are the ones applied.
-    let state =
-        evolve(None, &event).map_err(|_| DomainError::AccountExists(c.account_id.clone()))?;
+    let state = AccountState::evolve(None, &event)
+        .map_err(|_| DomainError::AccountExists(c.account_id.clone()))?;
     Ok(Decision {
         events: vec![event.with_account_state(state.clone())],
         outcome: Outcome::AccountOpened {
@@ -216,7 +216,7 @@ pub(super) fn follow(
     state: &AccountState,
     event: Event,
 ) -> Result<AccountState, DomainError> {
-    evolve(Some(state), &event).map_err(|_| DomainError::BalanceOverflow(id.clone()))
+    AccountState::evolve(Some(state), &event).map_err(|_| DomainError::BalanceOverflow(id.clone()))
 }
 
 fn moved(c: &MoveFunds, state: &AccountState, event: Event) -> Result<Decision, DomainError> {
@@ -311,7 +311,7 @@ mod tests {
             let mut states = self.0.clone();
             for event in &decision.events {
                 let account_id = event.account_id().expect("account event");
-                let after = evolve(states.get(account_id), event).expect("follows");
+                let after = AccountState::evolve(states.get(account_id), event).expect("follows");
                 assert_eq!(
                     Some(&after),
                     event.account_state(),

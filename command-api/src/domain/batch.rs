@@ -5,7 +5,7 @@ use super::{Actor, AggregateKey, Aggregates, Decision, DomainError, Outcome};
 use events::batch::{BatchItem, BatchState, CHUNK_LEN_MAX, ItemRejected};
 use events::{
     AccountState, AccountStatus, BalanceSet, BatchPartApplied, BatchSubmitted, Currency, Event,
-    OwnerId, evolve,
+    Evolve, OwnerId,
 };
 use uuid::Uuid;
 
@@ -115,7 +115,7 @@ pub fn apply_part(c: &ApplyBatchPart, states: &impl Aggregates) -> Result<Decisi
             item_job_id: item.job_id,
             state: before,
         });
-        let after = evolve(current, &set)
+        let after = AccountState::evolve(current, &set)
             .map_err(|_| DomainError::BalanceOverflow(item.account_id.clone()))?;
         events.push(set.with_account_state(after));
     }

@@ -5,8 +5,7 @@ use super::account::{check_funds, owned};
 use super::{Actor, Aggregates, Decision, DomainError, Outcome};
 use chrono::{DateTime, Utc};
 use events::{
-    AccountId, AccountState, Amount, Event, HoldEvent, HoldSide, HoldState, HoldStatus, evolve,
-    evolve_hold,
+    AccountId, AccountState, Amount, Event, Evolve, HoldEvent, HoldSide, HoldState, HoldStatus,
 };
 use uuid::Uuid;
 
@@ -209,7 +208,7 @@ fn active<'a>(
 }
 
 /// The account-side and hold-side messages of one hold event, with post-states from `evolve`
-/// and `evolve_hold`.
+/// and `HoldState::evolve`.
 fn both_sides(
     hold_id: Uuid,
     account_id: &AccountId,
@@ -219,10 +218,11 @@ fn both_sides(
     hold_after_hint: HoldSide,
 ) -> Result<Decision, DomainError> {
     let account_side = event(HoldSide::Account(account.clone()));
-    let account_after = evolve(Some(account), &account_side)
+    let account_after = AccountState::evolve(Some(account), &account_side)
         .map_err(|_| DomainError::BalanceOverflow(account_id.clone()))?;
     let hold_side = event(hold_after_hint);
-    let hold_after = evolve_hold(hold, &hold_side).map_err(|_| DomainError::HoldFinal(hold_id))?;
+    let hold_after =
+        HoldState::evolve(hold, &hold_side).map_err(|_| DomainError::HoldFinal(hold_id))?;
     Ok(Decision {
         events: vec![
             event(HoldSide::Account(account_after.clone())),

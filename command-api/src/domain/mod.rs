@@ -2,7 +2,7 @@
 //!
 //! [`decide`] takes the current state of the aggregates a command touches (through
 //! [`Aggregates`]) and answers with the events to journal (each carrying its post-state,
-//! computed by `events::evolve` / `evolve_order`) and the [`Outcome`] to report, or a
+//! computed by `events::Evolve`) and the [`Outcome`] to report, or a
 //! [`DomainError`] — a business rejection. Infrastructure failures never appear here.
 //! - [`account`]: open, deposit, withdraw, transfer;
 //! - [`order`]: place an order, and pay or reject it;
@@ -73,9 +73,10 @@ impl Actor {
         self.may_act_for(&account.owner_id)
     }
 
-    /// The ownership rule, in one place: users act for themselves only; admins for anyone.
+    /// The ownership rule (`OwnerId::allows`, shared with the query side), the one way the
+    /// command side asks it: users act for themselves only; admins for anyone.
     pub fn may_act_for(&self, owner: &OwnerId) -> bool {
-        self.admin || *owner == self.principal
+        owner.allows(&self.principal, self.admin)
     }
 }
 

@@ -3,10 +3,9 @@
 
 use super::account::{check_funds, follow};
 use super::{Actor, Aggregates, Decision, DomainError, Outcome};
-use events::order::evolve_order;
 use events::{
-    AccountId, Amount, Currency, Event, OrderCharge, OrderEvent, OrderRejection, OrderState,
-    OrderStatus,
+    AccountId, Amount, Currency, Event, Evolve, OrderCharge, OrderEvent, OrderRejection,
+    OrderState, OrderStatus,
 };
 use uuid::Uuid;
 
@@ -70,7 +69,8 @@ pub fn place(
         order_id: c.order_id,
         state: placed,
     });
-    let state = evolve_order(None, &event).map_err(|_| DomainError::OrderExists(c.order_id))?;
+    let state =
+        OrderState::evolve(None, &event).map_err(|_| DomainError::OrderExists(c.order_id))?;
     Ok(Decision {
         events: vec![event],
         outcome: Outcome::OrderPlaced {
@@ -122,7 +122,7 @@ pub fn pay(c: &PayOrder, states: &impl Aggregates) -> Result<Decision, DomainErr
                 order_id: c.order_id,
                 state: order.clone(),
             });
-            let state = evolve_order(Some(order), &paid)
+            let state = OrderState::evolve(Some(order), &paid)
                 .map_err(|_| DomainError::OrderNotFound(c.order_id))?;
             events.push(Event::OrderPaid(OrderEvent {
                 order_id: c.order_id,
@@ -139,7 +139,7 @@ pub fn pay(c: &PayOrder, states: &impl Aggregates) -> Result<Decision, DomainErr
                     ..order.clone()
                 },
             });
-            let state = evolve_order(Some(order), &rejected)
+            let state = OrderState::evolve(Some(order), &rejected)
                 .map_err(|_| DomainError::OrderNotFound(c.order_id))?;
             events.push(Event::OrderRejected(OrderEvent {
                 order_id: c.order_id,

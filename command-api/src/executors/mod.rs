@@ -114,7 +114,7 @@ pub async fn consume<F, Fut>(
                 .as_ref()
                 .and_then(|h| h.get(events::headers::TRACEPARENT))
                 .map(|v| v.as_str().to_owned());
-            http_edge::telemetry::continue_trace(&span, traceparent.as_deref());
+            telemetry::trace::continue_trace(&span, traceparent.as_deref());
             in_flight
                 .spawn(handle(name, writer.clone(), message, process.clone()).instrument(span));
         }

@@ -201,7 +201,7 @@ impl Writer {
             command = submission.command.kind(),
             job_id = %submission.job_id,
         );
-        let traceparent = http_edge::telemetry::traceparent(&span);
+        let traceparent = telemetry::trace::traceparent(&span);
         self.submit_traced(submission, traceparent)
             .instrument(span)
             .await

@@ -4,7 +4,7 @@
 
 use crate::support::*;
 use command_api::writer::WriterStats;
-use events::{AccountState, evolve, subjects};
+use events::{AccountState, Evolve, subjects};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::collections::HashMap;
@@ -81,7 +81,7 @@ async fn concurrent_transfers_from_two_instances_conserve_money() {
             continue;
         };
         assert_eq!(message.subject, subjects::account(account_id));
-        let after = evolve(states.get(account_id.as_str()), &envelope.event)
+        let after = AccountState::evolve(states.get(account_id.as_str()), &envelope.event)
             .expect("every event follows from the state before it");
         assert_eq!(
             Some(&after),

@@ -1,4 +1,4 @@
-//! Logs, traces and the shutdown signal, alike for every service.
+//! Logs and traces, alike for every service.
 //!
 //! Logs go to stderr (JSON lines by default). Traces are exported over OTLP/gRPC when an
 //! endpoint is given (`OTEL_EXPORTER_OTLP_ENDPOINT`), and not at all otherwise. The W3C trace context
@@ -20,7 +20,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 /// What is exported as spans: Tally's own spans at `info` and above, never the exporter's
 /// own transport (tonic, hyper, h2), which would trace itself.
 const TRACE_FILTER: &str = "warn,command_api=info,projector=info,query_api=info,http_edge=info,\
-    ledger_nats=info";
+    ledger_nats=info,read_model=info";
 
 /// Whether spans leave the process (an OTLP endpoint was given).
 static EXPORTING: AtomicBool = AtomicBool::new(false);
@@ -160,23 +160,4 @@ pub fn trace_and_span_ids(span: &tracing::Span) -> Option<(String, String)> {
             span_context.span_id().to_string(),
         )
     })
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
 }
