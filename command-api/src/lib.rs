@@ -67,7 +67,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             post(holds::capture),
         )
         .route("/v1/accounts/{id}/holds/{hold_id}/void", post(holds::void))
-        .route("/healthz", get(health::healthz))
+        .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(http_edge::metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(

@@ -12,22 +12,23 @@ use http_edge::{ApiError, ApiJson, ApiPath, Problem};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{SchemaType, Type};
 
 /// Every field is optional: a generated id, the caller as owner, USD, no overdraft.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAccountRequest {
     /// Generated (a UUID) when absent.
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    #[schema(value_type = Option<AccountId>)]
     account_id: Option<String>,
     /// Admins only, for someone else (default: the caller).
-    #[schema(pattern = "^[!-~]{1,128}$")]
+    #[schema(value_type = Option<OwnerId>)]
     owner_id: Option<String>,
     /// ISO 4217, fixed for the account's life (default USD).
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// Admins only: how far below zero the balance may go, in minor units (default 0).
-    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000000000000000i64)]
+    #[schema(schema_with = overdraft_limit_schema)]
     overdraft_limit: Option<Value>,
 }
 
@@ -90,6 +91,13 @@ pub async fn open(
     Ok(response)
 }
 
+/// The document's `overdraft_limit`: an amount's range, 0 included, or `null` (none).
+fn overdraft_limit_schema() -> utoipa::openapi::Object {
+    events::schema::integer_between(0, AMOUNT_MAX)
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .build()
+}
+
 /// 0 ..= 10^15 minor units, an integer.
 fn overdraft_limit(raw: &Value) -> Result<i64, ApiError> {
     match raw.as_i64() {
@@ -108,10 +116,10 @@ fn overdraft_limit(raw: &Value) -> Result<i64, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct MovementRequest {
     /// Minor units (an integer: `1.0` and `"1"` are refused).
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
+    #[schema(value_type = Amount)]
     amount: Value,
     /// When given, must be the account's currency.
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// The client's own reference (invoice number, memo).
     #[schema(
@@ -121,7 +129,7 @@ pub struct MovementRequest {
     )]
     reference: Option<String>,
     /// A JSON object of at most 4096 bytes, kept verbatim.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<Value>,
 }
 
@@ -143,7 +151,7 @@ impl MovementRequest {
     tag = "accounts",
     operation_id = "deposit",
     summary = "Deposit money",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("id" = AccountId, Path, description = "the account id")),
     request_body = MovementRequest,
     responses(
         (status = 201, description = "done", body = MovementAnswer),
@@ -172,7 +180,7 @@ pub async fn deposit(
     tag = "accounts",
     operation_id = "withdraw",
     summary = "Withdraw money",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("id" = AccountId, Path, description = "the account id")),
     request_body = MovementRequest,
     responses(
         (status = 201, description = "done", body = MovementAnswer),

@@ -20,11 +20,8 @@ use uuid::Uuid;
 /// An account as the command API shows it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountAnswer {
-    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub account_id: AccountId,
-    #[schema(value_type = String)]
     pub owner_id: OwnerId,
-    #[schema(value_type = String, pattern = "^[A-Z]{3}$")]
     pub currency: Currency,
     /// Minor units; as low as `-overdraft_limit`.
     pub balance: i64,
@@ -48,11 +45,8 @@ pub struct AccountAnswer {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MovementAnswer {
     pub job_id: Uuid,
-    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub account_id: AccountId,
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
     pub amount: Amount,
-    #[schema(value_type = String, pattern = "^[A-Z]{3}$")]
     pub currency: Currency,
     pub balance: i64,
     #[schema(value_type = i64)]
@@ -66,9 +60,7 @@ pub struct MovementAnswer {
 pub struct TransferAnswer {
     pub transfer_id: Uuid,
     pub job_id: Uuid,
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
     pub amount: Amount,
-    #[schema(value_type = String, pattern = "^[A-Z]{3}$")]
     pub currency: Currency,
     pub from: TransferFrom,
     pub to: TransferTo,
@@ -77,7 +69,6 @@ pub struct TransferAnswer {
 /// The sending account after the transfer.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransferFrom {
-    #[schema(value_type = String)]
     pub account_id: AccountId,
     pub balance: i64,
     #[schema(value_type = i64)]
@@ -89,7 +80,6 @@ pub struct TransferFrom {
 /// The receiving account after the transfer; its balance only for callers who may see it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransferTo {
-    #[schema(value_type = String)]
     pub account_id: AccountId,
     #[schema(minimum = 1)]
     pub version: u64,
@@ -106,10 +96,8 @@ pub struct TransferTo {
 pub struct HoldAnswer {
     pub hold_id: Uuid,
     pub job_id: Uuid,
-    #[schema(value_type = String)]
     pub account_id: AccountId,
     /// What the hold reserves.
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
     pub amount: Amount,
     /// What was taken when captured; 0 otherwise.
     #[schema(minimum = 0)]
@@ -132,9 +120,7 @@ pub struct HoldAnswer {
 pub struct OrderAnswer {
     pub order_id: Uuid,
     pub job_id: Uuid,
-    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub account_id: AccountId,
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
     pub amount: Amount,
     #[schema(value_type = OrderStatusSchema)]
     pub status: OrderStatus,
@@ -154,7 +140,6 @@ pub struct BatchAnswer {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchJob {
     pub job_id: Uuid,
-    #[schema(value_type = String, pattern = "^[A-Za-z0-9_-]{1,64}$")]
     pub account_id: AccountId,
     pub status: QueuedStatus,
 }

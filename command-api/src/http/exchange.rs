@@ -11,16 +11,12 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use events::IdempotencyKey;
+use http_edge::headers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, LEDGER_SEQ};
 use http_edge::{ApiError, Caller};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
-
-/// Response header: the stream sequence to pass as `Ledger-Min-Seq` to the query API.
-pub const LEDGER_SEQ: &str = "ledger-seq";
-/// Response header on answers replayed from an idempotency record.
-pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
 
 /// The caller of a command, from its bearer token.
 impl FromRequestParts<AppState> for Actor {
@@ -48,7 +44,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
-        let Some(value) = parts.headers.get("idempotency-key") else {
+        let Some(value) = parts.headers.get(IDEMPOTENCY_KEY) else {
             return Ok(Self(None));
         };
         let raw = value.to_str().map_err(|_| {

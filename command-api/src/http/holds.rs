@@ -12,19 +12,27 @@ use http_edge::{ApiError, ApiJson, ApiPath, Problem};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{SchemaType, Type};
 use uuid::Uuid;
 
 /// Longest hold: 30 days, the usual ceiling for card authorizations.
 pub const EXPIRES_IN_S_MAX: i64 = 30 * 24 * 3600;
 
+/// The document's `expires_in_s`: 1 ..= [`EXPIRES_IN_S_MAX`] seconds, or `null` (never).
+fn expires_in_s_schema() -> utoipa::openapi::Object {
+    events::schema::integer_between(1, EXPIRES_IN_S_MAX)
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .build()
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceHoldRequest {
     /// Minor units to reserve.
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
+    #[schema(value_type = Amount)]
     amount: Value,
     /// Seconds until the system voids the hold (at most 30 days; default: never).
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2592000)]
+    #[schema(schema_with = expires_in_s_schema)]
     expires_in_s: Option<Value>,
 }
 
@@ -34,7 +42,7 @@ pub struct PlaceHoldRequest {
     tag = "holds",
     operation_id = "place_hold",
     summary = "Reserve money on an account",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("id" = AccountId, Path, description = "the account id")),
     request_body = PlaceHoldRequest,
     responses(
         (status = 201, description = "placed: available drops, balance does not", body = HoldAnswer),
@@ -82,7 +90,7 @@ pub async fn place(
 pub struct CaptureHoldRequest {
     /// Minor units to take, at most the held amount (default: all of it); the rest is
     /// released.
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000000000000i64)]
+    #[schema(value_type = Option<Amount>)]
     amount: Option<Value>,
 }
 
@@ -92,7 +100,7 @@ pub struct CaptureHoldRequest {
     tag = "holds",
     operation_id = "capture_hold",
     summary = "Take held money (part or all)",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), ("hold_id" = Uuid, Path, description = "the hold id")),
+    params(("id" = AccountId, Path, description = "the account id"), ("hold_id" = Uuid, Path, description = "the hold id")),
     request_body = CaptureHoldRequest,
     responses(
         (status = 201, description = "captured", body = HoldAnswer),
@@ -133,7 +141,7 @@ pub struct VoidHoldRequest {}
     tag = "holds",
     operation_id = "void_hold",
     summary = "Release held money",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), ("hold_id" = Uuid, Path, description = "the hold id")),
+    params(("id" = AccountId, Path, description = "the account id"), ("hold_id" = Uuid, Path, description = "the hold id")),
     request_body = VoidHoldRequest,
     responses(
         (status = 201, description = "voided", body = HoldAnswer),

@@ -30,7 +30,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         holds::void,
         balances::set,
         orders::place,
-        health::healthz,
+        http_edge::probes::healthz,
         health::readyz,
     ),
     tags(

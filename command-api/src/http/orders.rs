@@ -19,12 +19,12 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
     /// The account to charge.
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    #[schema(value_type = AccountId)]
     account_id: String,
     /// Minor units.
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
+    #[schema(value_type = Amount)]
     amount: Value,
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// At most 500 characters, no control characters.
     #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]

@@ -17,15 +17,15 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
     /// The caller's account (admins: any).
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    #[schema(value_type = AccountId)]
     from_account_id: String,
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    #[schema(value_type = AccountId)]
     to_account_id: String,
     /// Minor units.
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
+    #[schema(value_type = Amount)]
     amount: Value,
     /// When given, must be both accounts' currency.
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     #[schema(
         min_length = 1,
@@ -34,7 +34,7 @@ pub struct TransferRequest {
     )]
     reference: Option<String>,
     /// A JSON object of at most 4096 bytes, kept verbatim.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<Value>,
 }
 
