@@ -457,6 +457,16 @@ mod tests {
         }
     }
 
+    /// A deposit of Alice's under key `k1` and `fingerprint`, given `k1` recorded at 4 for a
+    /// request with fingerprint `f1`.
+    fn deposit_under_recorded_key(fingerprint: &str) -> Plan {
+        let given = Given::new()
+            .account("a1", 3, account("alice", 100, 1), true)
+            .record("k1", 4, "f1");
+        let key = Some(claim("k1", fingerprint));
+        given.when(&[submission(deposit("a1", 5), key)], &[])
+    }
+
     #[test]
     fn a_conflict_free_round_of_two_transfers_on_the_same_account_carries_one_expected_sequence_per_subject()
      {
@@ -501,13 +511,7 @@ mod tests {
 
     #[test]
     fn a_replayed_idempotency_key_is_answered_from_the_record() {
-        let given = Given::new()
-            .account("a1", 3, account("alice", 100, 1), true)
-            .record("k1", 4, "f1");
-        let plan = given.when(
-            &[submission(deposit("a1", 5), Some(claim("k1", "f1")))],
-            &[],
-        );
+        let plan = deposit_under_recorded_key("f1");
         assert!(plan.messages.is_empty());
         assert_eq!(
             plan.answers,
@@ -537,13 +541,7 @@ mod tests {
 
     #[test]
     fn the_same_key_with_another_fingerprint_is_rejected() {
-        let given = Given::new()
-            .account("a1", 3, account("alice", 100, 1), true)
-            .record("k1", 4, "f1");
-        let plan = given.when(
-            &[submission(deposit("a1", 5), Some(claim("k1", "f2")))],
-            &[],
-        );
+        let plan = deposit_under_recorded_key("f2");
         assert!(plan.messages.is_empty());
         assert_eq!(
             plan.answers,
