@@ -98,5 +98,26 @@ mod tests {
             json["components"]["schemas"]["MovementRequest"]["additionalProperties"],
             false
         );
+        // Answers and requests take ids' and amounts' rules from the newtypes themselves.
+        let schemas = &json["components"]["schemas"];
+        assert_eq!(
+            schemas["AccountId"]["pattern"],
+            events::schema::ACCOUNT_ID_PATTERN
+        );
+        assert_eq!(schemas["Amount"]["maximum"], events::AMOUNT_MAX);
+        for (answer, field) in [
+            ("TransferAnswer", "amount"),
+            ("MovementAnswer", "account_id"),
+            ("HoldAnswer", "amount"),
+            ("OrderAnswer", "account_id"),
+        ] {
+            let reference = schemas[answer]["properties"][field]["$ref"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                reference.ends_with("/Amount") || reference.ends_with("/AccountId"),
+                "{answer}.{field} is {reference:?}"
+            );
+        }
     }
 }

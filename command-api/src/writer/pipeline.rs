@@ -1,4 +1,7 @@
-//! The writer task's loop: gather a round, load, decide, commit, answer.
+//! The writer's I/O shell: the task's loop gathers a round from the channel, loads the states
+//! it lacks (cache, then journal), asks the planner (`plan.rs`) what to write and answer,
+//! commits through `ledger_nats::commit_atomic`, caches the post-states, answers and counts.
+//! Conflicts and stale rejections send the round back to loading; nothing here decides.
 
 use super::cache::{Slot, StateCache};
 use super::plan::{Plan, Planned, RoundBudget, Tentative, plan, subjects_of};
