@@ -6,7 +6,7 @@
 //! before the batch, under one lock, at commit. One check per subject is allowed, on the
 //! subject's first message in the batch.
 
-use crate::{ApiError, ApiResponse};
+use crate::api::{ApiError, ApiResponse};
 use async_nats::{Client, HeaderMap, RequestErrorKind};
 use bytes::Bytes;
 use serde::Deserialize;

@@ -167,7 +167,7 @@ async fn leader_get(
 #[derive(Debug, serde::Deserialize)]
 #[serde(untagged)]
 enum MsgGetAnswer {
-    Error { error: crate::ApiError },
+    Error { error: crate::api::ApiError },
     Found { message: RawMessage },
 }
 
