@@ -4,8 +4,13 @@
 //! into a [`domain::Command`] and submits it to the [`writer`]. The writer — one task per
 //! instance — gathers ready commands into a round, loads the states it lacks from the
 //! journal, decides every command with the pure [`domain::decide`], and commits all resulting
-//! events in one atomic JetStream batch guarded by expected-sequence checks. Its answer goes
-//! back to the handler, which renders it as JSON with the `Ledger-Seq` of the commit.
+//! events in one atomic JetStream batch guarded by expected-sequence checks. Its answer is
+//! data — the command's outcome, or the answer an idempotency record kept — and goes back to
+//! the handler, where `http::answers` renders it as JSON with the `Ledger-Seq` of the commit.
+//!
+//! Layers run one way: `main` → `lib` (router, start) → [`http`] / [`executors`] → [`writer`]
+//! (planner `writer::plan`, I/O shell, cache) → [`domain`] (pure `decide`); the writer reaches
+//! JetStream only through `ledger_nats` (`commit_atomic`, direct gets).
 //!
 //! The [`executors`] (durable consumers) feed asynchronous work — order payments — through the
 //! same writer.
@@ -23,29 +28,15 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 pub use config::Config;
+pub use http::state::AppState;
 use http::{accounts, balances, health, holds, orders, transfers};
+use http_edge::Auth;
 use http_edge::server::{Server, with_edge_layers};
-use http_edge::{Auth, HasAuth};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use writer::{Writer, WriterConfig, WriterStats, WriterTask};
-
-/// What every handler can reach.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    pub writer: Writer,
-    pub auth: Auth,
-    pub nats: async_nats::Client,
-    pub stream: String,
-}
-
-impl HasAuth for AppState {
-    fn auth(&self) -> &Auth {
-        &self.auth
-    }
-}
 
 /// Limits of the HTTP edge.
 #[derive(Debug, Clone, Copy)]
@@ -76,7 +67,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             post(holds::capture),
         )
         .route("/v1/accounts/{id}/holds/{hold_id}/void", post(holds::void))
-        .route("/healthz", get(health::healthz))
+        .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(http_edge::metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
@@ -124,6 +115,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             enqueue_timeout: Duration::from_millis(config.enqueue_timeout_ms),
             answer_timeout: Duration::from_millis(config.answer_timeout_ms),
         },
+        http::answers::render,
     );
     let (stop_executors, executors_stopped) = tokio::sync::watch::channel(false);
     let mut executors = Vec::new();

@@ -16,10 +16,11 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use command_api::domain::{
-    Actor, Aggregates, ApplyBatchPart, CaptureHold, Command, Decision, DomainError, ExpireHold,
-    MoveFunds, OpenAccount, PayOrder, PlaceHold, PlaceOrder, SubmitBatch, TransferFunds, VoidHold,
-    decide,
+    Actor, AggregateKey, Aggregates, ApplyBatchPart, CaptureHold, Command, Decision, DomainError,
+    ExpireHold, MoveFunds, OpenAccount, PayOrder, PlaceHold, PlaceOrder, SubmitBatch,
+    TransferFunds, VoidHold, decide,
 };
+use command_api::writer::subject_of;
 use events::batch::{BatchItem, item_job_id};
 use events::{
     AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Event, Evolve, HoldState, HoldStatus,
@@ -247,15 +248,15 @@ impl Aggregates for Journal {
     fn hold(&self, id: &Uuid) -> Option<&HoldState> {
         self.holds.get(id)
     }
-    fn recorded(&self, subject: &str) -> bool {
-        self.subjects.contains(subject)
+    fn recorded(&self, key: &AggregateKey) -> bool {
+        self.subjects.contains(&subject_of(key))
     }
 }
 
 impl Journal {
     /// Appends a decision's events in order, checking each against `evolve`.
     fn append(&mut self, command: &Command, events: &[Event]) -> Result<(), TestCaseError> {
-        let declared = command.subjects();
+        let declared: Vec<String> = command.aggregates().iter().map(subject_of).collect();
         prop_assert!(
             events.len() <= command.events_max(),
             "{} events for {}, at most {} declared",

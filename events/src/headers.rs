@@ -1,8 +1,7 @@
 //! Headers every journaled message carries. They repeat routing facts of the JSON payload so
 //! that operators (`nats stream view`) and consumers can route without decoding the body.
+//! The server's own `Nats-*` headers are named in `ledger_nats::headers`.
 
-/// JetStream de-duplication id: always the event's `event_id`.
-pub const MSG_ID: &str = "Nats-Msg-Id";
 /// The event's `type`, e.g. `funds_deposited`.
 pub const EVENT_TYPE: &str = "Ledger-Event-Type";
 /// The job (command) that produced the event.

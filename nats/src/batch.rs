@@ -6,7 +6,7 @@
 //! before the batch, under one lock, at commit. One check per subject is allowed, on the
 //! subject's first message in the batch.
 
-use crate::{ApiError, ApiResponse};
+use crate::api::{ApiError, ApiResponse};
 use async_nats::{Client, HeaderMap, RequestErrorKind};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -84,20 +84,14 @@ struct PubAck {
     count: u64,
 }
 
-/// Header of every message of an atomic batch; the server keeps it on the stored message.
-pub const BATCH_ID_HEADER: &str = "Nats-Batch-Id";
-
-/// Header of an atomic batch's last message (`1`); the server keeps it on the stored message.
-pub const BATCH_COMMIT_HEADER: &str = "Nats-Batch-Commit";
-
 /// True when a stored message ends an atomic batch, or was not part of one: a reader that
 /// stops only at such messages never sees part of a batch (one leg of a transfer). The server
 /// stores a batch whole or not at all, so the rest of a started batch is always there.
 pub fn ends_atomic_batch(headers: Option<&HeaderMap>) -> bool {
     let Some(headers) = headers else { return true };
-    headers.get(BATCH_ID_HEADER).is_none()
+    headers.get(crate::headers::BATCH_ID).is_none()
         || headers
-            .get(BATCH_COMMIT_HEADER)
+            .get(crate::headers::BATCH_COMMIT)
             .is_some_and(|v| v.as_str() == "1")
 }
 
@@ -122,7 +116,7 @@ pub async fn publish_atomic(
             .map_err(|e| PublishError::Unknown(format!("publish: {e}")))?;
     }
     let mut headers = headers_for(last, &batch_id, messages.len());
-    headers.insert(BATCH_COMMIT_HEADER, "1");
+    headers.insert(crate::headers::BATCH_COMMIT, "1");
     let request = async_nats::Request::new()
         .headers(headers)
         .payload(last.payload.clone())
@@ -162,18 +156,21 @@ fn classify(error: ApiError) -> PublishError {
 }
 
 fn headers_for(message: &Outbound, batch_id: &str, sequence: usize) -> HeaderMap {
-    let mut headers = HeaderMap::new();
-    headers.insert(BATCH_ID_HEADER, batch_id);
-    headers.insert("Nats-Batch-Sequence", sequence.to_string().as_str());
-    headers.insert("Nats-Msg-Id", message.msg_id.as_str());
+    let mut map = HeaderMap::new();
+    map.insert(crate::headers::BATCH_ID, batch_id);
+    map.insert(
+        crate::headers::BATCH_SEQUENCE,
+        sequence.to_string().as_str(),
+    );
+    map.insert(crate::headers::MSG_ID, message.msg_id.as_str());
     if let Some(seq) = message.expected_last_subject_seq {
-        headers.insert(
-            "Nats-Expected-Last-Subject-Sequence",
+        map.insert(
+            crate::headers::EXPECTED_LAST_SUBJECT_SEQUENCE,
             seq.to_string().as_str(),
         );
     }
     for (name, value) in &message.headers {
-        headers.insert(*name, value.as_str());
+        map.insert(*name, value.as_str());
     }
-    headers
+    map
 }

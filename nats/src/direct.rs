@@ -167,7 +167,7 @@ async fn leader_get(
 #[derive(Debug, serde::Deserialize)]
 #[serde(untagged)]
 enum MsgGetAnswer {
-    Error { error: crate::ApiError },
+    Error { error: crate::api::ApiError },
     Found { message: RawMessage },
 }
 
@@ -193,7 +193,9 @@ impl RawMessage {
         };
         let headers =
             parse_headers(&decode(self.hdrs, "hdrs")?).ok_or(DirectGetError::Malformed("hdrs"))?;
-        let msg_id = headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned());
+        let msg_id = headers
+            .get(crate::headers::MSG_ID)
+            .map(|v| v.as_str().to_owned());
         Ok(Stored {
             seq: self.seq,
             subject: self.subject,
@@ -292,14 +294,16 @@ fn stored(message: async_nats::Message) -> Result<Stored, DirectGetError> {
         .headers
         .ok_or(DirectGetError::Malformed("headers"))?;
     let seq = headers
-        .get("Nats-Sequence")
+        .get(crate::headers::SEQUENCE)
         .and_then(|v| v.as_str().parse().ok())
-        .ok_or(DirectGetError::Malformed("Nats-Sequence"))?;
+        .ok_or(DirectGetError::Malformed(crate::headers::SEQUENCE))?;
     let subject = headers
-        .get("Nats-Subject")
+        .get(crate::headers::SUBJECT)
         .map(|v| v.as_str().to_owned())
-        .ok_or(DirectGetError::Malformed("Nats-Subject"))?;
-    let msg_id = headers.get("Nats-Msg-Id").map(|v| v.as_str().to_owned());
+        .ok_or(DirectGetError::Malformed(crate::headers::SUBJECT))?;
+    let msg_id = headers
+        .get(crate::headers::MSG_ID)
+        .map(|v| v.as_str().to_owned());
     Ok(Stored {
         seq,
         subject,
@@ -319,7 +323,7 @@ mod tests {
             b"NATS/1.0\r\nNats-Msg-Id: 0193-abc\r\nLedger-Event-Type: funds_deposited\r\n\r\n";
         let headers = parse_headers(block).expect("headers");
         assert_eq!(
-            headers.get("Nats-Msg-Id").map(|v| v.as_str()),
+            headers.get(crate::headers::MSG_ID).map(|v| v.as_str()),
             Some("0193-abc")
         );
         assert_eq!(

@@ -6,39 +6,32 @@
 //!   refuses a server that does not echo `allow_atomic: true`;
 //! - [`batch`]: publishes an atomic batch with per-subject expected-sequence checks and reads
 //!   the pub ack into a typed outcome;
+//! - [`commit`]: the write protocol on top of it — one call that publishes a batch and settles
+//!   its fate (stored, conflict, refused, unknown), confirming refusals and resolving unknown
+//!   outcomes by look-up and identical resend;
+//! - [`headers`]: every `Nats-*` header name, spelled once;
 //! - [`consumers`]: durable consumer definitions (`nats/*-consumer.json`) for the executors;
 //! - [`direct`]: direct gets — the last message of many subjects at once, the next message on a
 //!   subject after a sequence, and ranges of the stream.
 //!
-//! The command side writes through [`batch`] and reads current state through [`direct`]; the
+//! JetStream's error answers are read into one [`ApiError`] (`api.rs`).
+//!
+//! The command side writes through [`commit`] and reads current state through [`direct`]; the
 //! stream's options are spelled only in the JSON file.
 
+mod api;
 pub mod batch;
+pub mod commit;
 pub mod consumers;
 pub mod direct;
+pub mod headers;
 pub mod server;
 pub mod stream;
 
+pub use api::ApiError;
+pub(crate) use api::ApiResponse;
 pub use batch::{BatchAck, Outbound, PublishError, publish_atomic};
+pub use commit::{Commit, CommitOptions, commit_atomic};
 pub use direct::{DirectGetError, Stored};
 pub use server::{ConnectError, connect};
 pub use stream::{LEDGER_STREAM_JSON, StreamError, ensure_stream};
-
-/// Reads a JetStream API answer: `{"error": {...}}` or the expected body.
-#[derive(Debug, serde::Deserialize)]
-#[serde(untagged)]
-enum ApiResponse<T> {
-    Err { error: ApiError },
-    Ok(T),
-}
-
-/// A JetStream API error: `code` is HTTP-like, `err_code` the precise JetStream error.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, thiserror::Error)]
-#[error("JetStream error {err_code} ({code}): {description}")]
-pub struct ApiError {
-    pub code: u16,
-    #[serde(default)]
-    pub err_code: u16,
-    #[serde(default)]
-    pub description: String,
-}

@@ -299,7 +299,7 @@ mod tests {
         fn hold(&self, _: &Uuid) -> Option<&events::HoldState> {
             None
         }
-        fn recorded(&self, _: &str) -> bool {
+        fn recorded(&self, _: &crate::domain::AggregateKey) -> bool {
             false
         }
     }

@@ -1,11 +1,11 @@
 //! Balance batches: journal the request as chunks, then apply each chunk in parts — each part
 //! one atomic batch with its exactly-once record.
 
-use super::{Actor, Aggregates, Decision, DomainError, Outcome};
+use super::{Actor, AggregateKey, Aggregates, Decision, DomainError, Outcome};
 use events::batch::{BatchItem, BatchState, CHUNK_LEN_MAX, ItemRejected};
 use events::{
     AccountState, AccountStatus, BalanceSet, BatchPartApplied, BatchSubmitted, Currency, Event,
-    Evolve, OwnerId, subjects,
+    Evolve, OwnerId,
 };
 use uuid::Uuid;
 
@@ -30,7 +30,7 @@ pub fn submit(
     c: &SubmitBatch,
     states: &impl Aggregates,
 ) -> Result<Decision, DomainError> {
-    if states.recorded(&subjects::batch(&c.batch_id)) {
+    if states.recorded(&AggregateKey::Batch(c.batch_id)) {
         return Err(DomainError::BatchExists(c.batch_id));
     }
     let chunks = c.items.chunks(CHUNK_LEN_MAX);
@@ -66,7 +66,11 @@ pub fn submit(
 /// USD). An item whose account holds more than the new balance is rejected: setting it would
 /// leave held money uncovered.
 pub fn apply_part(c: &ApplyBatchPart, states: &impl Aggregates) -> Result<Decision, DomainError> {
-    if states.recorded(&subjects::batch_part(&c.batch_id, c.chunk, c.part)) {
+    if states.recorded(&AggregateKey::BatchPart {
+        batch_id: c.batch_id,
+        chunk: c.chunk,
+        part: c.part,
+    }) {
         return Ok(Decision {
             events: vec![],
             outcome: Outcome::BatchPartApplied {

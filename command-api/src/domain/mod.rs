@@ -5,7 +5,11 @@
 //! computed by `events::Evolve`) and the [`Outcome`] to report, or a
 //! [`DomainError`] — a business rejection. Infrastructure failures never appear here.
 //! - [`account`]: open, deposit, withdraw, transfer;
-//! - [`order`]: place an order, and pay or reject it.
+//! - [`order`]: place an order, and pay or reject it;
+//! - [`hold`], [`batch`]: holds on an account's money, and balance batches.
+//!
+//! The domain names what it reads by [`AggregateKey`]; where an aggregate is journaled (its
+//! subject) is the writer's business.
 
 pub mod account;
 pub mod batch;
@@ -17,7 +21,9 @@ pub use batch::{ApplyBatchPart, SubmitBatch};
 pub use hold::{CaptureHold, ExpireHold, PlaceHold, VoidHold};
 pub use order::{PayOrder, PlaceOrder};
 
-use events::{AccountId, AccountState, Amount, Currency, Event, OrderState, OwnerId, subjects};
+use events::{
+    AccountId, AccountState, Amount, Currency, Event, IdempotencyKey, OrderState, OwnerId,
+};
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -26,8 +32,32 @@ pub trait Aggregates {
     fn account(&self, id: &AccountId) -> Option<&AccountState>;
     fn order(&self, id: &Uuid) -> Option<&OrderState>;
     fn hold(&self, id: &Uuid) -> Option<&events::HoldState>;
-    /// Whether the subject holds any message (for records that carry no state).
-    fn recorded(&self, subject: &str) -> bool;
+    /// Whether the aggregate has been journaled at all (for records that carry no state).
+    fn recorded(&self, key: &AggregateKey) -> bool;
+}
+
+/// An aggregate a command reads or writes: one consistency boundary, one journal subject
+/// (the writer maps keys to subjects).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AggregateKey {
+    Account(AccountId),
+    Order(Uuid),
+    Hold(Uuid),
+    /// A balance batch as submitted (all its chunks).
+    Batch(Uuid),
+    /// One part of a batch chunk, recorded once applied.
+    BatchPart {
+        batch_id: Uuid,
+        chunk: u32,
+        part: u32,
+    },
+    /// A job an executor gave up on.
+    Job(Uuid),
+    /// A caller's `Idempotency-Key`: the first request's fingerprint and answer.
+    Idempotency {
+        principal: OwnerId,
+        key: IdempotencyKey,
+    },
 }
 
 /// Who issues a command: a JWT's subject, and whether it carries the admin role.
@@ -40,7 +70,13 @@ pub struct Actor {
 impl Actor {
     /// Users act on their own accounts only; admins on all.
     pub fn may_act_on(&self, account: &AccountState) -> bool {
-        account.owner_id.allows(&self.principal, self.admin)
+        self.may_act_for(&account.owner_id)
+    }
+
+    /// The ownership rule (`OwnerId::allows`, shared with the query side), the one way the
+    /// command side asks it: users act for themselves only; admins for anyone.
+    pub fn may_act_for(&self, owner: &OwnerId) -> bool {
+        owner.allows(&self.principal, self.admin)
     }
 }
 
@@ -83,36 +119,28 @@ impl Command {
         }
     }
 
-    /// The subjects whose state the decision needs (and that it may write).
-    pub fn subjects(&self) -> Vec<String> {
+    /// The aggregates whose state the decision needs (and that it may write).
+    pub fn aggregates(&self) -> Vec<AggregateKey> {
+        use AggregateKey::{Account, Hold, Order};
         match self {
-            Self::OpenAccount(c) => vec![subjects::account(&c.account_id)],
-            Self::DepositFunds(c) | Self::WithdrawFunds(c) => {
-                vec![subjects::account(&c.account_id)]
-            }
-            Self::TransferFunds(c) => vec![subjects::account(&c.from), subjects::account(&c.to)],
-            Self::PlaceOrder(c) => vec![subjects::order(&c.order_id)],
-            Self::PayOrder(c) => vec![
-                subjects::order(&c.order_id),
-                subjects::account(&c.account_id),
-            ],
-            Self::PlaceHold(c) => {
-                vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)]
-            }
-            Self::CaptureHold(c) => {
-                vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)]
-            }
-            Self::VoidHold(c) => vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)],
-            Self::SubmitBatch(c) => vec![subjects::batch(&c.batch_id)],
-            Self::FailJob(f) => vec![subjects::job(&f.failed_job_id)],
-            Self::ApplyBatchPart(c) => {
-                std::iter::once(subjects::batch_part(&c.batch_id, c.chunk, c.part))
-                    .chain(c.items.iter().map(|i| subjects::account(&i.account_id)))
-                    .collect()
-            }
-            Self::ExpireHold(c) => {
-                vec![subjects::account(&c.account_id), subjects::hold(&c.hold_id)]
-            }
+            Self::OpenAccount(c) => vec![Account(c.account_id.clone())],
+            Self::DepositFunds(c) | Self::WithdrawFunds(c) => vec![Account(c.account_id.clone())],
+            Self::TransferFunds(c) => vec![Account(c.from.clone()), Account(c.to.clone())],
+            Self::PlaceOrder(c) => vec![Order(c.order_id)],
+            Self::PayOrder(c) => vec![Order(c.order_id), Account(c.account_id.clone())],
+            Self::PlaceHold(c) => vec![Account(c.account_id.clone()), Hold(c.hold_id)],
+            Self::CaptureHold(c) => vec![Account(c.account_id.clone()), Hold(c.hold_id)],
+            Self::VoidHold(c) => vec![Account(c.account_id.clone()), Hold(c.hold_id)],
+            Self::ExpireHold(c) => vec![Account(c.account_id.clone()), Hold(c.hold_id)],
+            Self::SubmitBatch(c) => vec![AggregateKey::Batch(c.batch_id)],
+            Self::FailJob(f) => vec![AggregateKey::Job(f.failed_job_id)],
+            Self::ApplyBatchPart(c) => std::iter::once(AggregateKey::BatchPart {
+                batch_id: c.batch_id,
+                chunk: c.chunk,
+                part: c.part,
+            })
+            .chain(c.items.iter().map(|i| Account(i.account_id.clone())))
+            .collect(),
         }
     }
 
@@ -253,7 +281,7 @@ pub fn decide(
         Command::SubmitBatch(c) => batch::submit(actor, c, states),
         Command::ApplyBatchPart(c) => batch::apply_part(c, states),
         Command::FailJob(f) => {
-            let already = states.recorded(&subjects::job(&f.failed_job_id));
+            let already = states.recorded(&AggregateKey::Job(f.failed_job_id));
             Ok(Decision {
                 events: if already {
                     vec![]

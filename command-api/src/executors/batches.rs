@@ -3,11 +3,10 @@
 //! (expected sequence 0) makes it exactly-once across crashes and redeliveries.
 
 use super::{Verdict, retry_pause};
-use crate::domain::{Actor, ApplyBatchPart, Command, Outcome};
-use crate::writer::{Rendered, Submission, Writer};
+use crate::domain::{ApplyBatchPart, Command};
+use crate::writer::{Submission, Writer};
 use events::batch::PART_LEN_MAX;
 use events::{Envelope, Event};
-use serde_json::json;
 use uuid::Uuid;
 
 /// The principal the executor acts as.
@@ -42,7 +41,6 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
                 }),
                 job_id: Uuid::now_v7(),
                 idempotency: None,
-                render: render_part,
             };
             writer.submit(submission)
         });
@@ -64,18 +62,4 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         }
     }
     verdict
-}
-
-fn render_part(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    let body = match outcome {
-        Outcome::BatchPartApplied {
-            already,
-            applied,
-            rejected,
-        } => {
-            json!({"job_id": job_id, "already": already, "applied": applied, "rejected": rejected})
-        }
-        _ => json!({"job_id": job_id}),
-    };
-    Rendered { status: 200, body }
 }

@@ -5,13 +5,11 @@
 //! survives restarts of the executor without any state of its own (ADR 0005).
 
 use super::{Verdict, retry_pause};
-use crate::domain::{Actor, Command, ExpireHold, Outcome};
-use crate::writer::{Rendered, Submission, Writer};
+use crate::domain::{Command, ExpireHold};
+use crate::writer::{Submission, Writer};
 use chrono::Utc;
 use events::{Envelope, Event};
-use serde_json::json;
 use std::time::Duration;
-use uuid::Uuid;
 
 /// The principal the executor acts as.
 pub const PRINCIPAL: &str = "tally-hold-expiry";
@@ -55,7 +53,6 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         }),
         job_id: envelope.job_id,
         idempotency: None,
-        render: render_expiry,
     };
     match writer.submit(submission).await {
         Ok(Ok(_)) => Verdict::Ack,
@@ -67,18 +64,5 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
             tracing::warn!(error = %failure, hold_id = %placed.hold_id, "hold expiry will be retried");
             Verdict::Retry(retry_pause(delivered))
         }
-    }
-}
-
-fn render_expiry(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    match outcome {
-        Outcome::HoldChanged { hold_id, hold, .. } => Rendered {
-            status: 200,
-            body: json!({"hold_id": hold_id, "job_id": job_id, "status": hold.status}),
-        },
-        _ => Rendered {
-            status: 200,
-            body: json!({"job_id": job_id}),
-        },
     }
 }

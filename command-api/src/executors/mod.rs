@@ -197,10 +197,6 @@ async fn record_failure(
         command: crate::domain::Command::FailJob(failure),
         job_id,
         idempotency: None,
-        render: |_, _, job_id| crate::writer::Rendered {
-            status: 200,
-            body: serde_json::json!({"job_id": job_id}),
-        },
     };
     match writer.submit(submission).await {
         Ok(_) => Verdict::Terminate(code),

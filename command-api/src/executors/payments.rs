@@ -4,11 +4,9 @@
 //! between the append and the ack — finds the order decided and journals nothing.
 
 use super::{Verdict, retry_pause};
-use crate::domain::{Actor, Command, Outcome, PayOrder};
-use crate::writer::{Rejection, Rendered, Submission, WriteFailure, Writer};
+use crate::domain::{Command, PayOrder};
+use crate::writer::{Rejection, Submission, WriteFailure, Writer};
 use events::{Envelope, Event};
-use serde_json::json;
-use uuid::Uuid;
 
 /// The principal the executor acts as (it may charge any account, as an admin).
 pub const PRINCIPAL: &str = "tally-payments";
@@ -38,7 +36,6 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         // The order's job: paying it completes the job the customer was given.
         job_id: envelope.job_id,
         idempotency: None,
-        render: render_decision,
     };
     match writer.submit(submission).await {
         Ok(Ok(_)) => Verdict::Ack,
@@ -56,18 +53,5 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
             tracing::warn!(error = %failure, order_id = %placed.order_id, ?pause, "payment will be retried");
             Verdict::Retry(pause)
         }
-    }
-}
-
-fn render_decision(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    match outcome {
-        Outcome::OrderDecided { order_id, state } => Rendered {
-            status: 200,
-            body: json!({"order_id": order_id, "job_id": job_id, "status": state.status}),
-        },
-        _ => Rendered {
-            status: 200,
-            body: json!({"job_id": job_id}),
-        },
     }
 }

@@ -1,35 +1,34 @@
 //! `POST /v1/accounts`, `POST /v1/accounts/{id}/deposits`, `POST /v1/accounts/{id}/withdrawals`.
 
-use super::ApiError;
-use super::{ApiJson, ApiPath, IdempotencyHeader, execute, parse_body};
-use crate::AppState;
-use crate::domain::{Actor, Command, MoveFunds, OpenAccount, Outcome};
-use crate::writer::Rendered;
+use super::answers::{AccountAnswer, MovementAnswer};
+use super::exchange::{IdempotencyHeader, execute, parse_body};
+use super::state::AppState;
+use crate::domain::{Actor, Command, MoveFunds, OpenAccount};
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
-use events::{AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Metadata, OwnerId, Reference};
-use http_edge::Problem;
+use events::{AMOUNT_MAX, AccountId, Amount, Currency, Metadata, OwnerId, Reference};
+use http_edge::{ApiError, ApiJson, ApiPath, Problem};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
-use uuid::Uuid;
+use utoipa::openapi::schema::{SchemaType, Type};
 
 /// Every field is optional: a generated id, the caller as owner, USD, no overdraft.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OpenAccountRequest {
     /// Generated (a UUID) when absent.
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    #[schema(value_type = Option<AccountId>)]
     account_id: Option<String>,
     /// Admins only, for someone else (default: the caller).
-    #[schema(pattern = "^[!-~]{1,128}$")]
+    #[schema(value_type = Option<OwnerId>)]
     owner_id: Option<String>,
     /// ISO 4217, fixed for the account's life (default USD).
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// Admins only: how far below zero the balance may go, in minor units (default 0).
-    #[schema(value_type = Option<i64>, minimum = 0, maximum = 1000000000000000i64)]
+    #[schema(schema_with = overdraft_limit_schema)]
     overdraft_limit: Option<Value>,
 }
 
@@ -41,8 +40,8 @@ pub struct OpenAccountRequest {
     summary = "Open an account",
     request_body = OpenAccountRequest,
     responses(
-        (status = 201, description = "opened", body = crate::http::openapi::AccountAnswer),
-        (status = 200, description = "already open with the same owner, currency and limit", body = crate::http::openapi::AccountAnswer),
+        (status = 201, description = "opened", body = AccountAnswer),
+        (status = 200, description = "already open with the same owner, currency and limit", body = AccountAnswer),
         (status = 403, description = "`forbidden`: only admins open accounts for others or grant overdrafts", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`account_exists` (open with other settings) or `conflict`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
@@ -63,7 +62,7 @@ pub async fn open(
         Some(raw) => OwnerId::parse(raw)?,
         None => actor.principal.clone(),
     };
-    if owner_id != actor.principal && !actor.admin {
+    if !actor.may_act_for(&owner_id) {
         return Err(ApiError::forbidden("only admins open accounts for others"));
     }
     let overdraft_limit = match request.overdraft_limit {
@@ -84,12 +83,19 @@ pub async fn open(
         overdraft_limit,
     });
     let location = format!("/v1/accounts/{account_id}");
-    let claim = key.claim(&actor, "POST", "/v1/accounts", &body);
-    let mut response = execute(&app, actor, command, claim, render_account).await?;
+    let claim = key.claim("POST", "/v1/accounts", &body);
+    let mut response = execute(&app, actor, command, claim).await?;
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// The document's `overdraft_limit`: an amount's range, 0 included, or `null` (none).
+fn overdraft_limit_schema() -> utoipa::openapi::Object {
+    events::schema::integer_between(0, AMOUNT_MAX)
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .build()
 }
 
 /// 0 ..= 10^15 minor units, an integer.
@@ -110,10 +116,10 @@ fn overdraft_limit(raw: &Value) -> Result<i64, ApiError> {
 #[serde(deny_unknown_fields)]
 pub struct MovementRequest {
     /// Minor units (an integer: `1.0` and `"1"` are refused).
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
+    #[schema(value_type = Amount)]
     amount: Value,
     /// When given, must be the account's currency.
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// The client's own reference (invoice number, memo).
     #[schema(
@@ -123,7 +129,7 @@ pub struct MovementRequest {
     )]
     reference: Option<String>,
     /// A JSON object of at most 4096 bytes, kept verbatim.
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Metadata>)]
     metadata: Option<Value>,
 }
 
@@ -145,10 +151,10 @@ impl MovementRequest {
     tag = "accounts",
     operation_id = "deposit",
     summary = "Deposit money",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("id" = AccountId, Path, description = "the account id")),
     request_body = MovementRequest,
     responses(
-        (status = 201, description = "done", body = crate::http::openapi::MovementAnswer),
+        (status = 201, description = "done", body = MovementAnswer),
         (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`currency_mismatch`, `balance_overflow` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
@@ -164,15 +170,8 @@ pub async fn deposit(
     let account_id = AccountId::parse(id)?;
     let path = format!("/v1/accounts/{account_id}/deposits");
     let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;
-    let claim = key.claim(&actor, "POST", &path, &body);
-    execute(
-        &app,
-        actor,
-        Command::DepositFunds(command),
-        claim,
-        render_movement,
-    )
-    .await
+    let claim = key.claim("POST", &path, &body);
+    execute(&app, actor, Command::DepositFunds(command), claim).await
 }
 
 #[utoipa::path(
@@ -181,10 +180,10 @@ pub async fn deposit(
     tag = "accounts",
     operation_id = "withdraw",
     summary = "Withdraw money",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("id" = AccountId, Path, description = "the account id")),
     request_body = MovementRequest,
     responses(
-        (status = 201, description = "done", body = crate::http::openapi::MovementAnswer),
+        (status = 201, description = "done", body = MovementAnswer),
         (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`insufficient_funds`, `currency_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
@@ -200,82 +199,6 @@ pub async fn withdraw(
     let account_id = AccountId::parse(id)?;
     let path = format!("/v1/accounts/{account_id}/withdrawals");
     let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;
-    let claim = key.claim(&actor, "POST", &path, &body);
-    execute(
-        &app,
-        actor,
-        Command::WithdrawFunds(command),
-        claim,
-        render_movement,
-    )
-    .await
-}
-
-/// An account as the command API shows it.
-pub fn account_json(account_id: &AccountId, state: &AccountState) -> Value {
-    json!({
-        "account_id": account_id,
-        "owner_id": state.owner_id,
-        "currency": state.currency,
-        "balance": state.balance,
-        "held": state.held,
-        "available": state.available(),
-        "overdraft_limit": state.overdraft_limit,
-        "version": state.version,
-        "status": state.status,
-    })
-}
-
-fn render_account(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    match outcome {
-        Outcome::AccountOpened {
-            created,
-            account_id,
-            state,
-        } => {
-            let mut body = account_json(account_id, state);
-            body["job_id"] = json!(job_id);
-            Rendered {
-                status: if *created { 201 } else { 200 },
-                body,
-            }
-        }
-        other => mismatched(other),
-    }
-}
-
-fn render_movement(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    match outcome {
-        Outcome::FundsMoved {
-            account_id,
-            amount,
-            state,
-        } => Rendered {
-            status: 201,
-            body: json!({
-                "job_id": job_id,
-                "account_id": account_id,
-                "amount": amount,
-                "currency": state.currency,
-                "balance": state.balance,
-                "available": state.available(),
-                "version": state.version,
-            }),
-        },
-        other => mismatched(other),
-    }
-}
-
-/// A render function handed an outcome of another command: a programming error, answered as
-/// a 500 rather than a panic in the writer.
-pub fn mismatched(outcome: &Outcome) -> Rendered {
-    tracing::error!(
-        ?outcome,
-        "render function does not match the command's outcome"
-    );
-    Rendered {
-        status: 500,
-        body: json!({"type": "about:blank", "title": "Internal Server Error", "status": 500,
-                     "detail": "an internal error occurred", "code": "internal"}),
-    }
+    let claim = key.claim("POST", &path, &body);
+    execute(&app, actor, Command::WithdrawFunds(command), claim).await
 }

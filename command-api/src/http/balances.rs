@@ -2,18 +2,16 @@
 //! `batch_submitted` chunks in one atomic batch and answered `202` with a job per item; the
 //! batch executor applies it.
 
-use super::{
-    ApiError, ApiJson, IdempotencyHeader, accounts::mismatched, parse_body, respond, submit,
-};
-use crate::AppState;
-use crate::domain::{Actor, Command, Outcome, SubmitBatch};
-use crate::writer::Rendered;
+use super::answers::{BatchAnswer, BatchJob, QueuedStatus};
+use super::exchange::{IdempotencyHeader, parse_body, respond, submit};
+use super::state::AppState;
+use crate::domain::{Actor, Command, SubmitBatch};
 use axum::extract::State;
 use axum::response::Response;
 use events::batch::{BatchItem, item_job_id};
 use events::{AMOUNT_MAX, AccountId};
-use http_edge::Problem;
-use serde_json::{Map, Value, json};
+use http_edge::{ApiError, ApiJson, Problem};
+use serde_json::{Map, Value};
 use uuid::Uuid;
 
 /// Most items per request: the seed workload's 100,000 users.
@@ -58,7 +56,7 @@ impl utoipa::ToSchema for BalancesRequest {}
     summary = "Set many balances at once (admin)",
     request_body = BalancesRequest,
     responses(
-        (status = 202, description = "journaled; a job per item, applied by the batch executor", body = crate::http::openapi::BatchAnswer),
+        (status = 202, description = "journaled; a job per item, applied by the batch executor", body = BatchAnswer),
         (status = 403, description = "`forbidden`: only admins set balances in bulk", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`batch_exists` or `conflict`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
@@ -81,23 +79,29 @@ pub async fn set(
     }
     let batch_id = Uuid::now_v7();
     let submitted = items(&batch_id, &requested)?;
-    let claim = key.claim(&actor, "PUT", "/v1/balances", &body);
+    let claim = key.claim("PUT", "/v1/balances", &body);
     let command = Command::SubmitBatch(SubmitBatch {
         batch_id,
         items: submitted,
     });
-    let reply = submit(&app, actor, command, claim, render_batch).await?;
+    let exchanged = submit(&app, actor, command, claim).await?;
     // The journaled answer names the batch only (a 100,000-job list would not fit a message);
     // the job ids follow from the batch id and the accounts, so a replay lists the same ones.
-    let batch_id = reply.body["batch_id"]
+    let batch_id = exchanged.answer.body["batch_id"]
         .as_str()
         .and_then(|raw| Uuid::parse_str(raw).ok())
         .unwrap_or(batch_id);
-    let jobs: Vec<Value> = items(&batch_id, &requested)?
+    let jobs = items(&batch_id, &requested)?
         .into_iter()
-        .map(|item| json!({"job_id": item.job_id, "account_id": item.account_id, "status": "queued"}))
+        .map(|item| BatchJob {
+            job_id: item.job_id,
+            account_id: item.account_id,
+            status: QueuedStatus::Queued,
+        })
         .collect();
-    Ok(respond(&reply, json!({"batch_id": batch_id, "jobs": jobs})))
+    let answer = BatchAnswer { batch_id, jobs };
+    let body = serde_json::to_value(answer).map_err(|e| ApiError::internal(&e))?;
+    Ok(respond(&exchanged, body))
 }
 
 fn items(batch_id: &Uuid, requested: &Map<String, Value>) -> Result<Vec<BatchItem>, ApiError> {
@@ -122,14 +126,4 @@ fn items(batch_id: &Uuid, requested: &Map<String, Value>) -> Result<Vec<BatchIte
             })
         })
         .collect()
-}
-
-fn render_batch(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    match outcome {
-        Outcome::BatchSubmitted { batch_id, items } => Rendered {
-            status: 202,
-            body: json!({"batch_id": batch_id, "items": items, "job_id": job_id}),
-        },
-        other => mismatched(other),
-    }
 }

@@ -1,26 +1,10 @@
-//! `/healthz` (the process is alive) and `/readyz` (NATS reachable, stream present).
+//! `/readyz` (NATS reachable, stream present); `/healthz` is `http_edge::probes::healthz`.
 
-use crate::AppState;
-use crate::http::ApiError;
+use super::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
-use std::time::Duration;
-
-/// How long a readiness probe may wait for JetStream.
-const READY_TIMEOUT: Duration = Duration::from_secs(2);
-
-#[utoipa::path(
-    get,
-    path = "/healthz",
-    tag = "probes",
-    operation_id = "healthz",
-    summary = "The process is alive",
-    responses((status = 200, description = "alive", body = crate::http::openapi::Alive))
-)]
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
-}
+use http_edge::ApiError;
+use http_edge::probes::{READY_TIMEOUT, Ready};
 
 #[utoipa::path(
     get,
@@ -29,17 +13,20 @@ pub async fn healthz() -> Json<Value> {
     operation_id = "readyz",
     summary = "NATS is connected and the journal stream answers",
     responses(
-        (status = 200, description = "ready", body = crate::http::openapi::Ready),
+        (status = 200, description = "ready", body = Ready),
         (status = 503, description = "`unavailable`: NATS or the stream is not available", body = http_edge::Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn readyz(State(app): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn readyz(State(app): State<AppState>) -> Result<Json<Ready>, ApiError> {
     if app.nats.connection_state() != async_nats::connection::State::Connected {
         return Err(ApiError::unavailable("NATS is not connected"));
     }
     let probe = ledger_nats::stream::stream_last_seq(&app.nats, &app.stream);
     match tokio::time::timeout(READY_TIMEOUT, probe).await {
-        Ok(Ok(last_seq)) => Ok(Json(json!({"status": "ready", "last_seq": last_seq}))),
+        Ok(Ok(last_seq)) => Ok(Json(Ready {
+            last_seq: Some(last_seq),
+            ..Ready::new()
+        })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness: stream check failed");
             Err(ApiError::unavailable("the journal stream is not available"))

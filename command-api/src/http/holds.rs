@@ -1,32 +1,38 @@
 //! `POST /v1/accounts/{id}/holds`, `…/holds/{hold_id}/capture`, `…/holds/{hold_id}/void`.
 
-use super::{
-    ApiError, ApiJson, ApiPath, IdempotencyHeader, accounts::mismatched, execute, parse_body,
-};
-use crate::AppState;
-use crate::domain::{Actor, CaptureHold, Command, Outcome, PlaceHold, VoidHold};
-use crate::writer::Rendered;
+use super::answers::HoldAnswer;
+use super::exchange::{IdempotencyHeader, execute, parse_body};
+use super::state::AppState;
+use crate::domain::{Actor, CaptureHold, Command, PlaceHold, VoidHold};
 use axum::extract::State;
 use axum::response::Response;
 use chrono::{SubsecRound, Utc};
 use events::{AccountId, Amount};
-use http_edge::Problem;
+use http_edge::{ApiError, ApiJson, ApiPath, Problem};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
+use utoipa::openapi::schema::{SchemaType, Type};
 use uuid::Uuid;
 
 /// Longest hold: 30 days, the usual ceiling for card authorizations.
 pub const EXPIRES_IN_S_MAX: i64 = 30 * 24 * 3600;
 
+/// The document's `expires_in_s`: 1 ..= [`EXPIRES_IN_S_MAX`] seconds, or `null` (never).
+fn expires_in_s_schema() -> utoipa::openapi::Object {
+    events::schema::integer_between(1, EXPIRES_IN_S_MAX)
+        .schema_type(SchemaType::from_iter([Type::Integer, Type::Null]))
+        .build()
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceHoldRequest {
     /// Minor units to reserve.
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
+    #[schema(value_type = Amount)]
     amount: Value,
     /// Seconds until the system voids the hold (at most 30 days; default: never).
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 2592000)]
+    #[schema(schema_with = expires_in_s_schema)]
     expires_in_s: Option<Value>,
 }
 
@@ -36,10 +42,10 @@ pub struct PlaceHoldRequest {
     tag = "holds",
     operation_id = "place_hold",
     summary = "Reserve money on an account",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$")),
+    params(("id" = AccountId, Path, description = "the account id")),
     request_body = PlaceHoldRequest,
     responses(
-        (status = 201, description = "placed: available drops, balance does not", body = crate::http::openapi::HoldAnswer),
+        (status = 201, description = "placed: available drops, balance does not", body = HoldAnswer),
         (status = 404, description = "`account_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold_exists` or `conflict`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`insufficient_funds` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
@@ -75,8 +81,8 @@ pub async fn place(
         amount: Amount::from_json(&request.amount)?,
         expires_at,
     });
-    let claim = key.claim(&actor, "POST", &path, &body);
-    execute(&app, actor, command, claim, render_hold).await
+    let claim = key.claim("POST", &path, &body);
+    execute(&app, actor, command, claim).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -84,7 +90,7 @@ pub async fn place(
 pub struct CaptureHoldRequest {
     /// Minor units to take, at most the held amount (default: all of it); the rest is
     /// released.
-    #[schema(value_type = Option<i64>, minimum = 1, maximum = 1000000000000000i64)]
+    #[schema(value_type = Option<Amount>)]
     amount: Option<Value>,
 }
 
@@ -94,10 +100,10 @@ pub struct CaptureHoldRequest {
     tag = "holds",
     operation_id = "capture_hold",
     summary = "Take held money (part or all)",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), ("hold_id" = Uuid, Path, description = "the hold id")),
+    params(("id" = AccountId, Path, description = "the account id"), ("hold_id" = Uuid, Path, description = "the hold id")),
     request_body = CaptureHoldRequest,
     responses(
-        (status = 201, description = "captured", body = crate::http::openapi::HoldAnswer),
+        (status = 201, description = "captured", body = HoldAnswer),
         (status = 404, description = "`account_not_found` or `hold_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold_not_active`, `hold_expired` or `conflict`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`capture_exceeds_hold` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
@@ -120,8 +126,8 @@ pub async fn capture(
         amount: request.amount.as_ref().map(Amount::from_json).transpose()?,
         now: Utc::now(),
     });
-    let claim = key.claim(&actor, "POST", &path, &body);
-    execute(&app, actor, command, claim, render_hold).await
+    let claim = key.claim("POST", &path, &body);
+    execute(&app, actor, command, claim).await
 }
 
 /// An empty object.
@@ -135,10 +141,10 @@ pub struct VoidHoldRequest {}
     tag = "holds",
     operation_id = "void_hold",
     summary = "Release held money",
-    params(("id" = String, Path, description = "the account id", pattern = "^[A-Za-z0-9_-]{1,64}$"), ("hold_id" = Uuid, Path, description = "the hold id")),
+    params(("id" = AccountId, Path, description = "the account id"), ("hold_id" = Uuid, Path, description = "the hold id")),
     request_body = VoidHoldRequest,
     responses(
-        (status = 201, description = "voided", body = crate::http::openapi::HoldAnswer),
+        (status = 201, description = "voided", body = HoldAnswer),
         (status = 404, description = "`account_not_found` or `hold_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`hold_not_active` or `conflict`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
@@ -159,37 +165,10 @@ pub async fn void(
         hold_id,
         account_id,
     });
-    let claim = key.claim(&actor, "POST", &path, &body);
-    execute(&app, actor, command, claim, render_hold).await
+    let claim = key.claim("POST", &path, &body);
+    execute(&app, actor, command, claim).await
 }
 
 fn hold_id(raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError::invalid_request("hold ids are UUIDs"))
-}
-
-pub fn render_hold(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    match outcome {
-        Outcome::HoldChanged {
-            hold_id,
-            hold,
-            account_id,
-            account,
-        } => Rendered {
-            status: 201,
-            body: json!({
-                "hold_id": hold_id,
-                "job_id": job_id,
-                "account_id": account_id,
-                "amount": hold.amount,
-                "captured": hold.captured,
-                "status": hold.status,
-                "expires_at": hold.expires_at,
-                "balance": account.balance,
-                "held": account.held,
-                "available": account.available(),
-                "version": account.version,
-            }),
-        },
-        other => mismatched(other),
-    }
 }

@@ -1,17 +1,17 @@
 //! `POST /v1/orders`: journals `order_placed` and answers `202`; the payment executor pays or
 //! rejects the order asynchronously.
 
-use super::{ApiError, ApiJson, IdempotencyHeader, accounts::mismatched, execute, parse_body};
-use crate::AppState;
+use super::answers::OrderAnswer;
+use super::exchange::{IdempotencyHeader, execute, parse_body};
+use super::state::AppState;
 use crate::domain::order::DESCRIPTION_LEN_MAX;
-use crate::domain::{Actor, Command, Outcome, PlaceOrder};
-use crate::writer::Rendered;
+use crate::domain::{Actor, Command, PlaceOrder};
 use axum::extract::State;
 use axum::response::Response;
-use events::{AccountId, Amount, Currency, OrderState};
-use http_edge::Problem;
+use events::{AccountId, Amount, Currency};
+use http_edge::{ApiError, ApiJson, Problem};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -19,12 +19,12 @@ use uuid::Uuid;
 #[serde(deny_unknown_fields)]
 pub struct OrderRequest {
     /// The account to charge.
-    #[schema(pattern = "^[A-Za-z0-9_-]{1,64}$")]
+    #[schema(value_type = AccountId)]
     account_id: String,
     /// Minor units.
-    #[schema(value_type = i64, minimum = 1, maximum = 1000000000000000i64)]
+    #[schema(value_type = Amount)]
     amount: Value,
-    #[schema(pattern = "^[A-Z]{3}$")]
+    #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// At most 500 characters, no control characters.
     #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
@@ -42,7 +42,7 @@ pub struct OrderRequest {
     summary = "Place an order; the payment executor pays or rejects it",
     request_body = OrderRequest,
     responses(
-        (status = 202, description = "placed (status `new`); follow it with the query API's GET /v1/orders/{id}", body = crate::http::openapi::OrderAnswer),
+        (status = 202, description = "placed (status `new`); follow it with the query API's GET /v1/orders/{id}", body = OrderAnswer),
         (status = 404, description = "`account_not_found`", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`order_exists` or `conflict`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`currency_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
@@ -79,33 +79,6 @@ pub async fn place(
             .transpose()?,
         description: request.description,
     });
-    let claim = key.claim(&actor, "POST", "/v1/orders", &body);
-    execute(&app, actor, command, claim, render_order).await
-}
-
-/// An order as the command API shows it.
-pub fn order_json(order_id: &Uuid, state: &OrderState) -> Value {
-    let mut body = json!({
-        "order_id": order_id,
-        "account_id": state.account_id,
-        "amount": state.amount,
-        "status": state.status,
-    });
-    if let Some(reason) = state.reason {
-        body["reason"] = json!(reason.code());
-    }
-    body
-}
-
-fn render_order(_: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
-    match outcome {
-        Outcome::OrderPlaced {
-            order_id, state, ..
-        } => {
-            let mut body = order_json(order_id, state);
-            body["job_id"] = json!(job_id);
-            Rendered { status: 202, body }
-        }
-        other => mismatched(other),
-    }
+    let claim = key.claim("POST", "/v1/orders", &body);
+    execute(&app, actor, command, claim).await
 }

@@ -10,12 +10,23 @@
 //! "wrong last sequence"; the writer then reloads and decides again. While a batch is in
 //! flight the next one accumulates in the channel, so batches grow with load.
 //!
-//! See `pipeline.rs` for the loop and `cache.rs` for the state cache.
+//! - `plan.rs`: the pure planner — a round's messages, post-states and tentative answers;
+//! - `pipeline.rs`: the I/O shell — gather a round, load states, plan, commit (through
+//!   `ledger_nats::commit_atomic`), cache, answer, count;
+//! - `cache.rs`: the state cache.
+//!
+//! The domain names aggregates ([`AggregateKey`]); [`subject_of`] maps them to journal
+//! subjects here. A command's answer is data ([`Answered`]): the outcome, or the answer an
+//! idempotency record kept. The HTTP layer renders outcomes; it installs its renderer once,
+//! at [`spawn`], because a record journals the rendered answer in the command's own batch
+//! (ADR 0011).
 
 pub mod cache;
 mod pipeline;
+pub mod plan;
 
-use crate::domain::{Actor, Command, DomainError, Outcome};
+use crate::domain::{Actor, AggregateKey, Command, DomainError, Outcome};
+use events::{IdempotencyKey, subjects};
 use serde_json::Value;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -46,22 +57,41 @@ pub struct WriterConfig {
     pub answer_timeout: Duration,
 }
 
-/// A caller's claim on an `Idempotency-Key`: the record's subject and the request fingerprint.
+/// A caller's claim on an `Idempotency-Key` (scoped to the caller) and the request
+/// fingerprint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IdempotencyClaim {
-    pub subject: String,
+    pub key: IdempotencyKey,
     pub fingerprint: String,
 }
 
-/// An HTTP answer as the idempotency record keeps it.
+/// The journal subject of an aggregate: where its events go and its state is read from.
+pub fn subject_of(key: &AggregateKey) -> String {
+    match key {
+        AggregateKey::Account(id) => subjects::account(id),
+        AggregateKey::Order(id) => subjects::order(id),
+        AggregateKey::Hold(id) => subjects::hold(id),
+        AggregateKey::Batch(id) => subjects::batch(id),
+        AggregateKey::BatchPart {
+            batch_id,
+            chunk,
+            part,
+        } => subjects::batch_part(batch_id, *chunk, *part),
+        AggregateKey::Job(id) => subjects::job(id),
+        AggregateKey::Idempotency { principal, key } => subjects::idempotency(principal, key),
+    }
+}
+
+/// An answer as an idempotency record keeps it (status and JSON body), for replays.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rendered {
     pub status: u16,
     pub body: Value,
 }
 
-/// Turns an outcome into the HTTP answer: supplied by the handler, called by the writer so
-/// that the answer can be journaled with the idempotency record in the same batch.
+/// Turns an outcome into the answer an idempotency record journals. Installed once by the
+/// layer that answers (HTTP) when it starts the writer: the record is committed in the
+/// command's own batch, before the answer leaves (ADR 0011).
 pub type Render = fn(&Actor, &Outcome, Uuid) -> Rendered;
 
 /// A command on its way to the writer.
@@ -72,18 +102,35 @@ pub struct Submission {
     /// Shared by all events of the command; the answer names it.
     pub job_id: Uuid,
     pub idempotency: Option<IdempotencyClaim>,
-    pub render: Render,
+}
+
+impl Submission {
+    /// The subject of the idempotency record this submission claims, if any.
+    pub fn record_subject(&self) -> Option<String> {
+        let claim = self.idempotency.as_ref()?;
+        Some(subject_of(&AggregateKey::Idempotency {
+            principal: self.actor.principal.clone(),
+            key: claim.key.clone(),
+        }))
+    }
 }
 
 /// A committed (or replayed) command's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Reply {
-    pub status: u16,
-    pub body: Value,
+    pub answer: Answered,
     /// Stream sequence to wait for in the read model (`Ledger-Seq`).
     pub seq: u64,
-    /// Answered from an idempotency record (`Idempotent-Replayed: true`).
-    pub replayed: bool,
+}
+
+/// What a command amounted to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Answered {
+    /// Decided now (committed, or nothing to write).
+    Decided(Outcome),
+    /// Answered from an idempotency record (`Idempotent-Replayed: true`): the first answer,
+    /// byte for byte.
+    Replayed(Rendered),
 }
 
 /// A business refusal: the command was decided and will not happen.

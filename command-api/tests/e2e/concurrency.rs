@@ -130,7 +130,7 @@ async fn concurrent_transfers_from_two_instances_conserve_money() {
     let mut jobs_per_batch: HashMap<&str, std::collections::HashSet<&str>> = HashMap::new();
     for message in &journal {
         if let (Some(batch), Some(job)) = (
-            message.header("Nats-Batch-Id"),
+            message.header(ledger_nats::headers::BATCH_ID),
             message.header("Ledger-Job-Id"),
         ) {
             jobs_per_batch.entry(batch).or_default().insert(job);

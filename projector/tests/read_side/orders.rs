@@ -359,10 +359,6 @@ async fn a_message_an_executor_cannot_process_fails_its_job_visibly() {
             }),
             job_id: failed_job,
             idempotency: None,
-            render: |_, _, _| command_api::writer::Rendered {
-                status: 200,
-                body: json!({}),
-            },
         })
         .await
         .expect("written")

@@ -1,0 +1,136 @@
+//! What every command handler shares: the caller ([`Actor`]) and `Idempotency-Key`
+//! extractors, reading a request body, and one exchange with the writer — submit, then turn
+//! its reply (an outcome, or a replayed answer) into a response.
+
+use super::answers;
+use super::state::AppState;
+use crate::domain::{Actor, Command};
+use crate::writer::{Answered, IdempotencyClaim, Rendered, Reply, Submission};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use events::IdempotencyKey;
+use http_edge::headers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, LEDGER_SEQ};
+use http_edge::{ApiError, Caller};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+/// The caller of a command, from its bearer token.
+impl FromRequestParts<AppState> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        Ok(Actor {
+            principal: caller.principal,
+            admin: caller.admin,
+        })
+    }
+}
+
+/// Reads a request DTO out of a JSON value (unknown fields, wrong types → 400).
+pub fn parse_body<T: DeserializeOwned>(body: &Value) -> Result<T, ApiError> {
+    T::deserialize(body).map_err(|e| ApiError::invalid_request(e.to_string()))
+}
+
+/// The optional `Idempotency-Key` header.
+#[derive(Debug)]
+pub struct IdempotencyHeader(pub Option<IdempotencyKey>);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let Some(value) = parts.headers.get(IDEMPOTENCY_KEY) else {
+            return Ok(Self(None));
+        };
+        let raw = value.to_str().map_err(|_| {
+            ApiError::invalid_request("Idempotency-Key must be 1 to 255 visible ASCII characters")
+        })?;
+        Ok(Self(Some(IdempotencyKey::parse(raw)?)))
+    }
+}
+
+impl IdempotencyHeader {
+    /// The claim for this request: the key (scoped to the caller by the writer) and the
+    /// fingerprint of method, path and canonical body.
+    pub fn claim(&self, method: &str, path: &str, body: &Value) -> Option<IdempotencyClaim> {
+        let key = self.0.as_ref()?;
+        let mut hash = Sha256::new();
+        hash.update(method.as_bytes());
+        hash.update(b"\n");
+        hash.update(path.as_bytes());
+        hash.update(b"\n");
+        // serde_json's map is ordered by key: the same JSON in any key order or spacing
+        // gives the same bytes.
+        hash.update(body.to_string().as_bytes());
+        Some(IdempotencyClaim {
+            key: key.clone(),
+            fingerprint: hex::encode(hash.finalize()),
+        })
+    }
+}
+
+/// A command's answer as the edge sends it: status and body (rendered now, or as first
+/// given), the `Ledger-Seq`, and whether it is a replay.
+#[derive(Debug)]
+pub struct Exchanged {
+    pub answer: Rendered,
+    pub seq: u64,
+    pub replayed: bool,
+}
+
+/// Submits a command to the writer and turns its answer into a response.
+pub async fn execute(
+    app: &AppState,
+    actor: Actor,
+    command: Command,
+    idempotency: Option<IdempotencyClaim>,
+) -> Result<Response, ApiError> {
+    let exchanged = submit(app, actor, command, idempotency).await?;
+    let body = exchanged.answer.body.clone();
+    Ok(respond(&exchanged, body))
+}
+
+/// Submits a command to the writer and renders its answer (a rejection as a problem).
+pub async fn submit(
+    app: &AppState,
+    actor: Actor,
+    command: Command,
+    idempotency: Option<IdempotencyClaim>,
+) -> Result<Exchanged, ApiError> {
+    let job_id = Uuid::now_v7();
+    let submission = Submission {
+        actor: actor.clone(),
+        command,
+        job_id,
+        idempotency,
+    };
+    let Reply { answer, seq } = app.writer.submit(submission).await??;
+    Ok(match answer {
+        Answered::Decided(outcome) => Exchanged {
+            answer: answers::render(&actor, &outcome, job_id),
+            seq,
+            replayed: false,
+        },
+        Answered::Replayed(answer) => Exchanged {
+            answer,
+            seq,
+            replayed: true,
+        },
+    })
+}
+
+/// The response for an answer, with `body` (usually the answer's own).
+pub fn respond(exchanged: &Exchanged, body: Value) -> Response {
+    let status = StatusCode::from_u16(exchanged.answer.status).unwrap_or(StatusCode::OK);
+    let mut headers = HeaderMap::new();
+    headers.insert(LEDGER_SEQ, HeaderValue::from(exchanged.seq));
+    if exchanged.replayed {
+        headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    (status, headers, axum::Json(body)).into_response()
+}
