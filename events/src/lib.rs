@@ -7,8 +7,9 @@
 //!   headers every journaled message carries;
 //! - [`event`]: the JSON envelope and the event types, each carrying its aggregate's post-state;
 //! - `schema` (feature `openapi`): the newtypes' OpenAPI schemas, beside their rules;
-//! - [`account`], [`hold`] and [`order`]: the aggregates' states and their [`Evolve`] impls,
-//!   the one definition of how an event changes them.
+//! - [`account`], [`hold`] and [`order`]: the aggregates' states;
+//! - [`evolve`]: how an event changes each of them ([`Evolve`]), the one definition the
+//!   command side builds post-states with and `projector verify` checks them against.
 //!
 //! Data flows one way: the command side decides events, encodes them with [`event::Envelope`]
 //! and publishes them under [`subjects`]; the read side decodes the same envelope and folds it
@@ -17,6 +18,7 @@
 pub mod account;
 pub mod batch;
 pub mod event;
+pub mod evolve;
 pub mod headers;
 pub mod hold;
 pub mod ids;
@@ -26,24 +28,14 @@ pub mod order;
 pub mod schema;
 pub mod subjects;
 
-pub use account::{AccountEvolveError, AccountState, AccountStatus};
+pub use account::{AccountState, AccountStatus};
 pub use event::{
     AccountMovement, AccountOpened, AggregateRef, BalanceSet, BatchPartApplied, BatchSubmitted,
     EVENT_TYPES, Envelope, Event, HISTORY_TYPES, HoldEvent, HoldSide, IdempotencyRecorded,
     JobFailed, OrderCharge, OrderEvent, SCHEMA, TransferLeg,
 };
-pub use hold::{HoldEvolveError, HoldState, HoldStatus};
+pub use evolve::{AccountEvolveError, Evolve, HoldEvolveError, OrderEvolveError};
+pub use hold::{HoldState, HoldStatus};
 pub use ids::{AccountId, IdError, IdempotencyKey, Metadata, OwnerId, Reference};
 pub use money::{AMOUNT_MAX, Amount, AmountError, Currency};
-pub use order::{OrderEvolveError, OrderRejection, OrderState, OrderStatus};
-
-/// How an event changes an aggregate's state: one definition per aggregate
-/// (`AccountState::evolve`, `HoldState::evolve`, `OrderState::evolve`), used by the command
-/// side's `decide` to build post-states and by `projector verify` to check them.
-pub trait Evolve: Sized {
-    /// An event that does not follow from the state before it.
-    type Error: std::error::Error;
-
-    /// The state after `event`, from `prev` (`None`: the aggregate does not exist yet).
-    fn evolve(prev: Option<&Self>, event: &Event) -> Result<Self, Self::Error>;
-}
+pub use order::{OrderRejection, OrderState, OrderStatus};

@@ -1,5 +1,5 @@
 //! The order aggregate: placed by a customer, then paid or rejected exactly once by the
-//! payment executor.
+//! payment executor. How events change an order: `evolve/order.rs`.
 
 use crate::ids::{AccountId, OwnerId};
 use crate::money::{Amount, Currency};
@@ -50,60 +50,4 @@ pub struct OrderState {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<OrderRejection>,
-}
-
-/// An order event that does not follow from the order's state before it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum OrderEvolveError {
-    #[error("order_placed on an order that exists")]
-    AlreadyPlaced,
-    #[error("{0} on an order that does not exist")]
-    NotPlaced(&'static str),
-    #[error("{0} on an order that is already decided")]
-    AlreadyDecided(&'static str),
-    #[error("{0} is not an order event")]
-    NotAnOrderEvent(&'static str),
-}
-
-/// How `event` changes the order `prev` (`None`: not placed yet).
-impl crate::Evolve for OrderState {
-    type Error = OrderEvolveError;
-
-    fn evolve(prev: Option<&Self>, event: &crate::Event) -> Result<Self, OrderEvolveError> {
-        evolve_order(prev, event)
-    }
-}
-
-fn evolve_order(
-    prev: Option<&OrderState>,
-    event: &crate::Event,
-) -> Result<OrderState, OrderEvolveError> {
-    use crate::Event;
-    let event_type = event.event_type();
-    let (status, reason) = match event {
-        Event::OrderPlaced(placed) => {
-            return match prev {
-                None => Ok(OrderState {
-                    version: 1,
-                    status: OrderStatus::New,
-                    reason: None,
-                    ..placed.state.clone()
-                }),
-                Some(_) => Err(OrderEvolveError::AlreadyPlaced),
-            };
-        }
-        Event::OrderPaid(_) => (OrderStatus::Paid, None),
-        Event::OrderRejected(e) => (OrderStatus::Rejected, e.state.reason),
-        _ => return Err(OrderEvolveError::NotAnOrderEvent(event_type)),
-    };
-    let prev = prev.ok_or(OrderEvolveError::NotPlaced(event_type))?;
-    if prev.status != OrderStatus::New {
-        return Err(OrderEvolveError::AlreadyDecided(event_type));
-    }
-    Ok(OrderState {
-        version: prev.version + 1,
-        status,
-        reason,
-        ..prev.clone()
-    })
 }

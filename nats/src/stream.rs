@@ -1,6 +1,6 @@
 //! The `LEDGER` stream, created or updated at start-up from `nats/ledger-stream.json`.
 
-use crate::{ApiError, ApiResponse};
+use crate::api::{ApiError, ApiResponse};
 use async_nats::Client;
 use bytes::Bytes;
 use serde_json::Value;

@@ -1,0 +1,57 @@
+//! How events change an order.
+
+use super::Evolve;
+use crate::event::Event;
+use crate::order::{OrderState, OrderStatus};
+
+/// An order event that does not follow from the order's state before it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OrderEvolveError {
+    #[error("order_placed on an order that exists")]
+    AlreadyPlaced,
+    #[error("{0} on an order that does not exist")]
+    NotPlaced(&'static str),
+    #[error("{0} on an order that is already decided")]
+    AlreadyDecided(&'static str),
+    #[error("{0} is not an order event")]
+    NotAnOrderEvent(&'static str),
+}
+
+/// How `event` changes the order `prev` (`None`: not placed yet).
+impl Evolve for OrderState {
+    type Error = OrderEvolveError;
+
+    fn evolve(prev: Option<&Self>, event: &Event) -> Result<Self, OrderEvolveError> {
+        evolve_order(prev, event)
+    }
+}
+
+fn evolve_order(prev: Option<&OrderState>, event: &Event) -> Result<OrderState, OrderEvolveError> {
+    let event_type = event.event_type();
+    let (status, reason) = match event {
+        Event::OrderPlaced(placed) => {
+            return match prev {
+                None => Ok(OrderState {
+                    version: 1,
+                    status: OrderStatus::New,
+                    reason: None,
+                    ..placed.state.clone()
+                }),
+                Some(_) => Err(OrderEvolveError::AlreadyPlaced),
+            };
+        }
+        Event::OrderPaid(_) => (OrderStatus::Paid, None),
+        Event::OrderRejected(e) => (OrderStatus::Rejected, e.state.reason),
+        _ => return Err(OrderEvolveError::NotAnOrderEvent(event_type)),
+    };
+    let prev = prev.ok_or(OrderEvolveError::NotPlaced(event_type))?;
+    if prev.status != OrderStatus::New {
+        return Err(OrderEvolveError::AlreadyDecided(event_type));
+    }
+    Ok(OrderState {
+        version: prev.version + 1,
+        status,
+        reason,
+        ..prev.clone()
+    })
+}
