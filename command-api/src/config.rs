@@ -6,13 +6,9 @@ use std::time::Duration;
 /// Everything `command-api serve` needs. Every variable is documented in `.env.sample`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// NATS server with JetStream, 2.12.1 or newer.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
-
-    /// Name of the journal stream (its subjects are always `ledger.>`).
-    #[arg(long, env = "LEDGER_STREAM", default_value = "LEDGER")]
-    pub stream: String,
+    /// Where the journal is (`NATS_URL`, `LEDGER_STREAM`).
+    #[command(flatten)]
+    pub journal: ledger_nats::JournalArgs,
 
     /// Copies of the journal the stream keeps: 1 on a single server, 3 on a three-node
     /// cluster (survives the loss of any one node). JetStream allows at most 5. Raised on an

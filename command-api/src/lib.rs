@@ -100,12 +100,12 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     let auth = Auth::new(config.jwt_secret.as_deref()).context("token configuration")?;
     // Installed before anything records, so that no early measurement is lost.
     telemetry::metrics::recorder();
-    let nats = ledger_nats::connect(&config.nats_url, "tally-command-api").await?;
-    ledger_nats::ensure_stream(&nats, &config.stream, usize::from(config.replicas)).await?;
+    let nats = ledger_nats::connect(&config.journal.nats_url, "tally-command-api").await?;
+    ledger_nats::ensure_stream(&nats, &config.journal.stream, usize::from(config.replicas)).await?;
     let (writer, writer_task) = writer::spawn(
         nats.clone(),
         WriterConfig {
-            stream: config.stream.clone(),
+            stream: config.journal.stream.clone(),
             replicated: config.replicas > 1,
             queue_len_max: config.writer_queue_len_max,
             cache_len_max: config.state_cache_len_max,
@@ -122,7 +122,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     if config.payment_executor {
         let consumer = ledger_nats::consumers::ensure_pull_consumer(
             &nats,
-            &config.stream,
+            &config.journal.stream,
             ledger_nats::consumers::PAYMENTS_CONSUMER_JSON,
             config.payment_ack_wait_ms.map(Duration::from_millis),
         )
@@ -139,7 +139,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     if config.batch_executor {
         let consumer = ledger_nats::consumers::ensure_pull_consumer(
             &nats,
-            &config.stream,
+            &config.journal.stream,
             ledger_nats::consumers::BALANCE_BATCHES_CONSUMER_JSON,
             config.batch_ack_wait_ms.map(Duration::from_millis),
         )
@@ -156,7 +156,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     if config.hold_expiry_executor {
         let consumer = ledger_nats::consumers::ensure_pull_consumer(
             &nats,
-            &config.stream,
+            &config.journal.stream,
             ledger_nats::consumers::HOLD_EXPIRY_CONSUMER_JSON,
             None,
         )
@@ -180,7 +180,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         writer,
         auth,
         nats,
-        stream: config.stream.clone(),
+        stream: config.journal.stream.clone(),
     };
     let limits = HttpLimits {
         body_bytes_max: config.request_body_bytes_max,
@@ -189,7 +189,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         rate_limit: config.rate_limit(),
     };
     let server = http_edge::server::spawn(listener, router(state, limits));
-    tracing::info!(%addr, stream = %config.stream, "command API listening");
+    tracing::info!(%addr, stream = %config.journal.stream, "command API listening");
     Ok(App {
         addr,
         stats,

@@ -29,9 +29,8 @@ pub mod server;
 pub mod stream;
 
 pub use api::ApiError;
-pub(crate) use api::ApiResponse;
 pub use batch::{BatchAck, Outbound, PublishError, publish_atomic};
 pub use commit::{Commit, CommitOptions, commit_atomic};
 pub use direct::{DirectGetError, Stored};
-pub use server::{ConnectError, connect};
+pub use server::{ConnectError, JournalArgs, connect};
 pub use stream::{LEDGER_STREAM_JSON, StreamError, ensure_stream};

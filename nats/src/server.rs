@@ -203,3 +203,18 @@ mod tests {
         }
     }
 }
+
+/// Where the journal is: the NATS servers and the stream. Flattened into every binary's
+/// configuration that reads or writes the journal, so that the flags, variables and defaults
+/// are spelled once.
+#[derive(Debug, Clone, clap::Args)]
+pub struct JournalArgs {
+    /// NATS server with JetStream, 2.12.1 or newer; on a cluster every node's URL,
+    /// comma-separated (a client fails over between them).
+    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
+    pub nats_url: String,
+
+    /// Name of the journal stream (its subjects are always `ledger.>`).
+    #[arg(long, env = "LEDGER_STREAM", default_value = "LEDGER")]
+    pub stream: String,
+}

@@ -26,25 +26,13 @@ use tokio::task::JoinHandle;
 /// Settings shared by `serve`, `rebuild` and `verify`. Every variable is in `.env.sample`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// NATS server with JetStream, 2.12.1 or newer.
-    #[arg(long, env = "NATS_URL", default_value = "nats://127.0.0.1:4222")]
-    pub nats_url: String,
+    /// Where the journal is (`NATS_URL`, `LEDGER_STREAM`).
+    #[command(flatten)]
+    pub journal: ledger_nats::JournalArgs,
 
-    /// The journal stream.
-    #[arg(long, env = "LEDGER_STREAM", default_value = "LEDGER")]
-    pub stream: String,
-
-    /// PostgreSQL holding the read models.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/tally"
-    )]
-    pub database_url: String,
-
-    /// Schema of the read models (the query API reads the same one).
-    #[arg(long, env = "READ_MODEL_SCHEMA", default_value = "ledger")]
-    pub schema: String,
+    /// Where the read models are (`DATABASE_URL`, `READ_MODEL_SCHEMA`).
+    #[command(flatten)]
+    pub read_model: read_model::ReadModelArgs,
 
     /// Address of the health and metrics endpoints.
     #[arg(long, env = "PROJECTOR_HOST", default_value = "0.0.0.0")]
@@ -92,7 +80,13 @@ const APPLICATION_NAME: &str = "tally";
 
 /// A pool of `size` connections that see the configured schema.
 pub async fn connect(config: &Config, size: u32) -> Result<sqlx::PgPool, sqlx::Error> {
-    read_model::connect(&config.database_url, &config.schema, APPLICATION_NAME, size).await
+    read_model::connect(
+        &config.read_model.database_url,
+        &config.read_model.schema,
+        APPLICATION_NAME,
+        size,
+    )
+    .await
 }
 
 /// A running projector.
@@ -107,16 +101,16 @@ pub struct Projector {
 
 /// Connects, migrates the read-model schema, and starts the projection and the probes.
 pub async fn start(config: Config) -> anyhow::Result<Projector> {
-    let nats = ledger_nats::connect(&config.nats_url, "tally-projector").await?;
+    let nats = ledger_nats::connect(&config.journal.nats_url, "tally-projector").await?;
     // The projector only reads: the command API creates the stream; wait for it a while.
-    ledger_nats::stream::check_stream(&nats, &config.stream, STREAM_WAIT)
+    ledger_nats::stream::check_stream(&nats, &config.journal.stream, STREAM_WAIT)
         .await
         .context("the journal stream (start the command API first)")?;
     // The projector writes from one task while the probes need a second connection.
     let pool = connect(&config, config.pool_size.max(2))
         .await
         .context("connecting to PostgreSQL")?;
-    read_model::migrate(&pool, &config.schema)
+    read_model::migrate(&pool, &config.read_model.schema)
         .await
         .context("migrating the read models")?;
     http::describe_metrics();
@@ -125,12 +119,12 @@ pub async fn start(config: Config) -> anyhow::Result<Projector> {
     let projection = tokio::spawn(consume::run(
         Projection {
             nats: nats.clone(),
-            stream: config.stream.clone(),
+            stream: config.journal.stream.clone(),
             pool: pool.clone(),
-            database_url: config.database_url.clone(),
+            database_url: config.read_model.database_url.clone(),
             name: read_model::PROJECTION.to_owned(),
             batch_len_max: config.batch_len_max.max(1),
-            notify_channel: Some(read_model::notify_channel(&config.schema)),
+            notify_channel: Some(read_model::notify_channel(&config.read_model.schema)),
         },
         Arc::clone(&status),
         stopped.clone(),
@@ -143,7 +137,7 @@ pub async fn start(config: Config) -> anyhow::Result<Projector> {
         status: Arc::clone(&status),
         pool,
         nats,
-        stream: config.stream.clone(),
+        stream: config.journal.stream.clone(),
     });
     let mut server_stop = stopped;
     let server = tokio::spawn(
@@ -153,7 +147,7 @@ pub async fn start(config: Config) -> anyhow::Result<Projector> {
             })
             .into_future(),
     );
-    tracing::info!(%addr, schema = %config.schema, "projector started");
+    tracing::info!(%addr, schema = %config.read_model.schema, "projector started");
     Ok(Projector {
         addr,
         status,

@@ -36,12 +36,12 @@ async fn main() -> anyhow::Result<()> {
             result
         }
         Some(Sub::Rebuild) => {
-            let nats = ledger_nats::connect(&config.nats_url, "tally-rebuild").await?;
+            let nats = ledger_nats::connect(&config.journal.nats_url, "tally-rebuild").await?;
             let report = projector::rebuild::rebuild(
                 &nats,
-                &config.stream,
-                &config.database_url,
-                &config.schema,
+                &config.journal.stream,
+                &config.read_model.database_url,
+                &config.read_model.schema,
                 std::io::IsTerminal::is_terminal(&std::io::stderr()),
             )
             .await?;
@@ -50,14 +50,14 @@ async fn main() -> anyhow::Result<()> {
                 report.events,
                 report.seconds,
                 report.events_per_s(),
-                config.schema
+                config.read_model.schema
             );
             Ok(())
         }
         Some(Sub::Verify) => {
-            let nats = ledger_nats::connect(&config.nats_url, "tally-verify").await?;
+            let nats = ledger_nats::connect(&config.journal.nats_url, "tally-verify").await?;
             let pool = projector::connect(&config, 2).await?;
-            let findings = projector::verify::verify(&nats, &config.stream, &pool).await?;
+            let findings = projector::verify::verify(&nats, &config.journal.stream, &pool).await?;
             for line in &findings.drift {
                 println!("DRIFT {line}");
             }

@@ -27,17 +27,9 @@ use tokio::task::JoinHandle;
 /// Everything `query-api` needs. Every variable is in `.env.sample`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Config {
-    /// PostgreSQL holding the read models.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/tally"
-    )]
-    pub database_url: String,
-
-    /// Schema of the read models (as the projector writes them).
-    #[arg(long, env = "READ_MODEL_SCHEMA", default_value = "ledger")]
-    pub schema: String,
+    /// Where the read models are (`DATABASE_URL`, `READ_MODEL_SCHEMA`).
+    #[command(flatten)]
+    pub read_model: read_model::ReadModelArgs,
 
     #[arg(long, env = "QUERY_API_HOST", default_value = "0.0.0.0")]
     pub host: IpAddr,
@@ -148,8 +140,8 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     // Installed before anything records, so that no early measurement is lost.
     telemetry::metrics::recorder();
     let pool = read_model::connect(
-        &config.database_url,
-        &config.schema,
+        &config.read_model.database_url,
+        &config.read_model.schema,
         APPLICATION_NAME,
         config.pool_size,
     )
@@ -158,7 +150,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     let (checkpoint_tx, checkpoint) = watch::channel(0);
     let follower = tokio::spawn(checkpoint::follow(
         pool.clone(),
-        config.schema.clone(),
+        config.read_model.schema.clone(),
         checkpoint_tx,
     ));
     let state = AppState {
@@ -181,7 +173,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         rate_limit,
     );
     let server = http_edge::server::spawn(listener, router);
-    tracing::info!(%addr, schema = %config.schema, "query API listening");
+    tracing::info!(%addr, schema = %config.read_model.schema, "query API listening");
     Ok(App {
         addr,
         server,

@@ -22,7 +22,7 @@ pub mod schema;
 pub mod verify;
 pub mod write;
 
-pub use pool::connect;
+pub use pool::{ReadModelArgs, connect};
 pub use rows::{Rows, to_i64, to_u64};
 pub use schema::{MIGRATOR, PROJECTION, checkpoint, migrate, notify_channel};
 pub use write::{ApplyError, apply};

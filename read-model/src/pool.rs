@@ -42,3 +42,21 @@ pub async fn connect(
         .connect_with(connect_options(database_url, schema, application_name)?)
         .await
 }
+
+/// Where the read models are: the database and the schema. Flattened into the configuration
+/// of every binary that writes or reads them, so that the flags, variables and defaults are
+/// spelled once.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReadModelArgs {
+    /// PostgreSQL holding the read models.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/tally"
+    )]
+    pub database_url: String,
+
+    /// Schema of the read models (the projector writes it, the query API reads it).
+    #[arg(long, env = "READ_MODEL_SCHEMA", default_value = "ledger")]
+    pub schema: String,
+}
