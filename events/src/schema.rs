@@ -23,6 +23,9 @@ pub const OWNER_ID_PATTERN: &str = "^[!-~]{1,128}$";
 pub const CURRENCY_PATTERN: &str = "^[A-Z]{3}$";
 /// Pattern of `Idempotency-Key`: 1 to 255 visible ASCII characters.
 pub const IDEMPOTENCY_KEY_PATTERN: &str = "^[!-~]{1,255}$";
+/// Pattern of free text (references, descriptions): no control characters (Unicode's `Cc`,
+/// what `char::is_control` refuses).
+pub const TEXT_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
 
 /// A string schema with `pattern` and a description.
 fn pattern(pattern: &str, len_max: usize, description: &str) -> RefOr<Schema> {
@@ -89,6 +92,7 @@ impl PartialSchema for Reference {
             .schema_type(Type::String)
             .min_length(Some(1))
             .max_length(Some(REFERENCE_LEN_MAX))
+            .pattern(Some(TEXT_PATTERN))
             .description(Some(
                 "A client's reference (invoice number, memo): no control characters",
             ))

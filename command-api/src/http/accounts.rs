@@ -122,11 +122,7 @@ pub struct MovementRequest {
     #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// The client's own reference (invoice number, memo).
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(value_type = Option<Reference>)]
     reference: Option<String>,
     /// A JSON object of at most 4096 bytes, kept verbatim.
     #[schema(value_type = Option<Metadata>)]

@@ -27,11 +27,21 @@ pub struct OrderRequest {
     #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
     /// At most 500 characters, no control characters.
-    #[schema(max_length = 500, pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$")]
+    #[schema(schema_with = description_schema)]
     description: Option<String>,
     /// The client's own id for the order (default: generated).
     #[schema(format = Uuid)]
     order_id: Option<String>,
+}
+
+/// An order's description: free text without control characters (as a reference), at most
+/// `DESCRIPTION_LEN_MAX` characters.
+fn description_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(DESCRIPTION_LEN_MAX))
+        .pattern(Some(events::schema::TEXT_PATTERN))
+        .build()
 }
 
 #[utoipa::path(

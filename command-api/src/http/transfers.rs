@@ -27,11 +27,7 @@ pub struct TransferRequest {
     /// When given, must be both accounts' currency.
     #[schema(value_type = Option<Currency>)]
     currency: Option<String>,
-    #[schema(
-        min_length = 1,
-        max_length = 255,
-        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-    )]
+    #[schema(value_type = Option<Reference>)]
     reference: Option<String>,
     /// A JSON object of at most 4096 bytes, kept verbatim.
     #[schema(value_type = Option<Metadata>)]
