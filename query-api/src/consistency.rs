@@ -8,16 +8,19 @@ use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_edge::ApiError;
+use http_edge::headers::{LEDGER_MIN_SEQ, LEDGER_SEQ};
 
-pub const LEDGER_MIN_SEQ: &str = "ledger-min-seq";
-pub const LEDGER_SEQ: &str = "ledger-seq";
+/// The largest stream sequence a client may ask for: the read model keeps sequences as
+/// PostgreSQL `bigint`, and the document promises an `int64`.
+const MIN_SEQ_MAX: u64 = i64::MAX as u64;
 
 pub async fn ledger_seq(State(app): State<AppState>, request: Request, next: Next) -> Response {
     let mut checkpoint = app.checkpoint.clone();
     if let Some(raw) = request.headers().get(LEDGER_MIN_SEQ) {
-        let Some(min_seq) = raw.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok()) else {
+        let parsed = raw.to_str().ok().and_then(|v| v.trim().parse::<u64>().ok());
+        let Some(min_seq) = parsed.filter(|seq| *seq <= MIN_SEQ_MAX) else {
             return ApiError::invalid_request(
-                "Ledger-Min-Seq must be a stream sequence (an integer)",
+                "Ledger-Min-Seq must be a stream sequence (an integer from 0 to 2^63 - 1)",
             )
             .into_response();
         };

@@ -372,3 +372,32 @@ async fn readiness_reports_the_checkpoint(pool: PgPool) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({"status": "ready", "checkpoint": 8}));
 }
+
+#[sqlx::test(migrations = "../migrations")]
+async fn a_ledger_min_seq_beyond_int64_is_refused_as_bad_input_and_one_reached_is_served(
+    pool: PgPool,
+) {
+    let api = Api::seeded(pool).await;
+    let token = api.auth.mint("alice", false, 60).expect("a token");
+    let ask = |min_seq: &str| {
+        Request::get("/v1/accounts/alice-1")
+            .header("authorization", format!("Bearer {token}"))
+            .header("ledger-min-seq", min_seq)
+            .body(Body::empty())
+            .expect("a request")
+    };
+    // 2^63: a u64, but past the int64 the document promises and bigint holds.
+    for (min_seq, expected) in [
+        ("9223372036854775808", StatusCode::BAD_REQUEST),
+        ("-1", StatusCode::BAD_REQUEST),
+        ("8", StatusCode::OK),
+    ] {
+        let response = api
+            .router
+            .clone()
+            .oneshot(ask(min_seq))
+            .await
+            .expect("an answer");
+        assert_eq!(response.status(), expected, "Ledger-Min-Seq: {min_seq}");
+    }
+}

@@ -60,6 +60,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
                 utoipa::openapi::KnownFormat::Int64,
             )))
             .minimum(Some(0))
+            .maximum(Some(i64::MAX))
             .build(),
     );
     add_header_parameter(&mut doc, &min_seq, false);
