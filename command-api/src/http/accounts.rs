@@ -1,14 +1,12 @@
 //! `POST /v1/accounts`, `POST /v1/accounts/{id}/deposits`, `POST /v1/accounts/{id}/withdrawals`.
 
 use super::answers::{AccountAnswer, MovementAnswer};
-use super::exchange::{IdempotencyHeader, execute, parse_body};
-use super::state::AppState;
-use crate::domain::{Actor, Command, MoveFunds, OpenAccount};
-use axum::extract::State;
+use super::exchange::{CommandCall, NoPath, execute, parse_body};
+use crate::domain::{Command, MoveFunds, OpenAccount};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use events::{AMOUNT_MAX, AccountId, Amount, Currency, Metadata, OwnerId, Reference};
-use http_edge::{ApiError, ApiJson, ApiPath, Problem};
+use http_edge::{ApiError, ApiPath, Problem};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -47,12 +45,8 @@ pub struct OpenAccountRequest {
         (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn open(
-    State(app): State<AppState>,
-    actor: Actor,
-    key: IdempotencyHeader,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+pub async fn open(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
+    let (NoPath, app, actor, key, body) = call.into_parts();
     let request: OpenAccountRequest = parse_body(&body)?;
     let account_id = match request.account_id {
         Some(raw) => AccountId::parse(raw)?,
@@ -156,13 +150,8 @@ impl MovementRequest {
         (status = 422, description = "`currency_mismatch`, `balance_overflow` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn deposit(
-    State(app): State<AppState>,
-    actor: Actor,
-    key: IdempotencyHeader,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+pub async fn deposit(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiError> {
+    let (ApiPath(id), app, actor, key, body) = call.into_parts();
     let account_id = AccountId::parse(id)?;
     let path = format!("/v1/accounts/{account_id}/deposits");
     let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;
@@ -185,13 +174,8 @@ pub async fn deposit(
         (status = 422, description = "`insufficient_funds`, `currency_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn withdraw(
-    State(app): State<AppState>,
-    actor: Actor,
-    key: IdempotencyHeader,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+pub async fn withdraw(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiError> {
+    let (ApiPath(id), app, actor, key, body) = call.into_parts();
     let account_id = AccountId::parse(id)?;
     let path = format!("/v1/accounts/{account_id}/withdrawals");
     let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;

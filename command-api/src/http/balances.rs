@@ -3,14 +3,12 @@
 //! batch executor applies it.
 
 use super::answers::{BatchAnswer, BatchJob, QueuedStatus};
-use super::exchange::{IdempotencyHeader, parse_body, respond, submit};
-use super::state::AppState;
-use crate::domain::{Actor, Command, SubmitBatch};
-use axum::extract::State;
+use super::exchange::{CommandCall, NoPath, parse_body, respond, submit};
+use crate::domain::{Command, SubmitBatch};
 use axum::response::Response;
 use events::batch::{BatchItem, item_job_id};
 use events::{AMOUNT_MAX, AccountId};
-use http_edge::{ApiError, ApiJson, Problem};
+use http_edge::{ApiError, Problem};
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -62,12 +60,8 @@ impl utoipa::ToSchema for BalancesRequest {}
         (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn set(
-    State(app): State<AppState>,
-    actor: Actor,
-    key: IdempotencyHeader,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+pub async fn set(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
+    let (NoPath, app, actor, key, body) = call.into_parts();
     if !actor.admin {
         return Err(ApiError::forbidden("only admins set balances in bulk"));
     }

@@ -6,13 +6,13 @@ use super::answers;
 use super::state::AppState;
 use crate::domain::{Actor, Command};
 use crate::writer::{Answered, IdempotencyClaim, Rendered, Reply, Submission};
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use events::IdempotencyKey;
 use http_edge::headers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, LEDGER_SEQ};
-use http_edge::{ApiError, Caller};
+use http_edge::{ApiError, ApiJson, Caller};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -28,6 +28,62 @@ impl FromRequestParts<AppState> for Actor {
             principal: caller.principal,
             admin: caller.admin,
         })
+    }
+}
+
+/// A command request as every handler reads it, in the order the edge checks it: the caller
+/// (no token: 401 before anything else), the `Idempotency-Key`, the path parameters `P`
+/// ([`NoPath`] for a route without any), then the JSON body (kept as a value: the idempotency
+/// fingerprint is taken of it, and the handler reads its DTO out of it).
+#[derive(Debug)]
+pub struct CommandCall<P> {
+    pub app: AppState,
+    pub actor: Actor,
+    pub key: IdempotencyHeader,
+    pub path: P,
+    pub body: Value,
+}
+
+/// The path parameters of a route that has none.
+#[derive(Debug)]
+pub struct NoPath;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(_: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        Ok(NoPath)
+    }
+}
+
+impl<P> FromRequest<AppState> for CommandCall<P>
+where
+    P: FromRequestParts<AppState, Rejection = ApiError> + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, app: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let actor = Actor::from_request_parts(&mut parts, app).await?;
+        let key = IdempotencyHeader::from_request_parts(&mut parts, app).await?;
+        let path = P::from_request_parts(&mut parts, app).await?;
+        let ApiJson(body) =
+            ApiJson::<Value>::from_request(Request::from_parts(parts, body), app).await?;
+        Ok(Self {
+            app: app.clone(),
+            actor,
+            key,
+            path,
+            body,
+        })
+    }
+}
+
+impl<P> CommandCall<P> {
+    /// The path parameters, the state, the caller, the key and the body, for a handler to take
+    /// apart in one line.
+    pub fn into_parts(self) -> (P, AppState, Actor, IdempotencyHeader, Value) {
+        (self.path, self.app, self.actor, self.key, self.body)
     }
 }
 

@@ -1,14 +1,12 @@
 //! `POST /v1/accounts/{id}/holds`, `…/holds/{hold_id}/capture`, `…/holds/{hold_id}/void`.
 
 use super::answers::HoldAnswer;
-use super::exchange::{IdempotencyHeader, execute, parse_body};
-use super::state::AppState;
-use crate::domain::{Actor, CaptureHold, Command, PlaceHold, VoidHold};
-use axum::extract::State;
+use super::exchange::{CommandCall, execute, parse_body};
+use crate::domain::{CaptureHold, Command, PlaceHold, VoidHold};
 use axum::response::Response;
 use chrono::{SubsecRound, Utc};
 use events::{AccountId, Amount};
-use http_edge::{ApiError, ApiJson, ApiPath, Problem};
+use http_edge::{ApiError, ApiPath, Problem};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -51,13 +49,8 @@ pub struct PlaceHoldRequest {
         (status = 422, description = "`insufficient_funds` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn place(
-    State(app): State<AppState>,
-    actor: Actor,
-    key: IdempotencyHeader,
-    ApiPath(id): ApiPath<String>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+pub async fn place(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiError> {
+    let (ApiPath(id), app, actor, key, body) = call.into_parts();
     let account_id = AccountId::parse(id)?;
     let request: PlaceHoldRequest = parse_body(&body)?;
     let expires_at = match request.expires_in_s {
@@ -109,13 +102,8 @@ pub struct CaptureHoldRequest {
         (status = 422, description = "`capture_exceeds_hold` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn capture(
-    State(app): State<AppState>,
-    actor: Actor,
-    key: IdempotencyHeader,
-    ApiPath((id, hold)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+pub async fn capture(call: CommandCall<ApiPath<(String, String)>>) -> Result<Response, ApiError> {
+    let (ApiPath((id, hold)), app, actor, key, body) = call.into_parts();
     let account_id = AccountId::parse(id)?;
     let hold_id = hold_id(&hold)?;
     let request: CaptureHoldRequest = parse_body(&body)?;
@@ -150,13 +138,8 @@ pub struct VoidHoldRequest {}
         (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn void(
-    State(app): State<AppState>,
-    actor: Actor,
-    key: IdempotencyHeader,
-    ApiPath((id, hold)): ApiPath<(String, String)>,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+pub async fn void(call: CommandCall<ApiPath<(String, String)>>) -> Result<Response, ApiError> {
+    let (ApiPath((id, hold)), app, actor, key, body) = call.into_parts();
     let account_id = AccountId::parse(id)?;
     let hold_id = hold_id(&hold)?;
     let VoidHoldRequest {} = parse_body(&body)?;

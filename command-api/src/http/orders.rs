@@ -2,14 +2,12 @@
 //! rejects the order asynchronously.
 
 use super::answers::OrderAnswer;
-use super::exchange::{IdempotencyHeader, execute, parse_body};
-use super::state::AppState;
+use super::exchange::{CommandCall, NoPath, execute, parse_body};
 use crate::domain::order::DESCRIPTION_LEN_MAX;
-use crate::domain::{Actor, Command, PlaceOrder};
-use axum::extract::State;
+use crate::domain::{Command, PlaceOrder};
 use axum::response::Response;
 use events::{AccountId, Amount, Currency};
-use http_edge::{ApiError, ApiJson, Problem};
+use http_edge::{ApiError, Problem};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -58,12 +56,8 @@ fn description_schema() -> utoipa::openapi::Object {
         (status = 422, description = "`currency_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn place(
-    State(app): State<AppState>,
-    actor: Actor,
-    key: IdempotencyHeader,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+pub async fn place(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
+    let (NoPath, app, actor, key, body) = call.into_parts();
     let request: OrderRequest = parse_body(&body)?;
     let order_id = match request.order_id {
         Some(raw) => Uuid::parse_str(&raw)

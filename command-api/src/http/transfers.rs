@@ -1,13 +1,11 @@
 //! `POST /v1/transfers`: both legs commit in one atomic batch, or neither does.
 
 use super::answers::TransferAnswer;
-use super::exchange::{IdempotencyHeader, execute, parse_body};
-use super::state::AppState;
-use crate::domain::{Actor, Command, TransferFunds};
-use axum::extract::State;
+use super::exchange::{CommandCall, NoPath, execute, parse_body};
+use crate::domain::{Command, TransferFunds};
 use axum::response::Response;
 use events::{AccountId, Amount, Currency, Metadata, Reference};
-use http_edge::{ApiError, ApiJson, Problem};
+use http_edge::{ApiError, Problem};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -48,12 +46,8 @@ pub struct TransferRequest {
         (status = 422, description = "`same_account`, `insufficient_funds`, `currency_mismatch`, `balance_overflow` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
     )
 )]
-pub async fn transfer(
-    State(app): State<AppState>,
-    actor: Actor,
-    key: IdempotencyHeader,
-    ApiJson(body): ApiJson<Value>,
-) -> Result<Response, ApiError> {
+pub async fn transfer(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
+    let (NoPath, app, actor, key, body) = call.into_parts();
     let request: TransferRequest = parse_body(&body)?;
     let command = TransferFunds {
         transfer_id: Uuid::now_v7(),
