@@ -95,10 +95,10 @@ impl Report {
             let rolled_back = self
                 .power_cuts
                 .iter()
-                .filter(|cut| !cut.contains(" 0 files back"))
+                .filter(|cut| !(cut.contains(": 0 files back") && cut.contains(", 0 directory")))
                 .count();
             println!(
-                "power cuts: {} of {} rolled files back to their last fsync; last: {}",
+                "power cuts: {} of {} rolled unsynced files or names back; last: {}",
                 rolled_back,
                 self.power_cuts.len(),
                 self.power_cuts.last().map_or("", String::as_str)
