@@ -96,9 +96,20 @@ async fn an_r1_journal_is_scaled_up_to_r3_in_place_and_survives_its_leaders_deat
     let placement = settled(&client, 3).await;
     assert!(placement.last_seq >= 11, "{placement:?}");
 
-    // Every node holds the whole journal.
+    // Every node holds the whole journal. A node's own report may trail the leader's view of
+    // it ("current") for a moment, so it is read until it agrees or the time is up.
     let http = reqwest::Client::new();
-    let states = cluster.replica_states(&http, STREAM).await;
+    let started = Instant::now();
+    let states = loop {
+        let states = cluster.replica_states(&http, STREAM).await;
+        let agree = states
+            .iter()
+            .all(|(_, state)| state.map(|(_, last)| last) == Some(placement.last_seq));
+        if agree || started.elapsed() > SETTLE_TIMEOUT {
+            break states;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     for (node, state) in &states {
         assert_eq!(
             state.map(|(_, last)| last),
