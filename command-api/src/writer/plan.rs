@@ -147,16 +147,13 @@ pub fn plan(
             };
             let aggregate = Aggregate::after(&event);
             let base = base_seq(&subject);
-            if let Some(slot) = working.get_mut(subject.as_str()) {
-                *slot = aggregate.clone();
-            }
             let envelope = Envelope::new(submission.job_id, now, event);
+            let staged = (envelope, aggregate, base);
             push(
                 &mut plan,
+                &mut working,
                 subject,
-                envelope,
-                aggregate,
-                base,
+                staged,
                 planned.traceparent,
             );
         }
@@ -171,18 +168,14 @@ pub fn plan(
                 response: rendered.body,
             };
             let aggregate = Aggregate::Idempotency(record.clone());
-            if let Some(slot) = working.get_mut(subject.as_str()) {
-                *slot = aggregate.clone();
-            }
             let envelope =
                 Envelope::new(submission.job_id, now, Event::IdempotencyRecorded(record));
-            let base = base_seq(&subject);
+            let staged = (envelope, aggregate, base_seq(&subject));
             push(
                 &mut plan,
+                &mut working,
                 subject,
-                envelope,
-                aggregate,
-                base,
+                staged,
                 planned.traceparent,
             );
         }
@@ -236,15 +229,18 @@ impl Aggregates for Working<'_> {
     }
 }
 
-/// Appends one message; the first message on a subject carries its expected last sequence.
+/// Appends one message and makes its post-state the round's working state of its subject; the
+/// first message on a subject carries its expected last sequence.
 fn push(
     plan: &mut Plan,
+    working: &mut HashMap<&str, Aggregate>,
     subject: String,
-    envelope: Envelope,
-    aggregate: Aggregate,
-    base: u64,
+    (envelope, aggregate, base): (Envelope, Aggregate, u64),
     traceparent: Option<&str>,
 ) {
+    if let Some(slot) = working.get_mut(subject.as_str()) {
+        *slot = aggregate.clone();
+    }
     let expected = (!plan.written.contains_key(&subject)).then_some(base);
     let mut message_headers = vec![
         (headers::EVENT_TYPE, envelope.event.event_type().to_owned()),
