@@ -132,13 +132,9 @@ impl Config {
     /// it goes with a single token; a test of the limit sets its own): for tests and
     /// benchmarks that start the service in-process.
     pub fn local(nats_url: &str, jwt_secret: &str) -> Self {
-        telemetry::cli::defaults_with(
+        telemetry::cli::local_defaults(
             "command-api",
             &[
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
                 "--nats-url",
                 nats_url,
                 "--jwt-secret",

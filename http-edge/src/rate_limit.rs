@@ -6,11 +6,11 @@
 //! spend someone else's bucket, or dodge its own by inventing subjects.
 
 use crate::auth::Auth;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, RATE_LIMITED};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{Request, header};
 use axum::response::{IntoResponse, Response};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Weak};
@@ -128,8 +128,7 @@ fn too_many_requests(error: GovernorError) -> Response<Body> {
             // client that honours Retry-After is served on its next try.
             let seconds = u32::try_from(wait_time.saturating_add(1)).unwrap_or(u32::MAX);
             ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                RATE_LIMITED,
                 "too many requests from this caller; retry after the time in Retry-After",
             )
             .retry_after(seconds)

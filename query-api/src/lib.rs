@@ -73,13 +73,9 @@ impl Config {
     /// one token; a test of the limit sets its own): for tests and benchmarks that start the
     /// query API in-process.
     pub fn local(database_url: &str, jwt_secret: &str) -> Self {
-        telemetry::cli::defaults_with(
+        telemetry::cli::local_defaults(
             "query-api",
             &[
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
                 "--database-url",
                 database_url,
                 "--jwt-secret",
@@ -100,15 +96,21 @@ pub fn router(
     rate_limit: http_edge::RateLimit,
 ) -> Router {
     let router = Router::new()
-        .route("/v1/accounts", get(http::accounts::list))
-        .route("/v1/accounts/{id}", get(http::accounts::get_one))
-        .route("/v1/accounts/{id}/balance", get(http::accounts::balance))
-        .route("/v1/accounts/{id}/entries", get(http::entries::list))
-        .route("/v1/jobs/{id}", get(http::jobs::get_one))
-        .route("/v1/holds/{id}", get(http::holds::get_one))
-        .route("/v1/batches/{id}", get(http::batches::get_one))
-        .route("/v1/orders", get(http::orders::list))
-        .route("/v1/orders/{id}", get(http::orders::get_one))
+        .route("/v1/accounts", get(http::accounts::list_accounts))
+        .route("/v1/accounts/{id}", get(http::accounts::get_account))
+        .route(
+            "/v1/accounts/{id}/balance",
+            get(http::accounts::get_balance),
+        )
+        .route(
+            "/v1/accounts/{id}/entries",
+            get(http::entries::list_entries),
+        )
+        .route("/v1/jobs/{id}", get(http::jobs::get_job))
+        .route("/v1/holds/{id}", get(http::holds::get_hold))
+        .route("/v1/batches/{id}", get(http::batches::get_batch))
+        .route("/v1/orders", get(http::orders::list_orders))
+        .route("/v1/orders/{id}", get(http::orders::get_order))
         .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(http::health::readyz))
         .route("/metrics", get(http_edge::metrics::render))

@@ -5,7 +5,7 @@
 //! answers by the very structs the handlers send, whose schemas the paths bring in.
 //! `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, batches, entries, health, holds, jobs, orders};
+use super::{accounts, batches, entries, holds, jobs, orders};
 use http_edge::openapi::{add_header_parameter, header_parameter};
 use http_edge::probes;
 use utoipa::OpenApi;
@@ -23,20 +23,19 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
             `Ledger-Seq` as `Ledger-Min-Seq` to read your own writes."
     ),
     paths(
-        accounts::list,
-        accounts::get_one,
-        accounts::balance,
-        entries::list,
-        jobs::get_one,
-        holds::get_one,
-        batches::get_one,
-        orders::list,
-        orders::get_one,
-        probes::healthz,
-        health::readyz,
+        accounts::list_accounts,
+        accounts::get_account,
+        accounts::get_balance,
+        entries::list_entries,
+        jobs::get_job,
+        holds::get_hold,
+        batches::get_batch,
+        orders::list_orders,
+        orders::get_order,
     ),
     tags(
-        (name = "accounts", description = "Accounts, balances and history"),
+        (name = "accounts", description = "Accounts and their balances"),
+        (name = "entries", description = "Accounts' history"),
         (name = "jobs", description = "What became of a command"),
         (name = "holds", description = "Reservations of money"),
         (name = "batches", description = "Balance batches"),
@@ -49,7 +48,9 @@ struct QueryApiDoc;
 /// The whole document: the operations above plus what every API shares (security, problems,
 /// edge answers) and the `Ledger-Min-Seq` header every query accepts.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = http_edge::openapi::finish(QueryApiDoc::openapi());
+    let mut doc = QueryApiDoc::openapi();
+    probes::document(&mut doc, "PostgreSQL answers and the read models exist");
+    let mut doc = http_edge::openapi::finish(doc, &[crate::consistency::PROJECTION_LAGGING]);
     let min_seq = header_parameter(
         "Ledger-Min-Seq",
         "Read-your-writes: wait (bounded) until the read model has applied the journal up to \
