@@ -14,6 +14,7 @@ mod replay;
 mod report;
 mod seed;
 mod stack;
+mod storage;
 mod transfers;
 
 use clap::Parser;
@@ -24,10 +25,11 @@ use stack::Topology;
 #[command(name = "bench", version)]
 struct Cli {
     /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, replay,
-    /// cluster (R3 against R1, seed on R3, recovery after leader kills).
+    /// storage (bytes on disk per transfer), cluster (R3 against R1, seed on R3, recovery after
+    /// leader kills).
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,durability,query,replay,cluster"
+        default_value = "ceilings,seed,transfers,durability,query,replay,storage,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -62,6 +64,16 @@ async fn main() -> anyhow::Result<()> {
     };
     if wanted.contains(&"ceilings") {
         ceilings::run(&mut report, cli.quick).await?;
+    }
+    if wanted.contains(&"storage") {
+        // Enough transfers to fill several of the journal's message blocks (compression works
+        // block by block).
+        let (accounts, transfers) = if cli.quick {
+            (50, 500)
+        } else {
+            (1_000, 40_000)
+        };
+        storage::run(&mut report, accounts, transfers).await?;
     }
     if wanted.contains(&"seed") {
         seed::run(
