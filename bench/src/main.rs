@@ -9,6 +9,7 @@
 
 mod ceilings;
 mod cluster;
+mod load;
 mod query;
 mod replay;
 mod report;
@@ -24,6 +25,8 @@ use stack::Topology;
 #[derive(Debug, Parser)]
 #[command(name = "bench", version)]
 struct Cli {
+    #[command(subcommand)]
+    mode: Option<Mode>,
     /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, replay,
     /// storage (bytes on disk per transfer), cluster (R3 against R1, seed on R3, recovery after
     /// leader kills).
@@ -52,9 +55,18 @@ struct Cli {
     recovery_only: bool,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Be the transfer load generator the transfer scenarios start in a process of its own.
+    Load(load::Args),
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Mode::Load(args)) = cli.mode {
+        return load::main(args).await;
+    }
     let wanted: Vec<&str> = cli.scenarios.split(',').map(str::trim).collect();
     let mut report = Report::default();
     let (clients, seconds) = if cli.quick {
@@ -93,6 +105,7 @@ async fn main() -> anyhow::Result<()> {
             clients,
             seconds,
             Topology::Durable,
+            0,
         )
         .await?;
         transfers::run(
@@ -102,6 +115,24 @@ async fn main() -> anyhow::Result<()> {
             clients,
             seconds,
             Topology::Durable,
+            0,
+        )
+        .await?;
+        // A journal that has been in use: ≥ 1M messages over 100k accounts, the load spread
+        // over all of them (most states start out of the writer's cache).
+        let (accounts, messages) = if cli.quick {
+            (200, 2_000)
+        } else {
+            (100_000, 1_000_000)
+        };
+        transfers::run(
+            &mut report,
+            "transfers uniform, grown journal",
+            accounts,
+            clients,
+            seconds,
+            Topology::Durable,
+            messages,
         )
         .await?;
     }
@@ -114,6 +145,7 @@ async fn main() -> anyhow::Result<()> {
             clients,
             seconds,
             Topology::DefaultFsync,
+            0,
         )
         .await?;
     }
@@ -153,6 +185,13 @@ async fn main() -> anyhow::Result<()> {
 
 /// Tally's figures as fractions of the ceilings measured in the same run.
 fn ratios(report: &mut Report) {
+    let grown = "transfers uniform, grown journal";
+    if let (Some(fresh), Some(old)) = (
+        report.get("transfers uniform", "committed transfers/s"),
+        report.get(grown, "committed transfers/s"),
+    ) {
+        report.add(grown, "÷ the same on a fresh journal", old / fresh, "ratio");
+    }
     let raw = report.get("ceiling: async publish, default fsync", "msgs/s");
     let durable_raw = report.get("ceiling: async publish, sync_interval: always", "msgs/s");
     let batch = report.get("ceiling: atomic batch of 1000, durable", "msgs/s");
