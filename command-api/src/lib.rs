@@ -190,7 +190,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         body_bytes_max: config.request_body_bytes_max,
         balances_body_bytes_max: config.balances_body_bytes_max,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
-        rate_limit: config.rate_limit(),
+        rate_limit: config.rate_limit,
     };
     let server = http_edge::server::spawn(listener, router(state, limits));
     tracing::info!(%addr, stream = %config.journal.stream, "command API listening");

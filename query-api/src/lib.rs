@@ -56,15 +56,10 @@ pub struct Config {
     #[arg(long, env = "QUERY_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
 
-    /// Sustained requests a second per caller (the token's `sub`, else the client address);
-    /// 0 turns the limit off. As for the command API: far above any honest client, low
-    /// enough that one caller cannot take an instance's whole pool of connections.
-    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 1_000)]
-    pub rate_limit_per_second: u32,
-
-    /// Requests a caller may send at once after being idle (the bucket's size).
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 2_000)]
-    pub rate_limit_burst: u32,
+    /// Per-caller token buckets (`RATE_LIMIT_*`, `SERVICE_RATE_LIMIT_*`), as the command
+    /// API's.
+    #[command(flatten)]
+    pub rate_limit: http_edge::RateLimit,
 }
 
 impl Config {
@@ -165,10 +160,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
-    let rate_limit = http_edge::RateLimit {
-        per_second: config.rate_limit_per_second,
-        burst: config.rate_limit_burst,
-    };
+    let rate_limit = config.rate_limit;
     let router = router(
         state,
         Duration::from_millis(config.request_timeout_ms),
