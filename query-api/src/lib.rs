@@ -177,7 +177,15 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     )
     .await
     .context("connecting to PostgreSQL")?;
-    let (checkpoint_tx, checkpoint) = watch::channel(0);
+    // Read once before anything serves, so that the live feed's `from=now` means now from the
+    // first request on (the follower would take a moment to report it).
+    let initial = read_model::schema::live_checkpoint(&pool)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the checkpoint at start failed; following it");
+            0
+        });
+    let (checkpoint_tx, checkpoint) = watch::channel(initial);
     let follower = tokio::spawn(checkpoint::follow(
         pool.clone(),
         config.read_model.schema.clone(),
