@@ -5,7 +5,7 @@
 //! answers by the very structs the handlers send, whose schemas the paths bring in.
 //! `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, batches, entries, health, holds, jobs, orders};
+use super::{accounts, batches, entries, feed, health, holds, jobs, orders};
 use http_edge::openapi::{add_header_parameter, header_parameter};
 use http_edge::probes;
 use utoipa::OpenApi;
@@ -27,6 +27,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         accounts::get_one,
         accounts::balance,
         entries::list,
+        feed::stream,
         jobs::get_one,
         holds::get_one,
         batches::get_one,
@@ -79,6 +80,7 @@ mod tests {
             "/v1/accounts/{id}",
             "/v1/accounts/{id}/balance",
             "/v1/accounts/{id}/entries",
+            "/v1/accounts/{id}/events",
             "/v1/jobs/{id}",
             "/v1/holds/{id}",
             "/v1/batches/{id}",
