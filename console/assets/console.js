@@ -7,13 +7,12 @@
 (function () {
   "use strict";
 
-  // A feed names each event by its type (`event:`); an EventSource hears only the names it
-  // listens to. Every account event of the journal, and `message` for any unnamed one.
+  // A feed names each event by its history type (`event:`); an EventSource hears only the
+  // names it listens to. Every history type, the two issue 11 adds, and `message` for any
+  // unnamed event.
   const TYPES = [
-    "message", "account_opened", "funds_deposited", "funds_withdrawn", "transfer_sent",
-    "transfer_received", "balance_set", "hold_placed", "hold_captured", "hold_voided",
-    "hold_expired", "order_charged", "transfer_reversed", "reversal_received",
-    "order_refunded", "refund_received",
+    "message", "deposit", "withdrawal", "transfer", "adjustment", "payment", "hold",
+    "reversal", "refund",
   ];
   // Events often come in bursts (a batch, a transfer's two sides): one refresh per burst.
   const REFRESH_DELAY_MS = 150;

@@ -2,6 +2,7 @@
 //! signed-in person's bearer token. An API's problem+json answer becomes a [`Problem`] that
 //! the pages show (beside the field it concerns, see [`crate::fields`]).
 
+use crate::session::Session;
 use reqwest::Method;
 use serde_json::Value;
 use std::time::Duration;
@@ -85,18 +86,21 @@ impl Api {
 
     /// A query; `min_seq` asks the query API to wait until its read model has caught up with
     /// that journal sequence (read-your-writes).
+    ///
+    /// Every query also waits for the last write the person made through the console (the
+    /// session's `seen_seq`), so a page never shows a state older than what they just did.
     pub async fn query(
         &self,
-        token: &str,
+        session: &Session,
         path: &str,
         min_seq: Option<u64>,
     ) -> Result<Answer, Problem> {
         let mut request = self
             .http
             .get(self.url(Side::Queries, path))
-            .bearer_auth(token)
+            .bearer_auth(&session.token)
             .timeout(self.timeout);
-        if let Some(seq) = min_seq {
+        if let Some(seq) = min_seq.max(session.seen_seq) {
             request = request.header("ledger-min-seq", seq.to_string());
         }
         Self::answer(request.send().await).await

@@ -56,6 +56,21 @@ pub fn field_for(code: &str, fields: &[Field]) -> Option<Field> {
     fields.contains(&wanted).then_some(wanted)
 }
 
+/// What the person reads: the API's detail, led by what the code means in plain words where
+/// the detail alone may not say it.
+pub fn explain(code: &str, detail: &str) -> String {
+    let lead = match code {
+        "insufficient_funds" => "Insufficient funds",
+        "account_not_found" => "No such account",
+        "same_account" => "Pick another account",
+        "currency_mismatch" => "The currencies differ",
+        "idempotency_key_reused" => "This form was already sent with other values; reload the page",
+        "rate_limited" => "Too many requests; wait a moment",
+        _ => return detail.to_owned(),
+    };
+    format!("{lead}: {detail}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +98,21 @@ mod tests {
             Some(Field::Account)
         );
         assert_eq!(field_for("same_account", TRANSFER), Some(Field::Account));
+    }
+
+    #[test]
+    fn an_overdraft_says_so_in_plain_words() {
+        assert_eq!(
+            explain(
+                "insufficient_funds",
+                "account a has 5 available, 9 requested"
+            ),
+            "Insufficient funds: account a has 5 available, 9 requested"
+        );
+        assert_eq!(
+            explain("invalid_amount", "amount must be ≥ 1"),
+            "amount must be ≥ 1"
+        );
     }
 
     #[test]

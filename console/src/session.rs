@@ -13,6 +13,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
 
 pub const COOKIE: &str = "tally_session";
+/// The journal sequence of the last write made through the console in this browser: every
+/// query waits for it (`Ledger-Min-Seq`), so a page after a write shows that write.
+pub const SEQ_COOKIE: &str = "tally_seq";
 
 /// Longest token the console keeps: the APIs' tokens are a few hundred bytes; a browser
 /// keeps cookies up to 4 KiB, and anything longer is not a token this ledger issues.
@@ -26,6 +29,8 @@ pub struct Session {
     pub token: String,
     pub sub: String,
     pub admin: bool,
+    /// From [`SEQ_COOKIE`].
+    pub seen_seq: Option<u64>,
 }
 
 impl Session {
@@ -42,11 +47,14 @@ impl Session {
             token: token.to_owned(),
             sub: claims["sub"].as_str()?.to_owned(),
             admin: claims["role"].as_str() == Some("admin"),
+            seen_seq: None,
         })
     }
 
     pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        Self::from_token(&cookie_value(headers, COOKIE)?)
+        let mut session = Self::from_token(&cookie_value(headers, COOKIE)?)?;
+        session.seen_seq = cookie_value(headers, SEQ_COOKIE).and_then(|v| v.parse().ok());
+        Some(session)
     }
 }
 
@@ -69,6 +77,14 @@ pub fn sign_in_cookie(token: &str, secure: bool) -> HeaderValue {
         "{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/{secure}"
     ))
     .unwrap_or_else(|_| sign_out_cookie())
+}
+
+/// The `Set-Cookie` that remembers the journal sequence of a write just made.
+pub fn seq_cookie(seq: u64) -> HeaderValue {
+    HeaderValue::from_str(&format!(
+        "{SEQ_COOKIE}={seq}; HttpOnly; SameSite=Strict; Path=/"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("tally_seq=0; Path=/; Max-Age=0"))
 }
 
 /// The `Set-Cookie` that signs out (the cookie expires at once).

@@ -78,7 +78,7 @@ pub async fn page(
     let api_error = |p| PageError::api(p, &session, &headers);
     let account = state
         .api
-        .query(&session.token, &format!("/v1/accounts/{id}"), None)
+        .query(&session, &format!("/v1/accounts/{id}"), None)
         .await
         .map_err(api_error)?;
     // Everything below reads at least what the account was read at.
@@ -165,7 +165,7 @@ async fn chart_markup(
     let answer = state
         .api
         .query(
-            &session.token,
+            session,
             &format!("/v1/accounts/{id}/entries?limit={CHART_ENTRIES}"),
             min_seq,
         )
@@ -198,7 +198,7 @@ async fn history_page(
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", encode(cursor)));
     }
-    let answer: Answer = state.api.query(&session.token, &path, min_seq).await?;
+    let answer: Answer = state.api.query(&session, &path, min_seq).await?;
     let items = answer.body["items"].as_array().cloned().unwrap_or_default();
     let next = answer.body["next_cursor"].as_str();
     let kind = query.kind.as_deref().unwrap_or("");
@@ -218,7 +218,8 @@ async fn history_page(
                 }
                 button type="submit" { "Filter" }
             }
-            div.table-wrap {
+            // Scrolls sideways on a narrow screen: focusable, so a keyboard can scroll it too.
+            div.table-wrap tabindex="0" role="region" aria-label="History entries" {
                 table {
                     caption.muted { @if items.is_empty() { "No entries." } @else { "Newest first" } }
                     thead { tr {
@@ -514,7 +515,7 @@ pub async fn submit(
                 done: Some(done_message(&action, &answer.body)),
                 ..FormView::default()
             };
-            render_form(&id, &action, &view).into_response()
+            super::remembering(render_form(&id, &action, &view).into_response(), &answer)
         }
         Err(problem) if problem.status == 401 => {
             PageError::api(problem, &session, &headers).into_response()

@@ -38,7 +38,7 @@ pub async fn page(
     }
     let answer = state
         .api
-        .query(&session.token, &path, None)
+        .query(&session, &path, None)
         .await
         .map_err(|p| PageError::api(p, &session, &headers))?;
     let items = answer.body["items"].as_array().cloned().unwrap_or_default();
@@ -54,7 +54,7 @@ pub async fn page(
                 button type="submit" { "Search" }
             }
         }
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Accounts" {
             table {
                 caption.muted { @if items.is_empty() { "No accounts yet." } @else { (items.len()) " accounts on this page" } }
                 thead { tr { th scope="col" { "Account" } th scope="col" { "Owner" } th.num scope="col" { "Balance" } th.num scope="col" { "Available" } th scope="col" { "Currency" } } }
@@ -120,9 +120,10 @@ pub async fn open(
         .command(&session.token, Method::POST, "/v1/accounts", &body, &key)
         .await
     {
-        Ok(_) => {
+        Ok(answer) => {
             // Straight to the new account's page.
-            super::go_to(&headers, &format!("/accounts/{}", encode(&id)))
+            let page = super::go_to(&headers, &format!("/accounts/{}", encode(&id)));
+            super::remembering(page, &answer)
         }
         Err(problem) if problem.status == 401 => {
             PageError::api(problem, &session, &headers).into_response()

@@ -224,7 +224,7 @@ pub async fn progress(
     };
     let batch = match state
         .api
-        .query(&session.token, &format!("/v1/batches/{batch_id}"), None)
+        .query(&session, &format!("/v1/batches/{batch_id}"), None)
         .await
     {
         Ok(answer) => answer.body,

@@ -17,7 +17,7 @@ use crate::fields::{Field, field_for};
 use crate::session::{Session, SignedOut};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use maud::{DOCTYPE, Markup, PreEscaped, html};
+use maud::{DOCTYPE, Markup, html};
 use std::collections::HashMap;
 
 /// htmx without eval (the CSP forbids it) and without its injected indicator styles (idem);
@@ -32,7 +32,7 @@ pub fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="htmx-config" content=(PreEscaped(HTMX_CONFIG));
+                meta name="htmx-config" content=(HTMX_CONFIG);
                 title { (title) " · Tally" }
                 link rel="stylesheet" href=(STYLE_PATH);
                 script src=(HTMX_PATH) defer {}
@@ -139,6 +139,17 @@ pub fn go_to(headers: &HeaderMap, location: &str) -> Response {
     }
 }
 
+/// A write's answer with the cookie that makes the next pages wait for that write.
+pub fn remembering(mut response: Response, answer: &crate::api::Answer) -> Response {
+    if let Some(seq) = answer.ledger_seq {
+        response.headers_mut().append(
+            axum::http::header::SET_COOKIE,
+            crate::session::seq_cookie(seq),
+        );
+    }
+    response
+}
+
 /// A fresh idempotency key for a form about to be rendered.
 pub fn fresh_key() -> String {
     uuid::Uuid::now_v7().to_string()
@@ -168,11 +179,12 @@ impl FormView {
 
     /// Puts an API refusal beside the field it concerns, else above the button.
     pub fn refused(&mut self, problem: &Problem, fields: &[Field]) {
+        let message = crate::fields::explain(&problem.code, &problem.detail);
         match field_for(&problem.code, fields) {
             Some(field) => {
-                self.errors.insert(field.name(), problem.detail.clone());
+                self.errors.insert(field.name(), message);
             }
-            None => self.general = Some(problem.detail.clone()),
+            None => self.general = Some(message),
         }
     }
 
@@ -279,7 +291,7 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains(r#"<p class="error" id="withdraw-amount-error">not enough money</p>"#),
+            html.contains(r#"<p class="error" id="withdraw-amount-error">Insufficient funds: not enough money</p>"#),
             "{html}"
         );
         assert_eq!(view.status(), StatusCode::UNPROCESSABLE_ENTITY);

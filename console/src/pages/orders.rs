@@ -33,11 +33,7 @@ pub async fn page(
 ) -> Result<Markup, PageError> {
     let answer = state
         .api
-        .query(
-            &session.token,
-            &format!("/v1/orders?limit={LIST_LEN}"),
-            None,
-        )
+        .query(&session, &format!("/v1/orders?limit={LIST_LEN}"), None)
         .await
         .map_err(|p| PageError::api(p, &session, &headers))?;
     let items = answer.body["items"].as_array().cloned().unwrap_or_default();
@@ -47,7 +43,7 @@ pub async fn page(
             (place_form(&FormView::default(), None))
         }
         h2 { "Recent orders" }
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Orders" {
             table {
                 caption.muted { @if items.is_empty() { "No orders yet." } @else { "Newest first" } }
                 thead { tr {
@@ -120,7 +116,10 @@ pub async fn place(
         Ok(answer) => {
             let order_id = answer.body["order_id"].as_str().unwrap_or("").to_owned();
             let placed = status_fragment(&order_id, &json!({"status": "new"}));
-            place_form(&FormView::default(), Some(placed)).into_response()
+            super::remembering(
+                place_form(&FormView::default(), Some(placed)).into_response(),
+                &answer,
+            )
         }
         Err(problem) if problem.status == 401 => {
             PageError::api(problem, &session, &headers).into_response()
@@ -151,7 +150,7 @@ pub async fn status(
     };
     let order = match state
         .api
-        .query(&session.token, &format!("/v1/orders/{order_id}"), None)
+        .query(&session, &format!("/v1/orders/{order_id}"), None)
         .await
     {
         Ok(answer) => answer.body,

@@ -70,7 +70,7 @@ pub async fn submit(
     // The query API says whether the token is good; the console keeps only tokens it accepts.
     match state
         .api
-        .query(&session.token, "/v1/accounts?limit=1", None)
+        .query(&session, "/v1/accounts?limit=1", None)
         .await
     {
         Ok(_) => signed_in(&state, &session.token),
@@ -107,8 +107,13 @@ fn signed_in(state: &AppState, token: &str) -> Response {
 
 pub async fn sign_out() -> Response {
     let mut response = Redirect::to("/sign-in").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, sign_out_cookie());
+    let headers = response.headers_mut();
+    headers.insert(header::SET_COOKIE, sign_out_cookie());
+    headers.append(
+        header::SET_COOKIE,
+        axum::http::HeaderValue::from_static(
+            "tally_seq=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0",
+        ),
+    );
     response
 }

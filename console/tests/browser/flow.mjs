@@ -29,6 +29,8 @@ const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 const WAIT_MS = 15_000;
 
 let steps = 0;
+// The page a failed step shows in its report.
+let shownPage = null;
 const serious = [];
 
 async function step(name, body) {
@@ -37,6 +39,10 @@ async function step(name, body) {
     await body();
   } catch (e) {
     console.error(`not ok - ${name}: ${e.stack || e}`);
+    if (shownPage) {
+      const main = await shownPage.locator("main").innerHTML().catch(() => "(no page)");
+      console.error(`the page at ${shownPage.url()}:\n${main}`);
+    }
     throw e;
   }
   steps += 1;
@@ -74,12 +80,13 @@ async function deposit(account, amount) {
     },
     body: JSON.stringify({ amount }),
   });
-  check(answer.status === 201, `deposit answered ${answer.status}: ${await answer.text()}`);
-  return answer.json();
+  const text = await answer.text();
+  check(answer.status === 201, `deposit answered ${answer.status}: ${text}`);
+  return JSON.parse(text);
 }
 
 async function textOf(page, selector) {
-  return (await page.locator(selector).textContent())?.trim();
+  return (await page.locator(selector).first().textContent())?.trim();
 }
 
 async function waitText(page, selector, expected) {
@@ -106,6 +113,7 @@ try {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   page.setDefaultTimeout(WAIT_MS);
+  shownPage = page;
   page.on("pageerror", (e) => console.error(`page error: ${e}`));
 
   await step("sign in with a token: kept in an HttpOnly, SameSite=Strict cookie, not in the URL", async () => {
@@ -193,7 +201,7 @@ try {
     await page.locator("#withdraw-form").getByRole("button", { name: "Withdraw" }).click();
     await page.locator("#withdraw-amount-error").waitFor();
     const message = await textOf(page, "#withdraw-amount-error");
-    check(/insufficient|funds|balance/i.test(message), `error text: ${message}`);
+    check(/^Insufficient funds/.test(message), `error text: ${message}`);
     check((await page.getAttribute("#withdraw-amount", "aria-invalid")) === "true", "the field is not marked invalid");
     check((await page.getAttribute("#withdraw-amount", "aria-describedby")) === "withdraw-amount-error", "the error is not tied to the field");
     await waitText(page, "#balance", "8555");
