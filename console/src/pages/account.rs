@@ -198,7 +198,7 @@ async fn history_page(
     if let Some(cursor) = &query.cursor {
         path.push_str(&format!("&cursor={}", encode(cursor)));
     }
-    let answer: Answer = state.api.query(&session, &path, min_seq).await?;
+    let answer: Answer = state.api.query(session, &path, min_seq).await?;
     let items = answer.body["items"].as_array().cloned().unwrap_or_default();
     let next = answer.body["next_cursor"].as_str();
     let kind = query.kind.as_deref().unwrap_or("");
