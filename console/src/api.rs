@@ -79,6 +79,16 @@ impl Api {
         }
     }
 
+    /// Whether an API answers its liveness probe (`GET /healthz`) within the connect time.
+    pub async fn alive(&self, side: Side) -> bool {
+        self.http
+            .get(self.url(side, "/healthz"))
+            .timeout(CONNECT_TIMEOUT)
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    }
+
     /// The underlying client, for the live feed (which must not time out).
     pub fn client(&self) -> &reqwest::Client {
         &self.http

@@ -162,6 +162,12 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/assets/{name}", get(assets::serve))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(http_edge::metrics::render))
+        .route_layer(axum::middleware::from_fn_with_state(
+            "console",
+            http_edge::metrics::track,
+        ))
         .fallback(pages::not_found)
         // Every page answers quickly or says why; the live feed below is exempt, since it
         // is meant to stay open.
@@ -178,6 +184,27 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// Ready when both APIs answer: a console without them can only show error pages.
+async fn readyz(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> (axum::http::StatusCode, &'static str) {
+    let (commands, queries) = tokio::join!(
+        state.api.alive(api::Side::Commands),
+        state.api.alive(api::Side::Queries)
+    );
+    match (commands, queries) {
+        (true, true) => (axum::http::StatusCode::OK, "ready"),
+        (false, _) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the command API does not answer",
+        ),
+        (_, false) => (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the query API does not answer",
+        ),
+    }
+}
+
 /// How long a stopping console waits for open connections. Pages finish in far less; a live
 /// feed never finishes by itself, and its browser reconnects on its own.
 const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
@@ -191,6 +218,8 @@ pub struct App {
 }
 
 pub async fn start(config: Config) -> anyhow::Result<App> {
+    // Installed before anything records, so that no early measurement is lost.
+    telemetry::metrics::recorder();
     let state = AppState::new(&config)?;
     let listener = TcpListener::bind((config.host, config.port))
         .await
