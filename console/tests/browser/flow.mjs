@@ -217,6 +217,42 @@ try {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  await step("place a hold, capture part of it, refuse a second capture, void another", async () => {
+    const holdId = async () => {
+      // The form is swapped for its answer: wait for a message other than the last one.
+      const before = (await page.locator("#hold-done").count()) ? await textOf(page, "#hold-done") : "";
+      await page.fill("#hold-amount", "500");
+      await page.locator("#hold-form").getByRole("button", { name: "Hold" }).click();
+      await page.waitForFunction(
+        (last) => { const t = document.querySelector("#hold-done")?.textContent.trim(); return t && t !== last; },
+        before,
+        { timeout: WAIT_MS },
+      );
+      const id = (await textOf(page, "#hold-done")).match(/Hold (\S+) placed/)?.[1];
+      check(id, `no hold id in: ${await textOf(page, "#hold-done")}`);
+      return id;
+    };
+    const first = await holdId();
+    await waitText(page, "#held", "500");
+    await waitText(page, "#available", "8055");
+    await page.fill("#capture-hold_id", first);
+    await page.fill("#capture-amount", "200");
+    await page.locator("#capture-form").getByRole("button", { name: "Capture" }).click();
+    await page.locator("#capture-done").waitFor();
+    await waitText(page, "#held", "0");
+    await waitText(page, "#balance", "8355");
+    await page.fill("#capture-hold_id", first);
+    await page.locator("#capture-form").getByRole("button", { name: "Capture" }).click();
+    await page.locator("#capture-hold_id-error").waitFor();
+    const second = await holdId();
+    await waitText(page, "#held", "500");
+    await page.fill("#void-hold_id", second);
+    await page.locator("#void-form").getByRole("button", { name: "Void" }).click();
+    await page.locator("#void-done").waitFor();
+    await waitText(page, "#held", "0");
+    await waitText(page, "#available", "8355");
+  });
+
   await step("place an order and see it paid", async () => {
     await page.goto(`${CONSOLE}/orders`);
     await axe(page, "orders");
