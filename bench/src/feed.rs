@@ -22,7 +22,8 @@ const WRITERS: usize = 8;
 /// Longest wait for the last event after the last deposit.
 const DRAIN_WAIT: Duration = Duration::from_secs(60);
 
-type Arrivals = Arc<Mutex<HashMap<u64, Instant>>>;
+/// When each entry (account number, version) was acknowledged or arrived.
+type Arrivals = Arc<Mutex<HashMap<(usize, u64), Instant>>>;
 
 pub async fn run(report: &mut Report, subscribers: usize, deposits: usize) -> anyhow::Result<()> {
     let stack = Arc::new(Stack::start(Topology::Durable).await?);
@@ -66,13 +67,13 @@ pub async fn run(report: &mut Report, subscribers: usize, deposits: usize) -> an
                 "feed refused: {}",
                 response.status()
             );
-            Ok(response)
+            Ok((i, response))
         });
     }
     let mut readers = JoinSet::new();
     while let Some(opened) = opening.join_next().await {
-        let response = opened??;
-        readers.spawn(read_feed(response, arrivals.clone()));
+        let (account, response) = opened??;
+        readers.spawn(read_feed(account, response, arrivals.clone()));
     }
     let rss_open = vm_rss_kib();
 
@@ -89,38 +90,41 @@ pub async fn run(report: &mut Report, subscribers: usize, deposits: usize) -> an
                 if n >= deposits {
                     return;
                 }
+                let account = n % subscribers;
                 let answer = stack
                     .commands
                     .post(
-                        &format!("/v1/accounts/f-{}/deposits", n % subscribers),
+                        &format!("/v1/accounts/f-{account}/deposits"),
                         &admin,
                         json!({"amount": 1}),
                     )
                     .await;
                 let at = Instant::now();
+                // Keyed by account and version: commands that share a group commit share its
+                // `Ledger-Seq`, while an entry's version is its own.
                 if answer.status.as_u16() == 201
-                    && let Some(seq) = answer.header("ledger-seq").and_then(|v| v.parse().ok())
+                    && let Some(version) = answer.body["version"].as_u64()
                 {
-                    lock(&acked).insert(seq, at);
+                    lock(&acked).insert((account, version), at);
                 }
             }
         });
     }
     while writers.join_next().await.is_some() {}
     let written = started.elapsed().as_secs_f64();
-    let wanted: Vec<(u64, Instant)> = lock(&acked).iter().map(|(s, t)| (*s, *t)).collect();
+    let wanted: Vec<((usize, u64), Instant)> = lock(&acked).iter().map(|(s, t)| (*s, *t)).collect();
     let deadline = Instant::now() + DRAIN_WAIT;
     while Instant::now() < deadline && {
         let arrived = lock(&arrivals);
-        wanted.iter().any(|(seq, _)| !arrived.contains_key(seq))
+        wanted.iter().any(|(key, _)| !arrived.contains_key(key))
     } {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let mut latency = Histogram::<u64>::new(3)?;
     {
         let arrived = lock(&arrivals);
-        for (seq, at) in &wanted {
-            if let Some(seen) = arrived.get(seq) {
+        for (key, at) in &wanted {
+            if let Some(seen) = arrived.get(key) {
                 let micros = seen.saturating_duration_since(*at).as_micros();
                 latency.record(u64::try_from(micros).unwrap_or(u64::MAX))?;
             }
@@ -170,8 +174,8 @@ pub async fn run(report: &mut Report, subscribers: usize, deposits: usize) -> an
     }
 }
 
-/// Reads one feed until it ends, noting when each event's `id` line arrived.
-async fn read_feed(mut response: reqwest::Response, arrivals: Arrivals) {
+/// Reads account `account`'s feed until it ends, noting when each entry's event arrived.
+async fn read_feed(account: usize, mut response: reqwest::Response, arrivals: Arrivals) {
     let mut pending = String::new();
     while let Ok(Some(chunk)) = response.chunk().await {
         let at = Instant::now();
@@ -181,12 +185,13 @@ async fn read_feed(mut response: reqwest::Response, arrivals: Arrivals) {
         };
         let complete: String = pending.drain(..=end).collect();
         let mut arrived = lock(&arrivals);
-        for seq in complete
+        for version in complete
             .lines()
-            .filter_map(|line| line.strip_prefix("id:"))
-            .filter_map(|id| id.trim().parse::<u64>().ok())
+            .filter_map(|line| line.strip_prefix("data:"))
+            .filter_map(|data| serde_json::from_str::<Value>(data.trim()).ok())
+            .filter_map(|data| data["version"].as_u64())
         {
-            arrived.insert(seq, at);
+            arrived.insert((account, version), at);
         }
     }
 }
