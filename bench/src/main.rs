@@ -9,6 +9,7 @@
 
 mod ceilings;
 mod cluster;
+mod feed;
 mod query;
 mod replay;
 mod report;
@@ -23,11 +24,11 @@ use stack::Topology;
 #[derive(Debug, Parser)]
 #[command(name = "bench", version)]
 struct Cli {
-    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, replay,
-    /// cluster (R3 against R1, seed on R3, recovery after leader kills).
+    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, feed,
+    /// replay, cluster (R3 against R1, seed on R3, recovery after leader kills).
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,durability,query,replay,cluster"
+        default_value = "ceilings,seed,transfers,durability,query,feed,replay,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -45,6 +46,12 @@ struct Cli {
     /// Times the cluster scenario kills the stream's leader under load (1 with --quick).
     #[arg(long, default_value_t = 6)]
     leader_kills: usize,
+    /// Live feeds held open in the feed scenario, one per account (20 with --quick).
+    #[arg(long, default_value_t = 1_000)]
+    feed_subscribers: usize,
+    /// Deposits written while the feeds are open (100 with --quick).
+    #[arg(long, default_value_t = 2_000)]
+    feed_deposits: usize,
     /// The cluster scenario's recovery part only (no R1/R3 transfers, no seed).
     #[arg(long)]
     recovery_only: bool,
@@ -107,6 +114,14 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted.contains(&"query") {
         query::run(&mut report, cli.quick).await?;
+    }
+    if wanted.contains(&"feed") {
+        let (subscribers, deposits) = if cli.quick {
+            (20, 100)
+        } else {
+            (cli.feed_subscribers, cli.feed_deposits)
+        };
+        feed::run(&mut report, subscribers, deposits).await?;
     }
     if wanted.contains(&"cluster") {
         let kills = if cli.quick { 1 } else { cli.leader_kills };

@@ -27,9 +27,11 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 /// The header a reconnecting `EventSource` sends: the `id` of the last event it received.
-const LAST_EVENT_ID: &str = "last-event-id";
+pub const LAST_EVENT_ID: &str = "Last-Event-ID";
 /// The largest sequence a client may name: the read model keeps sequences as `bigint`.
-const SEQ_MAX: u64 = i64::MAX as u64;
+pub const SEQ_MAX: u64 = i64::MAX as u64;
+/// The path of the feed, as the document names it.
+pub const PATH: &str = "/v1/accounts/{id}/events";
 /// Seconds a client refused for want of a slot is asked to wait: feeds are long-lived, so a
 /// slot frees up when some client leaves, not within milliseconds.
 const FULL_RETRY_AFTER_S: u32 = 5;
@@ -135,13 +137,11 @@ impl From<&FeedEntry> for FeedEvent {
         to its `id` would see it.",
     params(
         ("id" = AccountId, Path, description = "the account id"),
-        ("Last-Event-ID" = Option<i64>, Header, minimum = 0, description = "resume after this event's `id` (overrides `after_seq` and `from`)"),
         FeedQuery,
     ),
     responses(
         (status = 200, description = "the stream of events", content_type = "text/event-stream", body = String),
         (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "`feed_full`: every feed slot of this instance is taken; retry after `Retry-After` seconds", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn stream(

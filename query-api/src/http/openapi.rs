@@ -6,9 +6,10 @@
 //! `scripts/fuzz` checks every answer against this document.
 
 use super::{accounts, batches, entries, feed, health, holds, jobs, orders};
-use http_edge::openapi::{add_header_parameter, header_parameter};
+use http_edge::openapi::{add_header_parameter, header_parameter, integer_between, problem_answer};
 use http_edge::probes;
 use utoipa::OpenApi;
+use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 #[derive(OpenApi)]
@@ -36,6 +37,9 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         probes::healthz,
         health::readyz,
     ),
+    // The feed's answer is a stream, not one body: its events' `data` and its `from` word
+    // are listed here so that clients find their shapes.
+    components(schemas(feed::FeedEvent, feed::FromWhere)),
     tags(
         (name = "accounts", description = "Accounts, balances and history"),
         (name = "jobs", description = "What became of a command"),
@@ -65,7 +69,39 @@ pub fn document() -> utoipa::openapi::OpenApi {
             .build(),
     );
     add_header_parameter(&mut doc, &min_seq, false);
+    describe_feed(&mut doc);
     doc
+}
+
+/// What the feed adds to the shared answers: the header a reconnecting `EventSource` sends,
+/// and `feed_full` among the reasons for a `503`.
+fn describe_feed(doc: &mut utoipa::openapi::OpenApi) {
+    let Some(operation) = doc
+        .paths
+        .paths
+        .get_mut(feed::PATH)
+        .and_then(|item| item.get.as_mut())
+    else {
+        return;
+    };
+    let last_event_id = header_parameter(
+        feed::LAST_EVENT_ID,
+        "Resume after this event's `id` (what a reconnecting `EventSource` sends); takes \
+         precedence over `after_seq` and `from`.",
+        integer_between(0, i64::MAX),
+    );
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(last_event_id));
+    operation.responses.responses.insert(
+        "503".to_owned(),
+        RefOr::T(problem_answer(
+            "`feed_full | unavailable | projection_lagging`: every live feed slot of this \
+             instance is taken, or the service cannot answer now",
+            true,
+        )),
+    );
 }
 
 #[cfg(test)]
@@ -110,6 +146,18 @@ mod tests {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
         assert_eq!(entries["security"][0]["bearer"], serde_json::json!([]));
+        let events = &json["paths"]["/v1/accounts/{id}/events"]["get"];
+        let names: Vec<&str> = events["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for name in ["id", "after_seq", "from", "Last-Event-ID", "Ledger-Min-Seq"] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        assert!(events["responses"]["200"]["content"]["text/event-stream"].is_object());
+        assert!(events["responses"]["503"]["headers"]["Retry-After"].is_object());
     }
 
     #[test]
@@ -129,6 +177,7 @@ mod tests {
             "AccountPage",
             "Balance",
             "EntryPage",
+            "FeedEvent",
             "Job",
             "Hold",
             "Batch",
