@@ -48,6 +48,11 @@ pub async fn relay(
         .get(url)
         .bearer_auth(&session.token)
         .header(header::ACCEPT, "text/event-stream");
+    // Like every query of the console: not before the person's own last write is readable
+    // (a feed on an account just opened would otherwise be a 404).
+    if let Some(seq) = session.seen_seq {
+        request = request.header("ledger-min-seq", seq.to_string());
+    }
     if let Some(last) = headers
         .get("last-event-id")
         .filter(|v| v.len() <= LAST_EVENT_ID_LEN_MAX)
