@@ -174,3 +174,49 @@ async fn the_relay_streams_the_owners_feed_as_it_happens() {
     drop(feed);
     stack.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_posted_without_script_returns_to_the_account_page_which_shows_the_deposit() {
+    let stack = Stack::start(None).await;
+    let opened = open_account(&stack, "plain", "alice").await;
+    let http = client();
+    let answer = http
+        .post(format!(
+            "{}/accounts/plain/forms/deposit",
+            stack.console_url
+        ))
+        .header("cookie", cookies("alice", opened))
+        .header("origin", &stack.console_url)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("amount=40&idempotency_key=plain-1")
+        .send()
+        .await
+        .expect("console answers");
+    assert_eq!(answer.status(), 303);
+    assert_eq!(answer.headers()["location"], "/accounts/plain");
+    let seq_cookie = answer
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with("tally_seq="))
+        .expect("the write's sequence is remembered")
+        .split(';')
+        .next()
+        .expect("pair")
+        .to_owned();
+    let page = http
+        .get(format!("{}/accounts/plain", stack.console_url))
+        .header(
+            "cookie",
+            format!("tally_session={}; {seq_cookie}", token("alice", false)),
+        )
+        .send()
+        .await
+        .expect("page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains(r#"<dd id="balance">40</dd>"#), "{page}");
+    stack.stop().await;
+}

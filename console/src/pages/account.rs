@@ -510,6 +510,10 @@ pub async fn submit(
         )
         .await
     {
+        // Without script (a plain form post), back to the whole page, which shows the result.
+        Ok(answer) if !headers.contains_key("hx-request") => {
+            super::remembering(super::go_to(&headers, &format!("/accounts/{id}")), &answer)
+        }
         Ok(answer) => {
             let view = FormView {
                 done: Some(done_message(&action, &answer.body)),

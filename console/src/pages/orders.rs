@@ -113,6 +113,10 @@ pub async fn place(
         .command(&session.token, Method::POST, "/v1/orders", &body, &key)
         .await
     {
+        // Without script (a plain form post), back to the list, which shows the order.
+        Ok(answer) if !headers.contains_key("hx-request") => {
+            super::remembering(super::go_to(&headers, "/orders"), &answer)
+        }
         Ok(answer) => {
             let order_id = answer.body["order_id"].as_str().unwrap_or("").to_owned();
             let placed = status_fragment(&order_id, &json!({"status": "new"}));
