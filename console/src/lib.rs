@@ -112,12 +112,9 @@ impl AppState {
 fn parse_dev_tokens(spec: &str) -> anyhow::Result<BTreeMap<String, String>> {
     let mut tokens = BTreeMap::new();
     for pair in spec.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (name, token) = pair.split_once('=').with_context(|| {
-            format!(
-                "CONSOLE_DEV_TOKENS: `{name}` has no `=token`",
-                name = pair.split('=').next().unwrap_or("")
-            )
-        })?;
+        let (name, token) = pair
+            .split_once('=')
+            .with_context(|| format!("CONSOLE_DEV_TOKENS: `{pair}` is not name=token"))?;
         tokens.insert(name.trim().to_owned(), token.trim().to_owned());
     }
     Ok(tokens)
