@@ -11,6 +11,11 @@
   projection_lagging` after a wait, by design (read-your-writes, tested end to end in
   projector/tests/read_side); so a *valid* generated value is replaced by 0, and an invalid one
   is sent as generated and must be refused with 400.
+- The live feed (`GET /v1/accounts/{id}/events`) never ends by itself, and schemathesis reads
+  every answer to its end. The fuzzed stack (bench's `stack` binary) ends each feed stream
+  after one second (`feed_stream_max_s`), so a generated request that opens a real feed costs
+  a second and the run stays bounded; its invalid requests are refused at once like any other.
+  No hook is needed for it, and none drops its cases: they are all checked.
 """
 
 import schemathesis

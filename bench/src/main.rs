@@ -9,6 +9,7 @@
 
 mod ceilings;
 mod cluster;
+mod feed;
 mod load;
 mod query;
 mod replay;
@@ -27,12 +28,12 @@ use stack::Topology;
 struct Cli {
     #[command(subcommand)]
     mode: Option<Mode>,
-    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, replay,
+    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, feed, replay,
     /// storage (bytes on disk per transfer), cluster (R3 against R1, seed on R3, recovery after
     /// leader kills).
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,durability,query,replay,storage,cluster"
+        default_value = "ceilings,seed,transfers,durability,query,feed,replay,storage,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -50,6 +51,12 @@ struct Cli {
     /// Times the cluster scenario kills the stream's leader under load (1 with --quick).
     #[arg(long, default_value_t = 6)]
     leader_kills: usize,
+    /// Live feeds held open in the feed scenario, one per account (20 with --quick).
+    #[arg(long, default_value_t = 1_000)]
+    feed_subscribers: usize,
+    /// Deposits written while the feeds are open (100 with --quick).
+    #[arg(long, default_value_t = 2_000)]
+    feed_deposits: usize,
     /// The cluster scenario's recovery part only (no R1/R3 transfers, no seed).
     #[arg(long)]
     recovery_only: bool,
@@ -151,6 +158,14 @@ async fn main() -> anyhow::Result<()> {
     }
     if wanted.contains(&"query") {
         query::run(&mut report, cli.quick).await?;
+    }
+    if wanted.contains(&"feed") {
+        let (subscribers, deposits) = if cli.quick {
+            (20, 100)
+        } else {
+            (cli.feed_subscribers, cli.feed_deposits)
+        };
+        feed::run(&mut report, subscribers, deposits).await?;
     }
     if wanted.contains(&"cluster") {
         let kills = if cli.quick { 1 } else { cli.leader_kills };

@@ -4,8 +4,9 @@ use serde_json::{Value, json};
 
 /// The figures that count work done: a scenario that reports one of them as zero did nothing
 /// (every command failed, nothing was served) and its other figures mean nothing.
-const WORK_DONE: [&str; 5] = [
+const WORK_DONE: [&str; 6] = [
     "committed transfers/s",
+    "events received",
     "items/s end to end",
     "served req/s",
     "probe deposits accepted",

@@ -5,10 +5,12 @@
 //! and stamps every answer with `Ledger-Seq` — then the handlers in [`http`], which read the
 //! Postgres read models through the `read-model` crate (which holds every SQL statement).
 //! [`checkpoint`] follows the projector's checkpoint by `LISTEN`, so waiting for a sequence
-//! costs no polling of the database.
+//! costs no polling of the database; the live feed's [`feed`] hub follows the same checkpoint
+//! and hands each new entry to the open feeds of its account (`http::feed` streams them).
 
 pub mod checkpoint;
 pub mod consistency;
+pub mod feed;
 pub mod http;
 pub mod state;
 
@@ -60,6 +62,31 @@ pub struct Config {
     /// API's.
     #[command(flatten)]
     pub rate_limit: http_edge::RateLimit,
+
+    /// Longest silence on a live feed before a heartbeat comment: under the 15 s the API
+    /// promises, and well under the 30–60 s after which proxies drop idle connections.
+    #[arg(long, env = "FEED_HEARTBEAT_MS", default_value_t = 10_000)]
+    pub feed_heartbeat_ms: u64,
+
+    /// Events a live feed may have waiting for a slow client before it is cut off with
+    /// `event: lagged`. 256 rides out a burst on one account (a client a second behind at
+    /// hundreds of events a second) while bounding what one subscriber can pin to ~256 shared
+    /// entries of ~0.5 KB.
+    #[arg(long, env = "FEED_BUFFER_LEN_MAX", default_value_t = 256)]
+    pub feed_buffer_len_max: usize,
+
+    /// Live feeds open at once on this instance; beyond it `503 feed_full`. Twice the 1,000
+    /// the instance is sized for: each feed costs a connection (a file descriptor, ~tens of KB
+    /// of buffers) and at most its event buffer, so 2,000 stay under ~0.5 GB even if every
+    /// one fell behind at once; more clients are served by more instances.
+    #[arg(long, env = "FEED_SUBSCRIBERS_MAX", default_value_t = 2_000)]
+    pub feed_subscribers_max: usize,
+
+    /// Longest life of one feed stream, in seconds; the client resumes with `Last-Event-ID`
+    /// (an `EventSource` does so by itself). An hour lets feeds spread over new instances
+    /// after a scale-out, at the cost of one reconnect an hour per client.
+    #[arg(long, env = "FEED_STREAM_MAX_S", default_value_t = 3_600)]
+    pub feed_stream_max_s: u64,
 }
 
 impl Config {
@@ -101,6 +128,10 @@ pub fn router(
             "/v1/accounts/{id}/entries",
             get(http::entries::list_entries),
         )
+        .route(
+            "/v1/accounts/{id}/events",
+            get(http::feed::stream_account_events),
+        )
         .route("/v1/jobs/{id}", get(http::jobs::get_job))
         .route("/v1/holds/{id}", get(http::holds::get_hold))
         .route("/v1/batches/{id}", get(http::batches::get_batch))
@@ -130,6 +161,8 @@ pub struct App {
     pub addr: SocketAddr,
     server: Server,
     follower: JoinHandle<()>,
+    feed: feed::Hub,
+    dispatcher: JoinHandle<()>,
 }
 
 pub async fn start(config: Config) -> anyhow::Result<App> {
@@ -144,17 +177,34 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     )
     .await
     .context("connecting to PostgreSQL")?;
-    let (checkpoint_tx, checkpoint) = watch::channel(0);
+    // Read once before anything serves, so that the live feed's `from=now` means now from the
+    // first request on (the follower would take a moment to report it).
+    let initial = read_model::schema::live_checkpoint(&pool)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "reading the checkpoint at start failed; following it");
+            0
+        });
+    let (checkpoint_tx, checkpoint) = watch::channel(initial);
     let follower = tokio::spawn(checkpoint::follow(
         pool.clone(),
         config.read_model.schema.clone(),
         checkpoint_tx,
     ));
+    let feed_limits = feed::FeedLimits {
+        buffer_len_max: config.feed_buffer_len_max,
+        subscribers_max: config.feed_subscribers_max,
+        heartbeat: Duration::from_millis(config.feed_heartbeat_ms),
+        stream_max: Duration::from_secs(config.feed_stream_max_s),
+    };
+    let hub = feed::Hub::new(pool.clone(), feed_limits, *checkpoint.borrow());
+    let dispatcher = tokio::spawn(hub.clone().dispatch(checkpoint.clone()));
     let state = AppState {
         pool,
         auth,
         checkpoint,
         min_seq_wait: Duration::from_millis(config.min_seq_wait_ms),
+        feed: hub.clone(),
     };
     let listener = TcpListener::bind((config.host, config.port))
         .await
@@ -172,12 +222,18 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         addr,
         server,
         follower,
+        feed: hub,
+        dispatcher,
     })
 }
 
 impl App {
     pub async fn stop(self) -> anyhow::Result<()> {
+        // Open feeds never finish by themselves: end them first, or the server would wait
+        // for them for ever.
+        self.feed.close();
         self.server.shut_down().await.context("HTTP server")?;
+        self.dispatcher.abort();
         self.follower.abort();
         Ok(())
     }

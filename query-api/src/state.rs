@@ -2,6 +2,7 @@
 //! read-your-writes layer. Its own module, so that handlers depend on it and not on the module
 //! that builds their router.
 
+use crate::feed::Hub;
 use http_edge::{Auth, HasAuth};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -13,6 +14,8 @@ pub struct AppState {
     /// The projector's checkpoint as last announced (never ahead of what is committed).
     pub checkpoint: watch::Receiver<u64>,
     pub min_seq_wait: Duration,
+    /// The live feeds' hub.
+    pub feed: Hub,
 }
 
 impl HasAuth for AppState {

@@ -126,11 +126,19 @@ impl Api {
             .expect("seeded");
         let auth = Auth::new(Some(SECRET)).expect("auth");
         let (_, checkpoint) = tokio::sync::watch::channel(rows.last_seq);
+        let limits = query_api::feed::FeedLimits {
+            buffer_len_max: 16,
+            subscribers_max: 16,
+            heartbeat: std::time::Duration::from_secs(10),
+            stream_max: std::time::Duration::from_secs(60),
+        };
+        let feed = query_api::feed::Hub::new(pool.clone(), limits, rows.last_seq);
         let state = AppState {
             pool,
             auth: auth.clone(),
             checkpoint,
             min_seq_wait: std::time::Duration::from_millis(100),
+            feed,
         };
         let router = query_api::router(
             state,

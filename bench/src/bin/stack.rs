@@ -21,6 +21,10 @@ async fn main() -> anyhow::Result<()> {
     let mut query_config = query_api::Config::local(&db.url, SECRET);
     // A fuzzer sends any Ledger-Min-Seq: answer a sequence that never comes quickly.
     query_config.min_seq_wait_ms = 100;
+    // A fuzzer reads each answer to its end, and a live feed has none: end every feed
+    // stream after a second, so that a generated request for an existing account's feed
+    // costs a second, not the whole run.
+    query_config.feed_stream_max_s = 1;
     let query = query_api::start(query_config).await?;
     let auth = http_edge::Auth::new(Some(SECRET))?;
     let mint = |sub: &str, admin: bool| {

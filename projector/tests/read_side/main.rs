@@ -6,6 +6,7 @@ mod batches;
 mod cluster;
 mod exactly_once;
 mod faults;
+mod feed;
 mod history;
 mod holds;
 mod nats_users;

@@ -11,6 +11,7 @@ pub mod access;
 pub mod accounts;
 pub mod batches;
 pub mod entries;
+pub mod feed;
 pub mod health;
 pub mod holds;
 pub mod jobs;

@@ -5,10 +5,11 @@
 //! answers by the very structs the handlers send, whose schemas the paths bring in.
 //! `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, batches, entries, holds, jobs, orders};
-use http_edge::openapi::{add_header_parameter, header_parameter};
+use super::{accounts, batches, entries, feed, holds, jobs, orders};
+use http_edge::openapi::{add_header_parameter, header_parameter, integer_between};
 use http_edge::probes;
 use utoipa::OpenApi;
+use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 #[derive(OpenApi)]
@@ -27,15 +28,20 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         accounts::get_account,
         accounts::get_balance,
         entries::list_entries,
+        feed::stream_account_events,
         jobs::get_job,
         holds::get_hold,
         batches::get_batch,
         orders::list_orders,
         orders::get_order,
     ),
+    // The feed's answer is a stream, not one body: its events' `data` and its `from` word
+    // are listed here so that clients find their shapes.
+    components(schemas(feed::FeedEvent, feed::FromWhere)),
     tags(
         (name = "accounts", description = "Accounts and their balances"),
         (name = "entries", description = "Accounts' history"),
+        (name = "feed", description = "Accounts' changes, live"),
         (name = "jobs", description = "What became of a command"),
         (name = "holds", description = "Reservations of money"),
         (name = "batches", description = "Balance batches"),
@@ -65,7 +71,31 @@ pub fn document() -> utoipa::openapi::OpenApi {
             .build(),
     );
     add_header_parameter(&mut doc, &min_seq, false);
+    describe_feed(&mut doc);
     doc
+}
+
+/// What the feed adds to the shared parameters: the header a reconnecting `EventSource`
+/// sends.
+fn describe_feed(doc: &mut utoipa::openapi::OpenApi) {
+    let Some(operation) = doc
+        .paths
+        .paths
+        .get_mut(feed::PATH)
+        .and_then(|item| item.get.as_mut())
+    else {
+        return;
+    };
+    let last_event_id = header_parameter(
+        feed::LAST_EVENT_ID,
+        "Resume after this event's `id` (what a reconnecting `EventSource` sends); takes \
+         precedence over `after_seq` and `from`.",
+        integer_between(0, i64::MAX),
+    );
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(last_event_id));
 }
 
 #[cfg(test)]
@@ -80,6 +110,7 @@ mod tests {
             "/v1/accounts/{id}",
             "/v1/accounts/{id}/balance",
             "/v1/accounts/{id}/entries",
+            "/v1/accounts/{id}/events",
             "/v1/jobs/{id}",
             "/v1/holds/{id}",
             "/v1/batches/{id}",
@@ -109,6 +140,18 @@ mod tests {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
         assert_eq!(entries["security"][0]["bearer"], serde_json::json!([]));
+        let events = &json["paths"]["/v1/accounts/{id}/events"]["get"];
+        let names: Vec<&str> = events["parameters"]
+            .as_array()
+            .expect("parameters")
+            .iter()
+            .filter_map(|p| p["name"].as_str())
+            .collect();
+        for name in ["id", "after_seq", "from", "Last-Event-ID", "Ledger-Min-Seq"] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+        assert!(events["responses"]["200"]["content"]["text/event-stream"].is_object());
+        assert!(events["responses"]["503"]["headers"]["Retry-After"].is_object());
     }
 
     #[test]
@@ -128,6 +171,7 @@ mod tests {
             "AccountPage",
             "Balance",
             "EntryPage",
+            "FeedEvent",
             "Job",
             "Hold",
             "Batch",

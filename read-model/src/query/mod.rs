@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod batches;
 pub mod entries;
+pub mod feed;
 pub mod holds;
 pub mod jobs;
 pub mod orders;

@@ -1,0 +1,326 @@
+//! `GET /v1/accounts/{id}/events`: an account's changes as Server-Sent Events, live.
+//!
+//! Each event is one history entry: `id` is its journal sequence, `event` its history type,
+//! `data` the entry with the account's balance, held and available amounts after it. A feed
+//! starts after `Last-Event-ID` (what a reconnecting `EventSource` sends), else after
+//! `?after_seq=`, else with `?from=now` at the present, else at the start of the history; it
+//! reads the read model up to where the hub took over (the catch-up), then passes on what the
+//! hub hands it, skipping anything already sent: every entry once, in order, without a gap.
+//! A subscriber the hub cut off for reading too slowly gets a final `event: lagged`.
+
+use super::access::{ACCOUNT_NOT_FOUND, ProblemKind, visible_account};
+use crate::consistency::PROJECTION_LAGGING;
+use crate::feed::{Hub, PAGE_LEN, Refused, Subscription};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use events::AccountId;
+use http_edge::problem::UNAVAILABLE;
+use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
+use read_model::query::feed::{self as rows, FeedEntry};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use tokio::time::Instant;
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The header a reconnecting `EventSource` sends: the `id` of the last event it received.
+pub const LAST_EVENT_ID: &str = "Last-Event-ID";
+/// The largest sequence a client may name: the read model keeps sequences as `bigint`.
+pub const SEQ_MAX: u64 = i64::MAX as u64;
+/// The path of the feed, as the document names it.
+pub const PATH: &str = "/v1/accounts/{id}/events";
+/// Seconds a client refused for want of a slot is asked to wait: feeds are long-lived, so a
+/// slot frees up when some client leaves, not within milliseconds.
+const FULL_RETRY_AFTER_S: u32 = 5;
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FromWhere {
+    Now,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct FeedQuery {
+    /// Start after this journal sequence (an event's `id`); `Last-Event-ID` takes precedence.
+    #[param(minimum = 0, maximum = 9_223_372_036_854_775_807_i64)]
+    after_seq: Option<u64>,
+    /// `now`: only what happens from now on (not with `after_seq`).
+    #[param(value_type = Option<FromWhere>)]
+    from: Option<String>,
+}
+
+/// One change of the account, as the `data` of its event.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedEvent {
+    account_id: AccountId,
+    /// Signed: + credit, − debit.
+    amount: i64,
+    /// `balance - held` after the change (`null` only if that would overflow).
+    #[schema(required = true)]
+    available: Option<i64>,
+    /// The balance after the change.
+    balance: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    counterparty_account_id: Option<AccountId>,
+    /// The journal's name of the event (`funds_deposited`, `transfer_sent`, …).
+    event_type: String,
+    /// Minor units reserved by holds after the change.
+    held: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    hold_id: Option<Uuid>,
+    job_id: Uuid,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false, value_type = Object)]
+    metadata: Option<serde_json::Value>,
+    occurred_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    order_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    reference: Option<String>,
+    /// The journal's stream sequence of the event (the SSE `id`).
+    #[schema(minimum = 1)]
+    seq: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(required = false)]
+    transfer_id: Option<Uuid>,
+    /// The history type (the SSE `event`): deposit, withdrawal, transfer, …
+    #[serde(rename = "type")]
+    entry_type: String,
+    #[schema(minimum = 1)]
+    version: i64,
+}
+
+impl From<&FeedEntry> for FeedEvent {
+    fn from(row: &FeedEntry) -> Self {
+        let entry = &row.entry;
+        Self {
+            account_id: row.account_id.clone(),
+            amount: entry.amount,
+            available: entry.balance_after.checked_sub(row.held_after),
+            balance: entry.balance_after,
+            counterparty_account_id: entry.counterparty_account_id.clone(),
+            event_type: entry.event_type.clone(),
+            held: row.held_after,
+            hold_id: entry.hold_id,
+            job_id: entry.job_id,
+            metadata: entry.metadata.clone(),
+            occurred_at: entry.occurred_at,
+            order_id: entry.order_id,
+            reference: entry.reference.clone(),
+            seq: entry.seq,
+            transfer_id: entry.transfer_id,
+            entry_type: entry.entry_type.clone(),
+            version: entry.version,
+        }
+    }
+}
+
+/// Every live feed slot of this instance is taken (or it is shutting down).
+pub const FEED_FULL: ProblemKind = ProblemKind::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "feed_full",
+    "every live feed slot of this instance is taken; retry (Retry-After)",
+)
+.retried();
+
+http_edge::problems!(FeedProblems: [ACCOUNT_NOT_FOUND, FEED_FULL, UNAVAILABLE, PROJECTION_LAGGING]);
+
+#[utoipa::path(
+    get,
+    path = "/v1/accounts/{id}/events",
+    summary = "An account's changes, live (Server-Sent Events)",
+    description = "A `text/event-stream` that stays open: one event per history entry (`id`: \
+        its journal sequence, `event`: its history type, `data`: a `FeedEvent`), heartbeat \
+        comments while quiet, and a final `event: lagged` if the client reads too slowly (resume \
+        with `Last-Event-ID`). An event is sent only once a query with `Ledger-Min-Seq` equal \
+        to its `id` would see it.",
+    params(
+        ("id" = AccountId, Path, description = "the account id"),
+        FeedQuery,
+    ),
+    responses(
+        (status = 200, description = "the stream of events", content_type = "text/event-stream", body = String),
+        FeedProblems,
+    )
+)]
+pub async fn stream_account_events(
+    State(app): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+    ApiQuery(query): ApiQuery<FeedQuery>,
+) -> Result<Response, ApiError> {
+    let start = start_of(&headers, &query)?;
+    let account = visible_account(&app, &caller, id).await?;
+    let subscription = app.feed.subscribe(account.account_id).map_err(|refused| {
+        let detail = match refused {
+            Refused::Full => "every live feed slot of this instance is taken; retry shortly",
+            Refused::Closed => "the service is shutting down; retry shortly",
+        };
+        ApiError::new(FEED_FULL, detail).retry_after(FULL_RETRY_AFTER_S)
+    })?;
+    let after = start.unwrap_or(subscription.live_from);
+    let limits = app.feed.limits();
+    let reader = Reader {
+        hub: app.feed.clone(),
+        backlog: VecDeque::new(),
+        catching_up: true,
+        last_sent: after,
+        ends_at: Instant::now() + limits.stream_max,
+        done: false,
+        subscription,
+    };
+    let events = futures::stream::unfold(reader, |mut reader| async move {
+        let event = reader.next().await?;
+        Some((Ok::<_, Infallible>(event), reader))
+    });
+    let keep_alive = KeepAlive::new()
+        .interval(limits.heartbeat)
+        .text("heartbeat");
+    Ok(Sse::new(events).keep_alive(keep_alive).into_response())
+}
+
+/// The sequence to start after, or `None` for "now".
+fn start_of(headers: &HeaderMap, query: &FeedQuery) -> Result<Option<u64>, ApiError> {
+    let from_now = match query.from.as_deref() {
+        None => false,
+        Some("now") => true,
+        Some(_) => return Err(ApiError::invalid_request("from must be `now`")),
+    };
+    if from_now && query.after_seq.is_some() {
+        return Err(ApiError::invalid_request(
+            "use either after_seq or from=now, not both",
+        ));
+    }
+    if let Some(raw) = headers.get(LAST_EVENT_ID) {
+        let seq = raw
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|seq| *seq <= SEQ_MAX)
+            .ok_or_else(|| {
+                ApiError::invalid_request(
+                    "Last-Event-ID must be an event's id (an integer from 0 to 2^63 - 1)",
+                )
+            })?;
+        // A reconnecting EventSource repeats the original URL: the header is where it was.
+        return Ok(Some(seq));
+    }
+    match query.after_seq {
+        Some(seq) if seq > SEQ_MAX => Err(ApiError::invalid_request(
+            "after_seq must be an integer from 0 to 2^63 - 1",
+        )),
+        Some(seq) => Ok(Some(seq)),
+        None if from_now => Ok(None),
+        None => Ok(Some(0)),
+    }
+}
+
+/// One open feed: its catch-up from the read model, then what the hub hands it.
+struct Reader {
+    hub: Hub,
+    subscription: Subscription,
+    /// Catch-up rows read but not sent yet.
+    backlog: VecDeque<FeedEntry>,
+    catching_up: bool,
+    /// The sequence of the last event sent (or the start): nothing at or below it is sent.
+    last_sent: u64,
+    ends_at: Instant,
+    done: bool,
+}
+
+impl Reader {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if self.done {
+                return None;
+            }
+            if let Some(row) = self.backlog.pop_front() {
+                return Some(self.send(&row));
+            }
+            if self.catching_up {
+                self.catch_up().await;
+                continue;
+            }
+            tokio::select! {
+                entry = self.subscription.entries.recv() => match entry {
+                    Some(entry) if seq_of(&entry) <= self.last_sent => {}
+                    Some(entry) => return Some(self.send(&entry)),
+                    None => {
+                        self.done = true;
+                        return self.subscription.lagged().then(|| lagged(self.last_sent));
+                    }
+                },
+                () = tokio::time::sleep_until(self.ends_at) => return None,
+            }
+        }
+    }
+
+    /// Reads the next page of the account's entries up to where the hub took over.
+    async fn catch_up(&mut self) {
+        let up_to = self.subscription.live_from;
+        if self.last_sent >= up_to {
+            self.catching_up = false;
+            return;
+        }
+        if self.hub.is_closed() {
+            self.done = true;
+            return;
+        }
+        let page = rows::account_entries_between(
+            self.hub.pool(),
+            &self.subscription.account_id,
+            i64::try_from(self.last_sent).unwrap_or(i64::MAX),
+            i64::try_from(up_to).unwrap_or(i64::MAX),
+            PAGE_LEN,
+        )
+        .await;
+        match page {
+            Ok(page) => {
+                if (page.len() as i64) < PAGE_LEN {
+                    self.catching_up = false;
+                }
+                self.backlog.extend(page);
+            }
+            Err(e) => {
+                // The headers are sent; all that is left is to end the stream, and the client
+                // resumes from the last event it got.
+                tracing::error!(error = %e, "reading a feed's catch-up failed; ending the stream");
+                self.done = true;
+            }
+        }
+    }
+
+    fn send(&mut self, row: &FeedEntry) -> Event {
+        self.last_sent = seq_of(row);
+        let data = serde_json::to_string(&FeedEvent::from(row)).unwrap_or_default();
+        Event::default()
+            .id(self.last_sent.to_string())
+            .event(row.entry.entry_type.as_str())
+            .data(data)
+    }
+}
+
+fn seq_of(row: &FeedEntry) -> u64 {
+    u64::try_from(row.entry.seq).unwrap_or(0)
+}
+
+/// The last event of a feed the hub cut off: where to resume.
+fn lagged(last_seq: u64) -> Event {
+    let data = serde_json::json!({
+        "last_seq": last_seq,
+        "detail": "the client read too slowly and was disconnected; resume with Last-Event-ID",
+    });
+    Event::default().event("lagged").data(data.to_string())
+}

@@ -1,0 +1,76 @@
+//! What the live feed reads: the entries a checkpoint move brought (every account, journal
+//! order) and one account's entries after a sequence (a subscriber's catch-up). Both are
+//! bounded pages; callers loop.
+
+use super::entries::HistoryEntry;
+use super::parsed;
+use events::AccountId;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgPool, Row};
+
+/// One history entry with what the feed adds to it: whose it is and what was held after it.
+#[derive(Debug, Clone)]
+pub struct FeedEntry {
+    pub account_id: AccountId,
+    /// Minor units reserved by holds once the entry applied.
+    pub held_after: i64,
+    pub entry: HistoryEntry,
+}
+
+impl FromRow<'_, PgRow> for FeedEntry {
+    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
+        let account_id: String = row.try_get("account_id")?;
+        Ok(Self {
+            account_id: parsed("account_id", AccountId::parse(account_id))?,
+            held_after: row.try_get("held_after")?,
+            entry: HistoryEntry::from_row(row)?,
+        })
+    }
+}
+
+/// Up to `limit` entries of any account with `after < seq <= up_to`, in journal order.
+pub async fn entries_between(
+    pool: &PgPool,
+    after: i64,
+    up_to: i64,
+    limit: i64,
+) -> Result<Vec<FeedEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account_id, held_after, version, seq, entry_type, event_type, amount, balance_after,
+                counterparty_account_id, transfer_id, job_id, order_id, hold_id, reference,
+                metadata, occurred_at
+         FROM account_entries
+         WHERE seq > $1 AND seq <= $2
+         ORDER BY seq LIMIT $3",
+    )
+    .bind(after)
+    .bind(up_to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Up to `limit` entries of `account_id` with `after < seq <= up_to`, oldest first (an
+/// account's versions and sequences grow together, so its primary key gives the order).
+pub async fn account_entries_between(
+    pool: &PgPool,
+    account_id: &AccountId,
+    after: i64,
+    up_to: i64,
+    limit: i64,
+) -> Result<Vec<FeedEntry>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT account_id, held_after, version, seq, entry_type, event_type, amount, balance_after,
+                counterparty_account_id, transfer_id, job_id, order_id, hold_id, reference,
+                metadata, occurred_at
+         FROM account_entries
+         WHERE account_id = $1 AND seq > $2 AND seq <= $3
+         ORDER BY version LIMIT $4",
+    )
+    .bind(account_id.as_str())
+    .bind(after)
+    .bind(up_to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
