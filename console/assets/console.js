@@ -24,13 +24,33 @@
     const say = (text) => { if (status) status.textContent = text; };
     let timer = null;
     let lastSeq = null;
+    // Bumped whenever the person changes the history's filter: a refresh asked for before
+    // that carries the old filter, and its answer must not replace the newer one's.
+    let filterGeneration = 0;
+    document.addEventListener("change", (event) => {
+      if (event.target && event.target.id === "history-type") filterGeneration += 1;
+    });
+    document.addEventListener("htmx:beforeSwap", (event) => {
+      const asked = event.detail.requestConfig && event.detail.requestConfig.headers
+        ? event.detail.requestConfig.headers["X-Console-Filter-Generation"] : undefined;
+      if (asked !== undefined && Number(asked) !== filterGeneration) {
+        event.detail.shouldSwap = false;
+      }
+    });
 
     function refresh() {
       timer = null;
       const history = document.getElementById("history");
       if (history && history.dataset.firstPage === "true" && window.htmx) {
-        window.htmx.ajax("GET", history.dataset.url + "&min_seq=" + lastSeq,
-          { target: "#history", swap: "outerHTML" });
+        // The filter as the person has it now, not as the page was rendered.
+        const select = document.getElementById("history-type");
+        const url = history.dataset.url.split("?")[0] + "?type="
+          + encodeURIComponent(select ? select.value : "") + "&min_seq=" + lastSeq;
+        window.htmx.ajax("GET", url, {
+          target: "#history",
+          swap: "outerHTML",
+          headers: { "X-Console-Filter-Generation": String(filterGeneration) },
+        });
       }
       const chart = document.getElementById("chart");
       if (chart && window.htmx) {
@@ -60,6 +80,16 @@
     source.onopen = () => say("live");
     source.onerror = () => say("reconnecting…");
   }
+
+  // htmx attaches a swapped-in section's triggers when it processes it (`htmx:load`); until
+  // then a change of its filter would go unheard. The section says when it is ready, so that
+  // whatever drives the page (a person is never this fast; a test is) can wait for it.
+  document.addEventListener("htmx:load", (event) => {
+    const elt = event.detail && event.detail.elt;
+    if (!elt) return;
+    const history = elt.id === "history" ? elt : elt.querySelector && elt.querySelector("#history");
+    if (history) history.dataset.ready = "true";
+  });
 
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", start);

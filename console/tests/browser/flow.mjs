@@ -89,6 +89,12 @@ async function textOf(page, selector) {
   return (await page.locator(selector).first().textContent())?.trim();
 }
 
+// Waits until htmx has processed the history section now in the page (console.js marks it):
+// a filter changed before then would go unheard.
+async function historyReady(page) {
+  await page.locator("#history[data-ready=true]").waitFor({ timeout: WAIT_MS });
+}
+
 async function waitText(page, selector, expected) {
   await page.waitForFunction(
     ([sel, want]) => document.querySelector(sel)?.textContent.trim() === want,
@@ -186,11 +192,13 @@ try {
     check(older < newest - 9, `page two starts at version ${older}, page one at ${newest}`);
     await page.getByRole("link", { name: "← Newest" }).click();
     await page.getByRole("link", { name: "← Newest" }).waitFor({ state: "detached" });
+    await historyReady(page);
     await page.selectOption("#history-type", "transfer");
     await page.waitForFunction(() => {
       const kinds = [...document.querySelectorAll("#history tbody tr td:nth-child(3)")].map((td) => td.textContent.trim());
       return kinds.length === 1 && kinds[0] === "transfer";
     }, null, { timeout: WAIT_MS });
+    await historyReady(page);
     await page.selectOption("#history-type", "");
     await page.waitForFunction(() => document.querySelectorAll("#history tbody tr").length === 10, null, { timeout: WAIT_MS });
     check(await page.evaluate(() => window.__sameDocument === true), "the page was reloaded");
