@@ -71,38 +71,37 @@ pub async fn run(report: &mut Report, accounts: usize, transfers: u64) -> anyhow
         seen.status
     );
     let after = Sizes::read(&stack).await?;
-    let per = |grown: i64| grown as f64 / committed as f64;
     report.add(SCENARIO, "transfers measured", committed as f64, "");
-    report.add(
-        SCENARIO,
-        "journal on disk per transfer",
-        per(after.journal_disk - before.journal_disk),
-        "B",
-    );
-    report.add(
-        SCENARIO,
-        "journal messages per transfer",
-        per(after.messages - before.messages),
-        "",
-    );
-    report.add(
-        SCENARIO,
-        "journal stored (uncompressed) per transfer",
-        per(after.journal_stored - before.journal_stored),
-        "B",
-    );
-    report.add(
-        SCENARIO,
-        "read model per transfer",
-        per(after.read_model - before.read_model),
-        "B",
-    );
-    report.add(
-        SCENARIO,
-        "total on disk per transfer",
-        per(after.journal_disk + after.read_model - before.journal_disk - before.read_model),
-        "B",
-    );
+    let on_disk = |sizes: &Sizes| sizes.journal_disk + sizes.read_model;
+    for (metric, grown, unit) in [
+        (
+            "journal on disk per transfer",
+            after.journal_disk - before.journal_disk,
+            "B",
+        ),
+        (
+            "journal messages per transfer",
+            after.messages - before.messages,
+            "",
+        ),
+        (
+            "journal stored (uncompressed) per transfer",
+            after.journal_stored - before.journal_stored,
+            "B",
+        ),
+        (
+            "read model per transfer",
+            after.read_model - before.read_model,
+            "B",
+        ),
+        (
+            "total on disk per transfer",
+            on_disk(&after) - on_disk(&before),
+            "B",
+        ),
+    ] {
+        report.add(SCENARIO, metric, grown as f64 / committed as f64, unit);
+    }
     match Arc::try_unwrap(stack) {
         Ok(stack) => stack.stop().await,
         Err(_) => anyhow::bail!("a client still holds the stack"),

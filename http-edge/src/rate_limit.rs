@@ -36,7 +36,6 @@ pub struct RateLimit {
     /// 0 turns the limit off. Far above any person's client, low enough that one caller
     /// cannot take an instance's whole pool of connections.
     #[arg(
-        id = "rate_limit_per_second",
         long = "rate-limit-per-second",
         env = "RATE_LIMIT_PER_SECOND",
         default_value_t = 1_000
@@ -44,7 +43,6 @@ pub struct RateLimit {
     pub per_second: u32,
     /// Requests a caller may send at once after being idle (the bucket's size).
     #[arg(
-        id = "rate_limit_burst",
         long = "rate-limit-burst",
         env = "RATE_LIMIT_BURST",
         default_value_t = 2_000
@@ -55,7 +53,6 @@ pub struct RateLimit {
     /// 10,000 transfers a second), so that a back-end is limited by the ledger's capacity
     /// rather than by a quota, yet cannot monopolise a larger machine.
     #[arg(
-        id = "service_rate_limit_per_second",
         long = "service-rate-limit-per-second",
         env = "SERVICE_RATE_LIMIT_PER_SECOND",
         default_value_t = 20_000
@@ -64,7 +61,6 @@ pub struct RateLimit {
     /// A service principal's bucket size: a second's worth, twice over, for bursts such as a
     /// batch of payouts.
     #[arg(
-        id = "service_rate_limit_burst",
         long = "service-rate-limit-burst",
         env = "SERVICE_RATE_LIMIT_BURST",
         default_value_t = 40_000
