@@ -13,7 +13,27 @@ pub const PAGE_LEN_DEFAULT: i64 = 50;
 
 /// Database failures are ours, never the client's: logged in full, answered opaquely.
 pub fn db(e: sqlx::Error) -> ApiError {
+    if database_unavailable(&e) {
+        tracing::warn!(error = %e, "the read models' database did not serve a query");
+        return ApiError::unavailable("the read models' database is busy or unreachable; retry");
+    }
     ApiError::internal(&e)
+}
+
+/// A failure of the database's availability, not of the query: no connection free in time, a
+/// connection lost, or the server cancelling or refusing work (SQLSTATE classes 08
+/// connection exception, 53 insufficient resources, 57 operator intervention). Worth a retry,
+/// so `503` with `Retry-After` rather than `500`.
+fn database_unavailable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            ["08", "53", "57"]
+                .iter()
+                .any(|class| code.starts_with(class))
+        }),
+        _ => false,
+    }
 }
 
 /// A page length from the query (1 ..= [`PAGE_LEN_MAX`]).
@@ -55,4 +75,19 @@ pub fn stored_word<T: serde::de::DeserializeOwned>(word: &str) -> Result<T, ApiE
             "the read model holds an unknown word {word:?}: {e}"
         )))
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_does_not_serve_in_time_is_unavailable_not_an_internal_error() {
+        let busy = db(sqlx::Error::PoolTimedOut);
+        assert_eq!(busy.status.as_u16(), 503);
+        assert_eq!(busy.code, "unavailable");
+        assert!(busy.retry_after_s.is_some());
+        let broken = db(sqlx::Error::RowNotFound);
+        assert_eq!(broken.status.as_u16(), 500);
+    }
 }
