@@ -178,6 +178,7 @@ mod tests {
             "Balance",
             "EntryPage",
             "FeedEvent",
+            "StreamEvent",
             "Job",
             "Hold",
             "Batch",
