@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for Tally's three services; docker-compose.yml picks the binary per service
-# (command: command-api | projector | query-api). Everything a binary needs at run time is
+# One image for Tally's three services and the web console; docker-compose.yml picks the binary
+# per service (command: command-api | projector | query-api | console). Everything a binary needs at run time is
 # compiled in: the stream and consumer definitions (include_str! of nats/*.json) and the
 # read-model migrations (sqlx::migrate!), so the runtime stage holds only the binaries.
 
@@ -14,9 +14,10 @@ COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     --mount=type=cache,target=/usr/local/cargo/git,sharing=locked \
     --mount=type=cache,target=/src/target,sharing=locked \
-    cargo build --release --locked -p command-api -p projector -p query-api --bins \
+    cargo build --release --locked -p command-api -p projector -p query-api -p web-console --bins \
     && mkdir -p /out \
-    && cp target/release/command-api target/release/projector target/release/query-api /out/
+    && cp target/release/command-api target/release/projector target/release/query-api \
+       target/release/console /out/
 
 # Same Debian release as the build stage, so the binaries find the glibc they were linked
 # against. curl is for the compose health checks (GET /readyz).
@@ -29,6 +30,7 @@ RUN apt-get update \
 COPY --from=build /out/ /usr/local/bin/
 # Numeric, so that orchestrators can verify "not root" without reading /etc/passwd.
 USER 10001:10001
-# The services bind 0.0.0.0 by default (COMMAND_API_HOST, QUERY_API_HOST, PROJECTOR_HOST).
-EXPOSE 8080 8081 8082
+# The services bind 0.0.0.0 by default (COMMAND_API_HOST, QUERY_API_HOST, PROJECTOR_HOST,
+# CONSOLE_HOST).
+EXPOSE 8080 8081 8082 8083
 CMD ["command-api"]

@@ -191,3 +191,38 @@ ensure_schemathesis() {
   [ -d .venv ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check "schemathesis==${SCHEMATHESIS_VERSION}"
 }
+
+# The console's browser tests: Debian's chromium (a browser download, such as `npx playwright
+# install`, is not available here and is never used) ...
+ensure_chromium() {
+  if [ -x /usr/bin/chromium ]; then
+    export CHROMIUM_BIN=/usr/bin/chromium
+    return
+  fi
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    echo "==> installing chromium (the console's browser tests)" >&2
+    apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "!! chromium is missing: apt-get install chromium" >&2
+    return 1
+  fi
+  export CHROMIUM_BIN=/usr/bin/chromium
+}
+
+# ... driven by playwright-core, checked with axe-core: the npm packages pinned in
+# console/tests/browser/package-lock.json, installed exactly (npm ci) when missing or stale.
+ensure_console_browser() {
+  ensure_chromium || return 1
+  local dir=console/tests/browser
+  if [ -d "$dir/node_modules/playwright-core" ] && [ -d "$dir/node_modules/axe-core" ] &&
+    [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
+    return
+  fi
+  if ! command -v npm >/dev/null 2>&1; then
+    echo "!! npm is missing (node 20 and npm run the console's browser tests)" >&2
+    return 1
+  fi
+  echo "==> installing the console's browser-test packages (npm ci in ${dir})" >&2
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+}

@@ -39,8 +39,17 @@ pub async fn run(
     }
     let accounts = if quick { 100 } else { 10_000 };
     let (r1, r3) = ("cluster: transfers R1", "cluster: transfers R3");
-    transfers::run(report, r1, accounts, clients, seconds, Topology::Durable).await?;
-    transfers::run(report, r3, accounts, clients, seconds, Topology::Replicated).await?;
+    transfers::run(report, r1, accounts, clients, seconds, Topology::Durable, 0).await?;
+    transfers::run(
+        report,
+        r3,
+        accounts,
+        clients,
+        seconds,
+        Topology::Replicated,
+        0,
+    )
+    .await?;
     if let (Some(one), Some(three)) = (
         report.get(r1, "committed transfers/s"),
         report.get(r3, "committed transfers/s"),

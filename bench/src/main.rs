@@ -10,11 +10,13 @@
 mod ceilings;
 mod cluster;
 mod feed;
+mod load;
 mod query;
 mod replay;
 mod report;
 mod seed;
 mod stack;
+mod storage;
 mod transfers;
 
 use clap::Parser;
@@ -24,11 +26,14 @@ use stack::Topology;
 #[derive(Debug, Parser)]
 #[command(name = "bench", version)]
 struct Cli {
-    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, feed,
-    /// replay, cluster (R3 against R1, seed on R3, recovery after leader kills).
+    #[command(subcommand)]
+    mode: Option<Mode>,
+    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, feed, replay,
+    /// storage (bytes on disk per transfer), cluster (R3 against R1, seed on R3, recovery after
+    /// leader kills).
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,durability,query,feed,replay,cluster"
+        default_value = "ceilings,seed,transfers,durability,query,feed,replay,storage,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -57,9 +62,18 @@ struct Cli {
     recovery_only: bool,
 }
 
+#[derive(Debug, clap::Subcommand)]
+enum Mode {
+    /// Be the transfer load generator the transfer scenarios start in a process of its own.
+    Load(load::Args),
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Some(Mode::Load(args)) = cli.mode {
+        return load::main(args).await;
+    }
     let wanted: Vec<&str> = cli.scenarios.split(',').map(str::trim).collect();
     let mut report = Report::default();
     let (clients, seconds) = if cli.quick {
@@ -69,6 +83,16 @@ async fn main() -> anyhow::Result<()> {
     };
     if wanted.contains(&"ceilings") {
         ceilings::run(&mut report, cli.quick).await?;
+    }
+    if wanted.contains(&"storage") {
+        // Enough transfers to fill several of the journal's message blocks (compression works
+        // block by block).
+        let (accounts, transfers) = if cli.quick {
+            (50, 500)
+        } else {
+            (1_000, 40_000)
+        };
+        storage::run(&mut report, accounts, transfers).await?;
     }
     if wanted.contains(&"seed") {
         seed::run(
@@ -88,6 +112,7 @@ async fn main() -> anyhow::Result<()> {
             clients,
             seconds,
             Topology::Durable,
+            0,
         )
         .await?;
         transfers::run(
@@ -97,6 +122,24 @@ async fn main() -> anyhow::Result<()> {
             clients,
             seconds,
             Topology::Durable,
+            0,
+        )
+        .await?;
+        // A journal that has been in use: ≥ 1M messages over 100k accounts, the load spread
+        // over all of them (most states start out of the writer's cache).
+        let (accounts, messages) = if cli.quick {
+            (200, 2_000)
+        } else {
+            (100_000, 1_000_000)
+        };
+        transfers::run(
+            &mut report,
+            "transfers uniform, grown journal",
+            accounts,
+            clients,
+            seconds,
+            Topology::Durable,
+            messages,
         )
         .await?;
     }
@@ -109,6 +152,7 @@ async fn main() -> anyhow::Result<()> {
             clients,
             seconds,
             Topology::DefaultFsync,
+            0,
         )
         .await?;
     }
@@ -156,6 +200,13 @@ async fn main() -> anyhow::Result<()> {
 
 /// Tally's figures as fractions of the ceilings measured in the same run.
 fn ratios(report: &mut Report) {
+    let grown = "transfers uniform, grown journal";
+    if let (Some(fresh), Some(old)) = (
+        report.get("transfers uniform", "committed transfers/s"),
+        report.get(grown, "committed transfers/s"),
+    ) {
+        report.add(grown, "÷ the same on a fresh journal", old / fresh, "ratio");
+    }
     let raw = report.get("ceiling: async publish, default fsync", "msgs/s");
     let durable_raw = report.get("ceiling: async publish, sync_interval: always", "msgs/s");
     let batch = report.get("ceiling: atomic batch of 1000, durable", "msgs/s");

@@ -101,28 +101,14 @@ pub struct Config {
     #[arg(long, env = "REQUEST_BODY_BYTES_MAX", default_value_t = 64 * 1024)]
     pub request_body_bytes_max: usize,
 
-    /// Sustained requests a second per caller (the token's `sub`, else the client address);
-    /// 0 turns the limit off. 1,000/s is about a twentieth of what one instance commits, so
-    /// no single caller can crowd out the others, while any honest client stays far below it.
-    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 1_000)]
-    pub rate_limit_per_second: u32,
-
-    /// Requests a caller may send at once after being idle (the bucket's size): two seconds'
-    /// worth, so a client catching up after a pause is not refused.
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 2_000)]
-    pub rate_limit_burst: u32,
+    /// Per-caller token buckets (`RATE_LIMIT_*`, `SERVICE_RATE_LIMIT_*`).
+    #[command(flatten)]
+    pub rate_limit: http_edge::RateLimit,
 }
 
 impl Config {
     pub fn commit_timeout(&self) -> Duration {
         Duration::from_millis(self.commit_timeout_ms)
-    }
-
-    pub fn rate_limit(&self) -> http_edge::RateLimit {
-        http_edge::RateLimit {
-            per_second: self.rate_limit_per_second,
-            burst: self.rate_limit_burst,
-        }
     }
 }
 
@@ -132,13 +118,9 @@ impl Config {
     /// it goes with a single token; a test of the limit sets its own): for tests and
     /// benchmarks that start the service in-process.
     pub fn local(nats_url: &str, jwt_secret: &str) -> Self {
-        telemetry::cli::defaults_with(
+        telemetry::cli::local_defaults(
             "command-api",
             &[
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
                 "--nats-url",
                 nats_url,
                 "--jwt-secret",

@@ -52,21 +52,25 @@ pub struct HttpLimits {
 /// All routes of the command API.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
     let router = Router::new()
-        .route("/v1/accounts", post(accounts::open))
+        .route("/v1/accounts", post(accounts::open_account))
         .route("/v1/accounts/{id}/deposits", post(accounts::deposit))
         .route("/v1/accounts/{id}/withdrawals", post(accounts::withdraw))
         .route("/v1/transfers", post(transfers::transfer))
-        .route("/v1/orders", post(orders::place))
+        .route("/v1/orders", post(orders::place_order))
         .route(
             "/v1/balances",
-            put(balances::set).layer(DefaultBodyLimit::max(limits.balances_body_bytes_max)),
+            put(balances::set_balances)
+                .layer(DefaultBodyLimit::max(limits.balances_body_bytes_max)),
         )
-        .route("/v1/accounts/{id}/holds", post(holds::place))
+        .route("/v1/accounts/{id}/holds", post(holds::place_hold))
         .route(
             "/v1/accounts/{id}/holds/{hold_id}/capture",
-            post(holds::capture),
+            post(holds::capture_hold),
         )
-        .route("/v1/accounts/{id}/holds/{hold_id}/void", post(holds::void))
+        .route(
+            "/v1/accounts/{id}/holds/{hold_id}/void",
+            post(holds::void_hold),
+        )
         .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(http_edge::metrics::render))
@@ -186,7 +190,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         body_bytes_max: config.request_body_bytes_max,
         balances_body_bytes_max: config.balances_body_bytes_max,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
-        rate_limit: config.rate_limit(),
+        rate_limit: config.rate_limit,
     };
     let server = http_edge::server::spawn(listener, router(state, limits));
     tracing::info!(%addr, stream = %config.journal.stream, "command API listening");

@@ -25,8 +25,12 @@ enum Sub {
         #[arg(long)]
         sub: String,
         /// Grant the admin role.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "service")]
         admin: bool,
+        /// A service principal: a back-end acting for its own accounts, with the service
+        /// rate limit (SERVICE_RATE_LIMIT_*) instead of a person's.
+        #[arg(long)]
+        service: bool,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 86_400)]
         ttl_s: u64,
@@ -37,10 +41,20 @@ enum Sub {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Some(Sub::Token { sub, admin, ttl_s }) => {
+        Some(Sub::Token {
+            sub,
+            admin,
+            service,
+            ttl_s,
+        }) => {
             let auth = Auth::new(cli.config.jwt_secret.as_deref())?;
+            let role = match (admin, service) {
+                (true, _) => Some(http_edge::auth::ADMIN_ROLE),
+                (_, true) => Some(http_edge::auth::SERVICE_ROLE),
+                _ => None,
+            };
             let token = auth
-                .mint(&sub, admin, ttl_s)
+                .mint_with_role(&sub, role, ttl_s)
                 .map_err(|e| anyhow::anyhow!(e.detail))?;
             println!("{token}");
             Ok(())

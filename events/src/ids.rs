@@ -55,18 +55,7 @@ impl AccountId {
     }
 }
 
-impl TryFrom<String> for AccountId {
-    type Error = IdError;
-    fn try_from(raw: String) -> Result<Self, IdError> {
-        Self::parse(raw)
-    }
-}
-
-impl From<AccountId> for String {
-    fn from(id: AccountId) -> String {
-        id.0
-    }
-}
+checked_conversions!(AccountId: String, IdError, Self::parse, |id: AccountId| id.0);
 
 impl std::fmt::Display for AccountId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,18 +93,7 @@ impl OwnerId {
     }
 }
 
-impl TryFrom<String> for OwnerId {
-    type Error = IdError;
-    fn try_from(raw: String) -> Result<Self, IdError> {
-        Self::parse(raw)
-    }
-}
-
-impl From<OwnerId> for String {
-    fn from(id: OwnerId) -> String {
-        id.0
-    }
-}
+checked_conversions!(OwnerId: String, IdError, Self::parse, |id: OwnerId| id.0);
 
 impl std::fmt::Display for OwnerId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -172,18 +150,7 @@ impl Reference {
     }
 }
 
-impl TryFrom<String> for Reference {
-    type Error = IdError;
-    fn try_from(raw: String) -> Result<Self, IdError> {
-        Self::parse(raw)
-    }
-}
-
-impl From<Reference> for String {
-    fn from(r: Reference) -> String {
-        r.0
-    }
-}
+checked_conversions!(Reference: String, IdError, Self::parse, |r: Reference| r.0);
 
 /// True when a key or string anywhere in `value` contains U+0000.
 fn holds_nul(value: &serde_json::Value) -> bool {

@@ -15,6 +15,26 @@
 //! and publishes them under [`subjects`]; the read side decodes the same envelope and folds it
 //! with [`Evolve::evolve`].
 
+/// The conversions serde uses for a checked newtype (`#[serde(try_from = …, into = …)]`): in
+/// through its checking constructor, so a bad value is refused where it enters; out as the
+/// raw value.
+macro_rules! checked_conversions {
+    ($newtype:ident: $raw:ty, $error:ty, $parse:expr, $unwrap:expr) => {
+        impl TryFrom<$raw> for $newtype {
+            type Error = $error;
+            fn try_from(raw: $raw) -> Result<Self, $error> {
+                ($parse)(raw)
+            }
+        }
+
+        impl From<$newtype> for $raw {
+            fn from(value: $newtype) -> $raw {
+                ($unwrap)(value)
+            }
+        }
+    };
+}
+
 pub mod account;
 pub mod batch;
 pub mod event;

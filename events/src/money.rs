@@ -54,18 +54,7 @@ impl Amount {
     }
 }
 
-impl TryFrom<i64> for Amount {
-    type Error = AmountError;
-    fn try_from(minor_units: i64) -> Result<Self, AmountError> {
-        Self::new(minor_units)
-    }
-}
-
-impl From<Amount> for i64 {
-    fn from(amount: Amount) -> i64 {
-        amount.0
-    }
-}
+checked_conversions!(Amount: i64, AmountError, Self::new, |amount: Amount| amount.0);
 
 /// An ISO 4217 alphabetic currency code: three upper-case ASCII letters.
 ///
@@ -103,18 +92,12 @@ impl Default for Currency {
     }
 }
 
-impl TryFrom<String> for Currency {
-    type Error = CurrencyError;
-    fn try_from(raw: String) -> Result<Self, CurrencyError> {
-        Self::parse(&raw)
-    }
-}
-
-impl From<Currency> for String {
-    fn from(c: Currency) -> String {
-        c.as_str().to_owned()
-    }
-}
+checked_conversions!(
+    Currency: String,
+    CurrencyError,
+    |raw: String| Self::parse(&raw),
+    |c: Currency| c.as_str().to_owned()
+);
 
 impl std::fmt::Display for Currency {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

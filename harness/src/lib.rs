@@ -89,6 +89,11 @@ impl NatsServer {
         }
     }
 
+    /// The JetStream store directory (what the journal occupies on disk).
+    pub fn store_dir(&self) -> &Path {
+        &self.js_dir
+    }
+
     /// Tally's configuration with the JetStream store in `js_dir` (e.g. on a filesystem the
     /// caller mounted there); `fsync: false` as [`NatsServer::start_without_fsync`].
     pub fn start_on(js_dir: &Path, fsync: bool) -> Self {

@@ -1,4 +1,6 @@
-//! Bearer tokens: HS256 JWTs with `sub` (the principal), `exp` and optional `role: "admin"`.
+//! Bearer tokens: HS256 JWTs with `sub` (the principal), `exp` and an optional `role`:
+//! `"admin"` (acts on every account) or `"service"` (a back-end acting for its own accounts
+//! like any user, with a service's rate limit; see `rate_limit`).
 
 use crate::problem::ApiError;
 use axum::extract::FromRequestParts;
@@ -11,6 +13,11 @@ use thiserror::Error;
 
 /// Shortest accepted secret: HS256 keys shorter than the hash (32 bytes) weaken it.
 pub const JWT_SECRET_BYTES_MIN: usize = 32;
+
+/// The role that acts on every account.
+pub const ADMIN_ROLE: &str = "admin";
+/// The role of a service principal: a user as far as access goes, with a service's quota.
+pub const SERVICE_ROLE: &str = "service";
 
 /// Clock skew tolerated on `exp`.
 const LEEWAY_S: u64 = 5;
@@ -66,10 +73,20 @@ impl Auth {
 
     /// Mints a token for `sub`, valid for `ttl_s` seconds.
     pub fn mint(&self, sub: &str, admin: bool, ttl_s: u64) -> Result<String, ApiError> {
+        self.mint_with_role(sub, admin.then_some(ADMIN_ROLE), ttl_s)
+    }
+
+    /// Mints a token for `sub` with `role` ([`ADMIN_ROLE`], [`SERVICE_ROLE`] or none).
+    pub fn mint_with_role(
+        &self,
+        sub: &str,
+        role: Option<&str>,
+        ttl_s: u64,
+    ) -> Result<String, ApiError> {
         let claims = Claims {
             sub: sub.to_owned(),
             exp: jsonwebtoken::get_current_timestamp() + ttl_s,
-            role: admin.then(|| "admin".to_owned()),
+            role: role.map(str::to_owned),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.0.encoding)
             .map_err(|e| ApiError::internal(&e))
@@ -86,18 +103,22 @@ impl Auth {
             })?;
         let principal = OwnerId::parse(data.claims.sub)
             .map_err(|_| ApiError::unauthorized("the token's sub is not a valid principal"))?;
+        let role = data.claims.role.as_deref();
         Ok(Caller {
             principal,
-            admin: data.claims.role.as_deref() == Some("admin"),
+            admin: role == Some(ADMIN_ROLE),
+            service: role == Some(SERVICE_ROLE),
         })
     }
 }
 
-/// Who is calling: a verified token's subject and whether it carries the admin role.
+/// Who is calling: a verified token's subject and its role.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     pub principal: OwnerId,
     pub admin: bool,
+    /// A service principal: rate-limited as a service, otherwise a user.
+    pub service: bool,
 }
 
 impl Caller {

@@ -6,8 +6,12 @@
 //! Each API describes its own operations with `#[utoipa::path]`; [`finish`] adds the shared
 //! parts, so that they are spelled once and no operation forgets them.
 
-use crate::problem::Problem;
+use crate::problem::{
+    INTERNAL, INVALID_REQUEST, PAYLOAD_TOO_LARGE, Problem, ProblemKind, RATE_LIMITED, UNAUTHORIZED,
+    UNAVAILABLE, UNSUPPORTED_MEDIA_TYPE,
+};
 use axum::Router;
+use std::collections::BTreeMap;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
@@ -29,8 +33,9 @@ pub use events::schema::{
 
 /// Adds the shared parts to an API's document: the bearer scheme (required by every `/v1`
 /// operation), the `Problem` schema, and on every `/v1` operation the answers the edge may
-/// give: 400, 401, 429, 500 and 503 (and 413 and 415 where a JSON body is read).
-pub fn finish(mut doc: OpenApi) -> OpenApi {
+/// give: 400, 401, 429, 500 and 503 (and 413 and 415 where a JSON body is read), with the
+/// API's own kinds of its whole (`service_wide`: e.g. `overloaded`) beside them.
+pub fn finish(mut doc: OpenApi, service_wide: &[ProblemKind]) -> OpenApi {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         BEARER,
@@ -47,94 +52,96 @@ pub fn finish(mut doc: OpenApi) -> OpenApi {
     components
         .schemas
         .insert(Problem::name().into_owned(), Problem::schema());
+    let edge: Vec<ProblemKind> = [INVALID_REQUEST, UNAUTHORIZED, RATE_LIMITED, INTERNAL]
+        .into_iter()
+        .chain(std::iter::once(UNAVAILABLE))
+        .chain(service_wide.iter().copied())
+        .collect();
+    let with_body: Vec<ProblemKind> = edge
+        .iter()
+        .copied()
+        .chain([PAYLOAD_TOO_LARGE, UNSUPPORTED_MEDIA_TYPE])
+        .collect();
     for (path, item) in doc.paths.paths.iter_mut() {
         for operation in operations(item) {
-            if path.starts_with("/v1/") {
-                add_edge_answers(operation);
-                operation.security =
-                    Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
-            } else {
-                add_answer(
-                    operation,
-                    503,
-                    "unavailable",
-                    "the request took too long",
-                    true,
-                );
+            if !path.starts_with("/v1/") {
+                add_answers(operation, &[UNAVAILABLE]);
+                continue;
             }
+            let kinds = if operation.request_body.is_some() {
+                &with_body
+            } else {
+                &edge
+            };
+            add_answers(operation, kinds);
+            operation.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
         }
     }
     doc
 }
 
-fn add_edge_answers(operation: &mut Operation) {
-    add_answer(
-        operation,
-        400,
-        "invalid_request (and other invalid_… codes)",
-        "the request is malformed: path, query, header or body",
-        false,
-    );
-    add_answer(
-        operation,
-        401,
-        "unauthorized",
-        "no bearer token, or one that is not valid or has expired",
-        false,
-    );
-    add_answer(
-        operation,
-        429,
-        "rate_limited",
-        "the caller (the token's sub, else the client address) sent too many requests",
-        true,
-    );
-    add_answer(
-        operation,
-        500,
-        "internal",
-        "a failure of the service; the body carries no detail",
-        false,
-    );
-    add_answer(
-        operation,
-        503,
-        "unavailable | overloaded | projection_lagging",
-        "the service cannot answer now",
-        true,
-    );
-    if operation.request_body.is_some() {
-        add_answer(
-            operation,
-            413,
-            "payload_too_large",
-            "the body is larger than the limit",
-            false,
-        );
-        add_answer(
-            operation,
-            415,
-            "unsupported_media_type",
-            "the body is not sent as application/json",
-            false,
-        );
+/// Adds the answers for `kinds` whose status the operation does not document yet (its own
+/// description of a status wins).
+fn add_answers(operation: &mut Operation, kinds: &[ProblemKind]) {
+    for (status, answer) in problem_answers(kinds) {
+        operation
+            .responses
+            .responses
+            .entry(status)
+            .or_insert(answer);
     }
 }
 
-/// Adds a problem answer for `status` unless the operation already documents it.
-fn add_answer(operation: &mut Operation, status: u16, codes: &str, why: &str, retry_after: bool) {
-    let key = status.to_string();
-    if operation.responses.responses.contains_key(&key) {
-        return;
+/// The answers of an operation that may refuse with `kinds`: one problem+json answer per
+/// status, naming every code it may carry and what each means, with `Retry-After` where one of
+/// them says to retry. Operations list theirs with [`crate::problems!`].
+pub fn problem_answers(kinds: &[ProblemKind]) -> BTreeMap<String, RefOr<Response>> {
+    let mut by_status: BTreeMap<u16, Vec<&ProblemKind>> = BTreeMap::new();
+    for kind in kinds {
+        by_status
+            .entry(kind.status.as_u16())
+            .or_default()
+            .push(kind);
     }
-    operation.responses.responses.insert(
-        key,
-        RefOr::T(problem_answer(&format!("`{codes}`: {why}"), retry_after)),
-    );
+    by_status
+        .into_iter()
+        .map(|(status, kinds)| {
+            let description = kinds
+                .iter()
+                .map(|kind| format!("`{}`: {}", kind.code, kind.meaning))
+                .collect::<Vec<_>>()
+                .join("; ");
+            let retry = kinds.iter().any(|kind| kind.retry);
+            (
+                status.to_string(),
+                RefOr::T(problem_answer(&description, retry)),
+            )
+        })
+        .collect()
+}
+
+/// Declares the problems an operation may answer with, as a type its `#[utoipa::path]` lists
+/// in `responses(…)`: `problems!(DepositProblems: [ACCOUNT_NOT_FOUND, CONFLICT]);`. The
+/// statuses and descriptions come from the [`ProblemKind`]s themselves.
+#[macro_export]
+macro_rules! problems {
+    ($(#[$attr:meta])* $vis:vis $name:ident: [$($kind:expr),+ $(,)?]) => {
+        $(#[$attr])*
+        $vis struct $name;
+
+        impl ::utoipa::IntoResponses for $name {
+            fn responses() -> ::std::collections::BTreeMap<
+                ::std::string::String,
+                ::utoipa::openapi::RefOr<::utoipa::openapi::Response>,
+            > {
+                $crate::openapi::problem_answers(&[$($kind),+])
+            }
+        }
+    };
 }
 
 /// A problem+json answer, with `Retry-After` when the client should come back later.
-pub fn problem_answer(description: &str, retry_after: bool) -> Response {
+fn problem_answer(description: &str, retry_after: bool) -> Response {
     let mut answer = ResponseBuilder::new().description(description).content(
         PROBLEM_JSON,
         ContentBuilder::new()

@@ -4,44 +4,91 @@
 //!
 //! The key is taken from a *verified* token only: an unverified `sub` would let a client
 //! spend someone else's bucket, or dodge its own by inventing subjects.
+//!
+//! Two classes of caller, each with its own quota (ADR 0015): people and the clients that act
+//! for them (the default), and **service principals** — back-ends such as a payment service,
+//! whose token says `role: "service"` — that call for many end users at once and need a
+//! quota an order of magnitude larger. A service is still limited: a runaway back-end must
+//! not take an instance's whole capacity.
 
 use crate::auth::Auth;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, RATE_LIMITED};
 use axum::Router;
-use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{ConnectInfo, Request};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::IntoResponse;
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU32;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
-use tower_governor::GovernorError;
-use tower_governor::GovernorLayer;
-use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::key_extractor::KeyExtractor;
 
 /// How often buckets that have refilled are forgotten, so that memory follows the callers of
 /// the last minute rather than every caller ever seen.
 const FORGET_FULL_BUCKETS_EVERY: Duration = Duration::from_secs(60);
 
-/// A token bucket per caller: `per_second` tokens a second, holding at most `burst`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The token buckets, as each API reads them from its command line or environment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct RateLimit {
-    /// Sustained requests a second per caller; 0 turns the limit off.
+    /// Sustained requests a second per caller (the token's `sub`, else the client address);
+    /// 0 turns the limit off. Far above any person's client, low enough that one caller
+    /// cannot take an instance's whole pool of connections.
+    #[arg(
+        id = "rate_limit_per_second",
+        long = "rate-limit-per-second",
+        env = "RATE_LIMIT_PER_SECOND",
+        default_value_t = 1_000
+    )]
     pub per_second: u32,
-    /// Requests a caller may send at once after being idle.
+    /// Requests a caller may send at once after being idle (the bucket's size).
+    #[arg(
+        id = "rate_limit_burst",
+        long = "rate-limit-burst",
+        env = "RATE_LIMIT_BURST",
+        default_value_t = 2_000
+    )]
     pub burst: u32,
+    /// Sustained requests a second per service principal (`role: "service"`); 0 turns their
+    /// limit off. Twice what one instance commits on this project's reference machine (about
+    /// 10,000 transfers a second), so that a back-end is limited by the ledger's capacity
+    /// rather than by a quota, yet cannot monopolise a larger machine.
+    #[arg(
+        id = "service_rate_limit_per_second",
+        long = "service-rate-limit-per-second",
+        env = "SERVICE_RATE_LIMIT_PER_SECOND",
+        default_value_t = 20_000
+    )]
+    pub service_per_second: u32,
+    /// A service principal's bucket size: a second's worth, twice over, for bursts such as a
+    /// batch of payouts.
+    #[arg(
+        id = "service_rate_limit_burst",
+        long = "service-rate-limit-burst",
+        env = "SERVICE_RATE_LIMIT_BURST",
+        default_value_t = 40_000
+    )]
+    pub service_burst: u32,
 }
 
 impl RateLimit {
     pub const OFF: Self = Self {
         per_second: 0,
         burst: 0,
+        service_per_second: 0,
+        service_burst: 0,
     };
 
     pub fn is_off(&self) -> bool {
-        self.per_second == 0 || self.burst == 0
+        quota(self.per_second, self.burst).is_none()
+            && quota(self.service_per_second, self.service_burst).is_none()
     }
+}
+
+/// `per_second` tokens a second, holding at most `burst`; `None` when either is 0 (no limit).
+fn quota(per_second: u32, burst: u32) -> Option<Quota> {
+    Some(Quota::per_second(NonZeroU32::new(per_second)?).allow_burst(NonZeroU32::new(burst)?))
 }
 
 /// Who a request counts against.
@@ -55,16 +102,19 @@ pub enum CallerKey {
     Unknown,
 }
 
-/// Finds the [`CallerKey`] of a request.
-#[derive(Debug, Clone)]
-pub struct CallerKeyExtractor {
+/// The buckets of one class of caller (`None`: not limited).
+type Buckets = Option<DefaultKeyedRateLimiter<CallerKey>>;
+
+/// Both classes' buckets and the rules for telling callers apart.
+struct Limiter {
     auth: Auth,
+    callers: Buckets,
+    services: Buckets,
 }
 
-impl KeyExtractor for CallerKeyExtractor {
-    type Key = CallerKey;
-
-    fn extract<T>(&self, request: &Request<T>) -> Result<CallerKey, GovernorError> {
+impl Limiter {
+    /// Who `request` counts against, and in which class's buckets.
+    fn key(&self, request: &Request) -> (CallerKey, &Buckets) {
         let verified = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -72,14 +122,44 @@ impl KeyExtractor for CallerKeyExtractor {
             .and_then(|v| v.strip_prefix("Bearer "))
             .and_then(|token| self.auth.verify(token.trim()).ok());
         if let Some(caller) = verified {
-            return Ok(CallerKey::Principal(caller.principal.as_str().to_owned()));
+            let buckets = if caller.service {
+                &self.services
+            } else {
+                &self.callers
+            };
+            return (
+                CallerKey::Principal(caller.principal.as_str().to_owned()),
+                buckets,
+            );
         }
-        Ok(request
+        let address = request
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(CallerKey::Unknown, |ConnectInfo(addr)| {
                 CallerKey::Address(addr.ip())
-            }))
+            });
+        (address, &self.callers)
+    }
+
+    /// `Err(seconds to wait)` when the caller's bucket is empty.
+    fn check(&self, request: &Request) -> Result<(), u32> {
+        let (key, buckets) = self.key(request);
+        let Some(buckets) = buckets else {
+            return Ok(());
+        };
+        buckets.check_key(&key).map_err(|not_until| {
+            // Whole seconds, rounded up: a client that honours Retry-After is served on its
+            // next try.
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            u32::try_from(wait.as_secs().saturating_add(1)).unwrap_or(u32::MAX)
+        })
+    }
+
+    fn forget_full_buckets(&self) {
+        for buckets in [&self.callers, &self.services].into_iter().flatten() {
+            buckets.retain_recent();
+            buckets.shrink_to_fit();
+        }
     }
 }
 
@@ -91,50 +171,39 @@ where
     if limit.is_off() {
         return router;
     }
-    // tower_governor's `per_second(n)` means one token every n seconds; the period between
-    // two tokens is what it needs.
-    let period = Duration::from_nanos(1_000_000_000 / u64::from(limit.per_second))
-        .max(Duration::from_nanos(1));
-    let config = GovernorConfigBuilder::default()
-        .key_extractor(CallerKeyExtractor { auth })
-        .period(period)
-        .burst_size(limit.burst)
-        .finish();
-    let Some(config) = config else {
-        return router;
-    };
-    let limiter: Weak<_> = Arc::downgrade(config.limiter());
+    let limiter = Arc::new(Limiter {
+        auth,
+        callers: quota(limit.per_second, limit.burst).map(RateLimiter::keyed),
+        services: quota(limit.service_per_second, limit.service_burst).map(RateLimiter::keyed),
+    });
+    let forgetting: Weak<Limiter> = Arc::downgrade(&limiter);
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {
         runtime.spawn(async move {
             let mut tick = tokio::time::interval(FORGET_FULL_BUCKETS_EVERY);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                let Some(limiter) = limiter.upgrade() else {
+                let Some(limiter) = forgetting.upgrade() else {
                     return;
                 };
-                limiter.retain_recent();
-                limiter.shrink_to_fit();
+                limiter.forget_full_buckets();
             }
         });
     }
-    router.layer(GovernorLayer::new(config).error_handler(too_many_requests))
-}
-
-fn too_many_requests(error: GovernorError) -> Response<Body> {
-    match error {
-        GovernorError::TooManyRequests { wait_time, .. } => {
-            // The limiter rounds the wait down to whole seconds; rounding up instead means a
-            // client that honours Retry-After is served on its next try.
-            let seconds = u32::try_from(wait_time.saturating_add(1)).unwrap_or(u32::MAX);
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "too many requests from this caller; retry after the time in Retry-After",
-            )
-            .retry_after(seconds)
-            .into_response()
-        }
-        other => ApiError::internal(&other).into_response(),
-    }
+    router.layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let limiter = limiter.clone();
+            async move {
+                match limiter.check(&request) {
+                    Ok(()) => next.run(request).await,
+                    Err(seconds) => ApiError::new(
+                        RATE_LIMITED,
+                        "too many requests from this caller; retry after the time in Retry-After",
+                    )
+                    .retry_after(seconds)
+                    .into_response(),
+                }
+            }
+        },
+    ))
 }

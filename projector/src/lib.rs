@@ -56,18 +56,9 @@ impl Config {
     /// Every setting at its default (or its environment variable), probes on
     /// `127.0.0.1:0`: for tests and benchmarks that start the projector in-process.
     pub fn local(nats_url: &str, database_url: &str) -> Self {
-        telemetry::cli::defaults_with(
+        telemetry::cli::local_defaults(
             "projector",
-            &[
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--nats-url",
-                nats_url,
-                "--database-url",
-                database_url,
-            ],
+            &["--nats-url", nats_url, "--database-url", database_url],
         )
     }
 }

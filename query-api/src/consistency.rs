@@ -4,11 +4,20 @@
 
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::HeaderValue;
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_edge::ApiError;
 use http_edge::headers::{LEDGER_MIN_SEQ, LEDGER_SEQ};
+use http_edge::problem::ProblemKind;
+
+/// Any query may meet it: `Ledger-Min-Seq` asked for more than the read model reached in time.
+pub const PROJECTION_LAGGING: ProblemKind = ProblemKind::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "projection_lagging",
+    "the read model has not reached `Ledger-Min-Seq` in time; retry (Retry-After)",
+)
+.retried();
 
 /// The largest stream sequence a client may ask for: the read model keeps sequences as
 /// PostgreSQL `bigint`, and the document promises an `int64`.
@@ -30,11 +39,9 @@ pub async fn ledger_seq(State(app): State<AppState>, request: Request, next: Nex
                 .is_ok_and(|r| r.is_ok());
         if !reached {
             let lagging = ApiError::new(
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "projection_lagging",
+                PROJECTION_LAGGING,
                 format!("the read model has not reached sequence {min_seq} yet; retry shortly"),
-            )
-            .retry_after(1);
+            );
             let mut response = lagging.into_response();
             stamp(&mut response, *checkpoint.borrow());
             return response;

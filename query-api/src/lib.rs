@@ -58,15 +58,10 @@ pub struct Config {
     #[arg(long, env = "QUERY_REQUEST_TIMEOUT_MS", default_value_t = 10_000)]
     pub request_timeout_ms: u64,
 
-    /// Sustained requests a second per caller (the token's `sub`, else the client address);
-    /// 0 turns the limit off. As for the command API: far above any honest client, low
-    /// enough that one caller cannot take an instance's whole pool of connections.
-    #[arg(long, env = "RATE_LIMIT_PER_SECOND", default_value_t = 1_000)]
-    pub rate_limit_per_second: u32,
-
-    /// Requests a caller may send at once after being idle (the bucket's size).
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 2_000)]
-    pub rate_limit_burst: u32,
+    /// Per-caller token buckets (`RATE_LIMIT_*`, `SERVICE_RATE_LIMIT_*`), as the command
+    /// API's.
+    #[command(flatten)]
+    pub rate_limit: http_edge::RateLimit,
 
     /// Longest silence on a live feed before a heartbeat comment: under the 15 s the API
     /// promises, and well under the 30–60 s after which proxies drop idle connections.
@@ -100,13 +95,9 @@ impl Config {
     /// one token; a test of the limit sets its own): for tests and benchmarks that start the
     /// query API in-process.
     pub fn local(database_url: &str, jwt_secret: &str) -> Self {
-        telemetry::cli::defaults_with(
+        telemetry::cli::local_defaults(
             "query-api",
             &[
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
                 "--database-url",
                 database_url,
                 "--jwt-secret",
@@ -127,16 +118,25 @@ pub fn router(
     rate_limit: http_edge::RateLimit,
 ) -> Router {
     let router = Router::new()
-        .route("/v1/accounts", get(http::accounts::list))
-        .route("/v1/accounts/{id}", get(http::accounts::get_one))
-        .route("/v1/accounts/{id}/balance", get(http::accounts::balance))
-        .route("/v1/accounts/{id}/entries", get(http::entries::list))
-        .route("/v1/accounts/{id}/events", get(http::feed::stream))
-        .route("/v1/jobs/{id}", get(http::jobs::get_one))
-        .route("/v1/holds/{id}", get(http::holds::get_one))
-        .route("/v1/batches/{id}", get(http::batches::get_one))
-        .route("/v1/orders", get(http::orders::list))
-        .route("/v1/orders/{id}", get(http::orders::get_one))
+        .route("/v1/accounts", get(http::accounts::list_accounts))
+        .route("/v1/accounts/{id}", get(http::accounts::get_account))
+        .route(
+            "/v1/accounts/{id}/balance",
+            get(http::accounts::get_balance),
+        )
+        .route(
+            "/v1/accounts/{id}/entries",
+            get(http::entries::list_entries),
+        )
+        .route(
+            "/v1/accounts/{id}/events",
+            get(http::feed::stream_account_events),
+        )
+        .route("/v1/jobs/{id}", get(http::jobs::get_job))
+        .route("/v1/holds/{id}", get(http::holds::get_hold))
+        .route("/v1/batches/{id}", get(http::batches::get_batch))
+        .route("/v1/orders", get(http::orders::list_orders))
+        .route("/v1/orders/{id}", get(http::orders::get_order))
         .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(http::health::readyz))
         .route("/metrics", get(http_edge::metrics::render))
@@ -210,10 +210,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         .await
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
-    let rate_limit = http_edge::RateLimit {
-        per_second: config.rate_limit_per_second,
-        burst: config.rate_limit_burst,
-    };
+    let rate_limit = config.rate_limit;
     let router = router(
         state,
         Duration::from_millis(config.request_timeout_ms),

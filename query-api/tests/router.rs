@@ -140,11 +140,11 @@ impl Api {
             min_seq_wait: std::time::Duration::from_millis(100),
             feed,
         };
-        let no_limit = http_edge::RateLimit {
-            per_second: 0,
-            burst: 0,
-        };
-        let router = query_api::router(state, std::time::Duration::from_secs(10), no_limit);
+        let router = query_api::router(
+            state,
+            std::time::Duration::from_secs(10),
+            http_edge::RateLimit::OFF,
+        );
         Self {
             router,
             auth,

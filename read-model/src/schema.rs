@@ -103,3 +103,17 @@ pub async fn try_lock(conn: &mut PgConnection, name: &str) -> Result<bool, sqlx:
         .fetch_one(conn)
         .await
 }
+
+/// Bytes the read models of `schema` occupy in PostgreSQL: every table with its indexes and
+/// TOAST, as `pg_total_relation_size` counts them (whole pages, so a figure, not an exact
+/// row size).
+pub async fn bytes_on_disk(pool: &PgPool, schema: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT COALESCE(SUM(pg_total_relation_size(c.oid)), 0)::bigint \
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relkind = 'r'",
+    )
+    .bind(schema)
+    .fetch_one(pool)
+    .await
+}

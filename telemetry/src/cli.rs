@@ -21,19 +21,23 @@ impl TelemetryArgs {
     }
 }
 
-/// A service's configuration `C` with every setting at its default (or its environment
-/// variable) except `args` (flag, value, flag, value, …): how tests and benchmarks start a
-/// service in-process with the same defaults its binary has.
+/// A service's configuration `C` as tests and benchmarks start it in-process: listening on
+/// `127.0.0.1:0` (any free port, loopback only), every other setting at its default (or its
+/// environment variable) except `args` (flag, value, flag, value, …) — the same defaults its
+/// binary has.
 ///
 /// # Panics
 /// When `args` do not parse — a mistake in the caller's code, not in its input.
-pub fn defaults_with<C: clap::Args>(binary: &str, args: &[&str]) -> C {
+pub fn local_defaults<C: clap::Args>(binary: &str, args: &[&str]) -> C {
     #[derive(clap::Parser)]
     struct Defaults<C: clap::Args> {
         #[command(flatten)]
         config: C,
     }
-    let argv = std::iter::once(binary).chain(args.iter().copied());
+    let listen = ["--host", "127.0.0.1", "--port", "0"];
+    let argv = std::iter::once(binary)
+        .chain(listen)
+        .chain(args.iter().copied());
     match <Defaults<C> as clap::Parser>::try_parse_from(argv) {
         Ok(defaults) => defaults.config,
         Err(e) => panic!("{binary} defaults do not parse: {e}"),

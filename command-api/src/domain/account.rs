@@ -46,8 +46,7 @@ pub fn deposit(
     c: &MoveFunds,
     states: &impl Aggregates,
 ) -> Result<Decision, DomainError> {
-    let state = owned(actor, &c.account_id, states.account(&c.account_id))?;
-    check_currency(&c.account_id, state, c.currency)?;
+    let state = movable(actor, c, states)?;
     moved(c, state, Event::FundsDeposited(movement(c, state)))
 }
 
@@ -57,10 +56,20 @@ pub fn withdraw(
     c: &MoveFunds,
     states: &impl Aggregates,
 ) -> Result<Decision, DomainError> {
-    let state = owned(actor, &c.account_id, states.account(&c.account_id))?;
-    check_currency(&c.account_id, state, c.currency)?;
+    let state = movable(actor, c, states)?;
     check_funds(&c.account_id, state, c.amount)?;
     moved(c, state, Event::FundsWithdrawn(movement(c, state)))
+}
+
+/// The account a deposit or withdrawal moves money on: the actor's, in the currency named.
+fn movable<'s>(
+    actor: &Actor,
+    c: &MoveFunds,
+    states: &'s impl Aggregates,
+) -> Result<&'s AccountState, DomainError> {
+    let state = owned(actor, &c.account_id, states.account(&c.account_id))?;
+    check_currency(&c.account_id, state, c.currency)?;
+    Ok(state)
 }
 
 /// `POST /v1/accounts`.

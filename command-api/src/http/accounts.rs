@@ -1,12 +1,16 @@
 //! `POST /v1/accounts`, `POST /v1/accounts/{id}/deposits`, `POST /v1/accounts/{id}/withdrawals`.
 
 use super::answers::{AccountAnswer, MovementAnswer};
-use super::exchange::{CommandCall, NoPath, execute, parse_body};
+use super::exchange::{CommandCall, NoPath};
+use super::problem::{
+    ACCOUNT_EXISTS, ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CONFLICT, CURRENCY_MISMATCH, FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED, INSUFFICIENT_FUNDS, INVALID_AMOUNT,
+};
 use crate::domain::{Command, MoveFunds, OpenAccount};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use events::{AMOUNT_MAX, AccountId, Amount, Currency, Metadata, OwnerId, Reference};
-use http_edge::{ApiError, ApiPath, Problem};
+use http_edge::{ApiError, ApiPath};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -30,24 +34,22 @@ pub struct OpenAccountRequest {
     overdraft_limit: Option<Value>,
 }
 
+http_edge::problems!(OpenAccountProblems: [FORBIDDEN, ACCOUNT_EXISTS, CONFLICT, IDEMPOTENCY_KEY_REUSED]);
+
 #[utoipa::path(
     post,
     path = "/v1/accounts",
-    tag = "accounts",
-    operation_id = "open_account",
     summary = "Open an account",
     request_body = OpenAccountRequest,
     responses(
         (status = 201, description = "opened", body = AccountAnswer),
         (status = 200, description = "already open with the same owner, currency and limit", body = AccountAnswer),
-        (status = 403, description = "`forbidden`: only admins open accounts for others or grant overdrafts", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`account_exists` (open with other settings) or `conflict`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
+        OpenAccountProblems,
     )
 )]
-pub async fn open(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
-    let (NoPath, app, actor, key, body) = call.into_parts();
-    let request: OpenAccountRequest = parse_body(&body)?;
+pub async fn open_account(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
+    let request: OpenAccountRequest = call.body()?;
+    let actor = &call.actor;
     let account_id = match request.account_id {
         Some(raw) => AccountId::parse(raw)?,
         None => AccountId::generate(),
@@ -77,8 +79,7 @@ pub async fn open(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
         overdraft_limit,
     });
     let location = format!("/v1/accounts/{account_id}");
-    let claim = key.claim("POST", "/v1/accounts", &body);
-    let mut response = execute(&app, actor, command, claim).await?;
+    let mut response = call.execute(command).await?;
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -99,8 +100,7 @@ fn overdraft_limit(raw: &Value) -> Result<i64, ApiError> {
             Ok(limit)
         }
         _ => Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "invalid_amount",
+            INVALID_AMOUNT,
             "overdraft_limit must be an integer from 0 to 10^15 minor units",
         )),
     }
@@ -135,50 +135,44 @@ impl MovementRequest {
     }
 }
 
+http_edge::problems!(DepositProblems: [
+    ACCOUNT_NOT_FOUND, CONFLICT, CURRENCY_MISMATCH, BALANCE_OVERFLOW, IDEMPOTENCY_KEY_REUSED
+]);
+
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/deposits",
-    tag = "accounts",
-    operation_id = "deposit",
     summary = "Deposit money",
     params(("id" = AccountId, Path, description = "the account id")),
     request_body = MovementRequest,
-    responses(
-        (status = 201, description = "done", body = MovementAnswer),
-        (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`currency_mismatch`, `balance_overflow` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
-    )
+    responses((status = 201, description = "done", body = MovementAnswer), DepositProblems)
 )]
 pub async fn deposit(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiError> {
-    let (ApiPath(id), app, actor, key, body) = call.into_parts();
-    let account_id = AccountId::parse(id)?;
-    let path = format!("/v1/accounts/{account_id}/deposits");
-    let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;
-    let claim = key.claim("POST", &path, &body);
-    execute(&app, actor, Command::DepositFunds(command), claim).await
+    move_funds(call, Command::DepositFunds).await
 }
+
+http_edge::problems!(WithdrawProblems: [
+    ACCOUNT_NOT_FOUND, CONFLICT, INSUFFICIENT_FUNDS, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED
+]);
 
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/withdrawals",
-    tag = "accounts",
-    operation_id = "withdraw",
     summary = "Withdraw money",
     params(("id" = AccountId, Path, description = "the account id")),
     request_body = MovementRequest,
-    responses(
-        (status = 201, description = "done", body = MovementAnswer),
-        (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`insufficient_funds`, `currency_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
-    )
+    responses((status = 201, description = "done", body = MovementAnswer), WithdrawProblems)
 )]
 pub async fn withdraw(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiError> {
-    let (ApiPath(id), app, actor, key, body) = call.into_parts();
-    let account_id = AccountId::parse(id)?;
-    let path = format!("/v1/accounts/{account_id}/withdrawals");
-    let command = parse_body::<MovementRequest>(&body)?.into_command(account_id)?;
-    let claim = key.claim("POST", &path, &body);
-    execute(&app, actor, Command::WithdrawFunds(command), claim).await
+    move_funds(call, Command::WithdrawFunds).await
+}
+
+/// A deposit or a withdrawal on the path's account.
+async fn move_funds(
+    call: CommandCall<ApiPath<String>>,
+    command: fn(MoveFunds) -> Command,
+) -> Result<Response, ApiError> {
+    let account_id = AccountId::parse(&call.path.0)?;
+    let request = call.body::<MovementRequest>()?.into_command(account_id)?;
+    call.execute(command(request)).await
 }

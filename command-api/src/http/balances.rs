@@ -3,12 +3,13 @@
 //! batch executor applies it.
 
 use super::answers::{BatchAnswer, BatchJob, QueuedStatus};
-use super::exchange::{CommandCall, NoPath, parse_body, respond, submit};
+use super::exchange::{CommandCall, NoPath, respond};
+use super::problem::{BATCH_EXISTS, CONFLICT, FORBIDDEN, IDEMPOTENCY_KEY_REUSED, INVALID_AMOUNT};
 use crate::domain::{Command, SubmitBatch};
 use axum::response::Response;
 use events::batch::{BatchItem, item_job_id};
 use events::{AMOUNT_MAX, AccountId};
-use http_edge::{ApiError, Problem};
+use http_edge::ApiError;
 use serde_json::{Map, Value};
 use uuid::Uuid;
 
@@ -46,26 +47,23 @@ impl utoipa::PartialSchema for BalancesRequest {
 
 impl utoipa::ToSchema for BalancesRequest {}
 
+http_edge::problems!(SetBalancesProblems: [FORBIDDEN, BATCH_EXISTS, CONFLICT, IDEMPOTENCY_KEY_REUSED]);
+
 #[utoipa::path(
     put,
     path = "/v1/balances",
-    tag = "batches",
-    operation_id = "set_balances",
     summary = "Set many balances at once (admin)",
     request_body = BalancesRequest,
     responses(
         (status = 202, description = "journaled; a job per item, applied by the batch executor", body = BatchAnswer),
-        (status = 403, description = "`forbidden`: only admins set balances in bulk", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`batch_exists` or `conflict`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
+        SetBalancesProblems,
     )
 )]
-pub async fn set(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
-    let (NoPath, app, actor, key, body) = call.into_parts();
-    if !actor.admin {
+pub async fn set_balances(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
+    if !call.actor.admin {
         return Err(ApiError::forbidden("only admins set balances in bulk"));
     }
-    let requested: Map<String, Value> = parse_body(&body)?;
+    let requested: Map<String, Value> = call.body()?;
     if requested.is_empty() || requested.len() > ITEMS_MAX {
         return Err(ApiError::invalid_request(format!(
             "a batch sets 1 to {ITEMS_MAX} balances"
@@ -73,12 +71,11 @@ pub async fn set(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
     }
     let batch_id = Uuid::now_v7();
     let submitted = items(&batch_id, &requested)?;
-    let claim = key.claim("PUT", "/v1/balances", &body);
     let command = Command::SubmitBatch(SubmitBatch {
         batch_id,
         items: submitted,
     });
-    let exchanged = submit(&app, actor, command, claim).await?;
+    let exchanged = call.submit(command).await?;
     // The journaled answer names the batch only (a 100,000-job list would not fit a message);
     // the job ids follow from the batch id and the accounts, so a replay lists the same ones.
     let batch_id = exchanged.answer.body["batch_id"]
@@ -107,8 +104,7 @@ fn items(batch_id: &Uuid, requested: &Map<String, Value>) -> Result<Vec<BatchIte
                 Some(b) if (0..=AMOUNT_MAX).contains(&b) && !raw_balance.is_f64() => b,
                 _ => {
                     return Err(ApiError::new(
-                        axum::http::StatusCode::BAD_REQUEST,
-                        "invalid_amount",
+                        INVALID_AMOUNT,
                         format!("the balance of {raw_id} must be an integer from 0 to 10^15"),
                     ));
                 }

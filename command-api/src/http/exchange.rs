@@ -6,7 +6,7 @@ use super::answers;
 use super::state::AppState;
 use crate::domain::{Actor, Command};
 use crate::writer::{Answered, IdempotencyClaim, Rendered, Reply, Submission};
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -33,15 +33,16 @@ impl FromRequestParts<AppState> for Actor {
 
 /// A command request as every handler reads it, in the order the edge checks it: the caller
 /// (no token: 401 before anything else), the `Idempotency-Key`, the path parameters `P`
-/// ([`NoPath`] for a route without any), then the JSON body (kept as a value: the idempotency
-/// fingerprint is taken of it, and the handler reads its DTO out of it).
+/// ([`NoPath`] for a route without any), then the JSON body (kept as a value: the handler
+/// reads its DTO out of it with [`CommandCall::body`]). The idempotency claim is taken here,
+/// of the request as routed, so no handler spells its own path again.
 #[derive(Debug)]
 pub struct CommandCall<P> {
     pub app: AppState,
     pub actor: Actor,
-    pub key: IdempotencyHeader,
     pub path: P,
-    pub body: Value,
+    body: Value,
+    claim: Option<IdempotencyClaim>,
 }
 
 /// The path parameters of a route that has none.
@@ -67,23 +68,52 @@ where
         let actor = Actor::from_request_parts(&mut parts, app).await?;
         let key = IdempotencyHeader::from_request_parts(&mut parts, app).await?;
         let path = P::from_request_parts(&mut parts, app).await?;
+        let routed = routed_path(&mut parts, app).await?;
+        let method = parts.method.clone();
         let ApiJson(body) =
             ApiJson::<Value>::from_request(Request::from_parts(parts, body), app).await?;
+        let claim = key.claim(method.as_str(), &routed, &body);
         Ok(Self {
             app: app.clone(),
             actor,
-            key,
             path,
             body,
+            claim,
         })
     }
 }
 
+/// The request's path as the router matched it, its parameters decoded (`/v1/accounts/alice`
+/// however `alice` was percent-encoded): what an idempotency fingerprint takes.
+async fn routed_path(parts: &mut Parts, app: &AppState) -> Result<String, ApiError> {
+    let template = MatchedPath::from_request_parts(parts, app)
+        .await
+        .map_err(|_| ApiError::not_found())?;
+    let params = RawPathParams::from_request_parts(parts, app)
+        .await
+        .map_err(|e| ApiError::invalid_request(e.body_text()))?;
+    Ok(params
+        .iter()
+        .fold(template.as_str().to_owned(), |path, (name, value)| {
+            path.replace(&format!("{{{name}}}"), value)
+        }))
+}
+
 impl<P> CommandCall<P> {
-    /// The path parameters, the state, the caller, the key and the body, for a handler to take
-    /// apart in one line.
-    pub fn into_parts(self) -> (P, AppState, Actor, IdempotencyHeader, Value) {
-        (self.path, self.app, self.actor, self.key, self.body)
+    /// The request's DTO, read out of its JSON body (unknown fields, wrong types → 400).
+    pub fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
+        parse_body(&self.body)
+    }
+
+    /// Submits the command to the writer and turns its answer into a response.
+    pub async fn execute(self, command: Command) -> Result<Response, ApiError> {
+        execute(&self.app, self.actor, command, self.claim).await
+    }
+
+    /// Submits the command to the writer and renders its answer, for a handler that shapes
+    /// the response itself.
+    pub async fn submit(self, command: Command) -> Result<Exchanged, ApiError> {
+        submit(&self.app, self.actor, command, self.claim).await
     }
 }
 
@@ -113,7 +143,7 @@ impl<S: Send + Sync> FromRequestParts<S> for IdempotencyHeader {
 impl IdempotencyHeader {
     /// The claim for this request: the key (scoped to the caller by the writer) and the
     /// fingerprint of method, path and canonical body.
-    pub fn claim(&self, method: &str, path: &str, body: &Value) -> Option<IdempotencyClaim> {
+    fn claim(&self, method: &str, path: &str, body: &Value) -> Option<IdempotencyClaim> {
         let key = self.0.as_ref()?;
         let mut hash = Sha256::new();
         hash.update(method.as_bytes());
@@ -140,7 +170,7 @@ pub struct Exchanged {
 }
 
 /// Submits a command to the writer and turns its answer into a response.
-pub async fn execute(
+async fn execute(
     app: &AppState,
     actor: Actor,
     command: Command,
@@ -152,7 +182,7 @@ pub async fn execute(
 }
 
 /// Submits a command to the writer and renders its answer (a rejection as a problem).
-pub async fn submit(
+async fn submit(
     app: &AppState,
     actor: Actor,
     command: Command,

@@ -1,12 +1,16 @@
 //! `POST /v1/accounts/{id}/holds`, `…/holds/{hold_id}/capture`, `…/holds/{hold_id}/void`.
 
 use super::answers::HoldAnswer;
-use super::exchange::{CommandCall, execute, parse_body};
+use super::exchange::CommandCall;
+use super::problem::{
+    ACCOUNT_NOT_FOUND, CAPTURE_EXCEEDS_HOLD, CONFLICT, HOLD_EXISTS, HOLD_EXPIRED, HOLD_NOT_ACTIVE,
+    HOLD_NOT_FOUND, IDEMPOTENCY_KEY_REUSED, INSUFFICIENT_FUNDS,
+};
 use crate::domain::{CaptureHold, Command, PlaceHold, VoidHold};
 use axum::response::Response;
 use chrono::{SubsecRound, Utc};
 use events::{AccountId, Amount};
-use http_edge::{ApiError, ApiPath, Problem};
+use http_edge::{ApiError, ApiPath};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -34,25 +38,24 @@ pub struct PlaceHoldRequest {
     expires_in_s: Option<Value>,
 }
 
+http_edge::problems!(PlaceHoldProblems: [
+    ACCOUNT_NOT_FOUND, HOLD_EXISTS, CONFLICT, INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_REUSED
+]);
+
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/holds",
-    tag = "holds",
-    operation_id = "place_hold",
     summary = "Reserve money on an account",
     params(("id" = AccountId, Path, description = "the account id")),
     request_body = PlaceHoldRequest,
     responses(
         (status = 201, description = "placed: available drops, balance does not", body = HoldAnswer),
-        (status = 404, description = "`account_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_exists` or `conflict`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`insufficient_funds` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        PlaceHoldProblems,
     )
 )]
-pub async fn place(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiError> {
-    let (ApiPath(id), app, actor, key, body) = call.into_parts();
-    let account_id = AccountId::parse(id)?;
-    let request: PlaceHoldRequest = parse_body(&body)?;
+pub async fn place_hold(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiError> {
+    let account_id = AccountId::parse(&call.path.0)?;
+    let request: PlaceHoldRequest = call.body()?;
     let expires_at = match request.expires_in_s {
         None => None,
         Some(raw) => match raw.as_i64() {
@@ -67,15 +70,13 @@ pub async fn place(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiEr
             }
         },
     };
-    let path = format!("/v1/accounts/{account_id}/holds");
     let command = Command::PlaceHold(PlaceHold {
         hold_id: Uuid::now_v7(),
         account_id,
         amount: Amount::from_json(&request.amount)?,
         expires_at,
     });
-    let claim = key.claim("POST", &path, &body);
-    execute(&app, actor, command, claim).await
+    call.execute(command).await
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -87,35 +88,32 @@ pub struct CaptureHoldRequest {
     amount: Option<Value>,
 }
 
+http_edge::problems!(CaptureHoldProblems: [
+    ACCOUNT_NOT_FOUND, HOLD_NOT_FOUND, HOLD_NOT_ACTIVE, HOLD_EXPIRED, CONFLICT,
+    CAPTURE_EXCEEDS_HOLD, IDEMPOTENCY_KEY_REUSED
+]);
+
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/holds/{hold_id}/capture",
-    tag = "holds",
-    operation_id = "capture_hold",
     summary = "Take held money (part or all)",
     params(("id" = AccountId, Path, description = "the account id"), ("hold_id" = Uuid, Path, description = "the hold id")),
     request_body = CaptureHoldRequest,
     responses(
         (status = 201, description = "captured", body = HoldAnswer),
-        (status = 404, description = "`account_not_found` or `hold_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_not_active`, `hold_expired` or `conflict`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`capture_exceeds_hold` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        CaptureHoldProblems,
     )
 )]
-pub async fn capture(call: CommandCall<ApiPath<(String, String)>>) -> Result<Response, ApiError> {
-    let (ApiPath((id, hold)), app, actor, key, body) = call.into_parts();
-    let account_id = AccountId::parse(id)?;
-    let hold_id = hold_id(&hold)?;
-    let request: CaptureHoldRequest = parse_body(&body)?;
-    let path = format!("/v1/accounts/{account_id}/holds/{hold_id}/capture");
+pub async fn capture_hold(call: CommandCall<HoldPath>) -> Result<Response, ApiError> {
+    let (account_id, hold_id) = held(&call.path)?;
+    let request: CaptureHoldRequest = call.body()?;
     let command = Command::CaptureHold(CaptureHold {
         hold_id,
         account_id,
         amount: request.amount.as_ref().map(Amount::from_json).transpose()?,
         now: Utc::now(),
     });
-    let claim = key.claim("POST", &path, &body);
-    execute(&app, actor, command, claim).await
+    call.execute(command).await
 }
 
 /// An empty object.
@@ -123,35 +121,37 @@ pub async fn capture(call: CommandCall<ApiPath<(String, String)>>) -> Result<Res
 #[serde(deny_unknown_fields)]
 pub struct VoidHoldRequest {}
 
+http_edge::problems!(VoidHoldProblems: [
+    ACCOUNT_NOT_FOUND, HOLD_NOT_FOUND, HOLD_NOT_ACTIVE, CONFLICT, IDEMPOTENCY_KEY_REUSED
+]);
+
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/holds/{hold_id}/void",
-    tag = "holds",
-    operation_id = "void_hold",
     summary = "Release held money",
     params(("id" = AccountId, Path, description = "the account id"), ("hold_id" = Uuid, Path, description = "the hold id")),
     request_body = VoidHoldRequest,
     responses(
         (status = 201, description = "voided", body = HoldAnswer),
-        (status = 404, description = "`account_not_found` or `hold_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`hold_not_active` or `conflict`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`idempotency_key_reused`: the key was used with another request", body = Problem, content_type = "application/problem+json"),
+        VoidHoldProblems,
     )
 )]
-pub async fn void(call: CommandCall<ApiPath<(String, String)>>) -> Result<Response, ApiError> {
-    let (ApiPath((id, hold)), app, actor, key, body) = call.into_parts();
-    let account_id = AccountId::parse(id)?;
-    let hold_id = hold_id(&hold)?;
-    let VoidHoldRequest {} = parse_body(&body)?;
-    let path = format!("/v1/accounts/{account_id}/holds/{hold_id}/void");
+pub async fn void_hold(call: CommandCall<HoldPath>) -> Result<Response, ApiError> {
+    let (account_id, hold_id) = held(&call.path)?;
+    let VoidHoldRequest {} = call.body()?;
     let command = Command::VoidHold(VoidHold {
         hold_id,
         account_id,
     });
-    let claim = key.claim("POST", &path, &body);
-    execute(&app, actor, command, claim).await
+    call.execute(command).await
 }
 
-fn hold_id(raw: &str) -> Result<Uuid, ApiError> {
-    Uuid::parse_str(raw).map_err(|_| ApiError::invalid_request("hold ids are UUIDs"))
+/// `/v1/accounts/{id}/holds/{hold_id}/…`.
+type HoldPath = ApiPath<(String, String)>;
+
+/// The account and hold a hold's path names.
+fn held(ApiPath((account, hold)): &HoldPath) -> Result<(AccountId, Uuid), ApiError> {
+    let hold_id =
+        Uuid::parse_str(hold).map_err(|_| ApiError::invalid_request("hold ids are UUIDs"))?;
+    Ok((AccountId::parse(account)?, hold_id))
 }

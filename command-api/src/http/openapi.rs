@@ -5,7 +5,7 @@
 //! send (`answers.rs`, `health.rs`), so the document reads what the code reads. This module
 //! only lists the paths. `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, balances, health, holds, orders, transfers};
+use super::{accounts, balances, holds, orders, transfers};
 use http_edge::openapi::{IDEMPOTENCY_KEY_PATTERN, add_header_parameter, header_parameter};
 use utoipa::OpenApi;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -21,23 +21,21 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
             `Ledger-Seq`, to pass as `Ledger-Min-Seq` to the query API for read-your-writes."
     ),
     paths(
-        accounts::open,
+        accounts::open_account,
         accounts::deposit,
         accounts::withdraw,
         transfers::transfer,
-        holds::place,
-        holds::capture,
-        holds::void,
-        balances::set,
-        orders::place,
-        http_edge::probes::healthz,
-        health::readyz,
+        holds::place_hold,
+        holds::capture_hold,
+        holds::void_hold,
+        balances::set_balances,
+        orders::place_order,
     ),
     tags(
         (name = "accounts", description = "Opening accounts and moving money in and out"),
         (name = "transfers", description = "Moving money between accounts, atomically"),
         (name = "holds", description = "Reserving money, then capturing or releasing it"),
-        (name = "batches", description = "Setting many balances at once (admin)"),
+        (name = "balances", description = "Setting many balances at once (admin)"),
         (name = "orders", description = "Orders paid asynchronously by the payment executor"),
         (name = "probes", description = "Liveness and readiness"),
     )
@@ -47,7 +45,9 @@ struct CommandApiDoc;
 /// The whole document: the operations above plus what every API shares (security, problems,
 /// edge answers) and the `Idempotency-Key` header every command accepts.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = http_edge::openapi::finish(CommandApiDoc::openapi());
+    let mut doc = CommandApiDoc::openapi();
+    http_edge::probes::document(&mut doc, "NATS is connected and the journal stream answers");
+    let mut doc = http_edge::openapi::finish(doc, &[super::problem::OVERLOADED]);
     let key = header_parameter(
         "Idempotency-Key",
         "Makes the command safe to retry: a repeat with the same key and request answers the \

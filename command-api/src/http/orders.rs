@@ -2,12 +2,15 @@
 //! rejects the order asynchronously.
 
 use super::answers::OrderAnswer;
-use super::exchange::{CommandCall, NoPath, execute, parse_body};
+use super::exchange::{CommandCall, NoPath};
+use super::problem::{
+    ACCOUNT_NOT_FOUND, CONFLICT, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED, ORDER_EXISTS,
+};
 use crate::domain::order::DESCRIPTION_LEN_MAX;
 use crate::domain::{Command, PlaceOrder};
 use axum::response::Response;
 use events::{AccountId, Amount, Currency};
-use http_edge::{ApiError, Problem};
+use http_edge::ApiError;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -42,23 +45,22 @@ fn description_schema() -> utoipa::openapi::Object {
         .build()
 }
 
+http_edge::problems!(PlaceOrderProblems: [
+    ACCOUNT_NOT_FOUND, ORDER_EXISTS, CONFLICT, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED
+]);
+
 #[utoipa::path(
     post,
     path = "/v1/orders",
-    tag = "orders",
-    operation_id = "place_order",
     summary = "Place an order; the payment executor pays or rejects it",
     request_body = OrderRequest,
     responses(
         (status = 202, description = "placed (status `new`); follow it with the query API's GET /v1/orders/{id}", body = OrderAnswer),
-        (status = 404, description = "`account_not_found`", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`order_exists` or `conflict`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`currency_mismatch` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        PlaceOrderProblems,
     )
 )]
-pub async fn place(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
-    let (NoPath, app, actor, key, body) = call.into_parts();
-    let request: OrderRequest = parse_body(&body)?;
+pub async fn place_order(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
+    let request: OrderRequest = call.body()?;
     let order_id = match request.order_id {
         Some(raw) => Uuid::parse_str(&raw)
             .map_err(|_| ApiError::invalid_request("order_id must be a UUID"))?,
@@ -83,6 +85,5 @@ pub async fn place(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
             .transpose()?,
         description: request.description,
     });
-    let claim = key.claim("POST", "/v1/orders", &body);
-    execute(&app, actor, command, claim).await
+    call.execute(command).await
 }

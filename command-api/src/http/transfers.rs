@@ -1,11 +1,15 @@
 //! `POST /v1/transfers`: both legs commit in one atomic batch, or neither does.
 
 use super::answers::TransferAnswer;
-use super::exchange::{CommandCall, NoPath, execute, parse_body};
+use super::exchange::{CommandCall, NoPath};
+use super::problem::{
+    ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CONFLICT, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED,
+    INSUFFICIENT_FUNDS, SAME_ACCOUNT,
+};
 use crate::domain::{Command, TransferFunds};
 use axum::response::Response;
 use events::{AccountId, Amount, Currency, Metadata, Reference};
-use http_edge::{ApiError, Problem};
+use http_edge::ApiError;
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -32,23 +36,23 @@ pub struct TransferRequest {
     metadata: Option<Value>,
 }
 
+http_edge::problems!(TransferProblems: [
+    ACCOUNT_NOT_FOUND, CONFLICT, SAME_ACCOUNT, INSUFFICIENT_FUNDS, CURRENCY_MISMATCH,
+    BALANCE_OVERFLOW, IDEMPOTENCY_KEY_REUSED
+]);
+
 #[utoipa::path(
     post,
     path = "/v1/transfers",
-    tag = "transfers",
-    operation_id = "transfer",
     summary = "Transfer money between two accounts",
     request_body = TransferRequest,
     responses(
         (status = 201, description = "both legs committed", body = TransferAnswer),
-        (status = 404, description = "`account_not_found`: either account is missing, or the sender is not the caller's", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "`conflict`: the accounts were changed concurrently; retry (Retry-After)", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`same_account`, `insufficient_funds`, `currency_mismatch`, `balance_overflow` or `idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        TransferProblems,
     )
 )]
 pub async fn transfer(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
-    let (NoPath, app, actor, key, body) = call.into_parts();
-    let request: TransferRequest = parse_body(&body)?;
+    let request: TransferRequest = call.body()?;
     let command = TransferFunds {
         transfer_id: Uuid::now_v7(),
         from: AccountId::parse(request.from_account_id)?,
@@ -62,6 +66,5 @@ pub async fn transfer(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
         reference: request.reference.map(Reference::parse).transpose()?,
         metadata: request.metadata.map(Metadata::parse).transpose()?,
     };
-    let claim = key.claim("POST", "/v1/transfers", &body);
-    execute(&app, actor, Command::TransferFunds(command), claim).await
+    call.execute(Command::TransferFunds(command)).await
 }

@@ -141,41 +141,31 @@ pub fn plan(
             .max()
             .unwrap_or(0);
         let writes = !decision.events.is_empty();
-        for event in decision.events {
-            let Some(subject) = event.subject() else {
-                continue;
-            };
-            let aggregate = Aggregate::after(&event);
+        // The idempotency record goes last, with the answer the command's events give.
+        let record = match (&submission.idempotency, record_subject, writes) {
+            (Some(claim), Some(subject), true) => {
+                let rendered = render(&submission.actor, &decision.outcome, submission.job_id);
+                let record = IdempotencyRecorded {
+                    principal: submission.actor.principal.clone(),
+                    fingerprint: claim.fingerprint.clone(),
+                    status: rendered.status,
+                    response: rendered.body,
+                };
+                Some((subject, Event::IdempotencyRecorded(record)))
+            }
+            _ => None,
+        };
+        let events = decision.events.into_iter();
+        let messages = events.filter_map(|event| Some((event.subject()?, event)));
+        for (subject, event) in messages.chain(record) {
             let base = base_seq(&subject);
             let envelope = Envelope::new(submission.job_id, now, event);
-            let staged = (envelope, aggregate, base);
-            push(
+            stage(
                 &mut plan,
                 &mut working,
                 subject,
-                staged,
-                planned.traceparent,
-            );
-        }
-        if let (Some(claim), Some(subject), true) =
-            (&submission.idempotency, record_subject, writes)
-        {
-            let rendered = render(&submission.actor, &decision.outcome, submission.job_id);
-            let record = IdempotencyRecorded {
-                principal: submission.actor.principal.clone(),
-                fingerprint: claim.fingerprint.clone(),
-                status: rendered.status,
-                response: rendered.body,
-            };
-            let aggregate = Aggregate::Idempotency(record.clone());
-            let envelope =
-                Envelope::new(submission.job_id, now, Event::IdempotencyRecorded(record));
-            let staged = (envelope, aggregate, base_seq(&subject));
-            push(
-                &mut plan,
-                &mut working,
-                subject,
-                staged,
+                base,
+                envelope,
                 planned.traceparent,
             );
         }
@@ -231,13 +221,15 @@ impl Aggregates for Working<'_> {
 
 /// Appends one message and makes its post-state the round's working state of its subject; the
 /// first message on a subject carries its expected last sequence.
-fn push(
+fn stage(
     plan: &mut Plan,
     working: &mut HashMap<&str, Aggregate>,
     subject: String,
-    (envelope, aggregate, base): (Envelope, Aggregate, u64),
+    base: u64,
+    envelope: Envelope,
     traceparent: Option<&str>,
 ) {
+    let aggregate = Aggregate::after(&envelope.event);
     if let Some(slot) = working.get_mut(subject.as_str()) {
         *slot = aggregate.clone();
     }

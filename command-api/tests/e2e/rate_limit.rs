@@ -8,8 +8,8 @@ async fn a_caller_over_its_limit_gets_429_with_retry_after_while_another_is_stil
     let nats = NatsServer::start();
     let mut config = config(&nats.url);
     // One token a second, three at once: the fourth quick request is over the limit.
-    config.rate_limit_per_second = 1;
-    config.rate_limit_burst = 3;
+    config.rate_limit.per_second = 1;
+    config.rate_limit.burst = 3;
     let api = Api::start(config).await;
     let ivy = token("ivy", false);
     let jack = token("jack", false);
@@ -52,6 +52,65 @@ async fn a_caller_over_its_limit_gets_429_with_retry_after_while_another_is_stil
         .post("/v1/accounts", &ivy, json!({"account_id": "ivy-3"}))
         .await;
     assert_eq!(again.status.as_u16(), 201, "{:?}", again.body);
+}
+
+#[tokio::test]
+async fn a_service_principal_has_its_own_larger_quota_and_is_still_limited() {
+    let nats = NatsServer::start();
+    let mut config = config(&nats.url);
+    // People: one request at once. Services: three at once.
+    config.rate_limit.per_second = 1;
+    config.rate_limit.burst = 1;
+    config.rate_limit.service_per_second = 1;
+    config.rate_limit.service_burst = 3;
+    let api = Api::start(config).await;
+    let auth = http_edge::Auth::new(Some(SECRET)).expect("auth");
+    let payments = auth
+        .mint_with_role("payments", Some(http_edge::auth::SERVICE_ROLE), 600)
+        .expect("service token");
+    let kim = token("kim", false);
+
+    let opened = api
+        .post("/v1/accounts", &kim, json!({"account_id": "kim"}))
+        .await;
+    assert_eq!(opened.status.as_u16(), 201, "{:?}", opened.body);
+    api.post("/v1/accounts", &kim, json!({"account_id": "kim-2"}))
+        .await
+        .assert_problem(429, "rate_limited");
+    // The service is served past a person's quota, within its own…
+    for n in 0..3 {
+        let answer = api
+            .post(
+                "/v1/accounts",
+                &payments,
+                json!({"account_id": format!("payments-{n}")}),
+            )
+            .await;
+        assert_eq!(
+            answer.status.as_u16(),
+            201,
+            "request {n}: {:?}",
+            answer.body
+        );
+    }
+    // …and refused beyond it.
+    api.post(
+        "/v1/accounts",
+        &payments,
+        json!({"account_id": "payments-3"}),
+    )
+    .await
+    .assert_problem(429, "rate_limited");
+    // A service acts for its own accounts only, like any user.
+    api.post(
+        "/v1/accounts/kim/deposits",
+        &auth
+            .mint_with_role("payments-2", Some(http_edge::auth::SERVICE_ROLE), 600)
+            .expect("service token"),
+        json!({"amount": 5}),
+    )
+    .await
+    .assert_problem(404, "account_not_found");
 }
 
 #[tokio::test]

@@ -2,15 +2,47 @@
 //! look-ups the handlers share that apply it.
 //!
 //! Someone else's account, job or order answers "not found", exactly like a missing one, so
-//! that existence does not leak (DESIGN §5).
+//! that existence does not leak (DESIGN §5). The kinds of "not found" are here, with the
+//! problem sets the handlers' documents list.
 
 use super::params::db;
 use crate::state::AppState;
 use axum::http::StatusCode;
 use events::{AccountId, OwnerId};
+pub use http_edge::problem::{ACCOUNT_NOT_FOUND, FORBIDDEN, ProblemKind};
 use http_edge::{ApiError, Caller};
 use read_model::query::Owned;
 use read_model::query::accounts::{self, Account};
+
+pub const BATCH_NOT_FOUND: ProblemKind = ProblemKind::new(
+    StatusCode::NOT_FOUND,
+    "batch_not_found",
+    "no such batch, or not the caller's",
+);
+pub const HOLD_NOT_FOUND: ProblemKind = ProblemKind::new(
+    StatusCode::NOT_FOUND,
+    "hold_not_found",
+    "no such hold, or not the caller's",
+);
+pub const JOB_NOT_FOUND: ProblemKind = ProblemKind::new(
+    StatusCode::NOT_FOUND,
+    "job_not_found",
+    "no such job, or not the caller's",
+);
+pub const ORDER_NOT_FOUND: ProblemKind = ProblemKind::new(
+    StatusCode::NOT_FOUND,
+    "order_not_found",
+    "no such order, or not the caller's",
+);
+
+http_edge::problems!(
+    /// An account's resources: missing, or another owner's.
+    pub AccountHidden: [ACCOUNT_NOT_FOUND]
+);
+http_edge::problems!(
+    /// A list of someone else's things, asked by a user.
+    pub OthersListed: [FORBIDDEN]
+);
 
 /// Whether `caller` may see a row owned by `owner` (`None`: no owner recorded; admins only).
 pub fn may_see(caller: &Caller, owner: Option<&OwnerId>) -> bool {
@@ -25,6 +57,15 @@ pub fn visible<R: Owned>(caller: &Caller, row: Option<R>) -> Option<R> {
     row.filter(|row| may_see(caller, row.owner_id()))
 }
 
+/// The row if there is one and the caller may see it; otherwise the `missing` problem.
+pub fn visible_or<R: Owned>(
+    caller: &Caller,
+    row: Option<R>,
+    missing: ProblemKind,
+) -> Result<R, ApiError> {
+    visible(caller, row).ok_or_else(|| ApiError::new(missing, missing.meaning))
+}
+
 /// The account if it exists and the caller may see it; otherwise `404 account_not_found`.
 pub async fn visible_account(
     app: &AppState,
@@ -35,13 +76,8 @@ pub async fn visible_account(
     let row = accounts::account(&app.pool, &account_id)
         .await
         .map_err(db)?;
-    visible(caller, row).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "account_not_found",
-            format!("account {account_id} not found"),
-        )
-    })
+    visible(caller, row)
+        .ok_or_else(|| ApiError::new(ACCOUNT_NOT_FOUND, format!("account {account_id} not found")))
 }
 
 /// Whose things a list shows: the `owner_id` asked for (admins: anyone's; users: only their

@@ -1,13 +1,15 @@
 //! `GET /v1/accounts`, `GET /v1/accounts/{id}`, `GET /v1/accounts/{id}/balance`.
 
-use super::access::{listed_owner, visible_account};
+use super::access::{
+    ACCOUNT_NOT_FOUND, AccountHidden, OthersListed, listed_owner, visible_account,
+};
 use super::params::{db, decode_cursor, encode_cursor, page_len};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, Currency, OwnerId};
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller, Problem};
+use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use read_model::query::accounts;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -57,16 +59,14 @@ impl From<accounts::Account> for Account {
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}",
-    tag = "accounts",
-    operation_id = "get_account",
     summary = "An account",
     params(("id" = AccountId, Path, description = "the account id")),
     responses(
         (status = 200, description = "the account", body = Account),
-        (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        AccountHidden,
     )
 )]
-pub async fn get_one(
+pub async fn get_account(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
@@ -105,16 +105,14 @@ pub struct Balance {
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}/balance",
-    tag = "accounts",
-    operation_id = "get_balance",
     summary = "An account's balance, now or as of a past instant",
     params(("id" = AccountId, Path, description = "the account id"), BalanceQuery),
     responses(
         (status = 200, description = "the balance", body = Balance),
-        (status = 404, description = "`account_not_found`: no such account (then), or not the caller's", body = Problem, content_type = "application/problem+json"),
+        AccountHidden,
     )
 )]
-pub async fn balance(
+pub async fn get_balance(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
@@ -139,8 +137,7 @@ pub async fn balance(
         .map_err(db)?
         .ok_or_else(|| {
             ApiError::new(
-                axum::http::StatusCode::NOT_FOUND,
-                "account_not_found",
+                ACCOUNT_NOT_FOUND,
                 format!("account {} did not exist at {raw}", row.account_id),
             )
         })?;
@@ -180,16 +177,14 @@ pub struct AccountPage {
 #[utoipa::path(
     get,
     path = "/v1/accounts",
-    tag = "accounts",
-    operation_id = "list_accounts",
     summary = "The caller's accounts (admins: anyone's), by account id",
     params(ListQuery),
     responses(
         (status = 200, description = "a page of accounts", body = AccountPage),
-        (status = 403, description = "`forbidden`: users list their own accounts only", body = Problem, content_type = "application/problem+json"),
+        OthersListed,
     )
 )]
-pub async fn list(
+pub async fn list_accounts(
     State(app): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,

@@ -1,12 +1,12 @@
 //! `GET /v1/batches/{id}`: a balance batch's progress.
 
-use super::access::visible;
+use super::access::{BATCH_NOT_FOUND, visible_or};
 use super::params::{db, uuid_id};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use http_edge::{ApiError, ApiPath, Caller, Problem};
+use http_edge::{ApiError, ApiPath, Caller};
 use read_model::query::batches;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -36,32 +36,26 @@ pub struct Batch {
     updated_at: DateTime<Utc>,
 }
 
+http_edge::problems!(BatchHidden: [BATCH_NOT_FOUND]);
+
 #[utoipa::path(
     get,
     path = "/v1/batches/{id}",
-    tag = "batches",
-    operation_id = "get_batch",
     summary = "A balance batch's progress",
     params(("id" = uuid::Uuid, Path, description = "the batch id")),
     responses(
         (status = 200, description = "the batch", body = Batch),
-        (status = 404, description = "`batch_not_found`: no such batch, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        BatchHidden,
     )
 )]
-pub async fn get_one(
+pub async fn get_batch(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Batch>, ApiError> {
     let batch_id = uuid_id(&raw, "batch")?;
     let row = batches::batch(&app.pool, batch_id).await.map_err(db)?;
-    let row = visible(&caller, row).ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "batch_not_found",
-            "no such batch",
-        )
-    })?;
+    let row = visible_or(&caller, row, BATCH_NOT_FOUND)?;
     Ok(Json(Batch {
         status: if row.is_done() {
             BatchStatus::Done

@@ -5,14 +5,14 @@
 //! Page paging (`page`, `page_size`) is offered for simple clients; its pages shift when new
 //! entries arrive.
 
-use super::access::visible_account;
+use super::access::{AccountHidden, visible_account};
 use super::params::{db, decode_cursor, encode_cursor, page_len, stored_word};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, HISTORY_TYPES};
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller, Problem};
+use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use read_model::query::entries::{self, From, HistoryEntry};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -133,16 +133,14 @@ pub struct EntryPage {
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}/entries",
-    tag = "accounts",
-    operation_id = "list_entries",
     summary = "An account's history, newest first",
     params(("id" = AccountId, Path, description = "the account id"), EntriesQuery),
     responses(
         (status = 200, description = "a page of entries", body = EntryPage),
-        (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        AccountHidden,
     )
 )]
-pub async fn list(
+pub async fn list_entries(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,

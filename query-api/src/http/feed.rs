@@ -8,7 +8,8 @@
 //! hub hands it, skipping anything already sent: every entry once, in order, without a gap.
 //! A subscriber the hub cut off for reading too slowly gets a final `event: lagged`.
 
-use super::access::visible_account;
+use super::access::{ACCOUNT_NOT_FOUND, ProblemKind, visible_account};
+use crate::consistency::PROJECTION_LAGGING;
 use crate::feed::{Hub, PAGE_LEN, Refused, Subscription};
 use crate::state::AppState;
 use axum::extract::State;
@@ -17,7 +18,8 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use events::AccountId;
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller, Problem};
+use http_edge::problem::UNAVAILABLE;
+use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use read_model::query::feed::{self as rows, FeedEntry};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -139,11 +141,19 @@ impl From<&FeedEntry> for FeedEvent {
     }
 }
 
+/// Every live feed slot of this instance is taken (or it is shutting down).
+pub const FEED_FULL: ProblemKind = ProblemKind::new(
+    StatusCode::SERVICE_UNAVAILABLE,
+    "feed_full",
+    "every live feed slot of this instance is taken; retry (Retry-After)",
+)
+.retried();
+
+http_edge::problems!(FeedProblems: [ACCOUNT_NOT_FOUND, FEED_FULL, UNAVAILABLE, PROJECTION_LAGGING]);
+
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}/events",
-    tag = "accounts",
-    operation_id = "stream_account_events",
     summary = "An account's changes, live (Server-Sent Events)",
     description = "A `text/event-stream` that stays open: one event per history entry (`id`: \
         its journal sequence, `event`: its history type, `data`: a `FeedEvent`), heartbeat \
@@ -156,10 +166,10 @@ impl From<&FeedEntry> for FeedEvent {
     ),
     responses(
         (status = 200, description = "the stream of events, one `StreamEvent` each", content_type = "text/event-stream", body = StreamEvent),
-        (status = 404, description = "`account_not_found`: no such account, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        FeedProblems,
     )
 )]
-pub async fn stream(
+pub async fn stream_account_events(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath<String>,
@@ -173,8 +183,7 @@ pub async fn stream(
             Refused::Full => "every live feed slot of this instance is taken; retry shortly",
             Refused::Closed => "the service is shutting down; retry shortly",
         };
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "feed_full", detail)
-            .retry_after(FULL_RETRY_AFTER_S)
+        ApiError::new(FEED_FULL, detail).retry_after(FULL_RETRY_AFTER_S)
     })?;
     let after = start.unwrap_or(subscription.live_from);
     let limits = app.feed.limits();

@@ -1,13 +1,13 @@
 //! `GET /v1/holds/{id}`: a hold's status (`placed`, `captured`, `voided`, `expired`).
 
-use super::access::visible;
+use super::access::{HOLD_NOT_FOUND, visible_or};
 use super::params::{db, stored_word, uuid_id};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, Amount};
-use http_edge::{ApiError, ApiPath, Caller, Problem};
+use http_edge::{ApiError, ApiPath, Caller};
 use read_model::query::holds;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -38,32 +38,26 @@ pub struct Hold {
     updated_at: DateTime<Utc>,
 }
 
+http_edge::problems!(HoldHidden: [HOLD_NOT_FOUND]);
+
 #[utoipa::path(
     get,
     path = "/v1/holds/{id}",
-    tag = "holds",
-    operation_id = "get_hold",
     summary = "A hold",
     params(("id" = uuid::Uuid, Path, description = "the hold id")),
     responses(
         (status = 200, description = "the hold", body = Hold),
-        (status = 404, description = "`hold_not_found`: no such hold, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        HoldHidden,
     )
 )]
-pub async fn get_one(
+pub async fn get_hold(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Hold>, ApiError> {
     let hold_id = uuid_id(&raw, "hold")?;
     let row = holds::hold(&app.pool, hold_id).await.map_err(db)?;
-    let row = visible(&caller, row).ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "hold_not_found",
-            "no such hold",
-        )
-    })?;
+    let row = visible_or(&caller, row, HOLD_NOT_FOUND)?;
     Ok(Json(Hold {
         account_id: row.account_id,
         amount: row.amount,

@@ -1,14 +1,14 @@
 //! `GET /v1/jobs/{id}`: a command's status. A synchronous command's job is complete once an
 //! entry carries its id (no row per job is kept for those: the entries are the record).
 
-use super::access::{may_see, visible};
+use super::access::{JOB_NOT_FOUND, may_see, visible};
 use super::params::{db, stored_word, uuid_id};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::AccountId;
-use http_edge::{ApiError, ApiPath, Caller, Problem};
+use http_edge::{ApiError, ApiPath, Caller};
 use read_model::query::jobs::{self, AppliedJob, AsyncJob};
 use read_model::query::orders::{self, Order};
 use serde::{Deserialize, Serialize};
@@ -131,26 +131,22 @@ impl Job {
 }
 
 fn job_not_found() -> ApiError {
-    ApiError::new(
-        axum::http::StatusCode::NOT_FOUND,
-        "job_not_found",
-        "no such job",
-    )
+    ApiError::new(JOB_NOT_FOUND, JOB_NOT_FOUND.meaning)
 }
+
+http_edge::problems!(JobHidden: [JOB_NOT_FOUND]);
 
 #[utoipa::path(
     get,
     path = "/v1/jobs/{id}",
-    tag = "jobs",
-    operation_id = "get_job",
     summary = "A command's job and its status",
     params(("id" = uuid::Uuid, Path, description = "the job id")),
     responses(
         (status = 200, description = "the job", body = Job),
-        (status = 404, description = "`job_not_found`: no such job, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        JobHidden,
     )
 )]
-pub async fn get_one(
+pub async fn get_job(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(raw): ApiPath<String>,

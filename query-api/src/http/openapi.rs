@@ -5,8 +5,8 @@
 //! answers by the very structs the handlers send, whose schemas the paths bring in.
 //! `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, batches, entries, feed, health, holds, jobs, orders};
-use http_edge::openapi::{add_header_parameter, header_parameter, integer_between, problem_answer};
+use super::{accounts, batches, entries, feed, holds, jobs, orders};
+use http_edge::openapi::{add_header_parameter, header_parameter, integer_between};
 use http_edge::probes;
 use utoipa::OpenApi;
 use utoipa::openapi::RefOr;
@@ -24,24 +24,24 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
             `Ledger-Seq` as `Ledger-Min-Seq` to read your own writes."
     ),
     paths(
-        accounts::list,
-        accounts::get_one,
-        accounts::balance,
-        entries::list,
-        feed::stream,
-        jobs::get_one,
-        holds::get_one,
-        batches::get_one,
-        orders::list,
-        orders::get_one,
-        probes::healthz,
-        health::readyz,
+        accounts::list_accounts,
+        accounts::get_account,
+        accounts::get_balance,
+        entries::list_entries,
+        feed::stream_account_events,
+        jobs::get_job,
+        holds::get_hold,
+        batches::get_batch,
+        orders::list_orders,
+        orders::get_order,
     ),
     // The feed's answer is a stream, not one body: its events' `data` and its `from` word
     // are listed here so that clients find their shapes.
     components(schemas(feed::FeedEvent, feed::FromWhere)),
     tags(
-        (name = "accounts", description = "Accounts, balances and history"),
+        (name = "accounts", description = "Accounts and their balances"),
+        (name = "entries", description = "Accounts' history"),
+        (name = "feed", description = "Accounts' changes, live"),
         (name = "jobs", description = "What became of a command"),
         (name = "holds", description = "Reservations of money"),
         (name = "batches", description = "Balance batches"),
@@ -54,7 +54,9 @@ struct QueryApiDoc;
 /// The whole document: the operations above plus what every API shares (security, problems,
 /// edge answers) and the `Ledger-Min-Seq` header every query accepts.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = http_edge::openapi::finish(QueryApiDoc::openapi());
+    let mut doc = QueryApiDoc::openapi();
+    probes::document(&mut doc, "PostgreSQL answers and the read models exist");
+    let mut doc = http_edge::openapi::finish(doc, &[crate::consistency::PROJECTION_LAGGING]);
     let min_seq = header_parameter(
         "Ledger-Min-Seq",
         "Read-your-writes: wait (bounded) until the read model has applied the journal up to \
@@ -73,8 +75,8 @@ pub fn document() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// What the feed adds to the shared answers: the header a reconnecting `EventSource` sends,
-/// and `feed_full` among the reasons for a `503`.
+/// What the feed adds to the shared parameters: the header a reconnecting `EventSource`
+/// sends.
 fn describe_feed(doc: &mut utoipa::openapi::OpenApi) {
     let Some(operation) = doc
         .paths
@@ -94,14 +96,6 @@ fn describe_feed(doc: &mut utoipa::openapi::OpenApi) {
         .parameters
         .get_or_insert_with(Vec::new)
         .push(RefOr::T(last_event_id));
-    operation.responses.responses.insert(
-        "503".to_owned(),
-        RefOr::T(problem_answer(
-            "`feed_full | unavailable | projection_lagging`: every live feed slot of this \
-             instance is taken, or the service cannot answer now",
-            true,
-        )),
-    );
 }
 
 #[cfg(test)]

@@ -1,13 +1,13 @@
 //! `GET /v1/orders/{id}` and `GET /v1/orders?owner_id=&limit=&offset=`.
 
-use super::access::{listed_owner, visible};
+use super::access::{ORDER_NOT_FOUND, OthersListed, listed_owner, visible_or};
 use super::params::{db, page_len, stored_word, uuid_id};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, Amount, Currency, OwnerId};
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller, Problem};
+use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use read_model::query::orders;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -61,32 +61,26 @@ impl Order {
     }
 }
 
+http_edge::problems!(OrderHidden: [ORDER_NOT_FOUND]);
+
 #[utoipa::path(
     get,
     path = "/v1/orders/{id}",
-    tag = "orders",
-    operation_id = "get_order",
     summary = "An order",
     params(("id" = uuid::Uuid, Path, description = "the order id")),
     responses(
         (status = 200, description = "the order", body = Order),
-        (status = 404, description = "`order_not_found`: no such order, or not the caller's", body = Problem, content_type = "application/problem+json"),
+        OrderHidden,
     )
 )]
-pub async fn get_one(
+pub async fn get_order(
     State(app): State<AppState>,
     caller: Caller,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Order>, ApiError> {
     let order_id = uuid_id(&raw, "order")?;
     let row = orders::order(&app.pool, order_id).await.map_err(db)?;
-    let row = visible(&caller, row).ok_or_else(|| {
-        ApiError::new(
-            axum::http::StatusCode::NOT_FOUND,
-            "order_not_found",
-            "no such order",
-        )
-    })?;
+    let row = visible_or(&caller, row, ORDER_NOT_FOUND)?;
     Ok(Json(Order::from_row(row)?))
 }
 
@@ -116,16 +110,14 @@ pub struct OrderPage {
 #[utoipa::path(
     get,
     path = "/v1/orders",
-    tag = "orders",
-    operation_id = "list_orders",
     summary = "The caller's orders (admins: anyone's), newest first",
     params(ListQuery),
     responses(
         (status = 200, description = "a page of orders", body = OrderPage),
-        (status = 403, description = "`forbidden`: users list their own orders only", body = Problem, content_type = "application/problem+json"),
+        OthersListed,
     )
 )]
-pub async fn list(
+pub async fn list_orders(
     State(app): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
