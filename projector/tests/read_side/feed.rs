@@ -312,6 +312,11 @@ async fn another_owners_account_is_not_found_on_the_feed_and_an_admin_sees_it() 
         ("?from=now&after_seq=3", vec![]),
         ("?since=3", vec![]),
         ("", vec![("last-event-id", "x")]),
+        // Refused even though Last-Event-ID would take precedence.
+        (
+            "?after_seq=9223372036854775808",
+            vec![("last-event-id", "3")],
+        ),
     ] {
         stack
             .queries

@@ -56,6 +56,21 @@ pub struct FeedQuery {
     from: Option<String>,
 }
 
+/// One event of the stream as `text/event-stream` frames it (heartbeats are comments, not
+/// events). Only the document uses this type: the stream writes the fields itself.
+#[derive(Debug, ToSchema)]
+pub struct StreamEvent {
+    /// The entry's journal sequence; resume after it with `Last-Event-ID` (none on `lagged`).
+    #[schema(pattern = "^[0-9]+$")]
+    pub id: Option<String>,
+    /// The entry's history type (`opening`, `deposit`, `withdrawal`, `transfer`,
+    /// `adjustment`, `payment`, `hold`), or `lagged` for the last event of a cut-off stream.
+    pub event: String,
+    /// JSON: a `FeedEvent`, or for `lagged` `{"last_seq", "detail"}`.
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
 /// One change of the account, as the `data` of its event.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FeedEvent {
@@ -150,7 +165,7 @@ http_edge::problems!(FeedProblems: [ACCOUNT_NOT_FOUND, FEED_FULL, UNAVAILABLE, P
         FeedQuery,
     ),
     responses(
-        (status = 200, description = "the stream of events", content_type = "text/event-stream", body = String),
+        (status = 200, description = "the stream of events, one `StreamEvent` each", content_type = "text/event-stream", body = StreamEvent),
         FeedProblems,
     )
 )]
@@ -203,6 +218,12 @@ fn start_of(headers: &HeaderMap, query: &FeedQuery) -> Result<Option<u64>, ApiEr
             "use either after_seq or from=now, not both",
         ));
     }
+    // Checked whatever else the request says: a bad value is refused, never ignored.
+    if query.after_seq.is_some_and(|seq| seq > SEQ_MAX) {
+        return Err(ApiError::invalid_request(
+            "after_seq must be an integer from 0 to 2^63 - 1",
+        ));
+    }
     if let Some(raw) = headers.get(LAST_EVENT_ID) {
         let seq = raw
             .to_str()
@@ -218,9 +239,6 @@ fn start_of(headers: &HeaderMap, query: &FeedQuery) -> Result<Option<u64>, ApiEr
         return Ok(Some(seq));
     }
     match query.after_seq {
-        Some(seq) if seq > SEQ_MAX => Err(ApiError::invalid_request(
-            "after_seq must be an integer from 0 to 2^63 - 1",
-        )),
         Some(seq) => Ok(Some(seq)),
         None if from_now => Ok(None),
         None => Ok(Some(0)),

@@ -172,6 +172,7 @@ mod tests {
             "Balance",
             "EntryPage",
             "FeedEvent",
+            "StreamEvent",
             "Job",
             "Hold",
             "Batch",
