@@ -107,12 +107,9 @@ pub async fn page(
         }
         p.feed-status #feed-status { "connecting to the live feed…" }
         div.grid {
-            (deposit_form(&id, &FormView::default()))
-            (withdraw_form(&id, &FormView::default()))
-            (transfer_form(&id, &FormView::default()))
-            (hold_form(&id, &FormView::default()))
-            (capture_form(&id, &FormView::default()))
-            (void_form(&id, &FormView::default()))
+            @for form in &MONEY_FORMS {
+                (money_form(&id, form, &FormView::default()))
+            }
         }
         h2 { "Balance over time" }
         (chart)
@@ -287,76 +284,71 @@ fn form_shell(id: &str, action: &str, title: &str, inner: Markup) -> Markup {
     }
 }
 
-fn deposit_form(id: &str, view: &FormView) -> Markup {
-    form_shell(
-        id,
-        "deposit",
-        "Deposit",
-        html! {
-            (view.input("deposit", Field::Amount, "Amount", "text", true))
-            (view.footer("deposit", "Deposit"))
-        },
-    )
+/// A money form as data: its action (also its route and ids), title, fields (field, label,
+/// required) and button.
+struct MoneyForm {
+    action: &'static str,
+    title: &'static str,
+    fields: &'static [(Field, &'static str, bool)],
+    button: &'static str,
 }
 
-fn withdraw_form(id: &str, view: &FormView) -> Markup {
-    form_shell(
-        id,
-        "withdraw",
-        "Withdraw",
-        html! {
-            (view.input("withdraw", Field::Amount, "Amount", "text", true))
-            (view.footer("withdraw", "Withdraw"))
-        },
-    )
-}
+/// The account page's forms, in the order it shows them.
+const MONEY_FORMS: [MoneyForm; 6] = [
+    MoneyForm {
+        action: "deposit",
+        title: "Deposit",
+        fields: &[(Field::Amount, "Amount", true)],
+        button: "Deposit",
+    },
+    MoneyForm {
+        action: "withdraw",
+        title: "Withdraw",
+        fields: &[(Field::Amount, "Amount", true)],
+        button: "Withdraw",
+    },
+    MoneyForm {
+        action: "transfer",
+        title: "Transfer",
+        fields: &[
+            (Field::Account, "To account", true),
+            (Field::Amount, "Amount", true),
+        ],
+        button: "Transfer",
+    },
+    MoneyForm {
+        action: "hold",
+        title: "Place a hold",
+        fields: &[(Field::Amount, "Amount", true)],
+        button: "Hold",
+    },
+    MoneyForm {
+        action: "capture",
+        title: "Capture a hold",
+        fields: &[
+            (Field::HoldId, "Hold id", true),
+            (Field::Amount, "Amount (empty: all of it)", false),
+        ],
+        button: "Capture",
+    },
+    MoneyForm {
+        action: "void",
+        title: "Void a hold",
+        fields: &[(Field::HoldId, "Hold id", true)],
+        button: "Void",
+    },
+];
 
-fn transfer_form(id: &str, view: &FormView) -> Markup {
+fn money_form(id: &str, form: &MoneyForm, view: &FormView) -> Markup {
     form_shell(
         id,
-        "transfer",
-        "Transfer",
+        form.action,
+        form.title,
         html! {
-            (view.input("transfer", Field::Account, "To account", "text", true))
-            (view.input("transfer", Field::Amount, "Amount", "text", true))
-            (view.footer("transfer", "Transfer"))
-        },
-    )
-}
-
-fn hold_form(id: &str, view: &FormView) -> Markup {
-    form_shell(
-        id,
-        "hold",
-        "Place a hold",
-        html! {
-            (view.input("hold", Field::Amount, "Amount", "text", true))
-            (view.footer("hold", "Hold"))
-        },
-    )
-}
-
-fn capture_form(id: &str, view: &FormView) -> Markup {
-    form_shell(
-        id,
-        "capture",
-        "Capture a hold",
-        html! {
-            (view.input("capture", Field::HoldId, "Hold id", "text", true))
-            (view.input("capture", Field::Amount, "Amount (empty: all of it)", "text", false))
-            (view.footer("capture", "Capture"))
-        },
-    )
-}
-
-fn void_form(id: &str, view: &FormView) -> Markup {
-    form_shell(
-        id,
-        "void",
-        "Void a hold",
-        html! {
-            (view.input("void", Field::HoldId, "Hold id", "text", true))
-            (view.footer("void", "Void"))
+            @for (field, label, required) in form.fields {
+                (view.input(form.action, *field, label, "text", *required))
+            }
+            (view.footer(form.action, form.button))
         },
     )
 }
@@ -444,14 +436,12 @@ fn command_of(id: &str, action: &str, view: &mut FormView) -> Option<Command> {
 }
 
 fn render_form(id: &str, action: &str, view: &FormView) -> Markup {
-    match action {
-        "deposit" => deposit_form(id, view),
-        "withdraw" => withdraw_form(id, view),
-        "transfer" => transfer_form(id, view),
-        "hold" => hold_form(id, view),
-        "capture" => capture_form(id, view),
-        _ => void_form(id, view),
-    }
+    // Unknown actions are refused before a form is rendered; the last form stands in.
+    let form = MONEY_FORMS
+        .iter()
+        .find(|form| form.action == action)
+        .unwrap_or(&MONEY_FORMS[MONEY_FORMS.len() - 1]);
+    money_form(id, form, view)
 }
 
 /// What a success says, from the command's answer.
@@ -486,8 +476,7 @@ pub async fn submit(
     Path((id, action)): Path<(String, String)>,
     Form(values): Form<HashMap<String, String>>,
 ) -> Response {
-    const ACTIONS: [&str; 6] = ["deposit", "withdraw", "transfer", "hold", "capture", "void"];
-    if !is_account_id(&id) || !ACTIONS.contains(&action.as_str()) {
+    if !is_account_id(&id) || !MONEY_FORMS.iter().any(|form| form.action == action) {
         return not_found(&session).into_response();
     }
     let key = key_of(&values);
