@@ -5,7 +5,7 @@
 //! send (`answers.rs`, `health.rs`), so the document reads what the code reads. This module
 //! only lists the paths. `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, balances, holds, orders, transfers};
+use super::{accounts, balances, holds, journal, orders, transfers};
 use http_edge::openapi::{IDEMPOTENCY_KEY_PATTERN, add_header_parameter, header_parameter};
 use utoipa::OpenApi;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -30,6 +30,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         holds::void_hold,
         balances::set_balances,
         orders::place_order,
+        journal::list_journal,
     ),
     tags(
         (name = "accounts", description = "Opening accounts and moving money in and out"),
@@ -37,6 +38,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         (name = "holds", description = "Reserving money, then capturing or releasing it"),
         (name = "balances", description = "Setting many balances at once (admin)"),
         (name = "orders", description = "Orders paid asynchronously by the payment executor"),
+        (name = "journal", description = "Reading the journal's recent messages (admin)"),
         (name = "probes", description = "Liveness and readiness"),
     )
 )]
@@ -86,6 +88,7 @@ mod tests {
             "/v1/accounts/{id}/holds/{hold_id}/void",
             "/v1/balances",
             "/v1/orders",
+            "/v1/admin/journal",
             "/healthz",
             "/readyz",
         ] {
