@@ -18,21 +18,22 @@ use utoipa::{IntoParams, ToSchema};
 /// Most messages per page. A journal message is mostly under 1 KB, but a balance batch's
 /// `batch_submitted` chunk carries up to 1,000 items (~50 KB): 100 of those keep a page
 /// under ~5 MB, while 100 ordinary events fill a long screen.
-pub const PAGE_LEN_MAX: u64 = 100;
+pub const PAGE_LEN_MAX: i64 = 100;
 /// Messages per page when the client does not say: a screenful.
-pub const PAGE_LEN_DEFAULT: u64 = 20;
+pub const PAGE_LEN_DEFAULT: i64 = 20;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct JournalQuery {
     /// Only messages with a lower stream sequence (`next_before_seq` of the previous page);
-    /// by default the newest.
+    /// by default the newest. Signed like every sequence the APIs take (`Ledger-Min-Seq`,
+    /// `after_seq`): the documents' integers are `int64`.
     #[param(minimum = 1)]
-    before_seq: Option<u64>,
+    before_seq: Option<i64>,
     /// Messages per page.
     #[param(minimum = 1, maximum = 100)]
-    limit: Option<u64>,
+    limit: Option<i64>,
 }
 
 /// One journal message as stored.
@@ -128,17 +129,21 @@ pub async fn list_journal(
             )));
         }
     };
-    if query.before_seq == Some(0) {
-        return Err(ApiError::invalid_request(
-            "before_seq counts from 1 (the journal's first sequence)",
-        ));
-    }
+    let limit = limit.unsigned_abs();
+    let before_seq = match query.before_seq {
+        None => None,
+        Some(n) if n >= 1 => Some(n.unsigned_abs()),
+        Some(_) => {
+            return Err(ApiError::invalid_request(
+                "before_seq counts from 1 (the journal's first sequence)",
+            ));
+        }
+    };
     let last_seq = ledger_nats::stream::stream_last_seq(&app.nats, &app.stream)
         .await
         .map_err(|e| unreachable_journal(&e))?;
     // Nothing lies beyond the end: a later `before_seq` reads from the end.
-    let before = query
-        .before_seq
+    let before = before_seq
         .unwrap_or(u64::MAX)
         .min(last_seq.saturating_add(1));
     let from = before.saturating_sub(limit).max(1);

@@ -111,6 +111,7 @@ async fn bad_paging_parameters_are_a_400_problem() {
         "before_seq=0",
         "before_seq=-5",
         "before_seq=x",
+        "before_seq=9223372036854775808",
         "after_seq=3",
     ] {
         let answer = api
