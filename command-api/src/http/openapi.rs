@@ -97,6 +97,13 @@ mod tests {
         let deposit = &json["paths"]["/v1/accounts/{id}/deposits"]["post"];
         assert_eq!(deposit["security"][0]["bearer"], serde_json::json!([]));
         assert!(deposit["responses"]["429"].is_object());
+        // The journal, a GET among commands, gets the same edge answers and its own 403.
+        let journal = &json["paths"]["/v1/admin/journal"]["get"];
+        assert_eq!(journal["security"][0]["bearer"], serde_json::json!([]));
+        for status in ["200", "400", "401", "403", "429", "500", "503"] {
+            assert!(journal["responses"][status].is_object(), "journal {status}");
+        }
+        assert_eq!(journal["operationId"], "list_journal");
         assert_eq!(
             json["components"]["schemas"]["MovementRequest"]["additionalProperties"],
             false

@@ -155,6 +155,16 @@ mod tests {
         }
         assert!(events["responses"]["200"]["content"]["text/event-stream"].is_object());
         assert!(events["responses"]["503"]["headers"]["Retry-After"].is_object());
+        let projector = &json["paths"]["/v1/admin/projector"]["get"];
+        assert_eq!(projector["security"][0]["bearer"], serde_json::json!([]));
+        for status in ["200", "401", "403", "429", "503"] {
+            assert!(
+                projector["responses"][status].is_object(),
+                "projector {status}"
+            );
+        }
+        assert_eq!(projector["operationId"], "get_projector");
+        assert_eq!(projector["tags"][0], "admin");
     }
 
     #[test]
