@@ -29,7 +29,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 pub use config::Config;
 pub use http::state::AppState;
-use http::{accounts, balances, health, holds, orders, transfers};
+use http::{accounts, balances, health, holds, journal, orders, transfers};
 use http_edge::Auth;
 use http_edge::server::{Server, with_edge_layers};
 use std::net::SocketAddr;
@@ -71,6 +71,7 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
             "/v1/accounts/{id}/holds/{hold_id}/void",
             post(holds::void_hold),
         )
+        .route("/v1/admin/journal", get(journal::list_journal))
         .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(http_edge::metrics::render))

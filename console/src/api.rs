@@ -116,6 +116,17 @@ impl Api {
         Self::answer(request.send().await).await
     }
 
+    /// A read from the command API (the journal, which only it can read): no
+    /// `Ledger-Min-Seq`, since the journal is the source and never lags itself.
+    pub async fn read_commands(&self, session: &Session, path: &str) -> Result<Answer, Problem> {
+        let request = self
+            .http
+            .get(self.url(Side::Commands, path))
+            .bearer_auth(&session.token)
+            .timeout(self.timeout);
+        Self::answer(request.send().await).await
+    }
+
     /// A command with its idempotency key.
     pub async fn command(
         &self,

@@ -61,6 +61,12 @@ pub struct Config {
     /// reached through TLS; off by default because a development console speaks plain HTTP.
     #[arg(long, env = "CONSOLE_COOKIE_SECURE", default_value_t = false)]
     pub cookie_secure: bool,
+
+    /// Grafana's base URL as the person's browser reaches it (e.g. `http://localhost:3000`):
+    /// the Journal page links each message's `traceparent` to its trace in Tempo. Unset: the
+    /// trace context is shown as text. The console never calls it.
+    #[arg(long, env = "GRAFANA_URL")]
+    pub grafana_url: Option<String>,
 }
 
 impl Config {
@@ -86,6 +92,8 @@ pub struct AppState {
     /// Dev identities by name (empty unless `CONSOLE_DEV_TOKENS` is set).
     pub dev_tokens: Arc<BTreeMap<String, String>>,
     pub cookie_secure: bool,
+    /// `GRAFANA_URL`, without a trailing `/`; empty counts as unset.
+    pub grafana_url: Option<String>,
 }
 
 impl AppState {
@@ -100,6 +108,11 @@ impl AppState {
             api,
             dev_tokens: Arc::new(dev_tokens),
             cookie_secure: config.cookie_secure,
+            grafana_url: config
+                .grafana_url
+                .as_deref()
+                .map(|url| url.trim().trim_end_matches('/').to_owned())
+                .filter(|url| !url.is_empty()),
         })
     }
 }
@@ -153,6 +166,9 @@ pub fn router(state: AppState) -> Router {
             "/admin/batches/{id}/progress",
             get(pages::batches::progress),
         )
+        .route("/admin/operations", get(pages::operations::page))
+        .route("/admin/operations/status", get(pages::operations::status))
+        .route("/admin/journal", get(pages::operations::journal))
         .route("/assets/{name}", get(assets::serve))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

@@ -27,6 +27,9 @@ async fn a_person_uses_the_console_in_headless_chromium() {
         "npm packages missing: run `npm ci` in {} (scripts/prerequisites.sh: ensure_console_browser)",
         browser_dir.display()
     );
+    // Spans get W3C trace context (nothing is exported), so that journaled messages carry a
+    // `traceparent` for the Journal page to link.
+    let _telemetry = telemetry::trace::init_tracing("text", "tally", None);
     let alice = token("alice", false);
     let admin = token("admin", true);
     let stack = Stack::start(Some(format!("alice={alice},admin={admin}"))).await;
@@ -46,6 +49,7 @@ async fn a_person_uses_the_console_in_headless_chromium() {
         .env("CONSOLE_URL", &stack.console_url)
         .env("COMMAND_API_URL", &stack.command_url)
         .env("ALICE_TOKEN", &alice)
+        .env("GRAFANA_URL", support::GRAFANA_URL)
         .env("SCREENSHOT_PATH", &screenshot)
         .stdin(Stdio::null())
         .kill_on_drop(true)

@@ -69,6 +69,26 @@ async fn answer(State(upstream): State<Upstream>, request: Request) -> Response 
             "insufficient_funds",
             "account mine has 5 available, 900 requested",
         ),
+        "/v1/admin/journal" => axum::Json(serde_json::json!({
+            "last_seq": 42,
+            "next_before_seq": 41,
+            "items": [{
+                "seq": 42, "subject": "ledger.account.mine", "type": "funds_deposited",
+                "headers": {"Ledger-Event-Type": "funds_deposited", "Nats-Msg-Id": "m-42"},
+                "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                "data": {"type": "funds_deposited"},
+            }],
+        }))
+        .into_response(),
+        "/v1/admin/projector" => axum::Json(serde_json::json!({
+            "checkpoint": 37,
+            "standby_count": 1,
+            "active_instance": {
+                "application_name": "tally-lock", "pid": 4242, "client_addr": "10.0.0.7",
+                "backend_start": "2026-11-29T20:00:00Z",
+            },
+        }))
+        .into_response(),
         "/v1/accounts" => (
             [("ledger-seq", "3")],
             axum::Json(serde_json::json!({"items": [], "next_cursor": null})),
@@ -86,14 +106,18 @@ struct Setup {
 }
 
 async fn setup() -> Setup {
+    setup_with(None).await
+}
+
+async fn setup_with(grafana_url: Option<&str>) -> Setup {
     let upstream = Upstream::default();
     let router = Router::new().fallback(answer).with_state(upstream.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let api = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move { axum::serve(listener, router).await });
-    let app = web_console::start(web_console::Config::local(&api, &api))
-        .await
-        .expect("console starts");
+    let mut config = web_console::Config::local(&api, &api);
+    config.grafana_url = grafana_url.map(str::to_owned);
+    let app = web_console::start(config).await.expect("console starts");
     Setup {
         upstream,
         console: format!("http://{}", app.addr),
@@ -112,6 +136,18 @@ fn token(sub: &str) -> String {
         "{}.{}.sig",
         engine.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
         engine.encode(format!(r#"{{"sub":"{sub}","exp":9999999999}}"#))
+    )
+}
+
+/// An admin's token, shaped like the APIs'.
+fn admin_token(sub: &str) -> String {
+    let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!(
+        "{}.{}.sig",
+        engine.encode(r#"{"alg":"HS256","typ":"JWT"}"#),
+        engine.encode(format!(
+            r#"{{"sub":"{sub}","role":"admin","exp":9999999999}}"#
+        ))
     )
 }
 
@@ -319,4 +355,115 @@ async fn htmx_and_the_console_script_are_served_from_the_binary() {
             .expect("asset");
         assert_eq!(asset.status(), 200, "{path}");
     }
+}
+
+#[tokio::test]
+async fn the_operations_page_shows_the_lag_between_the_journal_and_the_checkpoint() {
+    let s = setup().await;
+    let admin = admin_token("root");
+    for path in ["/admin/operations", "/admin/operations/status"] {
+        let answer = s
+            .http
+            .get(format!("{}{path}", s.console))
+            .header("cookie", cookie(&admin))
+            .send()
+            .await
+            .expect("console answers");
+        assert_eq!(answer.status(), StatusCode::OK, "{path}");
+        let html = answer.text().await.expect("text");
+        assert!(html.contains(r#"<dd id="projector-lag">5</dd>"#), "{html}");
+        assert!(html.contains(r#"<dd id="standby-count">1</dd>"#), "{html}");
+        assert!(html.contains("10.0.0.7") && html.contains("4242"), "{html}");
+        assert!(html.contains(r#"hx-trigger="every 2s""#), "{html}");
+    }
+    let seen = s.upstream.seen();
+    let bearer = format!("Bearer {admin}");
+    for path in ["/v1/admin/journal", "/v1/admin/projector"] {
+        let call = seen
+            .iter()
+            .find(|c| c.uri.starts_with(path))
+            .unwrap_or_else(|| panic!("{path} was not asked: {seen:?}"));
+        assert_eq!(
+            call.headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok()),
+            Some(bearer.as_str())
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_journal_page_links_each_trace_to_grafana_when_it_is_known_and_pages_by_sequence() {
+    let s = setup_with(Some("http://grafana.invalid:3000/")).await;
+    let admin = admin_token("root");
+    let answer = s
+        .http
+        .get(format!("{}/admin/journal?before_seq=43", s.console))
+        .header("cookie", cookie(&admin))
+        .send()
+        .await
+        .expect("console answers");
+    assert_eq!(answer.status(), StatusCode::OK);
+    let html = answer.text().await.expect("text");
+    assert!(html.contains("ledger.account.mine"), "{html}");
+    assert!(html.contains("Nats-Msg-Id: m-42"), "{html}");
+    assert!(
+        html.contains(r#"href="http://grafana.invalid:3000/explore?schemaVersion=1&amp;panes="#),
+        "{html}"
+    );
+    assert!(
+        html.contains(r#"href="/admin/journal?before_seq=41""#),
+        "{html}"
+    );
+    let asked: Vec<String> = s.upstream.seen().into_iter().map(|c| c.uri).collect();
+    assert!(
+        asked.contains(&"/v1/admin/journal?limit=20&before_seq=43".to_owned()),
+        "{asked:?}"
+    );
+
+    // Without GRAFANA_URL the trace context is plain text.
+    let plain = setup().await;
+    let html = plain
+        .http
+        .get(format!("{}/admin/journal", plain.console))
+        .header("cookie", cookie(&admin))
+        .send()
+        .await
+        .expect("console answers")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        html.contains("00-4bf92f3577b34da6a3ce929d0e0e4736"),
+        "{html}"
+    );
+    assert!(!html.contains("/explore?"), "{html}");
+}
+
+#[tokio::test]
+async fn a_user_is_refused_the_operator_pages_before_any_api_is_asked() {
+    let s = setup().await;
+    let alice = token("alice");
+    for path in [
+        "/admin/operations",
+        "/admin/operations/status",
+        "/admin/journal",
+    ] {
+        let answer = s
+            .http
+            .get(format!("{}{path}", s.console))
+            .header("cookie", cookie(&alice))
+            .send()
+            .await
+            .expect("console answers");
+        assert_eq!(answer.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    assert!(
+        s.upstream
+            .seen()
+            .iter()
+            .all(|c| !c.uri.starts_with("/v1/admin")),
+        "{:?}",
+        s.upstream.seen()
+    );
 }

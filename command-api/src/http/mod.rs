@@ -1,7 +1,7 @@
 //! The command API's HTTP edge: routes' handlers, their answers, and the document.
 //!
 //! Imports run one way: handlers (one file per resource: [`accounts`], [`transfers`],
-//! [`holds`], [`balances`], [`orders`], [`health`]) use [`exchange`] (extractors, submitting to
+//! [`holds`], [`balances`], [`orders`], [`journal`], [`health`]) use [`exchange`] (extractors, submitting to
 //! the writer, turning its reply into a response), [`answers`] (the typed answers and the one
 //! renderer) and [`state`]; [`openapi`] lists the handlers' paths; `lib.rs` builds the router.
 //! No handler imports another, the router or the document.
@@ -12,6 +12,7 @@ pub mod balances;
 pub mod exchange;
 pub mod health;
 pub mod holds;
+pub mod journal;
 pub mod openapi;
 pub mod orders;
 pub mod problem;

@@ -5,7 +5,7 @@
 //! send (`answers.rs`, `health.rs`), so the document reads what the code reads. This module
 //! only lists the paths. `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, balances, holds, orders, transfers};
+use super::{accounts, balances, holds, journal, orders, transfers};
 use http_edge::openapi::{IDEMPOTENCY_KEY_PATTERN, add_header_parameter, header_parameter};
 use utoipa::OpenApi;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -30,6 +30,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         holds::void_hold,
         balances::set_balances,
         orders::place_order,
+        journal::list_journal,
     ),
     tags(
         (name = "accounts", description = "Opening accounts and moving money in and out"),
@@ -37,6 +38,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         (name = "holds", description = "Reserving money, then capturing or releasing it"),
         (name = "balances", description = "Setting many balances at once (admin)"),
         (name = "orders", description = "Orders paid asynchronously by the payment executor"),
+        (name = "journal", description = "Reading the journal's recent messages (admin)"),
         (name = "probes", description = "Liveness and readiness"),
     )
 )]
@@ -86,6 +88,7 @@ mod tests {
             "/v1/accounts/{id}/holds/{hold_id}/void",
             "/v1/balances",
             "/v1/orders",
+            "/v1/admin/journal",
             "/healthz",
             "/readyz",
         ] {
@@ -94,6 +97,13 @@ mod tests {
         let deposit = &json["paths"]["/v1/accounts/{id}/deposits"]["post"];
         assert_eq!(deposit["security"][0]["bearer"], serde_json::json!([]));
         assert!(deposit["responses"]["429"].is_object());
+        // The journal, a GET among commands, gets the same edge answers and its own 403.
+        let journal = &json["paths"]["/v1/admin/journal"]["get"];
+        assert_eq!(journal["security"][0]["bearer"], serde_json::json!([]));
+        for status in ["200", "400", "401", "403", "429", "500", "503"] {
+            assert!(journal["responses"][status].is_object(), "journal {status}");
+        }
+        assert_eq!(journal["operationId"], "list_journal");
         assert_eq!(
             json["components"]["schemas"]["MovementRequest"]["additionalProperties"],
             false

@@ -8,6 +8,7 @@ mod cluster;
 mod concurrency;
 mod crash;
 mod idempotency;
+mod journal;
 mod observability;
 mod rate_limit;
 mod startup;

@@ -8,6 +8,7 @@
 pub mod account;
 pub mod accounts;
 pub mod batches;
+pub mod operations;
 pub mod orders;
 pub mod sign_in;
 
@@ -47,6 +48,8 @@ pub fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
                             a href="/orders" { "Orders" }
                             @if session.admin {
                                 a href="/admin/batches" { "Balance batches" }
+                                a href="/admin/operations" { "Operations" }
+                                a href="/admin/journal" { "Journal" }
                             }
                         }
                         div.who {

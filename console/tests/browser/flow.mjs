@@ -23,6 +23,8 @@ const CONSOLE = env("CONSOLE_URL");
 const COMMANDS = env("COMMAND_API_URL");
 const ALICE = env("ALICE_TOKEN");
 const SCREENSHOT = process.env.SCREENSHOT_PATH;
+// Set when the stack's console links traces to Grafana (never fetched: the host is .invalid).
+const GRAFANA = process.env.GRAFANA_URL;
 const CHROMIUM = process.env.CHROMIUM_BIN || "/usr/bin/chromium";
 // Each wait in a step: the projector and the feed answer within milliseconds here; fifteen
 // seconds is a wait for a slow, shared machine, never a sleep.
@@ -301,6 +303,33 @@ try {
     const bar = page.locator(".batch-progress progress");
     check((await bar.getAttribute("value")) === "25" && (await bar.getAttribute("max")) === "25", "the bar is not full");
     await axe(page, "balance batch done");
+  });
+
+  await step("the admin opens Operations (the projector's lag) and the Journal (recent messages, traces linked)", async () => {
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Operations" }).click();
+    await page.waitForURL(/\/admin\/operations$/);
+    const lag = await textOf(page, "#projector-lag");
+    check(/^\d+$/.test(lag), `no lag figure: ${lag}`);
+    check((await page.locator("#active-instance dl").count()) === 1, "no active projector is named");
+    // The figures are asked for again every 2 s: the fragment is swapped in anew.
+    await page.evaluate(() => { document.querySelector("#projector-lag").dataset.old = "1"; });
+    await page.waitForFunction(() => {
+      const lag = document.querySelector("#projector-lag");
+      return lag && !lag.dataset.old;
+    }, null, { timeout: WAIT_MS });
+    await axe(page, "operations");
+    await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Journal" }).click();
+    await page.waitForURL(/\/admin\/journal$/);
+    const rows = await page.locator("tr.journal-row").count();
+    check(rows > 0, "the journal shows no messages");
+    if (GRAFANA) {
+      const links = await page.locator(`a.trace[href^="${GRAFANA}/explore?"]`).count();
+      check(links > 0, "no traceparent links to Grafana");
+    }
+    await axe(page, "journal");
+    await page.locator("#journal-older").click();
+    await page.waitForURL(/before_seq=\d+$/);
+    check((await page.locator("tr.journal-row").count()) > 0, "the older page is empty");
   });
 } catch (e) {
   failed = true;

@@ -7,6 +7,10 @@ use harness::{NatsServer, TestDatabase};
 
 pub const SECRET: &str = "test-secret-that-is-long-enough-for-hs256";
 
+/// The console's `GRAFANA_URL` in the test stack: only linked to, never fetched (`.invalid`
+/// never resolves).
+pub const GRAFANA_URL: &str = "http://grafana.invalid:3000";
+
 pub fn token(sub: &str, admin: bool) -> String {
     http_edge::Auth::new(Some(SECRET))
         .expect("secret")
@@ -44,6 +48,7 @@ impl Stack {
         let query_url = format!("http://{}", queries.addr);
         let mut config = web_console::Config::local(&command_url, &query_url);
         config.dev_tokens = dev_tokens;
+        config.grafana_url = Some(GRAFANA_URL.to_owned());
         let console = web_console::start(config).await.expect("console starts");
         let console_url = format!("http://{}", console.addr);
         Self {

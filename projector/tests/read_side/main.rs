@@ -10,6 +10,7 @@ mod feed;
 mod history;
 mod holds;
 mod nats_users;
+mod operations;
 mod orders;
 mod read_your_writes;
 mod rebuild_verify;

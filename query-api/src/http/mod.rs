@@ -9,6 +9,7 @@
 
 pub mod access;
 pub mod accounts;
+pub mod admin;
 pub mod batches;
 pub mod entries;
 pub mod feed;

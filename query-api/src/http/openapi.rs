@@ -5,7 +5,7 @@
 //! answers by the very structs the handlers send, whose schemas the paths bring in.
 //! `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, batches, entries, feed, holds, jobs, orders};
+use super::{accounts, admin, batches, entries, feed, holds, jobs, orders};
 use http_edge::openapi::{add_header_parameter, header_parameter, integer_between};
 use http_edge::probes;
 use utoipa::OpenApi;
@@ -34,6 +34,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         batches::get_batch,
         orders::list_orders,
         orders::get_order,
+        admin::get_projector,
     ),
     // The feed's answer is a stream, not one body: its events' `data` and its `from` word
     // are listed here so that clients find their shapes.
@@ -46,6 +47,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         (name = "holds", description = "Reservations of money"),
         (name = "batches", description = "Balance batches"),
         (name = "orders", description = "Orders and their payment"),
+        (name = "admin", description = "Operating the read side (admin)"),
         (name = "probes", description = "Liveness and readiness"),
     )
 )]
@@ -116,6 +118,7 @@ mod tests {
             "/v1/batches/{id}",
             "/v1/orders",
             "/v1/orders/{id}",
+            "/v1/admin/projector",
             "/healthz",
             "/readyz",
         ] {
@@ -152,6 +155,16 @@ mod tests {
         }
         assert!(events["responses"]["200"]["content"]["text/event-stream"].is_object());
         assert!(events["responses"]["503"]["headers"]["Retry-After"].is_object());
+        let projector = &json["paths"]["/v1/admin/projector"]["get"];
+        assert_eq!(projector["security"][0]["bearer"], serde_json::json!([]));
+        for status in ["200", "401", "403", "429", "503"] {
+            assert!(
+                projector["responses"][status].is_object(),
+                "projector {status}"
+            );
+        }
+        assert_eq!(projector["operationId"], "get_projector");
+        assert_eq!(projector["tags"][0], "admin");
     }
 
     #[test]
@@ -178,6 +191,7 @@ mod tests {
             "Batch",
             "OrderPage",
             "Ready",
+            "ProjectorStatus",
         ] {
             assert!(schemas[answer].is_object(), "{answer} is missing");
         }
