@@ -6,7 +6,7 @@
 use crate::report::Report;
 use crate::stack::{Stack, Topology, token};
 use hdrhistogram::Histogram;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,28 +28,7 @@ type Arrivals = Arc<Mutex<HashMap<(usize, u64), Instant>>>;
 pub async fn run(report: &mut Report, subscribers: usize, deposits: usize) -> anyhow::Result<()> {
     let stack = Arc::new(Stack::start(Topology::Durable).await?);
     let admin = Arc::new(token("root", true)?);
-    let body: Map<String, Value> = (0..subscribers)
-        .map(|i| (format!("f-{i}"), json!(1)))
-        .collect();
-    let answer = reqwest::Client::new()
-        .put(format!("{}/v1/balances", stack.commands.base))
-        .bearer_auth(admin.as_str())
-        .json(&Value::Object(body))
-        .send()
-        .await?;
-    let batch: Value = answer.json().await?;
-    let batch_id = batch["batch_id"].as_str().unwrap_or_default().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while stack
-        .queries
-        .get(&format!("/v1/batches/{batch_id}"), &admin)
-        .await
-        .body["status"]
-        != "done"
-    {
-        anyhow::ensure!(Instant::now() < deadline, "accounts not projected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::transfers::set_balances(&stack, &admin, "f-", subscribers, 1).await?;
 
     let rss_before = vm_rss_kib();
     let arrivals: Arrivals = Arc::default();

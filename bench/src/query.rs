@@ -4,7 +4,6 @@
 use crate::report::Report;
 use crate::stack::{Stack, Topology, token};
 use hdrhistogram::Histogram;
-use serde_json::{Map, Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Mutex, Semaphore};
@@ -16,28 +15,7 @@ pub async fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
     let stack = Arc::new(Stack::start(Topology::Durable).await?);
     let admin = Arc::new(token("root", true)?);
     let accounts = if quick { 50 } else { 1_000 };
-    let body: Map<String, Value> = (0..accounts)
-        .map(|i| (format!("q-{i}"), json!(10_000)))
-        .collect();
-    let answer = reqwest::Client::new()
-        .put(format!("{}/v1/balances", stack.commands.base))
-        .bearer_auth(admin.as_str())
-        .json(&Value::Object(body))
-        .send()
-        .await?;
-    let batch: Value = answer.json().await?;
-    let batch_id = batch["batch_id"].as_str().unwrap_or_default().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while stack
-        .queries
-        .get(&format!("/v1/batches/{batch_id}"), &admin)
-        .await
-        .body["status"]
-        != "done"
-    {
-        anyhow::ensure!(Instant::now() < deadline, "accounts not projected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    crate::transfers::set_balances(&stack, &admin, "q-", accounts, 10_000).await?;
     let rates: &[u64] = if quick {
         &[100]
     } else {

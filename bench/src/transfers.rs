@@ -100,7 +100,7 @@ async fn grow(stack: &Stack, admin: &str, accounts: usize, messages: u64) -> any
         }
         round += 1;
         // Another balance each round, so that every item is a change.
-        set_balances(stack, admin, accounts, 1_000_000_000 + round).await?;
+        set_balances(stack, admin, "acct-", accounts, 1_000_000_000 + round).await?;
     }
 }
 
@@ -114,14 +114,20 @@ async fn stream_messages(stack: &Stack) -> anyhow::Result<u64> {
 
 /// Opens `acct-0 … acct-(n-1)` with a large balance in one balance batch.
 pub async fn open_accounts(stack: &Stack, admin: &str, n: usize) -> anyhow::Result<()> {
-    set_balances(stack, admin, n, 1_000_000_000).await
+    set_balances(stack, admin, "acct-", n, 1_000_000_000).await
 }
 
-/// Sets the balances of `acct-0 … acct-(n-1)` (opening those that do not exist) in one
-/// balance batch and waits until it is done.
-async fn set_balances(stack: &Stack, admin: &str, n: usize, balance: i64) -> anyhow::Result<()> {
+/// Sets the balances of `{prefix}0 … {prefix}(n-1)` (opening those that do not exist) in one
+/// balance batch and waits until the query API shows it done.
+pub async fn set_balances(
+    stack: &Stack,
+    admin: &str,
+    prefix: &str,
+    n: usize,
+    balance: i64,
+) -> anyhow::Result<()> {
     let body: Map<String, Value> = (0..n)
-        .map(|i| (format!("acct-{i}"), json!(balance)))
+        .map(|i| (format!("{prefix}{i}"), json!(balance)))
         .collect();
     let answer = reqwest::Client::new()
         .put(format!("{}/v1/balances", stack.commands.base))

@@ -293,51 +293,44 @@ struct MoneyForm {
     button: &'static str,
 }
 
-/// The account page's forms, in the order it shows them.
+const AMOUNT: (Field, &str, bool) = (Field::Amount, "Amount", true);
+const HOLD_ID: (Field, &str, bool) = (Field::HoldId, "Hold id", true);
+
+/// The account page's forms, in the order it shows them: action, title, fields, button.
 const MONEY_FORMS: [MoneyForm; 6] = [
-    MoneyForm {
-        action: "deposit",
-        title: "Deposit",
-        fields: &[(Field::Amount, "Amount", true)],
-        button: "Deposit",
-    },
-    MoneyForm {
-        action: "withdraw",
-        title: "Withdraw",
-        fields: &[(Field::Amount, "Amount", true)],
-        button: "Withdraw",
-    },
-    MoneyForm {
-        action: "transfer",
-        title: "Transfer",
-        fields: &[
-            (Field::Account, "To account", true),
-            (Field::Amount, "Amount", true),
-        ],
-        button: "Transfer",
-    },
-    MoneyForm {
-        action: "hold",
-        title: "Place a hold",
-        fields: &[(Field::Amount, "Amount", true)],
-        button: "Hold",
-    },
-    MoneyForm {
-        action: "capture",
-        title: "Capture a hold",
-        fields: &[
-            (Field::HoldId, "Hold id", true),
-            (Field::Amount, "Amount (empty: all of it)", false),
-        ],
-        button: "Capture",
-    },
-    MoneyForm {
-        action: "void",
-        title: "Void a hold",
-        fields: &[(Field::HoldId, "Hold id", true)],
-        button: "Void",
-    },
+    MoneyForm::new("deposit", "Deposit", &[AMOUNT], "Deposit"),
+    MoneyForm::new("withdraw", "Withdraw", &[AMOUNT], "Withdraw"),
+    MoneyForm::new(
+        "transfer",
+        "Transfer",
+        &[(Field::Account, "To account", true), AMOUNT],
+        "Transfer",
+    ),
+    MoneyForm::new("hold", "Place a hold", &[AMOUNT], "Hold"),
+    MoneyForm::new(
+        "capture",
+        "Capture a hold",
+        &[HOLD_ID, (Field::Amount, "Amount (empty: all of it)", false)],
+        "Capture",
+    ),
+    MoneyForm::new("void", "Void a hold", &[HOLD_ID], "Void"),
 ];
+
+impl MoneyForm {
+    const fn new(
+        action: &'static str,
+        title: &'static str,
+        fields: &'static [(Field, &'static str, bool)],
+        button: &'static str,
+    ) -> Self {
+        Self {
+            action,
+            title,
+            fields,
+            button,
+        }
+    }
+}
 
 fn money_form(id: &str, form: &MoneyForm, view: &FormView) -> Markup {
     form_shell(
