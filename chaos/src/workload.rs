@@ -6,6 +6,11 @@
 //! stands between a fault and a double payment, and the audit finds one by its reference.
 //! With several command APIs, each client starts on its own instance and moves to the next on
 //! an unknown outcome, as behind a load balancer.
+//!
+//! One operation in five is a reversal instead: part or all of a transfer the client made
+//! earlier moved back (the bank's owner owns every receiver, so it may), carrying a key and a
+//! reference the same way. Reversals move money between accounts, so the total stays what the
+//! bank was funded with; the audit also holds every transfer's reversals to its amount.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -36,8 +41,9 @@ pub fn account_id(index: usize) -> String {
 /// How an operation ended, as far as its client knows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
-    /// 2xx: the transfer happened; its id and the post-states the API reported.
+    /// 2xx: the transfer (or reversal) happened; its id and the post-states the API reported.
     Ok {
+        /// The transfer's id, or the reversal's for a reversal.
         transfer_id: String,
         replayed: bool,
         from_balance: i64,
@@ -51,9 +57,12 @@ pub enum Outcome {
     Indeterminate { last_error: String },
 }
 
-/// One client operation: a transfer request and what came of it.
+/// One client operation: a transfer or reversal request and what came of it.
 #[derive(Debug, Clone)]
 pub struct Operation {
+    /// For a reversal: the transfer it moves back (`from`/`to` are then the reversal's own
+    /// direction, the transfer's receiver to its sender).
+    pub reverses: Option<String>,
     /// The transfer's reference, and its `Idempotency-Key` when `keyed`.
     pub key: String,
     pub keyed: bool,
@@ -229,9 +238,15 @@ pub async fn client(
     stop: Arc<AtomicBool>,
     progress: Arc<Progress>,
 ) -> Vec<Operation> {
-    let mut history = Vec::new();
+    let mut history: Vec<Operation> = Vec::new();
     let total = balance.saturating_mul(accounts as i64);
     while !stop.load(Ordering::Relaxed) {
+        if rand::random_range(0..5) == 0
+            && let Some(op) = reversal(index, &writer, &history, &progress).await
+        {
+            history.push(op);
+            continue;
+        }
         let from = rand::random_range(0..accounts);
         let to = (from + rand::random_range(1..accounts.max(2))) % accounts;
         // Mostly amounts an account may or may not cover (so some fail for lack of funds
@@ -254,22 +269,9 @@ pub async fn client(
         } else {
             (1, writer.send_once("/v1/transfers", &body, &progress).await)
         };
-        let outcome = match answer {
-            Ok((status, body, replayed)) if (200..300).contains(&status) => Outcome::Ok {
-                transfer_id: body["transfer_id"].as_str().unwrap_or_default().to_owned(),
-                replayed,
-                from_balance: body["from"]["balance"].as_i64().unwrap_or(i64::MIN),
-                from_version: body["from"]["version"].as_u64().unwrap_or(0),
-                to_balance: body["to"]["balance"].as_i64().unwrap_or(i64::MIN),
-                to_version: body["to"]["version"].as_u64().unwrap_or(0),
-            },
-            Ok((status, body, _)) => Outcome::Failed {
-                status,
-                code: body["code"].as_str().unwrap_or("?").to_owned(),
-            },
-            Err(last_error) => Outcome::Indeterminate { last_error },
-        };
+        let outcome = outcome(answer, "transfer_id");
         history.push(Operation {
+            reverses: None,
             key,
             keyed,
             from: account_id(from),
@@ -280,4 +282,63 @@ pub async fn client(
         });
     }
     history
+}
+
+/// What an answer says of an operation; `id_field` names the id it made (`transfer_id`, or
+/// `reversal_id` for a reversal).
+fn outcome(answer: Result<(u16, Value, bool), String>, id_field: &str) -> Outcome {
+    match answer {
+        Ok((status, body, replayed)) if (200..300).contains(&status) => Outcome::Ok {
+            transfer_id: body[id_field].as_str().unwrap_or_default().to_owned(),
+            replayed,
+            from_balance: body["from"]["balance"].as_i64().unwrap_or(i64::MIN),
+            from_version: body["from"]["version"].as_u64().unwrap_or(0),
+            to_balance: body["to"]["balance"].as_i64().unwrap_or(i64::MIN),
+            to_version: body["to"]["version"].as_u64().unwrap_or(0),
+        },
+        Ok((status, body, _)) => Outcome::Failed {
+            status,
+            code: body["code"].as_str().unwrap_or("?").to_owned(),
+        },
+        Err(last_error) => Outcome::Indeterminate { last_error },
+    }
+}
+
+/// A reversal of part or all of one of the client's acknowledged transfers (`None` while it
+/// has none): often more than is left of it, or more than the receiver holds by now, so
+/// that refusals come as well.
+async fn reversal(
+    index: usize,
+    writer: &Writer,
+    history: &[Operation],
+    progress: &Progress,
+) -> Option<Operation> {
+    let done: Vec<&Operation> = history
+        .iter()
+        .filter(|op| op.reverses.is_none() && matches!(op.outcome, Outcome::Ok { .. }))
+        .collect();
+    let transfer = done.get(rand::random_range(0..done.len().max(1)))?;
+    let Outcome::Ok { transfer_id, .. } = &transfer.outcome else {
+        return None;
+    };
+    let amount = rand::random_range(1..=transfer.amount);
+    let key = format!("c{index}-{}", uuid::Uuid::now_v7().simple());
+    let body = json!({"amount": amount, "reference": key});
+    let path = format!("/v1/transfers/{transfer_id}/reversals");
+    let keyed = rand::random_range(0..4) != 0;
+    let (attempts, answer) = if keyed {
+        writer.send(&path, &key, &body, progress).await
+    } else {
+        (1, writer.send_once(&path, &body, progress).await)
+    };
+    Some(Operation {
+        reverses: Some(transfer_id.clone()),
+        key,
+        keyed,
+        from: transfer.to.clone(),
+        to: transfer.from.clone(),
+        amount,
+        attempts,
+        outcome: outcome(answer, "reversal_id"),
+    })
 }

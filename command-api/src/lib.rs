@@ -21,6 +21,7 @@ pub mod config;
 pub mod domain;
 pub mod executors;
 pub mod http;
+pub mod lookup;
 pub mod writer;
 
 use anyhow::Context;
@@ -56,7 +57,12 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/accounts/{id}/deposits", post(accounts::deposit))
         .route("/v1/accounts/{id}/withdrawals", post(accounts::withdraw))
         .route("/v1/transfers", post(transfers::transfer))
+        .route(
+            "/v1/transfers/{transfer_id}/reversals",
+            post(transfers::reverse_transfer),
+        )
         .route("/v1/orders", post(orders::place_order))
+        .route("/v1/orders/{order_id}/refunds", post(orders::refund_order))
         .route(
             "/v1/balances",
             put(balances::set_balances)

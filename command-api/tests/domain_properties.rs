@@ -1,6 +1,7 @@
 //! Property tests of the pure decisions: random command sequences (accounts with random
 //! overdraft limits and currencies, deposits, withdrawals, transfers, holds placed, captured,
-//! voided and expired, orders placed and paid, balance batches) are decided one after the
+//! voided and expired, orders placed, paid and refunded, transfers reversed, balance batches)
+//! are decided one after the
 //! other. Every accepted decision's events are folded into an in-memory journal with
 //! each aggregate's `Evolve::evolve`, as the writer and `projector verify` do; a
 //! reference model, written from the commands' meaning alone, predicts each answer.
@@ -10,21 +11,23 @@
 //! answer (accepted, or which rejection) is the model's, each account matches the model, no
 //! balance or available balance goes below `-overdraft_limit`, `held` is the sum of the
 //! account's placed holds, and money is conserved: the sum of balances is deposits −
-//! withdrawals − captures − order charges ± balance sets.
+//! withdrawals − captures − order charges + refunds ± balance sets (reversals move money
+//! between accounts and change no total), no transfer's reversed total exceeds its amount and
+//! no order's refunds exceed its charge.
 //!
 //! `PROPTEST_CASES` raises the number of sequences for a deeper run.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use command_api::domain::{
     Actor, AggregateKey, Aggregates, ApplyBatchPart, CaptureHold, Command, Decision, DomainError,
-    ExpireHold, MoveFunds, OpenAccount, PayOrder, PlaceHold, PlaceOrder, SubmitBatch,
-    TransferFunds, VoidHold, decide,
+    ExpireHold, MoveFunds, OpenAccount, PayOrder, PlaceHold, PlaceOrder, RefundOrder,
+    ReverseTransfer, SubmitBatch, TransferFunds, VoidHold, decide,
 };
 use command_api::writer::subject_of;
 use events::batch::{BatchItem, item_job_id};
 use events::{
     AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Event, Evolve, HoldState, HoldStatus,
-    OrderState, OrderStatus, OwnerId,
+    OrderState, OrderStatus, OwnerId, TransferState,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -113,6 +116,20 @@ enum Op {
     PayOrder {
         order: usize,
     },
+    /// `transfer` picks one of the transfers made so far (none yet: the step is skipped);
+    /// `actor: Owner` is the receiver's owner.
+    Reverse {
+        actor: Who,
+        transfer: usize,
+        amount: Option<i64>,
+    },
+    /// By an admin, as the HTTP edge allows; `pay_first`: the payment executor's turn comes
+    /// just before (paid orders are otherwise too rare for refunds to reach them).
+    Refund {
+        order: usize,
+        amount: Option<i64>,
+        pay_first: bool,
+    },
     /// A balance batch submitted, then applied (`twice`: its part redelivered).
     SetBalances {
         items: Vec<(usize, i64)>,
@@ -183,6 +200,11 @@ fn op() -> impl Strategy<Value = Op> {
                 actor, order, account, amount, currency,
             }),
         2 => (0..ORDERS).prop_map(|order| Op::PayOrder { order }),
+        4 => (who(), 0..8_usize, proptest::option::of(prop_oneof![1..=300_i64, 1..=AMOUNT_MAX]))
+            .prop_map(|(actor, transfer, amount)| Op::Reverse { actor, transfer, amount }),
+        3 => (0..ORDERS, proptest::option::of(prop_oneof![4 => 1..=300_i64, 1 => 1..=AMOUNT_MAX]),
+              any::<bool>())
+            .prop_map(|(order, amount, pay_first)| Op::Refund { order, amount, pay_first }),
         1 => (proptest::collection::vec((account, prop_oneof![0..=1_000_i64, Just(AMOUNT_MAX)]), 1..4),
               any::<bool>())
             .prop_map(|(items, twice)| Op::SetBalances { items, twice }),
@@ -235,6 +257,7 @@ struct Journal {
     accounts: HashMap<AccountId, AccountState>,
     holds: HashMap<Uuid, HoldState>,
     orders: HashMap<Uuid, OrderState>,
+    transfers: HashMap<Uuid, TransferState>,
     subjects: HashSet<String>,
 }
 
@@ -247,6 +270,9 @@ impl Aggregates for Journal {
     }
     fn hold(&self, id: &Uuid) -> Option<&HoldState> {
         self.holds.get(id)
+    }
+    fn transfer(&self, id: &Uuid) -> Option<&TransferState> {
+        self.transfers.get(id)
     }
     fn recorded(&self, key: &AggregateKey) -> bool {
         self.subjects.contains(&subject_of(key))
@@ -297,6 +323,15 @@ impl Journal {
                 prop_assert_eq!(&after, state, "order post-state of {:?}", event);
                 prop_assert_eq!(after.version, prev.map_or(1, |p| p.version + 1));
                 self.orders.insert(*id, after);
+            } else if let (Event::TransferReversed(reversal), Some(state)) =
+                (event, event.transfer_state())
+            {
+                let prev = self.transfers.get(&reversal.transfer_id);
+                let after = TransferState::evolve(prev, event)
+                    .map_err(|e| TestCaseError::fail(format!("{event:?} does not follow: {e}")))?;
+                prop_assert_eq!(&after, state, "transfer post-state of {:?}", event);
+                prop_assert_eq!(after.version, prev.map_or(1, |p| p.version + 1));
+                self.transfers.insert(reversal.transfer_id, after);
             }
             self.subjects.insert(subject);
         }
@@ -329,6 +364,18 @@ struct ModelOrder {
     amount: i64,
     currency: Option<usize>,
     status: OrderStatus,
+    refunded: i64,
+}
+
+/// A transfer made, and how much of it was moved back.
+#[derive(Debug, Clone)]
+struct ModelTransfer {
+    id: Uuid,
+    from: usize,
+    to: usize,
+    amount: i64,
+    currency: usize,
+    reversed: i64,
 }
 
 /// Money that entered or left the ledger, by way.
@@ -338,6 +385,7 @@ struct Flows {
     withdrawals: i128,
     captures: i128,
     charges: i128,
+    refunds: i128,
     sets: i128,
 }
 
@@ -346,6 +394,7 @@ struct Model {
     accounts: BTreeMap<usize, ModelAccount>,
     holds: HashMap<usize, ModelHold>,
     orders: HashMap<usize, ModelOrder>,
+    transfers: Vec<ModelTransfer>,
     flows: Flows,
 }
 
@@ -368,6 +417,10 @@ fn rejection(e: &DomainError) -> &'static str {
         DomainError::HoldFinal(_) => "HoldFinal",
         DomainError::HoldExpired(_) => "HoldExpired",
         DomainError::CaptureExceedsHold { .. } => "CaptureExceedsHold",
+        DomainError::TransferNotFound(_) => "TransferNotFound",
+        DomainError::ReversalExceedsTransfer { .. } => "ReversalExceedsTransfer",
+        DomainError::OrderNotPaid(_) => "OrderNotPaid",
+        DomainError::RefundExceedsCharge { .. } => "RefundExceedsCharge",
     }
 }
 
@@ -405,7 +458,7 @@ impl Model {
     /// Sum of balances as the flows say it must be.
     fn expected_total(&self) -> i128 {
         let f = &self.flows;
-        f.deposits - f.withdrawals - f.captures - f.charges + f.sets
+        f.deposits - f.withdrawals - f.captures - f.charges + f.refunds + f.sets
     }
 }
 
@@ -553,9 +606,22 @@ impl Run<'_> {
                     reference: None,
                     metadata: None,
                 });
+                let transfer_id = match &command {
+                    Command::TransferFunds(t) => t.transfer_id,
+                    _ => unreachable!("a transfer"),
+                };
                 if self.decide(&who, command, expected)?.is_some() {
                     self.balance(from, -amount);
                     self.balance(to, amount);
+                    let currency = self.model.accounts[&from].currency;
+                    self.model.transfers.push(ModelTransfer {
+                        id: transfer_id,
+                        from,
+                        to,
+                        amount,
+                        currency,
+                        reversed: 0,
+                    });
                 }
             }
             Op::PlaceHold {
@@ -695,6 +761,7 @@ impl Run<'_> {
                         amount,
                         currency: cur,
                         status: OrderStatus::New,
+                        refunded: 0,
                     });
                 }
             }
@@ -743,10 +810,104 @@ impl Run<'_> {
                     self.model.flows.charges += i128::from(o.amount);
                 }
             }
+            Op::Reverse {
+                actor: who,
+                transfer,
+                amount,
+            } => self.reverse(who, transfer, amount)?,
+            Op::Refund {
+                order,
+                amount,
+                pay_first,
+            } => {
+                if pay_first {
+                    self.step(&Op::PayOrder { order })?;
+                }
+                self.refund(order, amount)?
+            }
             Op::SetBalances { ref items, twice } => self.set_balances(items, twice)?,
             Op::Tick { seconds } => self.now += Duration::seconds(seconds),
         }
         self.check()
+    }
+
+    /// Moves part or all of a transfer back from its receiver to its sender: allowed to an
+    /// admin or the receiver's owner, never past the transfer, only with the receiver's funds.
+    fn reverse(
+        &mut self,
+        who: Who,
+        transfer: usize,
+        amount: Option<i64>,
+    ) -> Result<(), TestCaseError> {
+        if self.model.transfers.is_empty() {
+            return Ok(());
+        }
+        let index = transfer % self.model.transfers.len();
+        let t = self.model.transfers[index].clone();
+        let who = self.model.actor(who, t.to);
+        let remaining = t.amount - t.reversed;
+        let expected = self
+            .model
+            .owned(&who, t.to)
+            .map_err(|_| "TransferNotFound")
+            .and_then(|receiver| match amount.unwrap_or(remaining) {
+                0 => Err("ReversalExceedsTransfer"),
+                asked if asked > remaining => Err("ReversalExceedsTransfer"),
+                asked => Model::funds(receiver, asked),
+            });
+        let command = Command::ReverseTransfer(ReverseTransfer {
+            transfer_id: t.id,
+            transfer: TransferState::unreversed(
+                account_id(t.from),
+                account_id(t.to),
+                units(t.amount),
+                currency(t.currency),
+            ),
+            amount: amount.map(units),
+            reference: None,
+        });
+        if self.decide(&who, command, expected)?.is_some() {
+            let moved = amount.unwrap_or(remaining);
+            self.balance(t.to, -moved);
+            self.balance(t.from, moved);
+            self.model.transfers[index].reversed += moved;
+        }
+        Ok(())
+    }
+
+    /// Gives part or all of a paid order's charge back to its account, never past the charge.
+    fn refund(&mut self, order: usize, amount: Option<i64>) -> Result<(), TestCaseError> {
+        let model = self.model.orders.get(&order).cloned();
+        let refundable = model.as_ref().map_or(0, |o| o.amount - o.refunded);
+        let expected = match &model {
+            None => Err("OrderNotFound"),
+            Some(o) if matches!(o.status, OrderStatus::New | OrderStatus::Rejected) => {
+                Err("OrderNotPaid")
+            }
+            Some(_) => match amount.unwrap_or(refundable) {
+                asked if asked == 0 || asked > refundable => Err("RefundExceedsCharge"),
+                _ => Ok(()),
+            },
+        };
+        let command = Command::RefundOrder(RefundOrder {
+            order_id: order_id(order),
+            account_id: account_id(model.as_ref().map_or(0, |o| o.account)),
+            amount: amount.map(units),
+        });
+        if self.decide(&admin(), command, expected)?.is_some() {
+            let given = amount.unwrap_or(refundable);
+            let o = self.model.orders.get_mut(&order).expect("order");
+            o.refunded += given;
+            o.status = if o.refunded == o.amount {
+                OrderStatus::Refunded
+            } else {
+                OrderStatus::PartiallyRefunded
+            };
+            let account = o.account;
+            self.balance(account, given);
+            self.model.flows.refunds += i128::from(given);
+        }
+        Ok(())
     }
 
     /// Submits a balance batch (as an admin), then applies its one part as the executor does.
@@ -913,6 +1074,20 @@ impl Run<'_> {
                 .get(&order_id(*index))
                 .expect("journaled order");
             prop_assert_eq!(order.status, model.status);
+            prop_assert_eq!(order.refunded_total, model.refunded);
+            prop_assert!(order.refunded_total <= order.amount.minor_units());
+        }
+        for model in &self.model.transfers {
+            let reversed = journal
+                .transfers
+                .get(&model.id)
+                .map_or(0, |t| t.reversed_total);
+            prop_assert_eq!(reversed, model.reversed, "transfer {} reversed", model.id);
+            prop_assert!(
+                reversed <= model.amount,
+                "transfer {} over-reversed",
+                model.id
+            );
         }
         prop_assert_eq!(
             total,
@@ -985,6 +1160,8 @@ fn random_command_sequences_conserve_money_and_never_overdraw() {
         "void_hold",
         "place_order",
         "pay_order",
+        "reverse_transfer",
+        "refund_order",
         "submit_batch",
         "apply_batch_part",
     ] {

@@ -7,7 +7,7 @@
 //!   headers every journaled message carries;
 //! - [`event`]: the JSON envelope and the event types, each carrying its aggregate's post-state;
 //! - `schema` (feature `openapi`): the newtypes' OpenAPI schemas, beside their rules;
-//! - [`account`], [`hold`] and [`order`]: the aggregates' states;
+//! - [`account`], [`hold`], [`order`] and [`transfer`]: the aggregates' states;
 //! - [`evolve`]: how an event changes each of them ([`Evolve`]), the one definition the
 //!   command side builds post-states with and `projector verify` checks them against.
 //!
@@ -47,15 +47,19 @@ pub mod order;
 #[cfg(feature = "openapi")]
 pub mod schema;
 pub mod subjects;
+pub mod transfer;
 
 pub use account::{AccountState, AccountStatus};
 pub use event::{
     AccountMovement, AccountOpened, AggregateRef, BalanceSet, BatchPartApplied, BatchSubmitted,
     EVENT_TYPES, Envelope, Event, HISTORY_TYPES, HoldEvent, HoldSide, IdempotencyRecorded,
-    JobFailed, OrderCharge, OrderEvent, SCHEMA, TransferLeg,
+    JobFailed, OrderCharge, OrderEvent, OrderRefund, SCHEMA, TransferLeg, TransferReversal,
 };
-pub use evolve::{AccountEvolveError, Evolve, HoldEvolveError, OrderEvolveError};
+pub use evolve::{
+    AccountEvolveError, Evolve, HoldEvolveError, OrderEvolveError, TransferEvolveError,
+};
 pub use hold::{HoldState, HoldStatus};
 pub use ids::{AccountId, IdError, IdempotencyKey, Metadata, OwnerId, Reference};
 pub use money::{AMOUNT_MAX, Amount, AmountError, Currency};
 pub use order::{OrderRejection, OrderState, OrderStatus};
+pub use transfer::TransferState;

@@ -1,5 +1,5 @@
 //! The order aggregate: placed by a customer, then paid or rejected exactly once by the
-//! payment executor. How events change an order: `evolve/order.rs`.
+//! payment executor; a paid order may then be refunded by an admin, in parts or whole. How events change an order: `evolve/order.rs`.
 
 use crate::ids::{AccountId, OwnerId};
 use crate::money::{Amount, Currency};
@@ -12,6 +12,17 @@ pub enum OrderStatus {
     New,
     Paid,
     Rejected,
+    /// Paid, then part of the charge given back.
+    PartiallyRefunded,
+    /// Paid, then all of the charge given back.
+    Refunded,
+}
+
+impl OrderStatus {
+    /// Whether the order's account was charged (and so may be refunded).
+    pub fn is_charged(self) -> bool {
+        matches!(self, Self::Paid | Self::PartiallyRefunded | Self::Refunded)
+    }
 }
 
 /// Why an order was not paid.
@@ -50,4 +61,25 @@ pub struct OrderState {
     pub description: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<OrderRejection>,
+    /// Minor units given back by refunds (0 ..= amount). Absent from messages written before
+    /// refunds existed, and from orders never refunded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub refunded_total: i64,
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+impl OrderState {
+    /// What may still be refunded: the charge less refunds (0 for an order not charged).
+    pub fn refundable(&self) -> i64 {
+        if self.status.is_charged() {
+            self.amount
+                .minor_units()
+                .saturating_sub(self.refunded_total)
+        } else {
+            0
+        }
+    }
 }

@@ -5,6 +5,7 @@
 //! | `ledger.account.<account_id>` | account |
 //! | `ledger.order.<order_id>` | order |
 //! | `ledger.hold.<hold_id>` | hold |
+//! | `ledger.transfer.<transfer_id>` | a reversed transfer (written by its first reversal) |
 //! | `ledger.batch.<batch_id>` (chunks), `….<chunk>.<part>` (progress) | balance batch |
 //! | `ledger.job.<job_id>` | job failure record |
 //! | `ledger.idem.<sha256(principal, key)>` | idempotency record |
@@ -25,6 +26,12 @@ pub const ORDER_PREFIX: &str = "ledger.order.";
 
 /// Prefix of hold subjects, with its trailing dot.
 pub const HOLD_PREFIX: &str = "ledger.hold.";
+
+/// Prefix of transfer subjects, with its trailing dot.
+pub const TRANSFER_PREFIX: &str = "ledger.transfer.";
+
+/// Every account subject: where a transfer's legs are journaled.
+pub const ACCOUNTS: &str = "ledger.account.>";
 
 /// Prefix of balance-batch subjects, with its trailing dot.
 pub const BATCH_PREFIX: &str = "ledger.batch.";
@@ -48,6 +55,11 @@ pub fn order(id: &uuid::Uuid) -> String {
 /// The subject of a hold's events (the hold side).
 pub fn hold(id: &uuid::Uuid) -> String {
     format!("{HOLD_PREFIX}{id}")
+}
+
+/// The subject of a transfer's reversals.
+pub fn transfer(id: &uuid::Uuid) -> String {
+    format!("{TRANSFER_PREFIX}{id}")
 }
 
 /// The subject of a balance batch's chunks.

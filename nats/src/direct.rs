@@ -47,6 +47,14 @@ impl Stored {
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).map(|v| v.as_str())
     }
+
+    /// When the server stored the message (direct-get answers say it in a header).
+    pub fn stored_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let raw = self.header(crate::headers::TIME_STAMP)?;
+        chrono::DateTime::parse_from_rfc3339(raw)
+            .ok()
+            .map(|at| at.with_timezone(&chrono::Utc))
+    }
 }
 
 #[derive(Debug, Error)]
@@ -238,6 +246,49 @@ pub async fn range(
         json!({ "seq": from_seq.max(1), "batch": len }),
     )
     .await
+}
+
+/// Where [`first_since`] looks: messages on subjects matching `filter`, stored from `since` to
+/// `until` (the server's clock).
+#[derive(Debug, Clone)]
+pub struct TimeWindow<'a> {
+    pub filter: &'a str,
+    pub since: chrono::DateTime<chrono::Utc>,
+    pub until: chrono::DateTime<chrono::Utc>,
+}
+
+/// The first message in `window` that `wanted` accepts, read forward a page of
+/// [`RANGE_LEN_MAX`] messages at a time from the first message stored at or after
+/// `window.since` (the server finds it by time, without reading what is before). The reading
+/// stops at the first accepted message, at the first message stored after `window.until`, or
+/// at the end of the stream. Its cost is the number of messages read, so callers keep the
+/// window short.
+pub async fn first_since(
+    client: &Client,
+    stream: &str,
+    window: &TimeWindow<'_>,
+    mut wanted: impl FnMut(&Stored) -> bool,
+) -> Result<Option<Stored>, DirectGetError> {
+    let mut request = json!({
+        "start_time": window.since.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "next_by_subj": window.filter,
+        "batch": RANGE_LEN_MAX,
+    });
+    loop {
+        let page = batch_request(client, stream, request).await?;
+        let Some(last) = page.last().map(|m| m.seq) else {
+            return Ok(None);
+        };
+        for message in page {
+            if message.stored_at().is_some_and(|at| at > window.until) {
+                return Ok(None);
+            }
+            if wanted(&message) {
+                return Ok(Some(message));
+            }
+        }
+        request = json!({ "seq": last + 1, "next_by_subj": window.filter, "batch": RANGE_LEN_MAX });
+    }
 }
 
 /// Sends a batched direct get and collects messages until the end-of-batch status.

@@ -15,3 +15,5 @@ pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Seq
 pub const SEQUENCE: &str = "Nats-Sequence";
 /// On a direct-get answer: the message's subject.
 pub const SUBJECT: &str = "Nats-Subject";
+/// On a direct-get answer: when the server stored the message (RFC 3339, UTC).
+pub const TIME_STAMP: &str = "Nats-Time-Stamp";

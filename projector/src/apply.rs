@@ -30,14 +30,14 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
             m.reference.clone(),
             m.metadata.clone(),
         ),
-        Event::TransferSent(t) => (
+        Event::TransferSent(t) | Event::ReversalSent(t) => (
             -t.amount.minor_units(),
             Some(t.counterparty_account_id.clone()),
             Some(t.transfer_id),
             t.reference.clone(),
             t.metadata.clone(),
         ),
-        Event::TransferReceived(t) => (
+        Event::TransferReceived(t) | Event::ReversalReceived(t) => (
             t.amount.minor_units(),
             Some(t.counterparty_account_id.clone()),
             Some(t.transfer_id),
@@ -45,6 +45,7 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
             t.metadata.clone(),
         ),
         Event::OrderCharged(c) => (-c.amount.minor_units(), None, None, None, None),
+        Event::RefundCredited(c) => (c.amount.minor_units(), None, None, None, None),
         // A hold moves money only when captured; placing and voiding change `held_after`.
         Event::HoldCaptured(h) => (
             -h.captured.map_or(0, |c| c.minor_units()),
@@ -61,7 +62,9 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
         Event::IdempotencyRecorded(_)
         | Event::OrderPlaced(_)
         | Event::OrderPaid(_)
-        | Event::OrderRejected(_) => return None,
+        | Event::OrderRejected(_)
+        | Event::OrderRefunded(_)
+        | Event::TransferReversed(_) => return None,
     };
     Some(Entry {
         account_id,
@@ -76,7 +79,7 @@ pub fn entry(seq: u64, envelope: &Envelope) -> Option<Entry> {
         counterparty_account_id: counterparty,
         transfer_id,
         order_id: match event {
-            Event::OrderCharged(c) => Some(c.order_id),
+            Event::OrderCharged(c) | Event::RefundCredited(c) => Some(c.order_id),
             _ => None,
         },
         hold_id: event.hold().map(|h| h.hold_id),

@@ -8,7 +8,9 @@
 
 mod history;
 
-use events::{AccountState, Envelope, Event, Evolve, HoldState, OrderState, subjects};
+use events::{
+    AccountState, Envelope, Event, Evolve, HoldState, OrderState, TransferState, subjects,
+};
 use ledger_nats::direct;
 use read_model::rows::Entry;
 use read_model::{PROJECTION, to_i64, to_u64};
@@ -55,8 +57,11 @@ pub async fn verify(
     let mut findings = Findings::default();
     let mut accounts: BTreeMap<String, Folded> = BTreeMap::new();
     // Orders and holds in flight; finished ones are kept by id only (a later event for one
-    // is still found), so memory does not grow with their states.
+    // is still found), so memory does not grow with their states. A charged order stays in
+    // flight while it may still be refunded.
     let mut orders: BTreeMap<uuid::Uuid, events::OrderState> = BTreeMap::new();
+    // Reversed transfers: each reversal must follow from the last (never past the amount).
+    let mut transfers: BTreeMap<uuid::Uuid, TransferState> = BTreeMap::new();
     let mut holds: BTreeMap<uuid::Uuid, events::HoldState> = BTreeMap::new();
     let mut finished: HashSet<uuid::Uuid> = HashSet::new();
     let (mut credits, mut debits) = (0_i128, 0_i128);
@@ -120,7 +125,8 @@ pub async fn verify(
                 }
                 match OrderState::evolve(previous, &envelope.event) {
                     Ok(after) if &after == state => {
-                        if after.status == events::order::OrderStatus::New {
+                        if after.status == events::order::OrderStatus::New || after.refundable() > 0
+                        {
                             orders.insert(*order_id, after);
                         } else {
                             orders.remove(order_id);
@@ -132,6 +138,24 @@ pub async fn verify(
                         message.seq
                     )),
                     Err(e) => findings.drift(format!("message {}: {e}", message.seq)),
+                }
+            }
+            if let (Event::TransferReversed(reversal), Some(state)) =
+                (&envelope.event, envelope.event.transfer_state())
+            {
+                let previous = transfers.get(&reversal.transfer_id);
+                match TransferState::evolve(previous, &envelope.event) {
+                    Ok(after) if &after == state => {
+                        transfers.insert(reversal.transfer_id, after);
+                    }
+                    Ok(after) => findings.drift(format!(
+                        "message {}: transfer post-state {state:?} is not evolve's {after:?}",
+                        message.seq
+                    )),
+                    Err(e) => findings.drift(format!(
+                        "message {}: transfer {}: {e}",
+                        message.seq, reversal.transfer_id
+                    )),
                 }
             }
             let Some(account_id) = envelope.event.account_id() else {
@@ -166,6 +190,9 @@ pub async fn verify(
                         Event::FundsDeposited(m) => credits += i128::from(m.amount.minor_units()),
                         Event::FundsWithdrawn(m) => debits += i128::from(m.amount.minor_units()),
                         Event::OrderCharged(c) => debits += i128::from(c.amount.minor_units()),
+                        // A refund gives back what a charge took; a reversal moves money
+                        // between accounts and changes no total.
+                        Event::RefundCredited(c) => credits += i128::from(c.amount.minor_units()),
                         Event::BalanceSet(b) => {
                             credits += i128::from(b.balance) - i128::from(b.previous)
                         }
@@ -208,7 +235,8 @@ pub async fn verify(
     let total: i128 = accounts.values().map(|f| i128::from(f.state.balance)).sum();
     if total != credits - debits {
         findings.drift(format!(
-            "money is not conserved: balances sum to {total}, deposits − withdrawals = {}",
+            "money is not conserved: balances sum to {total}, deposits − withdrawals − \
+             charges + refunds ± sets = {}",
             credits - debits
         ));
     }

@@ -137,6 +137,7 @@ pub fn router(
         .route("/v1/batches/{id}", get(http::batches::get_batch))
         .route("/v1/orders", get(http::orders::list_orders))
         .route("/v1/orders/{id}", get(http::orders::get_order))
+        .route("/v1/transfers/{id}", get(http::transfers::get_transfer))
         .route("/v1/admin/projector", get(http::admin::get_projector))
         .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(http::health::readyz))

@@ -95,6 +95,7 @@ fn order(rows: &mut Rows) -> Uuid {
             currency: None,
             description: None,
             reason: None,
+            refunded_total: 0,
         },
         job_id,
         created_at: Some(at(9)),

@@ -257,13 +257,14 @@ async fn upsert_orders(conn: &mut PgConnection, o: &[OrderRow]) -> Result<(), sq
     }
     sqlx::query(
         "INSERT INTO orders (order_id, owner_id, account_id, amount, currency, description,
-             status, reason, job_id, version, created_at, updated_at)
+             status, reason, job_id, version, created_at, updated_at, refunded_total)
          SELECT * FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], $5::text[],
              $6::text[], $7::text[], $8::text[], $9::uuid[], $10::int8[],
-             $11::timestamptz[], $12::timestamptz[])
+             $11::timestamptz[], $12::timestamptz[], $13::int8[])
          ON CONFLICT (order_id) DO UPDATE SET
              status = EXCLUDED.status, reason = EXCLUDED.reason,
-             version = EXCLUDED.version, updated_at = EXCLUDED.updated_at
+             version = EXCLUDED.version, updated_at = EXCLUDED.updated_at,
+             refunded_total = EXCLUDED.refunded_total
          WHERE orders.version < EXCLUDED.version",
     )
     .bind(column(o, |x| x.order_id))
@@ -281,6 +282,7 @@ async fn upsert_orders(conn: &mut PgConnection, o: &[OrderRow]) -> Result<(), sq
     .bind(column(o, |x| to_i64(x.state.version)))
     .bind(column(o, |x| x.created_at.unwrap_or(x.updated_at)))
     .bind(column(o, |x| x.updated_at))
+    .bind(column(o, |x| x.state.refunded_total))
     .execute(conn)
     .await
     .map(drop)

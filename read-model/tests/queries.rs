@@ -411,6 +411,7 @@ fn order_state(status: OrderStatus, version: u64, currency: Option<Currency>) ->
         currency,
         description: Some("a book".to_owned()),
         reason: (status == OrderStatus::Rejected).then_some(OrderRejection::InsufficientFunds),
+        refunded_total: 0,
     }
 }
 

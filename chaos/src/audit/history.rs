@@ -169,9 +169,13 @@ fn check_operation(
                     ),
                 );
             }
+            let id_field = op
+                .reverses
+                .as_ref()
+                .map_or("transfer_id", |_| "reversal_id");
             let recorded = records
                 .first()
-                .and_then(|r| r["transfer_id"].as_str())
+                .and_then(|r| r[id_field].as_str())
                 .map(str::to_owned);
             // A transfer sent without a key has no record to check.
             if op.keyed && recorded.as_ref() != Some(transfer_id) {
@@ -196,7 +200,9 @@ fn check_operation(
                 );
             }
             // Without a key, a conflict is a definite refusal the client does not retry.
-            let refusable = code == "insufficient_funds" || (code == "conflict" && !op.keyed);
+            let refusable = code == "insufficient_funds"
+                || (code == "reversal_exceeds_transfer" && op.reverses.is_some())
+                || (code == "conflict" && !op.keyed);
             if !refusable {
                 violations.add(
                     "unexpected_answer",

@@ -1,7 +1,8 @@
 //! The journal folded into what it says happened: each account's messages checked as they come
 //! (versions gapless from 1, each post-state following from the one before, never below the
 //! overdraft limit, only the kinds of message the bank sends), transfer legs gathered by
-//! transfer id and idempotency records by key.
+//! transfer id (a reversal's legs by the reversal's id, which is its job's), reversals by the
+//! transfer they move back, and idempotency records by key.
 
 use super::{JournalFacts, Leg, Setup, Violations};
 use serde_json::Value;
@@ -11,10 +12,15 @@ use std::collections::HashMap;
 #[derive(Debug, Default)]
 pub(super) struct Folded {
     pub facts: JournalFacts,
-    /// Transfer id → its `transfer_sent` legs (one, unless duplicated).
+    /// Transfer id (or reversal id) → its `transfer_sent` (`reversal_sent`) legs (one,
+    /// unless duplicated).
     pub sent: HashMap<String, Vec<Leg>>,
-    /// Transfer id → its `transfer_received` legs.
+    /// Transfer id (or reversal id) → its `transfer_received` (`reversal_received`) legs.
     pub received: HashMap<String, Vec<Leg>>,
+    /// Transfer id → the ids of its reversals, in journal order (from their sent legs).
+    pub reversals: HashMap<String, Vec<String>>,
+    /// Transfer id → `(amount, reversed_total)` of each `transfer_reversed` on its subject.
+    pub reversed_totals: HashMap<String, Vec<(i64, i64)>>,
     /// Idempotency record key (the subject's tail) → the answers its records hold.
     pub idempotency: HashMap<String, Vec<Value>>,
 }
@@ -58,6 +64,37 @@ pub(super) fn fold(
                 .entry(key.to_owned())
                 .or_default()
                 .push(payload["response"].clone());
+            continue;
+        }
+        if let Some(transfer_id) = message
+            .subject
+            .strip_prefix(events::subjects::TRANSFER_PREFIX)
+        {
+            if kind != "transfer_reversed" {
+                violations.add(
+                    "unexpected",
+                    format!("seq {}: {kind} on {}", message.seq, message.subject),
+                );
+            }
+            let state = &payload["state"];
+            let (amount, total) = (
+                state["amount"].as_i64().unwrap_or(0),
+                state["reversed_total"].as_i64().unwrap_or(i64::MAX),
+            );
+            if total > amount {
+                violations.add(
+                    "over_reversed",
+                    format!(
+                        "seq {}: transfer {transfer_id} reversed {total} of {amount}",
+                        message.seq
+                    ),
+                );
+            }
+            folded
+                .reversed_totals
+                .entry(transfer_id.to_owned())
+                .or_default()
+                .push((payload["amount"].as_i64().unwrap_or(0), total));
             continue;
         }
         let Some(account) = message
@@ -122,8 +159,8 @@ fn fold_account_message(
             }
             0
         }
-        "funds_deposited" | "transfer_received" => amount,
-        "transfer_sent" => -amount,
+        "funds_deposited" | "transfer_received" | "reversal_received" => amount,
+        "transfer_sent" | "reversal_sent" => -amount,
         other => {
             violations.add(
                 "unexpected",
@@ -167,8 +204,8 @@ fn fold_account_message(
         .accounts
         .insert(account.to_owned(), (balance, version));
     let legs = match kind {
-        "transfer_sent" => &mut folded.sent,
-        "transfer_received" => &mut folded.received,
+        "transfer_sent" | "reversal_sent" => &mut folded.sent,
+        "transfer_received" | "reversal_received" => &mut folded.received,
         _ => return,
     };
     let leg = Leg {
@@ -184,5 +221,18 @@ fn fold_account_message(
         version,
     };
     let transfer_id = payload["transfer_id"].as_str().unwrap_or_default();
+    if kind.starts_with("reversal_") {
+        // A reversal is one job: its id names both of its legs.
+        let reversal_id = payload["job_id"].as_str().unwrap_or_default();
+        legs.entry(reversal_id.to_owned()).or_default().push(leg);
+        if kind == "reversal_sent" {
+            folded
+                .reversals
+                .entry(transfer_id.to_owned())
+                .or_default()
+                .push(reversal_id.to_owned());
+        }
+        return;
+    }
     legs.entry(transfer_id.to_owned()).or_default().push(leg);
 }

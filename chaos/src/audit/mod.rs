@@ -10,8 +10,9 @@
 //! - **idempotency_record_mismatch**: an acknowledged operation whose key has no record, or a
 //!   record of another result (a retry would then not be recognized);
 //! - per account, versions gapless from 1 and each post-state following from the one before;
-//! - each transfer has both legs; the answers agree with the journal; the read model equals
-//!   the journal's last states.
+//! - each transfer and reversal has both legs; a transfer's reversals run back the other way
+//!   and never exceed it (**over_reversed**); the answers agree with the journal; the read
+//!   model equals the journal's last states.
 
 //!
 //! [`journal`] folds the journal into what it says happened (checking each account's messages
@@ -107,6 +108,7 @@ pub fn audit(
 ) -> JournalFacts {
     let mut folded = journal::fold(journal, setup, violations);
     transfers::check(&folded, violations);
+    transfers::check_reversals(&folded, violations);
     history::check(history, setup, &mut folded, violations);
     folded.facts
 }

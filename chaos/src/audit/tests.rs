@@ -85,6 +85,7 @@ fn transfer(id: &str, reference: &str, amount: i64, versions: u64) -> Vec<(Strin
 
 fn op(key: &str, outcome: Outcome) -> Operation {
     Operation {
+        reverses: None,
         key: key.to_owned(),
         keyed: true,
         from: "a".into(),
@@ -360,4 +361,78 @@ fn other_events_subjects_deposits_or_amounts_than_the_bank_made_are_unexpected()
         ..op("k1", ok("t1", 3))
     };
     assert_eq!(kinds(&[sent], &messages), ["unexpected"]);
+}
+
+/// A reversal of `transfer` moving `amount` back from b to a; `total` on the transfer's
+/// subject, balances as after the transfer `t1` of 10 (a 90, b 110) and earlier reversals.
+fn reversal(
+    id: &str,
+    reference: &str,
+    amount: i64,
+    total: i64,
+    version: u64,
+) -> Vec<(String, Value)> {
+    let leg = |kind: &str, on: &str, other: &str, balance: i64| {
+        (
+            account(on),
+            json!({"type": kind, "job_id": id, "transfer_id": "t1", "amount": amount,
+                   "counterparty_account_id": other, "reference": reference,
+                   "state": state(balance, version)}),
+        )
+    };
+    vec![
+        leg("reversal_sent", "b", "a", 110 - total),
+        leg("reversal_received", "a", "b", 90 + total),
+        (
+            "ledger.transfer.t1".to_owned(),
+            json!({"type": "transfer_reversed", "transfer_id": "t1", "amount": amount,
+                   "state": {"amount": 10, "reversed_total": total}}),
+        ),
+    ]
+}
+
+fn reversal_op(key: &str, amount: i64, outcome: Outcome) -> Operation {
+    Operation {
+        reverses: Some("t1".into()),
+        from: "b".into(),
+        to: "a".into(),
+        amount,
+        keyed: false,
+        ..op(key, outcome)
+    }
+}
+
+#[test]
+fn reversals_that_stay_within_their_transfer_are_clean_and_ones_past_it_are_over_reversed() {
+    let mut messages = opened();
+    messages.extend(transfer("t1", "k1", 10, 3));
+    messages.push(owner_record("k1", "t1"));
+    messages.extend(reversal("r1", "k2", 4, 4, 4));
+    messages.extend(reversal("r2", "k3", 6, 10, 5));
+    let done = |id: &str, total: i64, version: u64| Outcome::Ok {
+        transfer_id: id.into(),
+        replayed: false,
+        from_balance: 110 - total,
+        from_version: version,
+        to_balance: 90 + total,
+        to_version: version,
+    };
+    let history = [
+        op("k1", ok("t1", 3)),
+        reversal_op("k2", 4, done("r1", 4, 4)),
+        reversal_op("k3", 6, done("r2", 10, 5)),
+    ];
+    assert!(
+        kinds(&history, &messages).is_empty(),
+        "{:?}",
+        kinds(&history, &messages)
+    );
+    messages.extend(reversal("r3", "k4", 1, 11, 6));
+    let history = [
+        op("k1", ok("t1", 3)),
+        reversal_op("k2", 4, done("r1", 4, 4)),
+        reversal_op("k3", 6, done("r2", 10, 5)),
+        reversal_op("k4", 1, done("r3", 11, 6)),
+    ];
+    assert!(kinds(&history, &messages).contains(&"over_reversed"));
 }

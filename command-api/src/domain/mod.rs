@@ -5,7 +5,8 @@
 //! computed by `events::Evolve`) and the [`Outcome`] to report, or a
 //! [`DomainError`] — a business rejection. Infrastructure failures never appear here.
 //! - [`account`]: open, deposit, withdraw, transfer;
-//! - [`order`]: place an order, and pay or reject it;
+//! - [`order`]: place an order, pay or reject it, refund it;
+//! - [`reversal`]: move a transfer's money back, in parts or whole;
 //! - [`hold`], [`batch`]: holds on an account's money, and balance batches.
 //!
 //! The domain names what it reads by [`AggregateKey`]; where an aggregate is journaled (its
@@ -15,14 +16,17 @@ pub mod account;
 pub mod batch;
 pub mod hold;
 pub mod order;
+pub mod reversal;
 
 pub use account::{MoveFunds, OpenAccount, TransferFunds};
 pub use batch::{ApplyBatchPart, SubmitBatch};
 pub use hold::{CaptureHold, ExpireHold, PlaceHold, VoidHold};
-pub use order::{PayOrder, PlaceOrder};
+pub use order::{PayOrder, PlaceOrder, RefundOrder};
+pub use reversal::ReverseTransfer;
 
 use events::{
     AccountId, AccountState, Amount, Currency, Event, IdempotencyKey, OrderState, OwnerId,
+    TransferState,
 };
 use thiserror::Error;
 use uuid::Uuid;
@@ -32,6 +36,9 @@ pub trait Aggregates {
     fn account(&self, id: &AccountId) -> Option<&AccountState>;
     fn order(&self, id: &Uuid) -> Option<&OrderState>;
     fn hold(&self, id: &Uuid) -> Option<&events::HoldState>;
+    /// A transfer's state once it has been reversed (`None`: never reversed, or no such
+    /// transfer).
+    fn transfer(&self, id: &Uuid) -> Option<&TransferState>;
     /// Whether the aggregate has been journaled at all (for records that carry no state).
     fn recorded(&self, key: &AggregateKey) -> bool;
 }
@@ -43,6 +50,8 @@ pub enum AggregateKey {
     Account(AccountId),
     Order(Uuid),
     Hold(Uuid),
+    /// A transfer's reversals (its subject is written by the first one).
+    Transfer(Uuid),
     /// A balance batch as submitted (all its chunks).
     Batch(Uuid),
     /// One part of a batch chunk, recorded once applied.
@@ -87,7 +96,9 @@ pub enum Command {
     DepositFunds(MoveFunds),
     WithdrawFunds(MoveFunds),
     TransferFunds(TransferFunds),
+    ReverseTransfer(ReverseTransfer),
     PlaceOrder(PlaceOrder),
+    RefundOrder(RefundOrder),
     PayOrder(PayOrder),
     PlaceHold(PlaceHold),
     CaptureHold(CaptureHold),
@@ -107,7 +118,9 @@ impl Command {
             Self::DepositFunds(_) => "deposit",
             Self::WithdrawFunds(_) => "withdraw",
             Self::TransferFunds(_) => "transfer",
+            Self::ReverseTransfer(_) => "reverse_transfer",
             Self::PlaceOrder(_) => "place_order",
+            Self::RefundOrder(_) => "refund_order",
             Self::PayOrder(_) => "pay_order",
             Self::PlaceHold(_) => "place_hold",
             Self::CaptureHold(_) => "capture_hold",
@@ -126,7 +139,13 @@ impl Command {
             Self::OpenAccount(c) => vec![Account(c.account_id.clone())],
             Self::DepositFunds(c) | Self::WithdrawFunds(c) => vec![Account(c.account_id.clone())],
             Self::TransferFunds(c) => vec![Account(c.from.clone()), Account(c.to.clone())],
+            Self::ReverseTransfer(c) => vec![
+                AggregateKey::Transfer(c.transfer_id),
+                Account(c.transfer.to_account_id.clone()),
+                Account(c.transfer.from_account_id.clone()),
+            ],
             Self::PlaceOrder(c) => vec![Order(c.order_id)],
+            Self::RefundOrder(c) => vec![Order(c.order_id), Account(c.account_id.clone())],
             Self::PayOrder(c) => vec![Order(c.order_id), Account(c.account_id.clone())],
             Self::PlaceHold(c) => vec![Account(c.account_id.clone()), Hold(c.hold_id)],
             Self::CaptureHold(c) => vec![Account(c.account_id.clone()), Hold(c.hold_id)],
@@ -147,8 +166,10 @@ impl Command {
     /// The most events a decision can produce: sizes group-commit batches without deciding.
     pub fn events_max(&self) -> usize {
         match self {
+            Self::ReverseTransfer(_) => 3,
             Self::TransferFunds(_)
             | Self::PayOrder(_)
+            | Self::RefundOrder(_)
             | Self::PlaceHold(_)
             | Self::CaptureHold(_)
             | Self::VoidHold(_)
@@ -180,6 +201,22 @@ pub enum Outcome {
         amount: Amount,
         from: (AccountId, AccountState),
         to: (AccountId, AccountState),
+    },
+    /// Part or all of a transfer moved back: `from` is the account the money left now (the
+    /// transfer's receiver), `to` the one it returned to (the transfer's sender).
+    Reversed {
+        transfer_id: Uuid,
+        amount: Amount,
+        transfer: TransferState,
+        from: (AccountId, AccountState),
+        to: (AccountId, AccountState),
+    },
+    /// Part or all of an order's charge given back to its account.
+    OrderRefunded {
+        order_id: Uuid,
+        amount: Amount,
+        order: OrderState,
+        account: (AccountId, AccountState),
     },
     OrderPlaced {
         /// false: the same order existed already.
@@ -243,6 +280,24 @@ pub enum DomainError {
     OrderExists(Uuid),
     #[error("order {0} not found")]
     OrderNotFound(Uuid),
+    /// Also given to callers who may not reverse it (its sender included), so that
+    /// existence does not leak.
+    #[error("transfer {0} not found")]
+    TransferNotFound(Uuid),
+    #[error("transfer {transfer_id} has {remaining} left to reverse; {requested} cannot be")]
+    ReversalExceedsTransfer {
+        transfer_id: Uuid,
+        remaining: i64,
+        requested: i64,
+    },
+    #[error("order {0} was not paid")]
+    OrderNotPaid(Uuid),
+    #[error("order {order_id} has {refundable} left to refund; {requested} cannot be")]
+    RefundExceedsCharge {
+        order_id: Uuid,
+        refundable: i64,
+        requested: i64,
+    },
     #[error("hold {0} not found")]
     HoldNotFound(Uuid),
     #[error("batch {0} exists")]
@@ -272,7 +327,9 @@ pub fn decide(
         Command::DepositFunds(c) => account::deposit(actor, c, states),
         Command::WithdrawFunds(c) => account::withdraw(actor, c, states),
         Command::TransferFunds(c) => account::transfer(actor, c, states),
+        Command::ReverseTransfer(c) => reversal::reverse(actor, c, states),
         Command::PlaceOrder(c) => order::place(actor, c, states),
+        Command::RefundOrder(c) => order::refund(actor, c, states),
         Command::PayOrder(c) => order::pay(c, states),
         Command::PlaceHold(c) => hold::place(actor, c, states),
         Command::CaptureHold(c) => hold::capture(actor, c, states),

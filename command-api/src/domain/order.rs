@@ -1,11 +1,12 @@
 //! Orders: placed by a customer (`POST /v1/orders`), then paid or rejected exactly once by the
-//! payment executor.
+//! payment executor; a paid order may be refunded by an admin (`POST /v1/orders/{id}/refunds`),
+//! in parts that together never exceed the charge.
 
 use super::account::{check_funds, follow};
 use super::{Actor, Aggregates, Decision, DomainError, Outcome};
 use events::{
-    AccountId, Amount, Currency, Event, Evolve, OrderCharge, OrderEvent, OrderRejection,
-    OrderState, OrderStatus,
+    AccountId, Amount, Currency, Event, Evolve, OrderCharge, OrderEvent, OrderRefund,
+    OrderRejection, OrderState, OrderStatus,
 };
 use uuid::Uuid;
 
@@ -31,6 +32,17 @@ pub struct PayOrder {
     pub account_id: AccountId,
 }
 
+/// `POST /v1/orders/{order_id}/refunds` (admin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundOrder {
+    pub order_id: Uuid,
+    /// The order's account, as the handler read it from the order (known before loading, so
+    /// that both states are loaded together; the decision checks it against the order).
+    pub account_id: AccountId,
+    /// `None`: all that is left of the charge.
+    pub amount: Option<Amount>,
+}
+
 pub fn place(
     actor: &Actor,
     c: &PlaceOrder,
@@ -45,6 +57,7 @@ pub fn place(
         currency: c.currency,
         description: c.description.clone(),
         reason: None,
+        refunded_total: 0,
     };
     if let Some(existing) = states.order(&c.order_id) {
         let same = existing.owner_id == placed.owner_id
@@ -153,6 +166,73 @@ pub fn pay(c: &PayOrder, states: &impl Aggregates) -> Result<Decision, DomainErr
         outcome: Outcome::OrderDecided {
             order_id: c.order_id,
             state: decided,
+        },
+    })
+}
+
+/// Gives `amount` (default: what is left) of a paid order's charge back to its account:
+/// `order_refunded` on the order, `refund_credited` on the account, in one atomic batch.
+/// Admins only; the HTTP edge refuses everyone else before a command exists.
+pub fn refund(
+    actor: &Actor,
+    c: &RefundOrder,
+    states: &impl Aggregates,
+) -> Result<Decision, DomainError> {
+    let order = states
+        .order(&c.order_id)
+        .filter(|o| actor.may_act_for(&o.owner_id) && o.account_id == c.account_id)
+        .ok_or(DomainError::OrderNotFound(c.order_id))?;
+    if !order.status.is_charged() {
+        return Err(DomainError::OrderNotPaid(c.order_id));
+    }
+    let refundable = order.refundable();
+    let amount = match c.amount {
+        Some(amount) if amount.minor_units() <= refundable => amount,
+        None if refundable > 0 => {
+            Amount::new(refundable).map_err(|_| DomainError::OrderNotFound(c.order_id))?
+        }
+        requested => {
+            return Err(DomainError::RefundExceedsCharge {
+                order_id: c.order_id,
+                refundable,
+                requested: requested.map_or(refundable, Amount::minor_units),
+            });
+        }
+    };
+    let account = states
+        .account(&order.account_id)
+        .ok_or_else(|| DomainError::AccountNotFound(order.account_id.clone()))?;
+    let credit = Event::RefundCredited(OrderCharge {
+        account_id: order.account_id.clone(),
+        order_id: c.order_id,
+        amount,
+        state: account.clone(),
+    });
+    let account_after = follow(&order.account_id, account, credit.clone())?;
+    let refunded = OrderRefund {
+        order_id: c.order_id,
+        amount,
+        state: order.clone(),
+    };
+    let order_after = OrderState::evolve(Some(order), &Event::OrderRefunded(refunded.clone()))
+        .map_err(|_| DomainError::RefundExceedsCharge {
+            order_id: c.order_id,
+            refundable,
+            requested: amount.minor_units(),
+        })?;
+    Ok(Decision {
+        events: vec![
+            Event::OrderRefunded(OrderRefund {
+                state: order_after.clone(),
+                ..refunded
+            }),
+            credit.with_account_state(account_after.clone()),
+        ],
+        outcome: Outcome::OrderRefunded {
+            order_id: c.order_id,
+            amount,
+            order: order_after,
+            account: (order.account_id.clone(), account_after),
         },
     })
 }

@@ -91,6 +91,41 @@ pub struct TransferTo {
     pub available: Option<Option<i64>>,
 }
 
+/// A reversal done: money of a transfer moved back from its receiver (`from`) to its sender
+/// (`to`), all three messages committed together.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReversalAnswer {
+    /// The reversal's id (also its job's).
+    pub reversal_id: Uuid,
+    pub transfer_id: Uuid,
+    /// Moved back now.
+    pub amount: Amount,
+    pub currency: Currency,
+    /// Moved back by every reversal of the transfer so far (at most its amount).
+    #[schema(minimum = 1)]
+    pub reversed_total: i64,
+    /// The transfer's receiver, whose money went back.
+    pub from: TransferFrom,
+    /// The transfer's sender; its balance only for callers who may see it.
+    pub to: TransferTo,
+}
+
+/// A refund done: money of a paid order given back to its account.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RefundAnswer {
+    pub order_id: Uuid,
+    pub job_id: Uuid,
+    /// Given back now.
+    pub amount: Amount,
+    /// Given back by every refund of the order so far (at most its amount).
+    #[schema(minimum = 1)]
+    pub refunded_total: i64,
+    #[schema(value_type = OrderStatusSchema)]
+    pub status: OrderStatus,
+    /// The order's account after the refund.
+    pub account: TransferFrom,
+}
+
 /// A hold after a change, with its account.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HoldAnswer {
@@ -185,6 +220,8 @@ pub enum OrderStatusSchema {
     New,
     Paid,
     Rejected,
+    PartiallyRefunded,
+    Refunded,
 }
 
 #[derive(Debug, ToSchema)]
@@ -209,6 +246,32 @@ impl AccountAnswer {
             version: state.version,
             status: state.status,
             job_id,
+        }
+    }
+}
+
+impl TransferFrom {
+    /// An account a command moved money on, shown whole (the caller acts on it).
+    pub fn new((account_id, state): &(AccountId, AccountState)) -> Self {
+        Self {
+            account_id: account_id.clone(),
+            balance: state.balance,
+            available: state.available(),
+            version: state.version,
+        }
+    }
+}
+
+impl TransferTo {
+    /// The other account of a transfer or reversal: its balance only for a caller who may
+    /// see it (a transfer must not reveal another owner's money).
+    pub fn new(actor: &Actor, (account_id, state): &(AccountId, AccountState)) -> Self {
+        let visible = actor.may_act_on(state);
+        Self {
+            account_id: account_id.clone(),
+            version: state.version,
+            balance: visible.then_some(state.balance),
+            available: visible.then(|| state.available()),
         }
     }
 }
@@ -260,30 +323,51 @@ pub fn render(actor: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
             amount,
             from,
             to,
-        } => {
-            let visible = actor.may_act_on(&to.1);
-            rendered(
-                201,
-                TransferAnswer {
-                    transfer_id: *transfer_id,
-                    job_id,
-                    amount: *amount,
-                    currency: from.1.currency,
-                    from: TransferFrom {
-                        account_id: from.0.clone(),
-                        balance: from.1.balance,
-                        available: from.1.available(),
-                        version: from.1.version,
-                    },
-                    to: TransferTo {
-                        account_id: to.0.clone(),
-                        version: to.1.version,
-                        balance: visible.then_some(to.1.balance),
-                        available: visible.then(|| to.1.available()),
-                    },
-                },
-            )
-        }
+        } => rendered(
+            201,
+            TransferAnswer {
+                transfer_id: *transfer_id,
+                job_id,
+                amount: *amount,
+                currency: from.1.currency,
+                from: TransferFrom::new(from),
+                to: TransferTo::new(actor, to),
+            },
+        ),
+        Outcome::Reversed {
+            transfer_id,
+            amount,
+            transfer,
+            from,
+            to,
+        } => rendered(
+            201,
+            ReversalAnswer {
+                reversal_id: job_id,
+                transfer_id: *transfer_id,
+                amount: *amount,
+                currency: transfer.currency,
+                reversed_total: transfer.reversed_total,
+                from: TransferFrom::new(from),
+                to: TransferTo::new(actor, to),
+            },
+        ),
+        Outcome::OrderRefunded {
+            order_id,
+            amount,
+            order,
+            account,
+        } => rendered(
+            201,
+            RefundAnswer {
+                order_id: *order_id,
+                job_id,
+                amount: *amount,
+                refunded_total: order.refunded_total,
+                status: order.status,
+                account: TransferFrom::new(account),
+            },
+        ),
         Outcome::HoldChanged {
             hold_id,
             hold,

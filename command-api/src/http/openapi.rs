@@ -15,7 +15,8 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
     info(
         title = "Tally command API",
         description = "The write side of Tally, an event-sourced money ledger: accounts, \
-            deposits, withdrawals, transfers, holds, balance batches and orders. Amounts are \
+            deposits, withdrawals, transfers and their reversals, holds, balance batches, \
+            orders and their refunds. Amounts are \
             integer minor units (1 to 10^15). Errors are RFC 9457 problems \
             (`application/problem+json`) with a stable `code`. Every command answer carries \
             `Ledger-Seq`, to pass as `Ledger-Min-Seq` to the query API for read-your-writes."
@@ -25,19 +26,21 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         accounts::deposit,
         accounts::withdraw,
         transfers::transfer,
+        transfers::reverse_transfer,
         holds::place_hold,
         holds::capture_hold,
         holds::void_hold,
         balances::set_balances,
         orders::place_order,
+        orders::refund_order,
         journal::list_journal,
     ),
     tags(
         (name = "accounts", description = "Opening accounts and moving money in and out"),
-        (name = "transfers", description = "Moving money between accounts, atomically"),
+        (name = "transfers", description = "Moving money between accounts, atomically, and back"),
         (name = "holds", description = "Reserving money, then capturing or releasing it"),
         (name = "balances", description = "Setting many balances at once (admin)"),
-        (name = "orders", description = "Orders paid asynchronously by the payment executor"),
+        (name = "orders", description = "Orders paid asynchronously by the payment executor, refunded by admins"),
         (name = "journal", description = "Reading the journal's recent messages (admin)"),
         (name = "probes", description = "Liveness and readiness"),
     )
@@ -88,6 +91,8 @@ mod tests {
             "/v1/accounts/{id}/holds/{hold_id}/void",
             "/v1/balances",
             "/v1/orders",
+            "/v1/transfers/{transfer_id}/reversals",
+            "/v1/orders/{order_id}/refunds",
             "/v1/admin/journal",
             "/healthz",
             "/readyz",
@@ -104,6 +109,22 @@ mod tests {
             assert!(journal["responses"][status].is_object(), "journal {status}");
         }
         assert_eq!(journal["operationId"], "list_journal");
+        // The reversal and the refund: their handler's name and module, their problems.
+        let reversal = &json["paths"]["/v1/transfers/{transfer_id}/reversals"]["post"];
+        assert_eq!(reversal["operationId"], "reverse_transfer");
+        assert_eq!(reversal["tags"][0], "transfers");
+        for status in ["201", "404", "409", "422"] {
+            assert!(
+                reversal["responses"][status].is_object(),
+                "reversal {status}"
+            );
+        }
+        let refund = &json["paths"]["/v1/orders/{order_id}/refunds"]["post"];
+        assert_eq!(refund["operationId"], "refund_order");
+        assert_eq!(refund["tags"][0], "orders");
+        for status in ["201", "403", "404", "409", "422"] {
+            assert!(refund["responses"][status].is_object(), "refund {status}");
+        }
         assert_eq!(
             json["components"]["schemas"]["MovementRequest"]["additionalProperties"],
             false

@@ -1,16 +1,19 @@
 //! `POST /v1/orders`: journals `order_placed` and answers `202`; the payment executor pays or
-//! rejects the order asynchronously.
+//! rejects the order asynchronously. `POST /v1/orders/{order_id}/refunds` (admin): gives
+//! money of a paid order back to its account.
 
-use super::answers::OrderAnswer;
+use super::answers::{OrderAnswer, RefundAnswer};
 use super::exchange::{CommandCall, NoPath};
 use super::problem::{
-    ACCOUNT_NOT_FOUND, CONFLICT, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED, ORDER_EXISTS,
+    ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CONFLICT, CURRENCY_MISMATCH, FORBIDDEN,
+    IDEMPOTENCY_KEY_REUSED, ORDER_EXISTS, ORDER_NOT_FOUND, ORDER_NOT_PAID, REFUND_EXCEEDS_CHARGE,
 };
 use crate::domain::order::DESCRIPTION_LEN_MAX;
-use crate::domain::{Command, PlaceOrder};
+use crate::domain::{Command, PlaceOrder, RefundOrder};
+use crate::lookup;
 use axum::response::Response;
 use events::{AccountId, Amount, Currency};
-use http_edge::ApiError;
+use http_edge::{ApiError, ApiPath};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -84,6 +87,51 @@ pub async fn place_order(call: CommandCall<NoPath>) -> Result<Response, ApiError
             .map(Currency::parse)
             .transpose()?,
         description: request.description,
+    });
+    call.execute(command).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundRequest {
+    /// Minor units to give back, at most what is left of the charge (default: all of it).
+    #[schema(value_type = Option<Amount>)]
+    amount: Option<Value>,
+}
+
+http_edge::problems!(RefundProblems: [
+    FORBIDDEN, ORDER_NOT_FOUND, ORDER_NOT_PAID, CONFLICT, REFUND_EXCEEDS_CHARGE,
+    BALANCE_OVERFLOW, IDEMPOTENCY_KEY_REUSED
+]);
+
+#[utoipa::path(
+    post,
+    path = "/v1/orders/{order_id}/refunds",
+    summary = "Give money of a paid order back to its account (admin)",
+    description = "The order becomes `partially_refunded`, or `refunded` once all of its \
+        charge is back. Refunds together never exceed the charge.",
+    params(("order_id" = Uuid, Path, description = "the order id")),
+    request_body = RefundRequest,
+    responses(
+        (status = 201, description = "given back: the order's and the account's messages committed together", body = RefundAnswer),
+        RefundProblems,
+    )
+)]
+pub async fn refund_order(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiError> {
+    if !call.actor.admin {
+        return Err(ApiError::forbidden("only admins refund orders"));
+    }
+    let request: RefundRequest = call.body()?;
+    let amount = request.amount.as_ref().map(Amount::from_json).transpose()?;
+    let order_id = Uuid::parse_str(&call.path.0)
+        .map_err(|_| ApiError::invalid_request("order ids are UUIDs"))?;
+    let order = lookup::order(&call.app.nats, &call.app.stream, order_id)
+        .await?
+        .ok_or_else(|| ApiError::new(ORDER_NOT_FOUND, format!("order {order_id} not found")))?;
+    let command = Command::RefundOrder(RefundOrder {
+        order_id,
+        account_id: order.account_id,
+        amount,
     });
     call.execute(command).await
 }

@@ -47,6 +47,26 @@ pub const ORDER_EXISTS: ProblemKind = kind(
 );
 pub const ORDER_NOT_FOUND: ProblemKind =
     kind(StatusCode::NOT_FOUND, "order_not_found", "no such order");
+pub const TRANSFER_NOT_FOUND: ProblemKind = kind(
+    StatusCode::NOT_FOUND,
+    "transfer_not_found",
+    "no such transfer that the caller may reverse",
+);
+pub const REVERSAL_EXCEEDS_TRANSFER: ProblemKind = kind(
+    StatusCode::UNPROCESSABLE_ENTITY,
+    "reversal_exceeds_transfer",
+    "the amount is more than what is left of the transfer to reverse",
+);
+pub const ORDER_NOT_PAID: ProblemKind = kind(
+    StatusCode::CONFLICT,
+    "order_not_paid",
+    "the order was not paid (new or rejected): there is nothing to refund",
+);
+pub const REFUND_EXCEEDS_CHARGE: ProblemKind = kind(
+    StatusCode::UNPROCESSABLE_ENTITY,
+    "refund_exceeds_charge",
+    "the amount is more than what is left of the order's charge to refund",
+);
 pub const HOLD_NOT_FOUND: ProblemKind = kind(
     StatusCode::NOT_FOUND,
     "hold_not_found",
@@ -108,6 +128,10 @@ impl From<DomainError> for ApiError {
             DomainError::OrderExists(_) => ORDER_EXISTS,
             DomainError::OrderNotFound(_) => ORDER_NOT_FOUND,
             DomainError::HoldNotFound(_) => HOLD_NOT_FOUND,
+            DomainError::TransferNotFound(_) => TRANSFER_NOT_FOUND,
+            DomainError::ReversalExceedsTransfer { .. } => REVERSAL_EXCEEDS_TRANSFER,
+            DomainError::OrderNotPaid(_) => ORDER_NOT_PAID,
+            DomainError::RefundExceedsCharge { .. } => REFUND_EXCEEDS_CHARGE,
             DomainError::BatchExists(_) => BATCH_EXISTS,
             DomainError::HoldExists(_) => HOLD_EXISTS,
             DomainError::HoldFinal(_) => HOLD_NOT_ACTIVE,
@@ -146,5 +170,12 @@ impl From<WriteFailure> for ApiError {
                 )
             }
         }
+    }
+}
+
+impl From<crate::lookup::LookupError> for ApiError {
+    fn from(e: crate::lookup::LookupError) -> Self {
+        tracing::error!(error = %e, "reading the journal failed");
+        Self::unavailable("the journal could not be read; retry shortly")
     }
 }

@@ -1,15 +1,17 @@
 //! `POST /v1/transfers`: both legs commit in one atomic batch, or neither does.
+//! `POST /v1/transfers/{transfer_id}/reversals`: part or all of a transfer moved back.
 
-use super::answers::TransferAnswer;
+use super::answers::{ReversalAnswer, TransferAnswer};
 use super::exchange::{CommandCall, NoPath};
 use super::problem::{
     ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CONFLICT, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED,
-    INSUFFICIENT_FUNDS, SAME_ACCOUNT,
+    INSUFFICIENT_FUNDS, REVERSAL_EXCEEDS_TRANSFER, SAME_ACCOUNT, TRANSFER_NOT_FOUND,
 };
-use crate::domain::{Command, TransferFunds};
+use crate::domain::{Command, ReverseTransfer, TransferFunds};
+use crate::lookup;
 use axum::response::Response;
 use events::{AccountId, Amount, Currency, Metadata, Reference};
-use http_edge::ApiError;
+use http_edge::{ApiError, ApiPath};
 use serde::Deserialize;
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -67,4 +69,56 @@ pub async fn transfer(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
         metadata: request.metadata.map(Metadata::parse).transpose()?,
     };
     call.execute(Command::TransferFunds(command)).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReversalRequest {
+    /// Minor units to move back, at most what is left of the transfer (default: all of it).
+    #[schema(value_type = Option<Amount>)]
+    amount: Option<Value>,
+    #[schema(value_type = Option<Reference>)]
+    reference: Option<String>,
+}
+
+http_edge::problems!(ReversalProblems: [
+    TRANSFER_NOT_FOUND, CONFLICT, REVERSAL_EXCEEDS_TRANSFER, INSUFFICIENT_FUNDS,
+    BALANCE_OVERFLOW, IDEMPOTENCY_KEY_REUSED
+]);
+
+#[utoipa::path(
+    post,
+    path = "/v1/transfers/{transfer_id}/reversals",
+    summary = "Move a transfer's money back from its receiver to its sender (part or all)",
+    description = "Allowed to an admin or the owner of the receiving account; anyone else, \
+        the sender included, is answered 404. Several partial reversals may follow one \
+        another; together they never exceed the transfer.",
+    params(("transfer_id" = Uuid, Path, description = "the transfer id")),
+    request_body = ReversalRequest,
+    responses(
+        (status = 201, description = "moved back: the three messages committed together", body = ReversalAnswer),
+        ReversalProblems,
+    )
+)]
+pub async fn reverse_transfer(call: CommandCall<ApiPath<String>>) -> Result<Response, ApiError> {
+    let request: ReversalRequest = call.body()?;
+    let amount = request.amount.as_ref().map(Amount::from_json).transpose()?;
+    let reference = request.reference.map(Reference::parse).transpose()?;
+    let transfer_id = Uuid::parse_str(&call.path.0)
+        .map_err(|_| ApiError::invalid_request("transfer ids are UUIDs"))?;
+    let transfer = lookup::transfer(&call.app.nats, &call.app.stream, transfer_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                TRANSFER_NOT_FOUND,
+                format!("transfer {transfer_id} not found"),
+            )
+        })?;
+    let command = Command::ReverseTransfer(ReverseTransfer {
+        transfer_id,
+        transfer,
+        amount,
+        reference,
+    });
+    call.execute(command).await
 }

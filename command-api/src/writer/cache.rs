@@ -5,7 +5,9 @@
 //! may be stale when other instances write; the expected-sequence check at commit catches
 //! that, and the writer then drops the entries and reloads them.
 
-use events::{AccountState, Envelope, Event, HoldState, IdempotencyRecorded, OrderState};
+use events::{
+    AccountState, Envelope, Event, HoldState, IdempotencyRecorded, OrderState, TransferState,
+};
 use ledger_nats::Stored;
 use lru::LruCache;
 use std::num::NonZeroUsize;
@@ -18,6 +20,7 @@ pub enum Aggregate {
     Account(AccountState),
     Order(OrderState),
     Hold(HoldState),
+    Transfer(TransferState),
     Idempotency(IdempotencyRecorded),
     /// A subject with a message that carries no state of its own (batch chunks and records):
     /// what matters is that it exists.
@@ -36,6 +39,8 @@ impl Aggregate {
                     Self::Order(order.clone())
                 } else if let Some(hold) = other.hold_state() {
                     Self::Hold(hold.clone())
+                } else if let Some(transfer) = other.transfer_state() {
+                    Self::Transfer(transfer.clone())
                 } else {
                     Self::Recorded
                 }

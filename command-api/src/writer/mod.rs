@@ -71,6 +71,7 @@ pub fn subject_of(key: &AggregateKey) -> String {
         AggregateKey::Account(id) => subjects::account(id),
         AggregateKey::Order(id) => subjects::order(id),
         AggregateKey::Hold(id) => subjects::hold(id),
+        AggregateKey::Transfer(id) => subjects::transfer(id),
         AggregateKey::Batch(id) => subjects::batch(id),
         AggregateKey::BatchPart {
             batch_id,

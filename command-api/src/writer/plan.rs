@@ -17,6 +17,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use events::{
     AccountId, AccountState, Envelope, Event, HoldState, IdempotencyRecorded, OrderState,
+    TransferState,
 };
 use events::{headers, subjects};
 use ledger_nats::batch::{BATCH_LEN_MAX, Outbound};
@@ -207,6 +208,13 @@ impl Aggregates for Working<'_> {
     fn hold(&self, id: &Uuid) -> Option<&HoldState> {
         match self.0.get(subjects::hold(id).as_str()) {
             Some(Aggregate::Hold(state)) => Some(state),
+            _ => None,
+        }
+    }
+
+    fn transfer(&self, id: &Uuid) -> Option<&TransferState> {
+        match self.0.get(subjects::transfer(id).as_str()) {
+            Some(Aggregate::Transfer(state)) => Some(state),
             _ => None,
         }
     }

@@ -164,13 +164,35 @@ async fn every_endpoint_answers_every_kind_of_caller_as_it_should() {
         holds.push(hold(&api, "gina", "gina").await);
     }
     let ghost_hold = uuid::Uuid::now_v7().to_string();
-    // Leaked into a 'static table of ids to mask; four short strings for one test.
+    // hank paid gina: gina (the receiver) may reverse it, hank (the sender) may not.
+    let paid = api
+        .post(
+            "/v1/transfers",
+            &token("hank", false),
+            json!({"from_account_id": "hank", "to_account_id": "gina", "amount": 50}),
+        )
+        .await;
+    assert_eq!(paid.status.as_u16(), 201, "{:?}", paid.body);
+    let paid_id = paid.body["transfer_id"].as_str().expect("id").to_owned();
+    let ghost_transfer = uuid::Uuid::now_v7().to_string();
+    // gina's order, never paid (no executors here): only an admin gets as far as its status.
+    let placed = api
+        .post(
+            "/v1/orders",
+            &token("gina", false),
+            json!({"account_id": "gina", "amount": 5}),
+        )
+        .await;
+    assert_eq!(placed.status.as_u16(), 202, "{:?}", placed.body);
+    let order_id = placed.body["order_id"].as_str().expect("id").to_owned();
+    // Leaked into a 'static table of ids to mask; a few short strings for one test.
     let h: Vec<&'static str> = holds
         .iter()
-        .chain([&ghost_hold])
+        .chain([&ghost_hold, &paid_id, &ghost_transfer])
         .map(|id| &*Box::leak(id.clone().into_boxed_str()))
         .collect();
     let (h1, h2, h3, h4, ghost) = (h[0], h[1], h[2], h[3], h[4]);
+    let (t1, ghost_t) = (h[5], h[6]);
     let post = Method::POST;
     let amount = Some(json!({"amount": 5}));
 
@@ -229,6 +251,18 @@ async fn every_endpoint_answers_every_kind_of_caller_as_it_should() {
             post.clone(),
             "/v1/orders".into(),
             Some(json!({"account_id": "gina", "amount": 5})),
+        ),
+        (
+            "reverse_transfer",
+            post.clone(),
+            format!("/v1/transfers/{t1}/reversals"),
+            amount.clone(),
+        ),
+        (
+            "refund_order",
+            post.clone(),
+            format!("/v1/orders/{order_id}/refunds"),
+            Some(json!({})),
         ),
     ];
     let mut rows = Vec::new();
@@ -552,6 +586,68 @@ async fn every_endpoint_answers_every_kind_of_caller_as_it_should() {
             Some(json!({"account_id": "gina", "amount": 5})),
             Expect::Success(202, ok),
         ),
+        // A reversal: the receiver's owner or an admin; the sender is told, as anyone else,
+        // that the transfer does not exist.
+        row(
+            "reverse_transfer",
+            OTHER,
+            post.clone(),
+            format!("/v1/transfers/{t1}/reversals"),
+            amount.clone(),
+            hidden(
+                "transfer_not_found",
+                format!("/v1/transfers/{ghost_t}/reversals"),
+                amount.clone(),
+                [t1, ghost_t],
+            ),
+        ),
+        row(
+            "reverse_transfer",
+            OWNER,
+            post.clone(),
+            format!("/v1/transfers/{t1}/reversals"),
+            amount.clone(),
+            Expect::Success(201, |body| {
+                assert!(body["to"].get("balance").is_none(), "{body}");
+                assert_eq!(body["reversed_total"], 5, "{body}");
+            }),
+        ),
+        row(
+            "reverse_transfer",
+            ADMIN,
+            post.clone(),
+            format!("/v1/transfers/{t1}/reversals"),
+            amount.clone(),
+            Expect::Success(201, |body| {
+                assert!(body["to"]["balance"].is_i64(), "{body}");
+                assert_eq!(body["reversed_total"], 10, "{body}");
+            }),
+        ),
+        // Refunds are an admin's act, like balance batches; the order here was never paid.
+        row(
+            "refund_order",
+            OTHER,
+            post.clone(),
+            format!("/v1/orders/{order_id}/refunds"),
+            Some(json!({})),
+            Expect::Problem(403, "forbidden"),
+        ),
+        row(
+            "refund_order",
+            OWNER,
+            post.clone(),
+            format!("/v1/orders/{order_id}/refunds"),
+            Some(json!({})),
+            Expect::Problem(403, "forbidden"),
+        ),
+        row(
+            "refund_order",
+            ADMIN,
+            post.clone(),
+            format!("/v1/orders/{order_id}/refunds"),
+            Some(json!({})),
+            Expect::Problem(409, "order_not_paid"),
+        ),
     ]);
 
     // Subject syntax in every path id and body id: a 4xx problem, never a journal write.
@@ -562,6 +658,27 @@ async fn every_endpoint_answers_every_kind_of_caller_as_it_should() {
         } else {
             (400, "invalid_account_id", "invalid_request")
         };
+        let (uuid_status, uuid_code) = if id == "%2E" {
+            (404, "not_found")
+        } else {
+            (400, "invalid_request")
+        };
+        rows.push(row(
+            "path_id",
+            OWNER,
+            post.clone(),
+            format!("/v1/transfers/{id}/reversals"),
+            amount.clone(),
+            Expect::Problem(uuid_status, uuid_code),
+        ));
+        rows.push(row(
+            "path_id",
+            ADMIN,
+            post.clone(),
+            format!("/v1/orders/{id}/refunds"),
+            Some(json!({})),
+            Expect::Problem(uuid_status, uuid_code),
+        ));
         for path in ["deposits", "withdrawals", "holds"] {
             rows.push(row(
                 "path_id",

@@ -11,6 +11,7 @@ mod idempotency;
 mod journal;
 mod observability;
 mod rate_limit;
+mod reversals;
 mod startup;
 mod support;
 mod write_path;

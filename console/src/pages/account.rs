@@ -23,13 +23,15 @@ const HISTORY_PAGE_LEN: u32 = 10;
 /// Entries the chart draws: the most recent hundred, one query's worth.
 const CHART_ENTRIES: u32 = 100;
 /// The history's `type` filter, as the query API names the kinds of entry.
-const HISTORY_TYPES: [&str; 6] = [
+const HISTORY_TYPES: [&str; 8] = [
     "deposit",
     "withdrawal",
     "transfer",
     "adjustment",
     "payment",
     "hold",
+    "reversal",
+    "refund",
 ];
 
 fn not_found(session: &Session) -> PageError {
@@ -251,6 +253,7 @@ fn entry_row(entry: &Value) -> Markup {
     let amount = entry["amount"].as_i64().unwrap_or(0);
     let details: Vec<String> = [
         ("to/from", "counterparty_account_id"),
+        ("transfer", "transfer_id"),
         ("hold", "hold_id"),
         ("order", "order_id"),
         ("ref", "reference"),
@@ -560,5 +563,23 @@ mod tests {
             command.path,
             format!("/v1/accounts/alice/holds/{hold}/capture")
         );
+    }
+
+    #[test]
+    fn reversals_and_refunds_are_filterable_and_render_with_what_they_link() {
+        assert!(HISTORY_TYPES.contains(&"reversal") && HISTORY_TYPES.contains(&"refund"));
+        let reversal = entry_row(&json!({"version": 4, "type": "reversal", "amount": 30,
+            "balance_after": 530, "counterparty_account_id": "shop",
+            "transfer_id": "0193-t", "occurred_at": "2026-11-29T10:00:00Z"}))
+        .into_string();
+        assert!(reversal.contains("reversal"), "{reversal}");
+        assert!(
+            reversal.contains("to/from shop · transfer 0193-t"),
+            "{reversal}"
+        );
+        let refund = entry_row(&json!({"version": 5, "type": "refund", "amount": 80,
+            "balance_after": 610, "order_id": "0193-o", "occurred_at": "2026-11-29T10:01:00Z"}))
+        .into_string();
+        assert!(refund.contains("order 0193-o"), "{refund}");
     }
 }

@@ -166,7 +166,10 @@ pub async fn status(
 }
 
 fn is_final(order: &Value) -> bool {
-    matches!(order["status"].as_str(), Some("paid" | "rejected"))
+    matches!(
+        order["status"].as_str(),
+        Some("paid" | "rejected" | "partially_refunded" | "refunded")
+    )
 }
 
 fn status_text(order: &Value) -> Markup {

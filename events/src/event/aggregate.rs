@@ -6,6 +6,7 @@ use crate::account::AccountState;
 use crate::hold::HoldState;
 use crate::ids::AccountId;
 use crate::order::OrderState;
+use crate::transfer::TransferState;
 use uuid::Uuid;
 
 /// The aggregate a message belongs to, with its post-state where the message carries one.
@@ -22,6 +23,11 @@ pub enum AggregateRef<'a> {
     Order {
         id: &'a Uuid,
         state: &'a OrderState,
+    },
+    /// A transfer that has been reversed.
+    Transfer {
+        id: &'a Uuid,
+        state: &'a TransferState,
     },
     /// A chunk of a balance batch.
     Batch(&'a Uuid),
@@ -94,6 +100,24 @@ impl Payload for OrderEvent {
     fn aggregate(&self) -> AggregateRef<'_> {
         AggregateRef::Order {
             id: &self.order_id,
+            state: &self.state,
+        }
+    }
+}
+
+impl Payload for OrderRefund {
+    fn aggregate(&self) -> AggregateRef<'_> {
+        AggregateRef::Order {
+            id: &self.order_id,
+            state: &self.state,
+        }
+    }
+}
+
+impl Payload for TransferReversal {
+    fn aggregate(&self) -> AggregateRef<'_> {
+        AggregateRef::Transfer {
+            id: &self.transfer_id,
             state: &self.state,
         }
     }

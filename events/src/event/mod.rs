@@ -24,6 +24,7 @@ use crate::hold::HoldState;
 use crate::ids::AccountId;
 use crate::order::OrderState;
 use crate::subjects;
+use crate::transfer::TransferState;
 use aggregate::Payload;
 use chrono::{DateTime, SubsecRound, Utc};
 use serde::{Deserialize, Serialize};
@@ -70,7 +71,7 @@ impl Envelope {
 }
 
 /// Every word an account's history uses (see [`Event::history_type`]).
-pub const HISTORY_TYPES: [&str; 7] = [
+pub const HISTORY_TYPES: [&str; 9] = [
     "opening",
     "deposit",
     "withdrawal",
@@ -78,6 +79,8 @@ pub const HISTORY_TYPES: [&str; 7] = [
     "adjustment",
     "payment",
     "hold",
+    "reversal",
+    "refund",
 ];
 
 /// The one table of event types: each row is a variant, its payload, its `type` tag (also the
@@ -142,6 +145,11 @@ event_table! {
     BalanceSet(BalanceSet) = "balance_set", history Some("adjustment");
     BatchPartApplied(BatchPartApplied) = "batch_part_applied", history None;
     JobFailed(JobFailed) = "job_failed", history None;
+    ReversalSent(TransferLeg) = "reversal_sent", history Some("reversal");
+    ReversalReceived(TransferLeg) = "reversal_received", history Some("reversal");
+    TransferReversed(TransferReversal) = "transfer_reversed", history None;
+    OrderRefunded(OrderRefund) = "order_refunded", history None;
+    RefundCredited(OrderCharge) = "refund_credited", history Some("refund");
 }
 impl Event {
     /// The aggregate this event's message belongs to, and its post-state.
@@ -172,6 +180,7 @@ impl Event {
             AggregateRef::Account { id, .. } => subjects::account(id),
             AggregateRef::Hold { id, .. } => subjects::hold(id),
             AggregateRef::Order { id, .. } => subjects::order(id),
+            AggregateRef::Transfer { id, .. } => subjects::transfer(id),
             AggregateRef::Batch(id) => subjects::batch(id),
             AggregateRef::BatchPart {
                 batch_id,
@@ -196,6 +205,14 @@ impl Event {
     pub fn order_state(&self) -> Option<&OrderState> {
         match self.aggregate() {
             AggregateRef::Order { state, .. } => Some(state),
+            _ => None,
+        }
+    }
+
+    /// The transfer's post-state, for `transfer_reversed`.
+    pub fn transfer_state(&self) -> Option<&TransferState> {
+        match self.aggregate() {
+            AggregateRef::Transfer { state, .. } => Some(state),
             _ => None,
         }
     }

@@ -6,6 +6,7 @@ use crate::hold::HoldState;
 use crate::ids::{AccountId, Metadata, OwnerId, Reference};
 use crate::money::Amount;
 use crate::order::OrderState;
+use crate::transfer::TransferState;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -30,7 +31,9 @@ pub struct AccountMovement {
 }
 
 /// `transfer_sent` (on the sender) / `transfer_received` (on the receiver): the two legs of
-/// one transfer, committed in one atomic batch.
+/// one transfer, committed in one atomic batch. Also the two legs of a reversal,
+/// `reversal_sent` (on the transfer's receiver, who pays back) / `reversal_received` (on its
+/// sender): `transfer_id` names the transfer reversed, the envelope's `job_id` the reversal.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TransferLeg {
     pub account_id: AccountId,
@@ -52,7 +55,30 @@ pub struct OrderEvent {
     pub state: OrderState,
 }
 
-/// `order_charged`: the account's side of a paid order, committed atomically with
+/// `order_refunded`: money of a paid order given back, on `ledger.order.<order_id>`, committed
+/// atomically with the account's `refund_credited`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OrderRefund {
+    pub order_id: Uuid,
+    /// Given back now; the state's `refunded_total` is the sum so far.
+    pub amount: Amount,
+    pub state: OrderState,
+}
+
+/// `transfer_reversed`: the transfer's side of a reversal, on `ledger.transfer.<transfer_id>`,
+/// committed atomically with the two account legs. The first one creates the subject
+/// (expected sequence 0) and carries the transfer's facts as found in the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransferReversal {
+    pub transfer_id: Uuid,
+    /// Moved back now; the state's `reversed_total` is the sum so far.
+    pub amount: Amount,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<Reference>,
+    pub state: TransferState,
+}
+
+/// `order_charged` (and `refund_credited`, money of the order given back): the account's side of a paid order, committed atomically with
 /// `order_paid`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OrderCharge {

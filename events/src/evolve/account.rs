@@ -97,9 +97,10 @@ fn evolve_account(
     }
     let delta = match event {
         Event::FundsDeposited(m) => m.amount.minor_units(),
-        Event::TransferReceived(t) => t.amount.minor_units(),
+        Event::TransferReceived(t) | Event::ReversalReceived(t) => t.amount.minor_units(),
+        Event::RefundCredited(c) => c.amount.minor_units(),
         Event::FundsWithdrawn(m) => -m.amount.minor_units(),
-        Event::TransferSent(t) => -t.amount.minor_units(),
+        Event::TransferSent(t) | Event::ReversalSent(t) => -t.amount.minor_units(),
         Event::OrderCharged(c) => -c.amount.minor_units(),
         Event::AccountOpened(_)
         | Event::IdempotencyRecorded(_)
@@ -112,7 +113,9 @@ fn evolve_account(
         | Event::BalanceSet(_)
         | Event::BatchSubmitted(_)
         | Event::BatchPartApplied(_)
-        | Event::JobFailed(_) => {
+        | Event::JobFailed(_)
+        | Event::TransferReversed(_)
+        | Event::OrderRefunded(_) => {
             return Err(AccountEvolveError::NotAnAccountEvent { event_type });
         }
     };

@@ -1,5 +1,6 @@
 //! How an event changes an aggregate's state: one [`Evolve`] impl per aggregate
-//! (`AccountState::evolve`, `HoldState::evolve`, `OrderState::evolve`), used by the command
+//! (`AccountState::evolve`, `HoldState::evolve`, `OrderState::evolve`,
+//! `TransferState::evolve`), used by the command
 //! side's `decide` to build post-states and by `projector verify` to check them.
 //!
 //! States (`account`, `hold`, `order`) know nothing of events; events carry states; this module
@@ -8,12 +9,14 @@
 mod account;
 mod hold;
 mod order;
+mod transfer;
 
 use crate::event::Event;
 
 pub use account::AccountEvolveError;
 pub use hold::HoldEvolveError;
 pub use order::OrderEvolveError;
+pub use transfer::TransferEvolveError;
 
 /// How an event changes an aggregate's state.
 pub trait Evolve: Sized {

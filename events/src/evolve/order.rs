@@ -15,6 +15,10 @@ pub enum OrderEvolveError {
     AlreadyDecided(&'static str),
     #[error("{0} is not an order event")]
     NotAnOrderEvent(&'static str),
+    #[error("order_refunded on an order that was not charged")]
+    NotCharged,
+    #[error("refunds would total {total}, more than the charge of {amount}")]
+    RefundExceedsCharge { total: i64, amount: i64 },
 }
 
 /// How `event` changes the order `prev` (`None`: not placed yet).
@@ -35,10 +39,34 @@ fn evolve_order(prev: Option<&OrderState>, event: &Event) -> Result<OrderState, 
                     version: 1,
                     status: OrderStatus::New,
                     reason: None,
+                    refunded_total: 0,
                     ..placed.state.clone()
                 }),
                 Some(_) => Err(OrderEvolveError::AlreadyPlaced),
             };
+        }
+        Event::OrderRefunded(refund) => {
+            let prev = prev.ok_or(OrderEvolveError::NotPlaced(event_type))?;
+            if !prev.status.is_charged() {
+                return Err(OrderEvolveError::NotCharged);
+            }
+            let total = prev
+                .refunded_total
+                .saturating_add(refund.amount.minor_units());
+            let amount = prev.amount.minor_units();
+            if total > amount {
+                return Err(OrderEvolveError::RefundExceedsCharge { total, amount });
+            }
+            return Ok(OrderState {
+                version: prev.version + 1,
+                status: if total == amount {
+                    OrderStatus::Refunded
+                } else {
+                    OrderStatus::PartiallyRefunded
+                },
+                refunded_total: total,
+                ..prev.clone()
+            });
         }
         Event::OrderPaid(_) => (OrderStatus::Paid, None),
         Event::OrderRejected(e) => (OrderStatus::Rejected, e.state.reason),

@@ -22,7 +22,7 @@ enum Movement {
 
 /// Every account event the journal knows: its history word (DESIGN §5: deposit, withdrawal,
 /// transfer, adjustment, payment, hold; `opening` for the first row) and its movement.
-const ACCOUNT_EVENTS: [(&str, &str, Movement); 10] = [
+const ACCOUNT_EVENTS: [(&str, &str, Movement); 13] = [
     ("account_opened", "opening", Movement::None),
     ("funds_deposited", "deposit", Movement::Credit),
     ("funds_withdrawn", "withdrawal", Movement::Debit),
@@ -33,6 +33,9 @@ const ACCOUNT_EVENTS: [(&str, &str, Movement); 10] = [
     ("hold_captured", "hold", Movement::Debit),
     ("hold_voided", "hold", Movement::None),
     ("balance_set", "adjustment", Movement::Set),
+    ("reversal_sent", "reversal", Movement::Debit),
+    ("reversal_received", "reversal", Movement::Credit),
+    ("refund_credited", "refund", Movement::Credit),
 ];
 
 /// An account event's history row as verify expects it, and any drift of the event itself.
@@ -63,7 +66,10 @@ pub fn derive(seq: u64, envelope: &Envelope, running_before: Option<i64>) -> Opt
             m.reference.as_ref(),
             m.metadata.as_ref(),
         ),
-        Event::TransferSent(t) | Event::TransferReceived(t) => (
+        Event::TransferSent(t)
+        | Event::TransferReceived(t)
+        | Event::ReversalSent(t)
+        | Event::ReversalReceived(t) => (
             t.amount.minor_units(),
             &t.account_id,
             Some(t.counterparty_account_id.clone()),
@@ -71,7 +77,7 @@ pub fn derive(seq: u64, envelope: &Envelope, running_before: Option<i64>) -> Opt
             t.reference.as_ref(),
             t.metadata.as_ref(),
         ),
-        Event::OrderCharged(c) => (
+        Event::OrderCharged(c) | Event::RefundCredited(c) => (
             c.amount.minor_units(),
             &c.account_id,
             None,
@@ -126,7 +132,7 @@ pub fn derive(seq: u64, envelope: &Envelope, running_before: Option<i64>) -> Opt
         counterparty_account_id: counterparty,
         transfer_id,
         order_id: match event {
-            Event::OrderCharged(c) => Some(c.order_id),
+            Event::OrderCharged(c) | Event::RefundCredited(c) => Some(c.order_id),
             _ => None,
         },
         hold_id: match event {

@@ -207,6 +207,26 @@ async fn every_query_answers_every_kind_of_caller_as_it_should() {
         )
         .await;
     let batch_id = id_of(&batch, "batch_id");
+    // Gina paid ivy, who gave some back: either side sees the transfer, hank does not.
+    stack.open_funded("ivy", "ivy", 0).await;
+    let paid = stack
+        .commands
+        .post(
+            "/v1/transfers",
+            &gina,
+            json!({"from_account_id": "gina", "to_account_id": "ivy", "amount": 5}),
+        )
+        .await;
+    let transfer = id_of(&paid, "transfer_id");
+    let reversed = stack
+        .commands
+        .post(
+            &format!("/v1/transfers/{transfer}/reversals"),
+            &token("ivy", false),
+            json!({"amount": 2}),
+        )
+        .await;
+    id_of(&reversed, "reversal_id");
     for id in [&order_id, &on_gina, &on_nobody] {
         settled(&stack, &format!("/v1/orders/{id}"), |o| {
             o["status"] != "new"
@@ -249,6 +269,7 @@ async fn every_query_answers_every_kind_of_caller_as_it_should() {
         ("list_orders", "/v1/orders".into()),
         ("get_hold", format!("/v1/holds/{hold}")),
         ("get_batch", format!("/v1/batches/{batch_id}")),
+        ("get_transfer", format!("/v1/transfers/{transfer}")),
     ];
     let mut rows = Vec::new();
     for (endpoint, path) in &owner_paths {
@@ -386,6 +407,12 @@ async fn every_query_answers_every_kind_of_caller_as_it_should() {
             "hold_not_found",
             &hold,
         ),
+        (
+            "get_transfer",
+            format!("/v1/transfers/{transfer}"),
+            "transfer_not_found",
+            &transfer,
+        ),
     ] {
         let ghost_path = path.replace(id.as_str(), &ghost);
         rows.extend([
@@ -399,6 +426,28 @@ async fn every_query_answers_every_kind_of_caller_as_it_should() {
             row(endpoint, ADMIN, path, Expect::Success(ok)),
         ]);
     }
+    // The transfer's receiver sees it too, with its reversal.
+    rows.push(row(
+        "get_transfer",
+        Credential::User("ivy"),
+        format!("/v1/transfers/{transfer}"),
+        Expect::Success(|body| {
+            assert_eq!(
+                (
+                    &body["amount"],
+                    &body["reversed_total"],
+                    &body["to_account_id"]
+                ),
+                (&json!(5), &json!(2), &json!("ivy")),
+                "{body}"
+            );
+            assert_eq!(
+                body["reversals"].as_array().map(Vec::len),
+                Some(1),
+                "{body}"
+            );
+        }),
+    ));
     // Batches are submitted by admins: users see none of them; any admin sees all.
     let batch_path = format!("/v1/batches/{batch_id}");
     let ghost_batch = format!("/v1/batches/{ghost}");
@@ -434,7 +483,7 @@ async fn every_query_answers_every_kind_of_caller_as_it_should() {
                 Expect::Problem(400, "invalid_account_id"),
             ));
         }
-        for resource in ["jobs", "orders", "holds", "batches"] {
+        for resource in ["jobs", "orders", "holds", "batches", "transfers"] {
             rows.push(row(
                 "path_id",
                 OWNER,

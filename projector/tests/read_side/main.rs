@@ -14,5 +14,6 @@ mod operations;
 mod orders;
 mod read_your_writes;
 mod rebuild_verify;
+mod reversals;
 mod snapshots;
 mod support;

@@ -29,6 +29,8 @@ pub enum EntryType {
     Adjustment,
     Payment,
     Hold,
+    Reversal,
+    Refund,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -64,7 +64,8 @@ pub struct StreamEvent {
     #[schema(pattern = "^[0-9]+$")]
     pub id: Option<String>,
     /// The entry's history type (`opening`, `deposit`, `withdrawal`, `transfer`,
-    /// `adjustment`, `payment`, `hold`), or `lagged` for the last event of a cut-off stream.
+    /// `adjustment`, `payment`, `hold`, `reversal`, `refund`), or `lagged` for the last event
+    /// of a cut-off stream.
     pub event: String,
     /// JSON: a `FeedEvent`, or for `lagged` `{"last_seq", "detail"}`.
     #[schema(content_media_type = "application/json")]

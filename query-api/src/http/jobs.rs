@@ -64,10 +64,11 @@ pub struct Job {
 impl Job {
     /// An order's job: queued until the payment executor decides it.
     fn of_order(job_id: Uuid, order: Order) -> Self {
+        // Paid, then perhaps refunded: the placing job completed either way.
         let status = match order.status.as_str() {
-            "paid" => JobStatus::Completed,
+            "new" => JobStatus::Queued,
             "rejected" => JobStatus::Rejected,
-            _ => JobStatus::Queued,
+            _ => JobStatus::Completed,
         };
         Self {
             account_id: Some(Some(order.account_id)),
@@ -112,6 +113,8 @@ impl Job {
             "funds_deposited" => "deposit",
             "funds_withdrawn" => "withdrawal",
             "transfer_sent" | "transfer_received" => "transfer",
+            "reversal_sent" | "reversal_received" => "reversal",
+            "refund_credited" => "refund",
             "balance_set" => "balance_set",
             other => other,
         };

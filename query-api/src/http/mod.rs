@@ -19,3 +19,4 @@ pub mod jobs;
 pub mod openapi;
 pub mod orders;
 pub mod params;
+pub mod transfers;

@@ -5,7 +5,7 @@
 //! answers by the very structs the handlers send, whose schemas the paths bring in.
 //! `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, admin, batches, entries, feed, holds, jobs, orders};
+use super::{accounts, admin, batches, entries, feed, holds, jobs, orders, transfers};
 use http_edge::openapi::{add_header_parameter, header_parameter, integer_between};
 use http_edge::probes;
 use utoipa::OpenApi;
@@ -34,6 +34,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         batches::get_batch,
         orders::list_orders,
         orders::get_order,
+        transfers::get_transfer,
         admin::get_projector,
     ),
     // The feed's answer is a stream, not one body: its events' `data` and its `from` word
@@ -46,7 +47,8 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         (name = "jobs", description = "What became of a command"),
         (name = "holds", description = "Reservations of money"),
         (name = "batches", description = "Balance batches"),
-        (name = "orders", description = "Orders and their payment"),
+        (name = "orders", description = "Orders, their payment and refunds"),
+        (name = "transfers", description = "Transfers and their reversals"),
         (name = "admin", description = "Operating the read side (admin)"),
         (name = "probes", description = "Liveness and readiness"),
     )
@@ -118,6 +120,7 @@ mod tests {
             "/v1/batches/{id}",
             "/v1/orders",
             "/v1/orders/{id}",
+            "/v1/transfers/{id}",
             "/v1/admin/projector",
             "/healthz",
             "/readyz",
@@ -165,6 +168,19 @@ mod tests {
         }
         assert_eq!(projector["operationId"], "get_projector");
         assert_eq!(projector["tags"][0], "admin");
+        let transfer = &json["paths"]["/v1/transfers/{id}"]["get"];
+        assert_eq!(transfer["operationId"], "get_transfer");
+        assert_eq!(transfer["tags"][0], "transfers");
+        assert!(transfer["responses"]["404"].is_object());
+        let types = &json["components"]["schemas"]["EntryType"]["enum"];
+        for word in events::HISTORY_TYPES {
+            assert!(
+                types
+                    .as_array()
+                    .is_some_and(|t| t.contains(&serde_json::json!(word))),
+                "{word} missing from {types}"
+            );
+        }
     }
 
     #[test]
@@ -190,6 +206,7 @@ mod tests {
             "Hold",
             "Batch",
             "OrderPage",
+            "Transfer",
             "Ready",
             "ProjectorStatus",
         ] {

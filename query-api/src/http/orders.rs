@@ -19,6 +19,8 @@ pub enum OrderStatus {
     New,
     Paid,
     Rejected,
+    PartiallyRefunded,
+    Refunded,
 }
 
 /// An order.
@@ -39,6 +41,9 @@ pub struct Order {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false)]
     reason: Option<String>,
+    /// Given back by refunds so far (0 ..= amount).
+    #[schema(minimum = 0)]
+    refunded_total: i64,
     status: OrderStatus,
     updated_at: DateTime<Utc>,
 }
@@ -55,6 +60,7 @@ impl Order {
             order_id: row.order_id,
             owner_id: row.owner_id,
             reason: row.reason,
+            refunded_total: row.refunded_total,
             status: stored_word(&row.status)?,
             updated_at: row.updated_at,
         })

@@ -9,6 +9,7 @@ pub mod feed;
 pub mod holds;
 pub mod jobs;
 pub mod orders;
+pub mod transfers;
 
 use events::OwnerId;
 

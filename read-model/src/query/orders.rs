@@ -17,9 +17,12 @@ pub struct Order {
     /// `None`: the order named no currency of its own.
     pub currency: Option<Currency>,
     pub description: Option<String>,
-    /// The journal's status word (`new`, `paid`, `rejected`).
+    /// The journal's status word (`new`, `paid`, `rejected`, `partially_refunded`,
+    /// `refunded`).
     pub status: String,
     pub reason: Option<String>,
+    /// Minor units given back by refunds.
+    pub refunded_total: i64,
     pub job_id: Uuid,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -52,6 +55,7 @@ impl FromRow<'_, PgRow> for Order {
             description: row.try_get("description")?,
             status: row.try_get("status")?,
             reason: row.try_get("reason")?,
+            refunded_total: row.try_get("refunded_total")?,
             job_id: row.try_get("job_id")?,
             created_at: row.try_get("created_at")?,
             updated_at: row.try_get("updated_at")?,
@@ -59,7 +63,7 @@ impl FromRow<'_, PgRow> for Order {
     }
 }
 
-const ORDER_COLUMNS: &str = "order_id, owner_id, account_id, amount, currency, description, status, reason, job_id, created_at, updated_at";
+const ORDER_COLUMNS: &str = "order_id, owner_id, account_id, amount, currency, description, status, reason, refunded_total, job_id, created_at, updated_at";
 
 pub async fn order(pool: &PgPool, order_id: Uuid) -> Result<Option<Order>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(

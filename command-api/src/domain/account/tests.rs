@@ -55,6 +55,10 @@ fn given(accounts: &[(&str, AccountState)]) -> Given {
 }
 
 impl Aggregates for Given {
+    fn transfer(&self, _: &uuid::Uuid) -> Option<&events::TransferState> {
+        None
+    }
+
     fn account(&self, id: &AccountId) -> Option<&AccountState> {
         self.0.get(id)
     }

@@ -1,0 +1,149 @@
+//! Facts a handler reads from the journal before its command can name every aggregate it
+//! touches: a reversal's transfer (its two accounts) and a refund's order (its account).
+//! These facts never change once journaled, so reading them outside the writer is safe; the
+//! writer loads the aggregates' current states itself, guarded by expected sequences.
+//!
+//! A transfer is two account messages and has no subject of its own until its first
+//! reversal (ADR 0016). Before that it is found by time: transfer ids are UUIDv7 minted by
+//! this API just before the writer decides the transfer, so its `transfer_sent` was stored
+//! within [`COMMIT_WINDOW`] after the id's instant (give or take [`CLOCK_SKEW`]); the journal
+//! is read from there, account subjects only, up to the first match.
+
+use chrono::{DateTime, Duration, Utc};
+use events::{Envelope, Event, OrderState, TransferState, headers, subjects};
+use ledger_nats::direct::{self, DirectGetError, Stored, TimeWindow};
+use thiserror::Error;
+use uuid::Uuid;
+
+/// How far the clock of the instance that minted a transfer id may be off the journal
+/// server's: hosts kept by NTP agree to milliseconds; 2 s covers a badly kept one without
+/// making every first reversal read much more.
+pub const CLOCK_SKEW: Duration = Duration::seconds(2);
+
+/// How long after its id was minted a transfer may be stored: the handler's wait for room in
+/// the writer's queue (`ENQUEUE_TIMEOUT_MS`, 1 s) and for its answer (`ANSWER_TIMEOUT_MS`,
+/// 20 s; a command whose caller stopped waiting is not decided), plus the settling of a
+/// commit of unknown outcome (`COMMIT_TIMEOUT_MS` × look-ups, under 20 s by default). Raising
+/// those settings past this window would let a late transfer go unfound: keep it above them.
+pub const COMMIT_WINDOW: Duration = Duration::seconds(60);
+
+#[derive(Debug, Error)]
+pub enum LookupError {
+    #[error(transparent)]
+    Journal(#[from] DirectGetError),
+    #[error("message {0} of the journal cannot be decoded")]
+    Undecodable(u64),
+}
+
+/// The transfer `transfer_id`: its own subject's state once reversed, else its facts from its
+/// `transfer_sent` (version 0, nothing reversed). `None`: no such transfer in its window.
+pub async fn transfer(
+    client: &async_nats::Client,
+    stream: &str,
+    transfer_id: Uuid,
+) -> Result<Option<TransferState>, LookupError> {
+    let subject = subjects::transfer(&transfer_id);
+    if let Some(stored) = last(client, stream, &subject).await? {
+        return Ok(decoded(&stored)?.event.transfer_state().cloned());
+    }
+    let Some(window) = window_of(transfer_id) else {
+        return Ok(None);
+    };
+    let id = transfer_id.to_string();
+    let found = direct::first_since(
+        client,
+        stream,
+        &TimeWindow {
+            filter: subjects::ACCOUNTS,
+            since: window.0,
+            until: window.1,
+        },
+        |message| is_transfer_sent(message, &id),
+    )
+    .await?;
+    let Some(stored) = found else {
+        return Ok(None);
+    };
+    Ok(match decoded(&stored)?.event {
+        Event::TransferSent(leg) if leg.transfer_id == transfer_id => {
+            Some(TransferState::unreversed(
+                leg.account_id,
+                leg.counterparty_account_id,
+                leg.amount,
+                leg.state.currency,
+            ))
+        }
+        _ => None,
+    })
+}
+
+/// The order `order_id` as its last message leaves it.
+pub async fn order(
+    client: &async_nats::Client,
+    stream: &str,
+    order_id: Uuid,
+) -> Result<Option<OrderState>, LookupError> {
+    let Some(stored) = last(client, stream, &subjects::order(&order_id)).await? else {
+        return Ok(None);
+    };
+    Ok(decoded(&stored)?.event.order_state().cloned())
+}
+
+/// The stretch of the journal (server time) where the transfer `id` must be, if it exists:
+/// only UUIDv7 ids carry the instant they were minted.
+pub fn window_of(id: Uuid) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    if id.get_version_num() != 7 {
+        return None;
+    }
+    let (seconds, nanos) = id.get_timestamp()?.to_unix();
+    let minted = DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)?;
+    Some((minted - CLOCK_SKEW, minted + COMMIT_WINDOW + CLOCK_SKEW))
+}
+
+/// Whether `message` is the `transfer_sent` of transfer `id`: the header and a plain byte
+/// search first, so that the other messages of the window are not decoded.
+fn is_transfer_sent(message: &Stored, id: &str) -> bool {
+    message.header(headers::EVENT_TYPE) == Some("transfer_sent")
+        && message
+            .payload
+            .windows(id.len())
+            .any(|w| w == id.as_bytes())
+        && matches!(
+            Envelope::from_json(&message.payload).map(|e| e.event),
+            Ok(Event::TransferSent(leg)) if leg.transfer_id.to_string() == id
+        )
+}
+
+async fn last(
+    client: &async_nats::Client,
+    stream: &str,
+    subject: &str,
+) -> Result<Option<Stored>, LookupError> {
+    let found = direct::last_for_subjects(client, stream, &[subject.to_owned()]).await?;
+    Ok(found.into_iter().next())
+}
+
+fn decoded(stored: &Stored) -> Result<Envelope, LookupError> {
+    Envelope::from_json(&stored.payload).map_err(|_| LookupError::Undecodable(stored.seq))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uuidv7_transfer_id_is_looked_for_around_its_instant() {
+        let before = Utc::now();
+        let id = Uuid::now_v7();
+        let (since, until) = window_of(id).expect("a UUIDv7 has an instant");
+        assert!(since <= before && before - since <= CLOCK_SKEW + Duration::milliseconds(5));
+        assert_eq!(until - since, COMMIT_WINDOW + CLOCK_SKEW + CLOCK_SKEW);
+    }
+
+    #[test]
+    fn other_uuids_name_no_window() {
+        let v4 = Uuid::parse_str("6f9619ff-8b86-4d01-b42d-00cf4fc964ff").expect("a UUID");
+        assert_eq!(window_of(v4), None);
+        assert_eq!(window_of(Uuid::nil()), None);
+    }
+}

@@ -1,0 +1,41 @@
+//! Transfers: one by id, with its reversals, read from the history rows that carry its id
+//! (its two legs and each reversal's two legs; `account_entries_by_transfer`).
+
+use chrono::{DateTime, Utc};
+use events::{AccountId, Currency, OwnerId};
+use sqlx::{FromRow, PgPool};
+use uuid::Uuid;
+
+/// A history row of a transfer or of one of its reversals, with its account's owner and
+/// currency.
+#[derive(Debug, Clone, FromRow)]
+pub struct TransferLeg {
+    #[sqlx(try_from = "String")]
+    pub account_id: AccountId,
+    #[sqlx(try_from = "String")]
+    pub owner_id: OwnerId,
+    #[sqlx(try_from = "String")]
+    pub currency: Currency,
+    /// `transfer_sent`, `transfer_received`, `reversal_sent` or `reversal_received`.
+    pub event_type: String,
+    /// Signed, as in the history: + credit, − debit.
+    pub amount: i64,
+    pub counterparty_account_id: Option<String>,
+    /// The reversal's id for a reversal's legs (a reversal is one job).
+    pub job_id: Uuid,
+    pub reference: Option<String>,
+    pub occurred_at: DateTime<Utc>,
+}
+
+/// Every history row that carries `transfer_id`, in journal order.
+pub async fn legs(pool: &PgPool, transfer_id: Uuid) -> Result<Vec<TransferLeg>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.account_id, a.owner_id, a.currency, e.event_type, e.amount,
+                e.counterparty_account_id, e.job_id, e.reference, e.occurred_at
+         FROM account_entries e JOIN accounts a USING (account_id)
+         WHERE e.transfer_id = $1 ORDER BY e.seq",
+    )
+    .bind(transfer_id)
+    .fetch_all(pool)
+    .await
+}
