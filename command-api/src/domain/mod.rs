@@ -202,22 +202,10 @@ pub enum Outcome {
         from: (AccountId, AccountState),
         to: (AccountId, AccountState),
     },
-    /// Part or all of a transfer moved back: `from` is the account the money left now (the
-    /// transfer's receiver), `to` the one it returned to (the transfer's sender).
-    Reversed {
-        transfer_id: Uuid,
-        amount: Amount,
-        transfer: TransferState,
-        from: (AccountId, AccountState),
-        to: (AccountId, AccountState),
-    },
-    /// Part or all of an order's charge given back to its account.
-    OrderRefunded {
-        order_id: Uuid,
-        amount: Amount,
-        order: OrderState,
-        account: (AccountId, AccountState),
-    },
+    /// Part or all of a transfer moved back (boxed: the largest outcome, and rare).
+    Reversed(Box<Reversal>),
+    /// Part or all of an order's charge given back to its account (boxed, as reversals).
+    OrderRefunded(Box<Refund>),
     OrderPlaced {
         /// false: the same order existed already.
         created: bool,
@@ -243,6 +231,26 @@ pub enum Outcome {
         account_id: AccountId,
         account: AccountState,
     },
+}
+
+/// A reversal done: `from` is the account the money left now (the transfer's receiver), `to`
+/// the one it returned to (the transfer's sender).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reversal {
+    pub transfer_id: Uuid,
+    pub amount: Amount,
+    pub transfer: TransferState,
+    pub from: (AccountId, AccountState),
+    pub to: (AccountId, AccountState),
+}
+
+/// A refund done: the order and its account after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refund {
+    pub order_id: Uuid,
+    pub amount: Amount,
+    pub order: OrderState,
+    pub account: (AccountId, AccountState),
 }
 
 /// The events to journal, in order, and the outcome they amount to.

@@ -3,7 +3,7 @@
 //! in parts that together never exceed the charge.
 
 use super::account::{check_funds, follow};
-use super::{Actor, Aggregates, Decision, DomainError, Outcome};
+use super::{Actor, Aggregates, Decision, DomainError, Outcome, Refund};
 use events::{
     AccountId, Amount, Currency, Event, Evolve, OrderCharge, OrderEvent, OrderRefund,
     OrderRejection, OrderState, OrderStatus,
@@ -228,11 +228,11 @@ pub fn refund(
             }),
             credit.with_account_state(account_after.clone()),
         ],
-        outcome: Outcome::OrderRefunded {
+        outcome: Outcome::OrderRefunded(Box::new(Refund {
             order_id: c.order_id,
             amount,
             order: order_after,
             account: (order.account_id.clone(), account_after),
-        },
+        })),
     })
 }

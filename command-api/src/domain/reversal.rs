@@ -8,7 +8,7 @@
 //! handler found them in the journal (ADR 0016).
 
 use super::account::{check_funds, follow};
-use super::{Actor, Aggregates, Decision, DomainError, Outcome};
+use super::{Actor, Aggregates, Decision, DomainError, Outcome, Reversal};
 use events::{Amount, Event, Evolve, Reference, TransferLeg, TransferReversal, TransferState};
 use uuid::Uuid;
 
@@ -95,13 +95,13 @@ pub fn reverse(
                 state: transfer_after.clone(),
             }),
         ],
-        outcome: Outcome::Reversed {
+        outcome: Outcome::Reversed(Box::new(Reversal {
             transfer_id: c.transfer_id,
             amount,
             transfer: transfer_after,
             from: (to_id.clone(), receiver_after),
             to: (from_id.clone(), sender_after),
-        },
+        })),
     })
 }
 
@@ -191,16 +191,16 @@ mod tests {
     fn a_reversal_moves_all_that_is_left_back_to_the_sender_by_default() {
         let (given, command) = given();
         let decision = reverse(&actor("shop"), &command, &given).expect("reversed");
-        let Outcome::Reversed {
+        let Outcome::Reversed(reversal) = &decision.outcome else {
+            panic!("not a reversal: {:?}", decision.outcome);
+        };
+        let Reversal {
             amount,
             transfer,
             from,
             to,
             ..
-        } = &decision.outcome
-        else {
-            panic!("not a reversal: {:?}", decision.outcome);
-        };
+        } = reversal.as_ref();
         assert_eq!(amount.minor_units(), 100);
         assert_eq!((transfer.version, transfer.reversed_total), (1, 100));
         assert_eq!((from.0.as_str(), from.1.balance), ("shop", 50));
@@ -217,10 +217,10 @@ mod tests {
         let (mut given, mut command) = given();
         command.amount = Some(amount(60));
         let first = reverse(&actor("shop"), &command, &given).expect("first part");
-        let Outcome::Reversed { transfer, .. } = first.outcome else {
+        let Outcome::Reversed(first) = first.outcome else {
             panic!("not a reversal");
         };
-        given.transfers.insert(command.transfer_id, transfer);
+        given.transfers.insert(command.transfer_id, first.transfer);
         command.amount = Some(amount(41));
         assert_eq!(
             reverse(&admin(), &command, &given),
@@ -232,14 +232,14 @@ mod tests {
         );
         command.amount = None;
         let rest = reverse(&admin(), &command, &given).expect("the rest");
-        let Outcome::Reversed {
-            amount, transfer, ..
-        } = rest.outcome
-        else {
+        let Outcome::Reversed(rest) = rest.outcome else {
             panic!("not a reversal");
         };
-        assert_eq!((amount.minor_units(), transfer.reversed_total), (40, 100));
-        given.transfers.insert(command.transfer_id, transfer);
+        assert_eq!(
+            (rest.amount.minor_units(), rest.transfer.reversed_total),
+            (40, 100)
+        );
+        given.transfers.insert(command.transfer_id, rest.transfer);
         assert!(matches!(
             reverse(&admin(), &command, &given),
             Err(DomainError::ReversalExceedsTransfer { remaining: 0, .. })

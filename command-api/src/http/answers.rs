@@ -334,38 +334,27 @@ pub fn render(actor: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
                 to: TransferTo::new(actor, to),
             },
         ),
-        Outcome::Reversed {
-            transfer_id,
-            amount,
-            transfer,
-            from,
-            to,
-        } => rendered(
+        Outcome::Reversed(reversal) => rendered(
             201,
             ReversalAnswer {
                 reversal_id: job_id,
-                transfer_id: *transfer_id,
-                amount: *amount,
-                currency: transfer.currency,
-                reversed_total: transfer.reversed_total,
-                from: TransferFrom::new(from),
-                to: TransferTo::new(actor, to),
+                transfer_id: reversal.transfer_id,
+                amount: reversal.amount,
+                currency: reversal.transfer.currency,
+                reversed_total: reversal.transfer.reversed_total,
+                from: TransferFrom::new(&reversal.from),
+                to: TransferTo::new(actor, &reversal.to),
             },
         ),
-        Outcome::OrderRefunded {
-            order_id,
-            amount,
-            order,
-            account,
-        } => rendered(
+        Outcome::OrderRefunded(refund) => rendered(
             201,
             RefundAnswer {
-                order_id: *order_id,
+                order_id: refund.order_id,
                 job_id,
-                amount: *amount,
-                refunded_total: order.refunded_total,
-                status: order.status,
-                account: TransferFrom::new(account),
+                amount: refund.amount,
+                refunded_total: refund.order.refunded_total,
+                status: refund.order.status,
+                account: TransferFrom::new(&refund.account),
             },
         ),
         Outcome::HoldChanged {

@@ -244,6 +244,25 @@ async fn a_transfer_is_found_past_a_thousand_other_messages_of_its_window() {
         assert_eq!(answer.status, StatusCode::CREATED);
     }
     let transfer_id = paid_the_shop(&api, 100).await;
+    // The reading starts at the id's instant less the clock skew: more than a page of account
+    // messages lies between there and the transfer.
+    let id: uuid::Uuid = transfer_id.parse().expect("a UUID");
+    let (since, _) = command_api::lookup::window_of(id).expect("a UUIDv7");
+    let all = journal(&nats.client().await).await;
+    let sent_at = all
+        .iter()
+        .find(|m| m.header(headers::EVENT_TYPE) == Some("transfer_sent"))
+        .map(|m| m.seq)
+        .expect("the transfer");
+    let before_it = all
+        .iter()
+        .filter(|m| m.subject.starts_with(subjects::ACCOUNT_PREFIX) && m.seq < sent_at)
+        .filter(|m| m.stored_at().is_some_and(|at| at >= since))
+        .count();
+    assert!(
+        before_it > ledger_nats::direct::RANGE_LEN_MAX,
+        "only {before_it} account messages precede the transfer in its window"
+    );
     // A restarted API has nothing cached: the transfer is read from the journal.
     api.app.stop().await.expect("stops");
     let api = start_api(&nats.url).await;
@@ -256,8 +275,7 @@ async fn a_transfer_is_found_past_a_thousand_other_messages_of_its_window() {
         )
         .await;
     eprintln!(
-        "first reversal past {} messages of its window: {:?}",
-        last_seq(&nats.client().await).await,
+        "first reversal past {before_it} account messages of its window: {:?}",
         started.elapsed()
     );
     assert_eq!(reversed.status, StatusCode::CREATED, "{:?}", reversed.body);

@@ -126,7 +126,7 @@ async fn balance_after_chains_and_the_type_filter_selects_one_kind() {
     );
     stack
         .queries
-        .get("/v1/accounts/quinn/entries?type=refund", &q)
+        .get("/v1/accounts/quinn/entries?type=chargeback", &q)
         .await
         .assert_problem(400, "invalid_request");
 
