@@ -198,3 +198,89 @@ fn the_rejected_items_accounts_are_the_reads_to_check_again() {
         ]
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const ACCOUNTS: [&str; 4] = ["a1", "a2", "a3", "b1"];
+
+    fn transfers() -> impl Strategy<Value = Vec<(usize, usize, i64)>> {
+        prop::collection::vec((0..4_usize, 0..4_usize, 1..150_i64), 1..40)
+    }
+
+    fn start(balances: &[i64]) -> Given {
+        Given(
+            ACCOUNTS
+                .iter()
+                .zip(balances)
+                .map(|(raw, balance)| {
+                    let owner = if raw.starts_with('a') { "alice" } else { "bob" };
+                    (id(raw), account(owner, *balance))
+                })
+                .collect(),
+        )
+    }
+
+    proptest! {
+        /// A batch decides as its transfers would one after another, and moves money only
+        /// between its accounts; atomic, it is all of that or, at the first refusal, nothing.
+        #[test]
+        fn a_batch_is_its_transfers_one_after_another(
+            balances in prop::collection::vec(0..300_i64, 4),
+            picked in transfers(),
+            atomic in any::<bool>(),
+        ) {
+            let items: Vec<TransferFunds> = picked
+                .iter()
+                .map(|(from, to, units)| transfer(ACCOUNTS[*from], ACCOUNTS[*to], *units))
+                .collect();
+            // One after another, each against the states the accepted ones left.
+            let mut states = start(&balances);
+            let mut expected = Vec::new();
+            for item in &items {
+                let single = Command::TransferFunds(item.clone());
+                match decide(&alice(), &single, &states) {
+                    Ok(decision) => {
+                        let Outcome::Transferred { from, to, .. } = &decision.outcome else {
+                            panic!("a transfer outcome");
+                        };
+                        states.0.insert(from.0.clone(), from.1.clone());
+                        states.0.insert(to.0.clone(), to.1.clone());
+                        expected.push(Ok(decision.outcome));
+                    }
+                    Err(e) => expected.push(Err(e)),
+                }
+            }
+            let command = batch(0, atomic, items);
+            let decided = decide(&alice(), &command, &start(&balances));
+            match (atomic, expected.iter().position(Result::is_err), decided) {
+                (true, Some(first), Err(DomainError::BulkItemRejected { index, error })) => {
+                    prop_assert_eq!(index, first);
+                    prop_assert_eq!(Err(*error), expected[first].clone());
+                }
+                (_, refused, Ok(decision)) => {
+                    prop_assert!(!atomic || refused.is_none());
+                    let Outcome::TransfersBatched { items, .. } = &decision.outcome else {
+                        panic!("a batch outcome");
+                    };
+                    let results: Vec<_> = items.iter().map(|i| i.result.clone()).collect();
+                    prop_assert_eq!(&results, &expected);
+                    // Money moves between the accounts, never in or out.
+                    let mut after = start(&balances).0;
+                    for event in &decision.events {
+                        if let (Some(id), Some(state)) = (event.account_id(), event.account_state()) {
+                            after.insert(id.clone(), state.clone());
+                        }
+                    }
+                    let total = |m: &HashMap<AccountId, AccountState>| m.values().map(|s| s.balance).sum::<i64>();
+                    prop_assert_eq!(total(&after), balances.iter().sum::<i64>());
+                    prop_assert!(after.values().all(|s| s.balance >= 0));
+                }
+                (atomic, refused, other) => {
+                    prop_assert!(false, "atomic {atomic}, refused at {refused:?}: {other:?}");
+                }
+            }
+        }
+    }
+}
