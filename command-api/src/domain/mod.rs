@@ -222,7 +222,7 @@ pub enum Outcome {
 impl Outcome {
     /// Whether an `Idempotency-Key` binds this answer even when nothing else was written: a
     /// bulk answer lists its rejections beside its transfers, and a repeat must replay both
-    /// (ADR 0016).
+    /// (ADR 0017).
     pub fn recorded_without_events(&self) -> bool {
         matches!(self, Self::TransfersBatched { .. })
     }

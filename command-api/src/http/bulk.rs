@@ -4,7 +4,7 @@
 //! Atomic, the request is one command in one atomic journal batch: every transfer or none.
 //! Not atomic, it is cut into parts of [`PART_LEN_MAX`] transfers, each one command filling
 //! one atomic batch with its own idempotency record, queued in order through the group-commit
-//! writer; the answers of the parts are put together here (ADR 0016).
+//! writer; the answers of the parts are put together here (ADR 0017).
 
 use super::answers::{BulkAnswer, BulkRejected, BulkResult};
 use super::exchange::{CommandCall, Exchanged, NoPath, respond};

@@ -121,7 +121,7 @@ impl<P> CommandCall<P> {
     /// part is committed (or replayed) before the others are queued: its record then exists
     /// whenever a later part's does, so the same key with another request is refused
     /// before any part of it happens, and a failure of the first part is the request's
-    /// (ADR 0016). The other parts are queued one after the other, so the writer decides
+    /// (ADR 0017). The other parts are queued one after the other, so the writer decides
     /// them in order, and each answers for itself.
     pub async fn submit_parts(
         self,

@@ -65,7 +65,7 @@ pub struct IdempotencyClaim {
     pub fingerprint: String,
     /// Which part of the request this command is (0: the request itself, or its first
     /// part): a bulk request committed in several journal batches records each part's
-    /// answer under the same key and fingerprint (ADR 0016).
+    /// answer under the same key and fingerprint (ADR 0017).
     pub part: u32,
 }
 
