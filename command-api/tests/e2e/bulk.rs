@@ -43,6 +43,11 @@ async fn transfers_journaled(client: &async_nats::Client) -> usize {
         .count()
 }
 
+fn ledger_seq(answer: &Answer) -> u64 {
+    let seq = answer.header("ledger-seq").expect("Ledger-Seq");
+    seq.parse().expect("a sequence")
+}
+
 fn gzip(bytes: &[u8]) -> Vec<u8> {
     let mut encoder = GzEncoder::new(Vec::new(), Compression::default());
     encoder.write_all(bytes).expect("compress");
@@ -102,11 +107,7 @@ async fn each_transfer_is_decided_in_order_against_the_balances_the_earlier_ones
     assert!(answer.body["results"][3]["transfer_id"].is_string());
     // Another owner's receiving account: its balance is not shown.
     assert!(answer.body["results"][3]["to"].get("balance").is_none());
-    let seq: u64 = answer
-        .header("ledger-seq")
-        .expect("seq")
-        .parse()
-        .expect("n");
+    let seq = ledger_seq(&answer);
     assert_eq!(seq, last_seq(&client).await, "the last commit's sequence");
     assert_eq!(transfers_journaled(&client).await, 3);
     let balances = balances(&client).await;
@@ -160,11 +161,7 @@ async fn an_atomic_batch_commits_every_transfer_or_journals_nothing() {
     assert_eq!(committed.body["committed"], 3);
     assert_eq!(committed.body["rejected"], 0);
     // Six legs, one commit: the batch's messages are the stream's next six.
-    let seq: u64 = committed
-        .header("ledger-seq")
-        .expect("seq")
-        .parse()
-        .expect("n");
+    let seq = ledger_seq(&committed);
     assert_eq!(seq, before + 6);
     let balances = balances(&client).await;
     assert_eq!((balances["cat"], balances["cat-2"]), (0, 100));
