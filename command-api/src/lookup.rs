@@ -4,7 +4,7 @@
 //! writer loads the aggregates' current states itself, guarded by expected sequences.
 //!
 //! A transfer is two account messages and has no subject of its own until its first
-//! reversal (ADR 0016). Before that it is found by time: transfer ids are UUIDv7 minted by
+//! reversal (ADR 0018). Before that it is found by time: transfer ids are UUIDv7 minted by
 //! this API just before the writer decides the transfer, so its `transfer_sent` was stored
 //! within [`COMMIT_WINDOW`] after the id's instant (give or take [`CLOCK_SKEW`]); the journal
 //! is read from there, account subjects only, up to the first match.

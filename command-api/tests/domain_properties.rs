@@ -421,6 +421,7 @@ fn rejection(e: &DomainError) -> &'static str {
         DomainError::ReversalExceedsTransfer { .. } => "ReversalExceedsTransfer",
         DomainError::OrderNotPaid(_) => "OrderNotPaid",
         DomainError::RefundExceedsCharge { .. } => "RefundExceedsCharge",
+        DomainError::BulkItemRejected { .. } => "BulkItemRejected",
     }
 }
 

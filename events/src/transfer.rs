@@ -1,7 +1,7 @@
 //! The transfer aggregate: a transfer's facts once it has been reversed, on
 //! `ledger.transfer.<transfer_id>`. A transfer itself is journaled as two account messages
 //! only (`transfer_sent`, `transfer_received`); its own subject is written first by its first
-//! reversal, with the facts the command side found in the journal (ADR 0016). How events
+//! reversal, with the facts the command side found in the journal (ADR 0018). How events
 //! change it: `evolve/transfer.rs`.
 
 use crate::ids::AccountId;

@@ -7,19 +7,22 @@
 //! - [`account`]: open, deposit, withdraw, transfer;
 //! - [`order`]: place an order, pay or reject it, refund it;
 //! - [`reversal`]: move a transfer's money back, in parts or whole;
-//! - [`hold`], [`batch`]: holds on an account's money, and balance batches.
+//! - [`hold`], [`batch`]: holds on an account's money, and balance batches;
+//! - [`bulk`]: many transfers in one command, all or each on its own.
 //!
 //! The domain names what it reads by [`AggregateKey`]; where an aggregate is journaled (its
 //! subject) is the writer's business.
 
 pub mod account;
 pub mod batch;
+pub mod bulk;
 pub mod hold;
 pub mod order;
 pub mod reversal;
 
 pub use account::{MoveFunds, OpenAccount, TransferFunds};
 pub use batch::{ApplyBatchPart, SubmitBatch};
+pub use bulk::{BulkItem, TransferBatch};
 pub use hold::{CaptureHold, ExpireHold, PlaceHold, VoidHold};
 pub use order::{PayOrder, PlaceOrder, RefundOrder};
 pub use reversal::ReverseTransfer;
@@ -62,10 +65,12 @@ pub enum AggregateKey {
     },
     /// A job an executor gave up on.
     Job(Uuid),
-    /// A caller's `Idempotency-Key`: the first request's fingerprint and answer.
+    /// A caller's `Idempotency-Key`: the first request's fingerprint and answer (`part` 0),
+    /// or one part's answer of a request answered in parts (bulk transfers).
     Idempotency {
         principal: OwnerId,
         key: IdempotencyKey,
+        part: u32,
     },
 }
 
@@ -97,6 +102,7 @@ pub enum Command {
     WithdrawFunds(MoveFunds),
     TransferFunds(TransferFunds),
     ReverseTransfer(ReverseTransfer),
+    TransferBatch(TransferBatch),
     PlaceOrder(PlaceOrder),
     RefundOrder(RefundOrder),
     PayOrder(PayOrder),
@@ -119,6 +125,7 @@ impl Command {
             Self::WithdrawFunds(_) => "withdraw",
             Self::TransferFunds(_) => "transfer",
             Self::ReverseTransfer(_) => "reverse_transfer",
+            Self::TransferBatch(_) => "transfer_batch",
             Self::PlaceOrder(_) => "place_order",
             Self::RefundOrder(_) => "refund_order",
             Self::PayOrder(_) => "pay_order",
@@ -144,6 +151,7 @@ impl Command {
                 Account(c.transfer.to_account_id.clone()),
                 Account(c.transfer.from_account_id.clone()),
             ],
+            Self::TransferBatch(c) => c.aggregates(),
             Self::PlaceOrder(c) => vec![Order(c.order_id)],
             Self::RefundOrder(c) => vec![Order(c.order_id), Account(c.account_id.clone())],
             Self::PayOrder(c) => vec![Order(c.order_id), Account(c.account_id.clone())],
@@ -175,6 +183,7 @@ impl Command {
             | Self::VoidHold(_)
             | Self::ExpireHold(_) => 2,
             Self::SubmitBatch(c) => c.items.len().div_ceil(events::batch::CHUNK_LEN_MAX).max(1),
+            Self::TransferBatch(c) => 2 * c.transfers.len(),
             Self::ApplyBatchPart(c) => c.items.len() + 1,
             Self::FailJob(_) => 1,
             _ => 1,
@@ -231,6 +240,28 @@ pub enum Outcome {
         account_id: AccountId,
         account: AccountState,
     },
+    /// Transfers decided together: each item `Transferred` or rejected (atomic: none is).
+    TransfersBatched { atomic: bool, items: Vec<BulkItem> },
+}
+
+impl Outcome {
+    /// Whether an `Idempotency-Key` binds this answer even when nothing else was written: a
+    /// bulk answer lists its rejections beside its transfers, and a repeat must replay both
+    /// (ADR 0017).
+    pub fn recorded_without_events(&self) -> bool {
+        matches!(self, Self::TransfersBatched { .. })
+    }
+}
+
+/// The aggregates that rejected parts of a partly accepted command read (a bulk item's
+/// accounts): the writer checks such states again, as it does a rejected command's.
+pub fn rejected_reads(command: &Command, outcome: &Outcome) -> Vec<AggregateKey> {
+    match (command, outcome) {
+        (Command::TransferBatch(c), Outcome::TransfersBatched { items, .. }) => {
+            c.rejected_reads(items)
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// A reversal done: `from` is the account the money left now (the transfer's receiver), `to`
@@ -322,6 +353,12 @@ pub enum DomainError {
         held: i64,
         requested: i64,
     },
+    /// An atomic bulk transfer refused for its first rejected item.
+    #[error("transfers[{index}]: {error}")]
+    BulkItemRejected {
+        index: usize,
+        error: Box<DomainError>,
+    },
 }
 
 /// Decides `command` for `actor` given the current states of what it touches.
@@ -336,6 +373,7 @@ pub fn decide(
         Command::WithdrawFunds(c) => account::withdraw(actor, c, states),
         Command::TransferFunds(c) => account::transfer(actor, c, states),
         Command::ReverseTransfer(c) => reversal::reverse(actor, c, states),
+        Command::TransferBatch(c) => bulk::decide_batch(actor, c, states),
         Command::PlaceOrder(c) => order::place(actor, c, states),
         Command::RefundOrder(c) => order::refund(actor, c, states),
         Command::PayOrder(c) => order::pay(c, states),

@@ -5,7 +5,7 @@
 //! receiver, `reversal_received` on its sender and `transfer_reversed` on the transfer's own
 //! subject, whose post-state's `reversed_total` guards the sum. The transfer's subject is
 //! written first by its first reversal; until then its facts come with the command, as the
-//! handler found them in the journal (ADR 0016).
+//! handler found them in the journal (ADR 0018).
 
 use super::account::{check_funds, follow};
 use super::{Actor, Aggregates, Decision, DomainError, Outcome, Reversal};
