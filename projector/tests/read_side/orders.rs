@@ -4,26 +4,6 @@ use crate::support::*;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
-/// Waits (bounded) until the order is decided in the read model.
-async fn decided(stack: &Stack, token: &str, order_id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let order = stack
-            .queries
-            .get(&format!("/v1/orders/{order_id}"), token)
-            .await;
-        if order.status.as_u16() == 200 && order.body["status"] != "new" {
-            return order.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "order {order_id} was not decided: {:?}",
-            order.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 async fn place(stack: &Stack, token: &str, body: Value) -> String {
     let placed = stack.commands.post("/v1/orders", token, body).await;
     assert_eq!(placed.status.as_u16(), 202, "{:?}", placed.body);

@@ -3,27 +3,7 @@
 
 use crate::support::*;
 use serde_json::{Value, json};
-use std::time::{Duration, Instant};
-
-/// Waits (bounded) until the read model shows the order decided.
-async fn paid(stack: &Stack, token: &str, order_id: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let order = stack
-            .queries
-            .get(&format!("/v1/orders/{order_id}"), token)
-            .await;
-        if order.status.as_u16() == 200 && order.body["status"] != "new" {
-            return order.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "order {order_id}: {:?}",
-            order.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use std::time::Duration;
 
 #[tokio::test]
 async fn reversals_and_refunds_are_read_back_and_verified() {
@@ -74,7 +54,7 @@ async fn reversals_and_refunds_are_read_back_and_verified() {
         )
         .await;
     let order_id = order.body["order_id"].as_str().expect("id").to_owned();
-    assert_eq!(paid(&stack, &rita, &order_id).await["status"], "paid");
+    assert_eq!(decided(&stack, &rita, &order_id).await["status"], "paid");
     let refunded = stack
         .commands
         .post(

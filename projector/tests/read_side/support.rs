@@ -189,3 +189,23 @@ pub async fn count_events(client: &async_nats::Client, event_type: &str) -> usiz
     }
     count
 }
+
+/// Waits (bounded) until the order is decided in the read model.
+pub async fn decided(stack: &Stack, token: &str, order_id: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let order = stack
+            .queries
+            .get(&format!("/v1/orders/{order_id}"), token)
+            .await;
+        if order.status.as_u16() == 200 && order.body["status"] != "new" {
+            return order.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "order {order_id} was not decided: {:?}",
+            order.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
