@@ -27,6 +27,18 @@ pub const CLOCK_SKEW: Duration = Duration::seconds(2);
 /// those settings past this window would let a late transfer go unfound: keep it above them.
 pub const COMMIT_WINDOW: Duration = Duration::seconds(60);
 
+/// How long before its request a client may mint the transfer id it supplies (bulk transfers'
+/// `transfer_id`): time to build and send a large batch. The bulk endpoint refuses ids minted
+/// earlier (or later than [`CLOCK_SKEW`] ahead), so that every accepted id lies in its window.
+pub const CLIENT_ID_LEAD: Duration = Duration::seconds(60);
+
+/// Whether a client-supplied transfer id can be found again by [`window_of`] when it is
+/// committed for a request taken at `now`: a UUIDv7 minted at most [`CLIENT_ID_LEAD`] before
+/// `now` and at most [`CLOCK_SKEW`] after it.
+pub fn findable_client_id(id: Uuid, now: DateTime<Utc>) -> bool {
+    minted_at(id).is_some_and(|minted| minted >= now - CLIENT_ID_LEAD && minted <= now + CLOCK_SKEW)
+}
+
 #[derive(Debug, Error)]
 pub enum LookupError {
     #[error(transparent)]
@@ -90,14 +102,24 @@ pub async fn order(
 }
 
 /// The stretch of the journal (server time) where the transfer `id` must be, if it exists:
-/// only UUIDv7 ids carry the instant they were minted.
+/// only UUIDv7 ids carry the instant they were minted. A client may have minted it up to
+/// [`CLIENT_ID_LEAD`] before its request, and the commit may settle up to [`COMMIT_WINDOW`]
+/// after that.
 pub fn window_of(id: Uuid) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
+    let minted = minted_at(id)?;
+    Some((
+        minted - CLOCK_SKEW,
+        minted + CLIENT_ID_LEAD + COMMIT_WINDOW + CLOCK_SKEW,
+    ))
+}
+
+/// The instant a UUIDv7 was minted (other versions carry none).
+fn minted_at(id: Uuid) -> Option<DateTime<Utc>> {
     if id.get_version_num() != 7 {
         return None;
     }
     let (seconds, nanos) = id.get_timestamp()?.to_unix();
-    let minted = DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)?;
-    Some((minted - CLOCK_SKEW, minted + COMMIT_WINDOW + CLOCK_SKEW))
+    DateTime::from_timestamp(i64::try_from(seconds).ok()?, nanos)
 }
 
 /// Whether `message` is the `transfer_sent` of transfer `id`: the header and a plain byte

@@ -14,6 +14,7 @@ use super::problem::{
 };
 use super::transfers::TransferRequest;
 use crate::domain::{Command, TransferBatch, TransferFunds};
+use crate::lookup;
 use crate::writer::Rendered;
 use axum::response::Response;
 use events::{AccountId, Amount, Currency, Metadata, Reference};
@@ -68,8 +69,9 @@ pub struct BatchedTransfer {
     /// A JSON object of at most 4096 bytes, kept verbatim.
     #[schema(value_type = Option<Metadata>)]
     metadata: Option<Value>,
-    /// The transfer's id, a UUID the client chooses (default: a new UUIDv7); unique within
-    /// the request.
+    /// The transfer's id, a UUIDv7 the client minted within the 60 s before the request
+    /// (reversals find a transfer by its id's instant); default: a new one. Unique within the
+    /// request.
     #[schema(value_type = Option<Uuid>)]
     transfer_id: Option<String>,
 }
@@ -141,6 +143,7 @@ fn commands(requested: Vec<BatchedTransfer>, atomic: bool) -> Result<Vec<Transfe
             ),
         ));
     }
+    let now = chrono::Utc::now();
     let mut seen: HashMap<Uuid, usize> = HashMap::new();
     let mut transfers = Vec::with_capacity(requested.len());
     for (index, item) in requested.into_iter().enumerate() {
@@ -150,11 +153,22 @@ fn commands(requested: Vec<BatchedTransfer>, atomic: bool) -> Result<Vec<Transfe
         };
         let transfer_id = match &item.transfer_id {
             None => Uuid::now_v7(),
-            Some(raw) => Uuid::parse_str(raw).map_err(|_| {
-                at(ApiError::invalid_request(format!(
-                    "transfer_id must be a UUID, not {raw:?}"
-                )))
-            })?,
+            Some(raw) => {
+                let id = Uuid::parse_str(raw).map_err(|_| {
+                    at(ApiError::invalid_request(format!(
+                        "transfer_id must be a UUID, not {raw:?}"
+                    )))
+                })?;
+                // Reversals find a transfer by its id's instant (ADR 0018).
+                if !lookup::findable_client_id(id, now) {
+                    return Err(at(ApiError::invalid_request(format!(
+                        "transfer_id must be a UUIDv7 minted within the {} s before the request \
+                         (reversals find a transfer by its id's instant), not {raw:?}",
+                        lookup::CLIENT_ID_LEAD.num_seconds()
+                    ))));
+                }
+                id
+            }
         };
         if let Some(first) = seen.insert(transfer_id, index) {
             return Err(at(ApiError::invalid_request(format!(

@@ -285,6 +285,26 @@ async fn malformed_and_oversized_batches_are_refused_whole() {
     api.post(BATCH, &fay, json!({"transfers": not_uuid}))
         .await
         .assert_problem(400, "invalid_request");
+    // An id a reversal could never find again: not a UUIDv7, or minted long before.
+    let minted_an_hour_ago = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(chrono::Utc::now().timestamp() - 3_600).expect("after 1970"),
+        0,
+    ));
+    for unfindable in [uuid::Uuid::new_v4(), minted_an_hour_ago] {
+        let mut items = many(2);
+        items[1]["transfer_id"] = json!(unfindable.to_string());
+        let refused = api.post(BATCH, &fay, json!({"transfers": items})).await;
+        refused.assert_problem(400, "invalid_request");
+        assert!(
+            refused.body["detail"]
+                .as_str()
+                .unwrap_or("")
+                .contains("UUIDv7"),
+            "{:?}",
+            refused.body
+        );
+    }
     let mut bad_amount = many(2);
     bad_amount[1]["amount"] = json!(0);
     api.post(BATCH, &fay, json!({"transfers": bad_amount}))
