@@ -15,6 +15,9 @@ use std::time::{Duration, Instant};
 /// slow configurations (an fsync per message) do not dominate the run.
 const MEASURE_FOR: Duration = Duration::from_secs(5);
 
+/// How long an async publish may wait for its ack.
+const ACK_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Publishes in flight at once for the async-publish ceiling.
 const IN_FLIGHT_MAX: usize = 4_096;
 
@@ -84,7 +87,11 @@ async fn scratch_stream(client: &async_nats::Client) -> anyhow::Result<()> {
 }
 
 async fn async_publish(client: &async_nats::Client, messages: usize) -> anyhow::Result<f64> {
-    let js = async_nats::jetstream::new(client.clone());
+    // 4,096 fsynced publishes in flight on a busy shared machine take longer than the
+    // client's default 5 s to be acknowledged; a late ack is still an ack.
+    let js = async_nats::jetstream::ContextBuilder::new()
+        .timeout(ACK_TIMEOUT)
+        .build(client.clone());
     let started = Instant::now();
     let mut acks = FuturesUnordered::new();
     let mut published = 0;

@@ -7,6 +7,7 @@
 // Rates, durations and percentiles for people to read; no money is computed here.
 #![allow(clippy::float_arithmetic)]
 
+mod bulk;
 mod ceilings;
 mod cluster;
 mod feed;
@@ -29,12 +30,13 @@ use stack::Topology;
 struct Cli {
     #[command(subcommand)]
     mode: Option<Mode>,
-    /// Scenarios to run, comma-separated: ceilings, seed, transfers, durability, query, feed, replay,
-    /// storage (bytes on disk per transfer), cluster (R3 against R1, seed on R3, recovery after
-    /// leader kills); `uniform` is the first of the transfer scenarios alone (fresh journal).
+    /// Scenarios to run, comma-separated: ceilings, seed, transfers, bulk (batches of
+    /// transfers, each on its own and atomic), durability, query, feed, replay, storage (bytes
+    /// on disk per transfer), cluster (R3 against R1, seed on R3, recovery after leader kills);
+    /// `uniform` is the first of the transfer scenarios alone (fresh journal).
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,durability,query,feed,replay,storage,cluster"
+        default_value = "ceilings,seed,transfers,bulk,durability,query,feed,replay,storage,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -168,6 +170,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         )
         .await?;
     }
+    if wanted.contains(&"bulk") {
+        let accounts = if cli.quick { 100 } else { 10_000 };
+        bulk::run(&mut report, accounts, seconds, cli.quick).await?;
+    }
     if wanted.contains(&"durability") {
         let accounts = if cli.quick { 100 } else { 10_000 };
         transfers::run(
@@ -252,6 +258,16 @@ fn ratios(report: &mut Report) {
             );
         }
         if let Some(batch) = batch {
+            report.add(
+                name,
+                "÷ raw 1000-message atomic batches",
+                msgs / batch,
+                "ratio",
+            );
+        }
+    }
+    for name in [bulk::NOT_ATOMIC, bulk::ATOMIC] {
+        if let (Some(msgs), Some(batch)) = (report.get(name, "journal messages/s"), batch) {
             report.add(
                 name,
                 "÷ raw 1000-message atomic batches",

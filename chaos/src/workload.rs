@@ -6,6 +6,11 @@
 //! stands between a fault and a double payment, and the audit finds one by its reference.
 //! With several command APIs, each client starts on its own instance and moves to the next on
 //! an unknown outcome, as behind a load balancer.
+//!
+//! One request in eight is a bulk request (`POST /v1/transfers/batch`) of two to five
+//! transfers, each with its own reference, under one `Idempotency-Key` for the request, half of
+//! them atomic: every transfer in it is an operation of the history, answered by its item of
+//! the request's answer, which the request's idempotency record must hold.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -54,9 +59,12 @@ pub enum Outcome {
 /// One client operation: a transfer request and what came of it.
 #[derive(Debug, Clone)]
 pub struct Operation {
-    /// The transfer's reference, and its `Idempotency-Key` when `keyed`.
+    /// The transfer's reference, and its `Idempotency-Key` when `keyed` and not in a batch.
     pub key: String,
     pub keyed: bool,
+    /// A transfer sent in a bulk request: the request's `Idempotency-Key` and the transfer's
+    /// index in it (bulk requests here are always keyed and of one part).
+    pub batch: Option<(String, usize)>,
     pub from: String,
     pub to: String,
     pub amount: i64,
@@ -230,18 +238,13 @@ pub async fn client(
     progress: Arc<Progress>,
 ) -> Vec<Operation> {
     let mut history = Vec::new();
-    let total = balance.saturating_mul(accounts as i64);
     while !stop.load(Ordering::Relaxed) {
-        let from = rand::random_range(0..accounts);
-        let to = (from + rand::random_range(1..accounts.max(2))) % accounts;
-        // Mostly amounts an account may or may not cover (so some fail for lack of funds
-        // under contention); one in ten more than the whole bank holds, which must fail.
-        let amount = if rand::random_range(0..10) == 0 {
-            total + 1
-        } else {
-            rand::random_range(1..=balance)
-        };
         let key = format!("c{index}-{}", uuid::Uuid::now_v7().simple());
+        if rand::random_range(0..8) == 0 {
+            history.extend(bulk(&writer, &key, accounts, balance, &progress).await);
+            continue;
+        }
+        let (from, to, amount) = pick(accounts, balance);
         let body = json!({
             "from_account_id": account_id(from),
             "to_account_id": account_id(to),
@@ -255,23 +258,13 @@ pub async fn client(
             (1, writer.send_once("/v1/transfers", &body, &progress).await)
         };
         let outcome = match answer {
-            Ok((status, body, replayed)) if (200..300).contains(&status) => Outcome::Ok {
-                transfer_id: body["transfer_id"].as_str().unwrap_or_default().to_owned(),
-                replayed,
-                from_balance: body["from"]["balance"].as_i64().unwrap_or(i64::MIN),
-                from_version: body["from"]["version"].as_u64().unwrap_or(0),
-                to_balance: body["to"]["balance"].as_i64().unwrap_or(i64::MIN),
-                to_version: body["to"]["version"].as_u64().unwrap_or(0),
-            },
-            Ok((status, body, _)) => Outcome::Failed {
-                status,
-                code: body["code"].as_str().unwrap_or("?").to_owned(),
-            },
+            Ok((status, body, replayed)) => outcome(status, &body, replayed),
             Err(last_error) => Outcome::Indeterminate { last_error },
         };
         history.push(Operation {
             key,
             keyed,
+            batch: None,
             from: account_id(from),
             to: account_id(to),
             amount,
@@ -280,4 +273,96 @@ pub async fn client(
         });
     }
     history
+}
+
+/// A random transfer: two different accounts and mostly an amount an account may or may not
+/// cover (so some fail for lack of funds under contention); one in ten more than the whole
+/// bank holds, which must fail.
+fn pick(accounts: usize, balance: i64) -> (usize, usize, i64) {
+    let from = rand::random_range(0..accounts);
+    let to = (from + rand::random_range(1..accounts.max(2))) % accounts;
+    let total = balance.saturating_mul(accounts as i64);
+    let amount = if rand::random_range(0..10) == 0 {
+        total + 1
+    } else {
+        rand::random_range(1..=balance)
+    };
+    (from, to, amount)
+}
+
+/// What a transfer's answer (or a bulk item's) says happened.
+fn outcome(status: u16, body: &Value, replayed: bool) -> Outcome {
+    if (200..300).contains(&status) {
+        Outcome::Ok {
+            transfer_id: body["transfer_id"].as_str().unwrap_or_default().to_owned(),
+            replayed,
+            from_balance: body["from"]["balance"].as_i64().unwrap_or(i64::MIN),
+            from_version: body["from"]["version"].as_u64().unwrap_or(0),
+            to_balance: body["to"]["balance"].as_i64().unwrap_or(i64::MIN),
+            to_version: body["to"]["version"].as_u64().unwrap_or(0),
+        }
+    } else {
+        Outcome::Failed {
+            status,
+            code: body["code"].as_str().unwrap_or("?").to_owned(),
+        }
+    }
+}
+
+/// One bulk request of two to five transfers under `key` (half of them atomic), retried with
+/// the key to a definite answer; an operation per transfer, answered by its item (an atomic
+/// refusal, or no definite answer, answers every transfer alike).
+async fn bulk(
+    writer: &Writer,
+    key: &str,
+    accounts: usize,
+    balance: i64,
+    progress: &Progress,
+) -> Vec<Operation> {
+    let transfers: Vec<(String, usize, usize, i64)> = (0..rand::random_range(2..=5_usize))
+        .map(|i| {
+            let (from, to, amount) = pick(accounts, balance);
+            (format!("{key}-{i}"), from, to, amount)
+        })
+        .collect();
+    let atomic = rand::random_range(0..2) == 0;
+    let body = json!({
+        "atomic": atomic,
+        "transfers": transfers.iter().map(|(reference, from, to, amount)| json!({
+            "from_account_id": account_id(*from),
+            "to_account_id": account_id(*to),
+            "amount": amount,
+            "reference": reference,
+        })).collect::<Vec<_>>(),
+    });
+    let (attempts, answer) = writer
+        .send("/v1/transfers/batch", key, &body, progress)
+        .await;
+    transfers
+        .into_iter()
+        .enumerate()
+        .map(|(index, (reference, from, to, amount))| {
+            let outcome = match &answer {
+                Ok((status, body, replayed)) if body["results"].is_array() => {
+                    let item = &body["results"][index];
+                    let status = item["status"].as_u64().map_or(*status, |s| s as u16);
+                    outcome(status, item, *replayed)
+                }
+                Ok((status, body, replayed)) => outcome(*status, body, *replayed),
+                Err(last_error) => Outcome::Indeterminate {
+                    last_error: last_error.clone(),
+                },
+            };
+            Operation {
+                key: reference,
+                keyed: true,
+                batch: Some((key.to_owned(), index)),
+                from: account_id(from),
+                to: account_id(to),
+                amount,
+                attempts,
+                outcome,
+            }
+        })
+        .collect()
 }

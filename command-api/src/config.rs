@@ -88,6 +88,12 @@ pub struct Config {
     #[arg(long, env = "BALANCES_BODY_BYTES_MAX", default_value_t = 16 * 1024 * 1024)]
     pub balances_body_bytes_max: usize,
 
+    /// Largest `POST /v1/transfers/batch` body, after decompression: 8,000 transfers of
+    /// ~200 bytes are 1.6 MB; the rest leaves room for references and metadata (at 4 KiB of
+    /// metadata each, a batch of 8,000 needs 33 MB and must be split).
+    #[arg(long, env = "TRANSFER_BATCH_BODY_BYTES_MAX", default_value_t = 16 * 1024 * 1024)]
+    pub transfer_batch_body_bytes_max: usize,
+
     /// Run the hold-expiry executor in this instance.
     #[arg(long, env = "HOLD_EXPIRY_EXECUTOR", default_value_t = true, action = clap::ArgAction::Set)]
     pub hold_expiry_executor: bool,

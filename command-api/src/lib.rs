@@ -29,9 +29,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post, put};
 pub use config::Config;
 pub use http::state::AppState;
-use http::{accounts, balances, health, holds, journal, orders, transfers};
+use http::{accounts, balances, bulk, health, holds, journal, orders, transfers};
 use http_edge::Auth;
-use http_edge::server::{Server, with_edge_layers};
+use http_edge::server::{Server, accepting_gzip, with_edge_layers};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +44,8 @@ pub struct HttpLimits {
     pub body_bytes_max: usize,
     /// The larger limit of `PUT /v1/balances`.
     pub balances_body_bytes_max: usize,
+    /// The larger limit of `POST /v1/transfers/batch`.
+    pub transfer_batch_body_bytes_max: usize,
     pub request_timeout: Duration,
     /// Requests per caller (token `sub`, else client address).
     pub rate_limit: http_edge::RateLimit,
@@ -56,11 +58,20 @@ pub fn router(state: AppState, limits: HttpLimits) -> Router {
         .route("/v1/accounts/{id}/deposits", post(accounts::deposit))
         .route("/v1/accounts/{id}/withdrawals", post(accounts::withdraw))
         .route("/v1/transfers", post(transfers::transfer))
+        .route(
+            "/v1/transfers/batch",
+            accepting_gzip(
+                post(bulk::transfer_batch)
+                    .layer(DefaultBodyLimit::max(limits.transfer_batch_body_bytes_max)),
+            ),
+        )
         .route("/v1/orders", post(orders::place_order))
         .route(
             "/v1/balances",
-            put(balances::set_balances)
-                .layer(DefaultBodyLimit::max(limits.balances_body_bytes_max)),
+            accepting_gzip(
+                put(balances::set_balances)
+                    .layer(DefaultBodyLimit::max(limits.balances_body_bytes_max)),
+            ),
         )
         .route("/v1/accounts/{id}/holds", post(holds::place_hold))
         .route(
@@ -190,6 +201,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     let limits = HttpLimits {
         body_bytes_max: config.request_body_bytes_max,
         balances_body_bytes_max: config.balances_body_bytes_max,
+        transfer_batch_body_bytes_max: config.transfer_batch_body_bytes_max,
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         rate_limit: config.rate_limit,
     };

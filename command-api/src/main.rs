@@ -1,19 +1,8 @@
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use command_api::Config;
 use http_edge::Auth;
+use telemetry::ServiceCli;
 use telemetry::shutdown_signal;
-
-/// Tally's command API: accounts, deposits, withdrawals and transfers.
-#[derive(Debug, Parser)]
-#[command(name = "command-api", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Sub>,
-    #[command(flatten)]
-    config: Config,
-    #[command(flatten)]
-    telemetry: telemetry::TelemetryArgs,
-}
 
 #[derive(Debug, Subcommand)]
 enum Sub {
@@ -39,7 +28,10 @@ enum Sub {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = ServiceCli::<Config, Sub>::parse_for(
+        "command-api",
+        "Tally's command API: accounts, deposits, withdrawals and transfers.",
+    );
     match cli.command {
         Some(Sub::Token {
             sub,
@@ -60,10 +52,8 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         None | Some(Sub::Serve) => {
-            let telemetry = cli.telemetry.init("command-api");
-            let result = command_api::run(cli.config, shutdown_signal()).await;
-            telemetry.shutdown();
-            result
+            let run = command_api::run(cli.config, shutdown_signal());
+            cli.telemetry.serve("command-api", run).await
         }
     }
 }

@@ -368,6 +368,7 @@ fn rejection(e: &DomainError) -> &'static str {
         DomainError::HoldFinal(_) => "HoldFinal",
         DomainError::HoldExpired(_) => "HoldExpired",
         DomainError::CaptureExceedsHold { .. } => "CaptureExceedsHold",
+        DomainError::BulkItemRejected { .. } => "BulkItemRejected",
     }
 }
 

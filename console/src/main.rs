@@ -1,22 +1,12 @@
-use clap::Parser;
+use telemetry::cli::ServiceCli;
 use telemetry::shutdown_signal;
-use web_console::Config;
-
-/// Tally's web console: accounts, payments, orders and balance batches in a browser.
-#[derive(Debug, Parser)]
-#[command(name = "console", version)]
-struct Cli {
-    #[command(flatten)]
-    config: Config,
-    #[command(flatten)]
-    telemetry: telemetry::TelemetryArgs,
-}
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
-    let telemetry = cli.telemetry.init("console");
-    let result = web_console::run(cli.config, shutdown_signal()).await;
-    telemetry.shutdown();
-    result
+    let cli = ServiceCli::<web_console::Config>::parse_for(
+        "console",
+        "Tally's web console: accounts, payments, orders and balance batches in a browser.",
+    );
+    let run = web_console::run(cli.config, shutdown_signal());
+    cli.telemetry.serve("console", run).await
 }

@@ -7,7 +7,7 @@
 //! | `ledger.hold.<hold_id>` | hold |
 //! | `ledger.batch.<batch_id>` (chunks), `….<chunk>.<part>` (progress) | balance batch |
 //! | `ledger.job.<job_id>` | job failure record |
-//! | `ledger.idem.<sha256(principal, key)>` | idempotency record |
+//! | `ledger.idem.<sha256(principal, key)>` (and `….<part>`) | idempotency record |
 //!
 //! The stream itself captures `ledger.>` (see `nats/ledger-stream.json`).
 
@@ -76,6 +76,17 @@ pub fn idempotency(principal: &OwnerId, key: &IdempotencyKey) -> String {
     format!("{IDEMPOTENCY_PREFIX}{}", hex::encode(hash.finalize()))
 }
 
+/// The subject of the record of part `part` of a request answered in parts (a bulk
+/// transfer request commits one record per journal batch it takes). Part 0 is the request's
+/// own record, [`idempotency`], so a single command and a bulk request never share a key.
+pub fn idempotency_part(principal: &OwnerId, key: &IdempotencyKey, part: u32) -> String {
+    let own = idempotency(principal, key);
+    match part {
+        0 => own,
+        part => format!("{own}.{part}"),
+    }
+}
+
 /// The account id of an account subject, if it is one.
 pub fn account_id_of(subject: &str) -> Option<AccountId> {
     subject
@@ -105,5 +116,7 @@ mod tests {
         assert_eq!(subject.len(), IDEMPOTENCY_PREFIX.len() + 64);
         assert_ne!(subject, idempotency(&bob, &key));
         assert_eq!(subject, idempotency(&alice, &key));
+        assert_eq!(idempotency_part(&alice, &key, 0), subject);
+        assert_eq!(idempotency_part(&alice, &key, 3), format!("{subject}.3"));
     }
 }

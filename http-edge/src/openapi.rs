@@ -31,6 +31,16 @@ pub use events::schema::{
     ACCOUNT_ID_PATTERN, CURRENCY_PATTERN, IDEMPOTENCY_KEY_PATTERN, OWNER_ID_PATTERN,
 };
 
+/// `{id}` in a path: the account it names, described once for every endpoint under
+/// `/v1/accounts/{id}`.
+#[derive(Debug, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AccountIdParam {
+    /// the account id
+    #[param(value_type = events::AccountId)]
+    pub id: String,
+}
+
 /// Adds the shared parts to an API's document: the bearer scheme (required by every `/v1`
 /// operation), the `Problem` schema, and on every `/v1` operation the answers the edge may
 /// give: 400, 401, 429, 500 and 503 (and 413 and 415 where a JSON body is read), with the

@@ -1,17 +1,21 @@
 //! Serving an API: the layers every API wears, and a server task with graceful shutdown.
 
 use crate::auth::Auth;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, UNSUPPORTED_MEDIA_TYPE};
 use crate::rate_limit::{self, RateLimit};
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
-use axum::http::Request;
+use axum::http::{Request, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use std::net::SocketAddr;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
+use tower_http::compression::CompressionLayer;
+use tower_http::decompression::RequestDecompressionLayer;
 use tower_http::propagate_header::PropagateHeaderLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -24,7 +28,8 @@ const CORRELATION_ID_LEN_MAX: usize = 128;
 
 /// Request ids (`x-request-id`, generated unless given, echoed back) and correlation ids
 /// (`x-correlation-id`, echoed back); a `request` span per request that continues the
-/// caller's `traceparent` and names all three ids in every log line; a whole-request time
+/// caller's `traceparent` and names all three ids in every log line; responses compressed
+/// as the client accepts (`Accept-Encoding`: gzip, br); a whole-request time
 /// limit answered as a 503 problem; and the per-caller rate limit (inside the time limit,
 /// outside everything the API itself does: a refused request costs nothing).
 pub fn with_edge_layers<S>(
@@ -42,11 +47,41 @@ where
             .layer(PropagateHeaderLayer::new(CORRELATION_ID))
             .layer(TraceLayer::new_for_http().make_span_with(request_span))
             .layer(PropagateRequestIdLayer::x_request_id())
+            // gzip or brotli when the client accepts it; the default predicate leaves
+            // `text/event-stream` (the live feed), images and tiny bodies alone.
+            .layer(CompressionLayer::new())
             .layer(HandleErrorLayer::new(|_: tower::BoxError| async {
                 ApiError::unavailable("the request took too long")
             }))
             .timeout(request_timeout),
     )
+}
+
+/// A route whose request bodies may come gzip-compressed (`Content-Encoding: gzip`): the
+/// handler reads them inflated, and the route's body limit (`DefaultBodyLimit`) counts the
+/// inflated bytes, so a small body that inflates without end is a `413`, never read whole.
+/// Another encoding is a `415` problem.
+pub fn accepting_gzip<S>(route: MethodRouter<S>) -> MethodRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    route
+        .layer(RequestDecompressionLayer::new().gzip(true))
+        .layer(axum::middleware::map_response(encoding_problem))
+}
+
+/// tower-http refuses an encoding it cannot undo with a bare `415`; the API's refusals are
+/// problems.
+async fn encoding_problem(response: Response) -> Response {
+    let bare = response.headers().get(header::CONTENT_TYPE).is_none();
+    if response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE && bare {
+        return ApiError::new(
+            UNSUPPORTED_MEDIA_TYPE,
+            "the body must be sent as it is or with Content-Encoding: gzip",
+        )
+        .into_response();
+    }
+    response
 }
 
 fn request_span<B>(request: &Request<B>) -> tracing::Span {

@@ -1,18 +1,7 @@
-use clap::{Parser, Subcommand};
+use clap::Subcommand;
 use projector::Config;
+use telemetry::ServiceCli;
 use telemetry::shutdown_signal;
-
-/// Tally's projector: applies the journal to the Postgres read models.
-#[derive(Debug, Parser)]
-#[command(name = "projector", version)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Sub>,
-    #[command(flatten)]
-    config: Config,
-    #[command(flatten)]
-    telemetry: telemetry::TelemetryArgs,
-}
 
 #[derive(Debug, Subcommand)]
 enum Sub {
@@ -26,7 +15,10 @@ enum Sub {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+    let cli = ServiceCli::<Config, Sub>::parse_for(
+        "projector",
+        "Tally's projector: applies the journal to the Postgres read models.",
+    );
     let telemetry = cli.telemetry.init("projector");
     let config = cli.config;
     match cli.command {

@@ -2,6 +2,7 @@
 //! read-your-writes layer. Its own module, so that handlers depend on it and not on the module
 //! that builds their router.
 
+use crate::account_cache::AccountCache;
 use crate::feed::Hub;
 use http_edge::{Auth, HasAuth};
 use std::time::Duration;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub min_seq_wait: Duration,
     /// The live feeds' hub.
     pub feed: Hub,
+    /// Hot account rows, exact through the checkpoint.
+    pub accounts: AccountCache,
 }
 
 impl HasAuth for AppState {

@@ -139,6 +139,7 @@ impl Api {
             checkpoint,
             min_seq_wait: std::time::Duration::from_millis(100),
             feed,
+            accounts: query_api::account_cache::AccountCache::new(1_000, rows.last_seq),
         };
         let router = query_api::router(
             state,

@@ -1,7 +1,43 @@
-//! The command line every binary shares: how it logs and where its traces go, and the defaults
-//! a test or benchmark starts a service with in-process.
+//! The command line every binary shares: its shape ([`ServiceCli`]: a subcommand, the
+//! service's configuration, how it logs and where its traces go), running a service with its
+//! telemetry set up and flushed ([`TelemetryArgs::serve`]), and the defaults a test or benchmark
+//! starts a service with in-process.
 
 use crate::trace::{Telemetry, init_tracing};
+use clap::{CommandFactory, FromArgMatches};
+
+/// A service binary's command line: a subcommand `S` (none given: serve), the service's
+/// configuration `C`, and the telemetry flags.
+#[derive(Debug, clap::Parser)]
+pub struct ServiceCli<C: clap::Args, S: clap::Subcommand = Serve> {
+    #[command(subcommand)]
+    pub command: Option<S>,
+    #[command(flatten)]
+    pub config: C,
+    #[command(flatten)]
+    pub telemetry: TelemetryArgs,
+}
+
+/// The subcommands of a binary that only serves.
+#[derive(Debug, Clone, Copy, clap::Subcommand)]
+pub enum Serve {
+    /// Serve (the default).
+    Serve,
+}
+
+impl<C: clap::Args, S: clap::Subcommand> ServiceCli<C, S> {
+    /// The process's arguments, read as binary `name` whose `--help` opens with `about`; exits
+    /// with clap's message (and `--help`/`--version`) as every command line does.
+    pub fn parse_for(name: &'static str, about: &'static str) -> Self {
+        let matches = Self::command()
+            .name(name)
+            .bin_name(name)
+            .about(about)
+            .version(env!("CARGO_PKG_VERSION"))
+            .get_matches();
+        Self::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
+}
 
 /// `--log-format` and `--otlp-endpoint`, flattened into each binary's command line.
 #[derive(Debug, Clone, clap::Args)]
@@ -18,6 +54,15 @@ impl TelemetryArgs {
     /// Sets up logs and traces for `service`; see [`init_tracing`].
     pub fn init(&self, service: &'static str) -> Telemetry {
         init_tracing(&self.log_format, service, self.otlp_endpoint.as_deref())
+    }
+
+    /// Runs `work` (a service's `run`) as `service` with logs and traces set up, and flushes
+    /// the traces once it ends, however it ends.
+    pub async fn serve<T>(&self, service: &'static str, work: impl Future<Output = T>) -> T {
+        let telemetry = self.init(service);
+        let result = work.await;
+        telemetry.shutdown();
+        result
     }
 }
 

@@ -12,7 +12,7 @@ pub mod cli;
 pub mod metrics;
 pub mod trace;
 
-pub use cli::TelemetryArgs;
+pub use cli::{ServiceCli, TelemetryArgs};
 pub use trace::Telemetry;
 
 /// Resolves on Ctrl-C or SIGTERM: the moment a service stops taking work, finishes what it

@@ -1,7 +1,8 @@
 //! Every client operation held against the folded journal, matched by its reference (the
 //! operation's key): applied at most once, acknowledged ones present with the answer the
 //! client got, failed ones absent, and every idempotency record and journaled transfer
-//! belonging to an operation someone sent.
+//! belonging to an operation someone sent. A transfer sent in a bulk request is checked
+//! against the request's record, at its index.
 
 use super::journal::Folded;
 use super::{Leg, Setup, Violations, record_key};
@@ -41,7 +42,9 @@ pub(super) fn check(
     }
     let mut indeterminate_applied = 0;
     for op in history {
-        let record = principal.as_ref().and_then(|p| record_key(p, &op.key));
+        // A transfer sent in a bulk request is answered by the request's record.
+        let record_of = op.batch.as_ref().map_or(&op.key, |(key, _)| key);
+        let record = principal.as_ref().and_then(|p| record_key(p, record_of));
         if op.keyed
             && let Some(record) = &record
         {
@@ -171,6 +174,10 @@ fn check_operation(
             }
             let recorded = records
                 .first()
+                .map(|r| match &op.batch {
+                    Some((_, index)) => &r["results"][index],
+                    None => r,
+                })
                 .and_then(|r| r["transfer_id"].as_str())
                 .map(str::to_owned);
             // A transfer sent without a key has no record to check.

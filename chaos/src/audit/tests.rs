@@ -87,6 +87,7 @@ fn op(key: &str, outcome: Outcome) -> Operation {
     Operation {
         key: key.to_owned(),
         keyed: true,
+        batch: None,
         from: "a".into(),
         to: "b".into(),
         amount: 10,
@@ -360,4 +361,42 @@ fn other_events_subjects_deposits_or_amounts_than_the_bank_made_are_unexpected()
         ..op("k1", ok("t1", 3))
     };
     assert_eq!(kinds(&[sent], &messages), ["unexpected"]);
+}
+
+#[test]
+fn a_bulk_transfer_is_checked_against_its_requests_record_at_its_index() {
+    // Two transfers of one bulk request under key "b1": r1 committed as t1, r2 refused.
+    let in_batch = |reference: &str, index: usize, outcome| Operation {
+        batch: Some(("b1".into(), index)),
+        ..op(reference, outcome)
+    };
+    let refused = Outcome::Failed {
+        status: 422,
+        code: "insufficient_funds".into(),
+    };
+    let history = [in_batch("r1", 0, ok("t1", 3)), in_batch("r2", 1, refused)];
+    let bulk_record = |transfer_id: &str| {
+        record(
+            OWNER,
+            "b1",
+            json!({"results": [
+                {"index": 0, "status": 201, "transfer_id": transfer_id},
+                {"index": 1, "status": 422, "code": "insufficient_funds"},
+            ]}),
+        )
+    };
+    let mut messages = opened();
+    messages.extend(transfer("t1", "r1", 10, 3));
+    messages.push(bulk_record("t1"));
+    assert!(kinds(&history, &messages).is_empty());
+    // The record answers another transfer at the item's index.
+    messages.pop();
+    messages.push(bulk_record("t9"));
+    assert_eq!(kinds(&history, &messages), ["idempotency_record_mismatch"]);
+    // The refused transfer journaled all the same.
+    let mut messages = opened();
+    messages.extend(transfer("t1", "r1", 10, 3));
+    messages.extend(transfer("t2", "r2", 10, 4));
+    messages.push(bulk_record("t1"));
+    assert_eq!(kinds(&history, &messages), ["unexpected"]);
 }

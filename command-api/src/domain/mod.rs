@@ -6,18 +6,21 @@
 //! [`DomainError`] — a business rejection. Infrastructure failures never appear here.
 //! - [`account`]: open, deposit, withdraw, transfer;
 //! - [`order`]: place an order, and pay or reject it;
-//! - [`hold`], [`batch`]: holds on an account's money, and balance batches.
+//! - [`hold`], [`batch`]: holds on an account's money, and balance batches;
+//! - [`bulk`]: many transfers in one command, all or each on its own.
 //!
 //! The domain names what it reads by [`AggregateKey`]; where an aggregate is journaled (its
 //! subject) is the writer's business.
 
 pub mod account;
 pub mod batch;
+pub mod bulk;
 pub mod hold;
 pub mod order;
 
 pub use account::{MoveFunds, OpenAccount, TransferFunds};
 pub use batch::{ApplyBatchPart, SubmitBatch};
+pub use bulk::{BulkItem, TransferBatch};
 pub use hold::{CaptureHold, ExpireHold, PlaceHold, VoidHold};
 pub use order::{PayOrder, PlaceOrder};
 
@@ -53,10 +56,12 @@ pub enum AggregateKey {
     },
     /// A job an executor gave up on.
     Job(Uuid),
-    /// A caller's `Idempotency-Key`: the first request's fingerprint and answer.
+    /// A caller's `Idempotency-Key`: the first request's fingerprint and answer (`part` 0),
+    /// or one part's answer of a request answered in parts (bulk transfers).
     Idempotency {
         principal: OwnerId,
         key: IdempotencyKey,
+        part: u32,
     },
 }
 
@@ -87,6 +92,7 @@ pub enum Command {
     DepositFunds(MoveFunds),
     WithdrawFunds(MoveFunds),
     TransferFunds(TransferFunds),
+    TransferBatch(TransferBatch),
     PlaceOrder(PlaceOrder),
     PayOrder(PayOrder),
     PlaceHold(PlaceHold),
@@ -107,6 +113,7 @@ impl Command {
             Self::DepositFunds(_) => "deposit",
             Self::WithdrawFunds(_) => "withdraw",
             Self::TransferFunds(_) => "transfer",
+            Self::TransferBatch(_) => "transfer_batch",
             Self::PlaceOrder(_) => "place_order",
             Self::PayOrder(_) => "pay_order",
             Self::PlaceHold(_) => "place_hold",
@@ -126,6 +133,7 @@ impl Command {
             Self::OpenAccount(c) => vec![Account(c.account_id.clone())],
             Self::DepositFunds(c) | Self::WithdrawFunds(c) => vec![Account(c.account_id.clone())],
             Self::TransferFunds(c) => vec![Account(c.from.clone()), Account(c.to.clone())],
+            Self::TransferBatch(c) => c.aggregates(),
             Self::PlaceOrder(c) => vec![Order(c.order_id)],
             Self::PayOrder(c) => vec![Order(c.order_id), Account(c.account_id.clone())],
             Self::PlaceHold(c) => vec![Account(c.account_id.clone()), Hold(c.hold_id)],
@@ -154,6 +162,7 @@ impl Command {
             | Self::VoidHold(_)
             | Self::ExpireHold(_) => 2,
             Self::SubmitBatch(c) => c.items.len().div_ceil(events::batch::CHUNK_LEN_MAX).max(1),
+            Self::TransferBatch(c) => 2 * c.transfers.len(),
             Self::ApplyBatchPart(c) => c.items.len() + 1,
             Self::FailJob(_) => 1,
             _ => 1,
@@ -206,6 +215,28 @@ pub enum Outcome {
         account_id: AccountId,
         account: AccountState,
     },
+    /// Transfers decided together: each item `Transferred` or rejected (atomic: none is).
+    TransfersBatched { atomic: bool, items: Vec<BulkItem> },
+}
+
+impl Outcome {
+    /// Whether an `Idempotency-Key` binds this answer even when nothing else was written: a
+    /// bulk answer lists its rejections beside its transfers, and a repeat must replay both
+    /// (ADR 0017).
+    pub fn recorded_without_events(&self) -> bool {
+        matches!(self, Self::TransfersBatched { .. })
+    }
+}
+
+/// The aggregates that rejected parts of a partly accepted command read (a bulk item's
+/// accounts): the writer checks such states again, as it does a rejected command's.
+pub fn rejected_reads(command: &Command, outcome: &Outcome) -> Vec<AggregateKey> {
+    match (command, outcome) {
+        (Command::TransferBatch(c), Outcome::TransfersBatched { items, .. }) => {
+            c.rejected_reads(items)
+        }
+        _ => Vec::new(),
+    }
 }
 
 /// The events to journal, in order, and the outcome they amount to.
@@ -259,6 +290,12 @@ pub enum DomainError {
         held: i64,
         requested: i64,
     },
+    /// An atomic bulk transfer refused for its first rejected item.
+    #[error("transfers[{index}]: {error}")]
+    BulkItemRejected {
+        index: usize,
+        error: Box<DomainError>,
+    },
 }
 
 /// Decides `command` for `actor` given the current states of what it touches.
@@ -272,6 +309,7 @@ pub fn decide(
         Command::DepositFunds(c) => account::deposit(actor, c, states),
         Command::WithdrawFunds(c) => account::withdraw(actor, c, states),
         Command::TransferFunds(c) => account::transfer(actor, c, states),
+        Command::TransferBatch(c) => bulk::decide_batch(actor, c, states),
         Command::PlaceOrder(c) => order::place(actor, c, states),
         Command::PayOrder(c) => order::pay(c, states),
         Command::PlaceHold(c) => hold::place(actor, c, states),

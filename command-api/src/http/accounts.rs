@@ -10,6 +10,7 @@ use crate::domain::{Command, MoveFunds, OpenAccount};
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use events::{AMOUNT_MAX, AccountId, Amount, Currency, Metadata, OwnerId, Reference};
+use http_edge::openapi::AccountIdParam;
 use http_edge::{ApiError, ApiPath};
 use serde::Deserialize;
 use serde_json::Value;
@@ -143,7 +144,7 @@ http_edge::problems!(DepositProblems: [
     post,
     path = "/v1/accounts/{id}/deposits",
     summary = "Deposit money",
-    params(("id" = AccountId, Path, description = "the account id")),
+    params(AccountIdParam),
     request_body = MovementRequest,
     responses((status = 201, description = "done", body = MovementAnswer), DepositProblems)
 )]
@@ -159,7 +160,7 @@ http_edge::problems!(WithdrawProblems: [
     post,
     path = "/v1/accounts/{id}/withdrawals",
     summary = "Withdraw money",
-    params(("id" = AccountId, Path, description = "the account id")),
+    params(AccountIdParam),
     request_body = MovementRequest,
     responses((status = 201, description = "done", body = MovementAnswer), WithdrawProblems)
 )]

@@ -6,6 +6,7 @@
 //! installs [`render`] when it starts the writer (ADR 0011); fresh answers are rendered here
 //! too, at the edge.
 
+use super::problem::ApiError;
 use crate::domain::{Actor, Outcome};
 use crate::writer::Rendered;
 use chrono::{DateTime, Utc};
@@ -89,6 +90,64 @@ pub struct TransferTo {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(required = false, value_type = i64)]
     pub available: Option<Option<i64>>,
+}
+
+/// The answer to `POST /v1/transfers/batch`: a result per transfer, in the request's order.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkAnswer {
+    pub results: Vec<BulkResult>,
+    /// Transfers committed.
+    #[schema(minimum = 0)]
+    pub committed: usize,
+    /// Transfers not committed: refused, or (status 409 or 503) not decided — resend the
+    /// request with the same `Idempotency-Key` to settle those.
+    #[schema(minimum = 0)]
+    pub rejected: usize,
+}
+
+/// One transfer of a batch: committed (status 201, the transfer's answer) or not (the
+/// problem's status, code and detail).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum BulkResult {
+    Committed(BulkCommitted),
+    Rejected(BulkRejected),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkCommitted {
+    /// The transfer's index in the request.
+    #[schema(minimum = 0)]
+    pub index: usize,
+    /// 201.
+    #[schema(minimum = 201, maximum = 201)]
+    pub status: u16,
+    #[serde(flatten)]
+    pub transfer: TransferAnswer,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BulkRejected {
+    /// The transfer's index in the request.
+    #[schema(minimum = 0)]
+    pub index: usize,
+    /// The status a single transfer would have been answered with.
+    #[schema(minimum = 400, maximum = 599)]
+    pub status: u16,
+    /// The problem's stable code (`insufficient_funds`, `account_not_found`, …).
+    pub code: String,
+    pub detail: String,
+}
+
+impl BulkRejected {
+    pub fn new(index: usize, problem: &ApiError) -> Self {
+        Self {
+            index,
+            status: problem.status.as_u16(),
+            code: problem.code.to_owned(),
+            detail: problem.detail.clone(),
+        }
+    }
 }
 
 /// A hold after a change, with its account.
@@ -255,34 +314,35 @@ pub fn render(actor: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
                 version: state.version,
             },
         ),
-        Outcome::Transferred {
-            transfer_id,
-            amount,
-            from,
-            to,
-        } => {
-            let visible = actor.may_act_on(&to.1);
-            rendered(
-                201,
-                TransferAnswer {
-                    transfer_id: *transfer_id,
-                    job_id,
-                    amount: *amount,
-                    currency: from.1.currency,
-                    from: TransferFrom {
-                        account_id: from.0.clone(),
-                        balance: from.1.balance,
-                        available: from.1.available(),
-                        version: from.1.version,
+        Outcome::Transferred { .. } => match transfer_answer(actor, outcome, job_id) {
+            Some(answer) => rendered(201, answer),
+            None => mismatched(outcome),
+        },
+        Outcome::TransfersBatched { atomic, items } => {
+            let mut results = Vec::with_capacity(items.len());
+            for item in items {
+                results.push(match &item.result {
+                    Ok(transferred) => match transfer_answer(actor, transferred, job_id) {
+                        Some(transfer) => BulkResult::Committed(BulkCommitted {
+                            index: item.index,
+                            status: 201,
+                            transfer,
+                        }),
+                        None => return mismatched(transferred),
                     },
-                    to: TransferTo {
-                        account_id: to.0.clone(),
-                        version: to.1.version,
-                        balance: visible.then_some(to.1.balance),
-                        available: visible.then(|| to.1.available()),
-                    },
-                },
-            )
+                    Err(e) => BulkResult::Rejected(BulkRejected::new(
+                        item.index,
+                        &ApiError::from(e.clone()),
+                    )),
+                });
+            }
+            let committed = items.iter().filter(|i| i.result.is_ok()).count();
+            let answer = BulkAnswer {
+                results,
+                committed,
+                rejected: items.len() - committed,
+            };
+            rendered(if *atomic { 201 } else { 200 }, answer)
         }
         Outcome::HoldChanged {
             hold_id,
@@ -321,6 +381,38 @@ pub fn render(actor: &Actor, outcome: &Outcome, job_id: Uuid) -> Rendered {
         | Outcome::JobFailed { .. }
         | Outcome::BatchPartApplied { .. }) => mismatched(other),
     }
+}
+
+/// A transfer's answer, if `outcome` is a transfer.
+fn transfer_answer(actor: &Actor, outcome: &Outcome, job_id: Uuid) -> Option<TransferAnswer> {
+    let Outcome::Transferred {
+        transfer_id,
+        amount,
+        from,
+        to,
+    } = outcome
+    else {
+        return None;
+    };
+    let visible = actor.may_act_on(&to.1);
+    Some(TransferAnswer {
+        transfer_id: *transfer_id,
+        job_id,
+        amount: *amount,
+        currency: from.1.currency,
+        from: TransferFrom {
+            account_id: from.0.clone(),
+            balance: from.1.balance,
+            available: from.1.available(),
+            version: from.1.version,
+        },
+        to: TransferTo {
+            account_id: to.0.clone(),
+            version: to.1.version,
+            balance: visible.then_some(to.1.balance),
+            available: visible.then(|| to.1.available()),
+        },
+    })
 }
 
 fn rendered(status: u16, answer: impl Serialize) -> Rendered {

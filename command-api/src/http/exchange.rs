@@ -5,7 +5,7 @@
 use super::answers;
 use super::state::AppState;
 use crate::domain::{Actor, Command};
-use crate::writer::{Answered, IdempotencyClaim, Rendered, Reply, Submission};
+use crate::writer::{Answer, Answered, IdempotencyClaim, Rendered, Reply, Submission};
 use axum::extract::{FromRequest, FromRequestParts, MatchedPath, RawPathParams, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -115,6 +115,46 @@ impl<P> CommandCall<P> {
     pub async fn submit(self, command: Command) -> Result<Exchanged, ApiError> {
         submit(&self.app, self.actor, command, self.claim).await
     }
+
+    /// Submits a request made of several commands (parts), each with its own idempotency
+    /// record under the request's key, and renders each part's answer in order. The first
+    /// part is committed (or replayed) before the others are queued: its record then exists
+    /// whenever a later part's does, so the same key with another request is refused
+    /// before any part of it happens, and a failure of the first part is the request's
+    /// (ADR 0017). The other parts are queued one after the other, so the writer decides
+    /// them in order, and each answers for itself.
+    pub async fn submit_parts(
+        self,
+        commands: Vec<Command>,
+    ) -> Result<Vec<Result<Exchanged, ApiError>>, ApiError> {
+        let claim = |part: usize| {
+            self.claim.clone().map(|claim| IdempotencyClaim {
+                part: u32::try_from(part).unwrap_or(u32::MAX),
+                ..claim
+            })
+        };
+        let mut commands = commands.into_iter();
+        let Some(first) = commands.next() else {
+            return Ok(Vec::new());
+        };
+        let mut answers = vec![Ok(
+            submit(&self.app, self.actor.clone(), first, claim(0)).await?
+        )];
+        let mut pending = Vec::new();
+        for (part, command) in commands.enumerate() {
+            let submission = submission(&self.actor, command, claim(part + 1));
+            let job_id = submission.job_id;
+            pending.push((job_id, self.app.writer.queue(submission).await));
+        }
+        for (job_id, queued) in pending {
+            let answer = match queued {
+                Ok(pending) => pending.answer().await,
+                Err(failure) => Err(failure),
+            };
+            answers.push(exchanged(&self.actor, job_id, answer));
+        }
+        Ok(answers)
+    }
 }
 
 /// Reads a request DTO out of a JSON value (unknown fields, wrong types → 400).
@@ -156,6 +196,7 @@ impl IdempotencyHeader {
         Some(IdempotencyClaim {
             key: key.clone(),
             fingerprint: hex::encode(hash.finalize()),
+            part: 0,
         })
     }
 }
@@ -188,17 +229,31 @@ async fn submit(
     command: Command,
     idempotency: Option<IdempotencyClaim>,
 ) -> Result<Exchanged, ApiError> {
-    let job_id = Uuid::now_v7();
-    let submission = Submission {
+    let submission = submission(&actor, command, idempotency);
+    let job_id = submission.job_id;
+    exchanged(&actor, job_id, app.writer.submit(submission).await)
+}
+
+/// A command of `actor`'s with a new job id.
+fn submission(
+    actor: &Actor,
+    command: Command,
+    idempotency: Option<IdempotencyClaim>,
+) -> Submission {
+    Submission {
         actor: actor.clone(),
         command,
-        job_id,
+        job_id: Uuid::now_v7(),
         idempotency,
-    };
-    let Reply { answer, seq } = app.writer.submit(submission).await??;
+    }
+}
+
+/// The writer's answer to a command of `actor`'s as the edge sends it.
+fn exchanged(actor: &Actor, job_id: Uuid, answer: Answer) -> Result<Exchanged, ApiError> {
+    let Reply { answer, seq } = answer??;
     Ok(match answer {
         Answered::Decided(outcome) => Exchanged {
-            answer: answers::render(&actor, &outcome, job_id),
+            answer: answers::render(actor, &outcome, job_id),
             seq,
             replayed: false,
         },

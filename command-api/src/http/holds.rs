@@ -10,6 +10,7 @@ use crate::domain::{CaptureHold, Command, PlaceHold, VoidHold};
 use axum::response::Response;
 use chrono::{SubsecRound, Utc};
 use events::{AccountId, Amount};
+use http_edge::openapi::AccountIdParam;
 use http_edge::{ApiError, ApiPath};
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,7 +47,7 @@ http_edge::problems!(PlaceHoldProblems: [
     post,
     path = "/v1/accounts/{id}/holds",
     summary = "Reserve money on an account",
-    params(("id" = AccountId, Path, description = "the account id")),
+    params(AccountIdParam),
     request_body = PlaceHoldRequest,
     responses(
         (status = 201, description = "placed: available drops, balance does not", body = HoldAnswer),
@@ -97,7 +98,7 @@ http_edge::problems!(CaptureHoldProblems: [
     post,
     path = "/v1/accounts/{id}/holds/{hold_id}/capture",
     summary = "Take held money (part or all)",
-    params(("id" = AccountId, Path, description = "the account id"), ("hold_id" = Uuid, Path, description = "the hold id")),
+    params(HoldPathParams),
     request_body = CaptureHoldRequest,
     responses(
         (status = 201, description = "captured", body = HoldAnswer),
@@ -129,7 +130,7 @@ http_edge::problems!(VoidHoldProblems: [
     post,
     path = "/v1/accounts/{id}/holds/{hold_id}/void",
     summary = "Release held money",
-    params(("id" = AccountId, Path, description = "the account id"), ("hold_id" = Uuid, Path, description = "the hold id")),
+    params(HoldPathParams),
     request_body = VoidHoldRequest,
     responses(
         (status = 201, description = "voided", body = HoldAnswer),
@@ -147,11 +148,23 @@ pub async fn void_hold(call: CommandCall<HoldPath>) -> Result<Response, ApiError
 }
 
 /// `/v1/accounts/{id}/holds/{hold_id}/…`.
-type HoldPath = ApiPath<(String, String)>;
+type HoldPath = ApiPath<HoldPathParams>;
+
+/// A hold's path parameters, as the handlers read them and the document describes them.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct HoldPathParams {
+    /// the account id
+    #[param(value_type = AccountId)]
+    id: String,
+    /// the hold id
+    #[param(value_type = Uuid)]
+    hold_id: String,
+}
 
 /// The account and hold a hold's path names.
-fn held(ApiPath((account, hold)): &HoldPath) -> Result<(AccountId, Uuid), ApiError> {
-    let hold_id =
-        Uuid::parse_str(hold).map_err(|_| ApiError::invalid_request("hold ids are UUIDs"))?;
-    Ok((AccountId::parse(account)?, hold_id))
+fn held(ApiPath(path): &HoldPath) -> Result<(AccountId, Uuid), ApiError> {
+    let hold_id = Uuid::parse_str(&path.hold_id)
+        .map_err(|_| ApiError::invalid_request("hold ids are UUIDs"))?;
+    Ok((AccountId::parse(&path.id)?, hold_id))
 }

@@ -9,18 +9,20 @@ use super::problem::FORBIDDEN;
 use super::state::AppState;
 use axum::Json;
 use axum::extract::State;
-use http_edge::{ApiError, ApiQuery, Caller};
+use http_edge::{ApiError, ApiQuery, Caller, PageLen};
 use ledger_nats::direct::{self, Stored};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use utoipa::{IntoParams, ToSchema};
 
-/// Most messages per page. A journal message is mostly under 1 KB, but a balance batch's
-/// `batch_submitted` chunk carries up to 1,000 items (~50 KB): 100 of those keep a page
-/// under ~5 MB, while 100 ordinary events fill a long screen.
-pub const PAGE_LEN_MAX: i64 = 100;
-/// Messages per page when the client does not say: a screenful.
-pub const PAGE_LEN_DEFAULT: i64 = 20;
+/// Messages per page. At most 100: a journal message is mostly under 1 KB, but a balance
+/// batch's `batch_submitted` chunk carries up to 1,000 items (~50 KB), and 100 of those keep a
+/// page under ~5 MB, while 100 ordinary events fill a long screen. 20 when the client does not
+/// say: a screenful.
+pub const PAGE_LEN: PageLen = PageLen {
+    default: 20,
+    max: 100,
+};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -120,15 +122,7 @@ pub async fn list_journal(
     if !caller.admin {
         return Err(ApiError::forbidden("only admins read the journal"));
     }
-    let limit = match query.limit {
-        None => PAGE_LEN_DEFAULT,
-        Some(n) if (1..=PAGE_LEN_MAX).contains(&n) => n,
-        Some(_) => {
-            return Err(ApiError::invalid_request(format!(
-                "limit is 1 to {PAGE_LEN_MAX}"
-            )));
-        }
-    };
+    let limit = PAGE_LEN.of(query.limit)?;
     let limit = limit.unsigned_abs();
     let before_seq = match query.before_seq {
         None => None,

@@ -1,6 +1,6 @@
 //! The command API's HTTP edge: routes' handlers, their answers, and the document.
 //!
-//! Imports run one way: handlers (one file per resource: [`accounts`], [`transfers`],
+//! Imports run one way: handlers (one file per resource: [`accounts`], [`transfers`], [`bulk`],
 //! [`holds`], [`balances`], [`orders`], [`journal`], [`health`]) use [`exchange`] (extractors, submitting to
 //! the writer, turning its reply into a response), [`answers`] (the typed answers and the one
 //! renderer) and [`state`]; [`openapi`] lists the handlers' paths; `lib.rs` builds the router.
@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod answers;
 pub mod balances;
+pub mod bulk;
 pub mod exchange;
 pub mod health;
 pub mod holds;

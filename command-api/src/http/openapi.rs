@@ -5,7 +5,7 @@
 //! send (`answers.rs`, `health.rs`), so the document reads what the code reads. This module
 //! only lists the paths. `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, balances, holds, journal, orders, transfers};
+use super::{accounts, balances, bulk, holds, journal, orders, transfers};
 use http_edge::openapi::{IDEMPOTENCY_KEY_PATTERN, add_header_parameter, header_parameter};
 use utoipa::OpenApi;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -15,7 +15,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
     info(
         title = "Tally command API",
         description = "The write side of Tally, an event-sourced money ledger: accounts, \
-            deposits, withdrawals, transfers, holds, balance batches and orders. Amounts are \
+            deposits, withdrawals, transfers (one or many), holds, balance batches and orders. Amounts are \
             integer minor units (1 to 10^15). Errors are RFC 9457 problems \
             (`application/problem+json`) with a stable `code`. Every command answer carries \
             `Ledger-Seq`, to pass as `Ledger-Min-Seq` to the query API for read-your-writes."
@@ -25,6 +25,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         accounts::deposit,
         accounts::withdraw,
         transfers::transfer,
+        bulk::transfer_batch,
         holds::place_hold,
         holds::capture_hold,
         holds::void_hold,
@@ -35,6 +36,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
     tags(
         (name = "accounts", description = "Opening accounts and moving money in and out"),
         (name = "transfers", description = "Moving money between accounts, atomically"),
+        (name = "bulk", description = "Many transfers in one request: each on its own, or all or nothing"),
         (name = "holds", description = "Reserving money, then capturing or releasing it"),
         (name = "balances", description = "Setting many balances at once (admin)"),
         (name = "orders", description = "Orders paid asynchronously by the payment executor"),
@@ -83,6 +85,7 @@ mod tests {
             "/v1/accounts/{id}/deposits",
             "/v1/accounts/{id}/withdrawals",
             "/v1/transfers",
+            "/v1/transfers/batch",
             "/v1/accounts/{id}/holds",
             "/v1/accounts/{id}/holds/{hold_id}/capture",
             "/v1/accounts/{id}/holds/{hold_id}/void",
@@ -104,6 +107,24 @@ mod tests {
             assert!(journal["responses"][status].is_object(), "journal {status}");
         }
         assert_eq!(journal["operationId"], "list_journal");
+        // Bulk transfers: two successes (not atomic, atomic), their limit's own problem.
+        let batch = &json["paths"]["/v1/transfers/batch"]["post"];
+        assert_eq!(batch["operationId"], "transfer_batch");
+        assert_eq!(batch["tags"][0], "bulk");
+        for status in ["200", "201", "400", "404", "413", "422"] {
+            assert!(batch["responses"][status].is_object(), "batch {status}");
+        }
+        assert!(
+            batch["responses"]["400"]
+                .to_string()
+                .contains("batch_too_large"),
+            "{}",
+            batch["responses"]["400"]
+        );
+        assert_eq!(
+            json["components"]["schemas"]["BatchedTransfer"]["additionalProperties"],
+            false
+        );
         assert_eq!(
             json["components"]["schemas"]["MovementRequest"]["additionalProperties"],
             false

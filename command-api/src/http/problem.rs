@@ -88,6 +88,11 @@ pub const CONFLICT: ProblemKind = kind(
     "the accounts were changed concurrently; retry (Retry-After)",
 )
 .retried();
+pub const BATCH_TOO_LARGE: ProblemKind = kind(
+    StatusCode::BAD_REQUEST,
+    "batch_too_large",
+    "the request holds more items than one request may (the limit is in `detail`)",
+);
 /// Every command may meet it: the writer's queue is full.
 pub const OVERLOADED: ProblemKind = kind(
     StatusCode::SERVICE_UNAVAILABLE,
@@ -99,6 +104,14 @@ pub const OVERLOADED: ProblemKind = kind(
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         let kind = match &e {
+            // An atomic batch answers as its first rejected item would, naming the item.
+            DomainError::BulkItemRejected { error, .. } => {
+                let item = Self::from(error.as_ref().clone());
+                return Self {
+                    detail: e.to_string(),
+                    ..item
+                };
+            }
             DomainError::AccountNotFound(_) => ACCOUNT_NOT_FOUND,
             DomainError::AccountExists(_) => ACCOUNT_EXISTS,
             DomainError::InsufficientFunds { .. } => INSUFFICIENT_FUNDS,

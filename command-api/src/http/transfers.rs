@@ -20,20 +20,20 @@ use uuid::Uuid;
 pub struct TransferRequest {
     /// The caller's account (admins: any).
     #[schema(value_type = AccountId)]
-    from_account_id: String,
+    pub(super) from_account_id: String,
     #[schema(value_type = AccountId)]
-    to_account_id: String,
+    pub(super) to_account_id: String,
     /// Minor units.
     #[schema(value_type = Amount)]
-    amount: Value,
+    pub(super) amount: Value,
     /// When given, must be both accounts' currency.
     #[schema(value_type = Option<Currency>)]
-    currency: Option<String>,
+    pub(super) currency: Option<String>,
     #[schema(value_type = Option<Reference>)]
-    reference: Option<String>,
+    pub(super) reference: Option<String>,
     /// A JSON object of at most 4096 bytes, kept verbatim.
     #[schema(value_type = Option<Metadata>)]
-    metadata: Option<Value>,
+    pub(super) metadata: Option<Value>,
 }
 
 http_edge::problems!(TransferProblems: [
@@ -53,18 +53,21 @@ http_edge::problems!(TransferProblems: [
 )]
 pub async fn transfer(call: CommandCall<NoPath>) -> Result<Response, ApiError> {
     let request: TransferRequest = call.body()?;
-    let command = TransferFunds {
-        transfer_id: Uuid::now_v7(),
-        from: AccountId::parse(request.from_account_id)?,
-        to: AccountId::parse(request.to_account_id)?,
-        amount: Amount::from_json(&request.amount)?,
-        currency: request
-            .currency
-            .as_deref()
-            .map(Currency::parse)
-            .transpose()?,
-        reference: request.reference.map(Reference::parse).transpose()?,
-        metadata: request.metadata.map(Metadata::parse).transpose()?,
-    };
+    let command = request.command(Uuid::now_v7())?;
     call.execute(Command::TransferFunds(command)).await
+}
+
+impl TransferRequest {
+    /// The transfer this request asks for, as `transfer_id`.
+    pub(super) fn command(self, transfer_id: Uuid) -> Result<TransferFunds, ApiError> {
+        Ok(TransferFunds {
+            transfer_id,
+            from: AccountId::parse(self.from_account_id)?,
+            to: AccountId::parse(self.to_account_id)?,
+            amount: Amount::from_json(&self.amount)?,
+            currency: self.currency.as_deref().map(Currency::parse).transpose()?,
+            reference: self.reference.map(Reference::parse).transpose()?,
+            metadata: self.metadata.map(Metadata::parse).transpose()?,
+        })
+    }
 }

@@ -63,6 +63,10 @@ pub struct WriterConfig {
 pub struct IdempotencyClaim {
     pub key: IdempotencyKey,
     pub fingerprint: String,
+    /// Which part of the request this command is (0: the request itself, or its first
+    /// part): a bulk request committed in several journal batches records each part's
+    /// answer under the same key and fingerprint (ADR 0017).
+    pub part: u32,
 }
 
 /// The journal subject of an aggregate: where its events go and its state is read from.
@@ -78,7 +82,11 @@ pub fn subject_of(key: &AggregateKey) -> String {
             part,
         } => subjects::batch_part(batch_id, *chunk, *part),
         AggregateKey::Job(id) => subjects::job(id),
-        AggregateKey::Idempotency { principal, key } => subjects::idempotency(principal, key),
+        AggregateKey::Idempotency {
+            principal,
+            key,
+            part,
+        } => subjects::idempotency_part(principal, key, *part),
     }
 }
 
@@ -111,6 +119,7 @@ impl Submission {
         Some(subject_of(&AggregateKey::Idempotency {
             principal: self.actor.principal.clone(),
             key: claim.key.clone(),
+            part: claim.part,
         }))
     }
 }
@@ -196,45 +205,69 @@ impl Writer {
     /// Hands `submission` to the writer task and waits for its answer, in an `append` span
     /// whose trace context the command's messages carry as `traceparent`.
     pub async fn submit(&self, submission: Submission) -> Answer {
+        self.queue(submission).await?.answer().await
+    }
+
+    /// Hands `submission` to the writer task and returns, once it is queued, the wait for
+    /// its answer. The writer decides submissions in the order they were queued, so a
+    /// caller that queues several one after the other has them decided in that order.
+    pub async fn queue(&self, submission: Submission) -> Result<Pending, WriteFailure> {
         let span = tracing::info_span!(
             "append",
             command = submission.command.kind(),
             job_id = %submission.job_id,
         );
         let traceparent = telemetry::trace::traceparent(&span);
-        self.submit_traced(submission, traceparent)
-            .instrument(span)
-            .await
-    }
-
-    async fn submit_traced(&self, submission: Submission, traceparent: Option<String>) -> Answer {
         let (answer_tx, answer_rx) = oneshot::channel();
         let kind = submission.command.kind();
-        match tokio::time::timeout(
+        let queued = tokio::time::timeout(
             self.enqueue_timeout,
             self.inbox.send((submission, traceparent, answer_tx)),
         )
-        .await
-        {
+        .instrument(span.clone())
+        .await;
+        match queued {
             Err(_) => {
                 metrics::counter!("tally_commands_total", "type" => kind, "outcome" => "overloaded")
                     .increment(1);
-                return Err(WriteFailure::Overloaded);
+                Err(WriteFailure::Overloaded)
             }
-            Ok(Err(_)) => return Err(WriteFailure::Unavailable("writer stopped".into())),
-            Ok(Ok(())) => {}
+            Ok(Err(_)) => Err(WriteFailure::Unavailable("writer stopped".into())),
+            Ok(Ok(())) => Ok(Pending {
+                answer: answer_rx,
+                span,
+                answer_timeout: self.answer_timeout,
+            }),
         }
-        match tokio::time::timeout(self.answer_timeout, answer_rx).await {
+    }
+
+    pub fn stats(&self) -> &Arc<WriterStats> {
+        &self.stats
+    }
+}
+
+/// A queued submission's answer, to wait for.
+#[derive(Debug)]
+pub struct Pending {
+    answer: oneshot::Receiver<Answer>,
+    span: tracing::Span,
+    answer_timeout: Duration,
+}
+
+impl Pending {
+    /// Waits for the answer (dropping a `Pending` abandons the command if it is not decided
+    /// yet).
+    pub async fn answer(self) -> Answer {
+        let waited = tokio::time::timeout(self.answer_timeout, self.answer)
+            .instrument(self.span)
+            .await;
+        match waited {
             Err(_) => Err(WriteFailure::Unavailable(
                 "timed out waiting for the commit".into(),
             )),
             Ok(Err(_)) => Err(WriteFailure::Unavailable("writer stopped".into())),
             Ok(Ok(answer)) => answer,
         }
-    }
-
-    pub fn stats(&self) -> &Arc<WriterStats> {
-        &self.stats
     }
 }
 

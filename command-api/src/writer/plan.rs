@@ -12,7 +12,7 @@
 
 use super::cache::{Aggregate, Slot};
 use super::{Rejection, Render, Rendered, Submission, subject_of};
-use crate::domain::{AggregateKey, Aggregates, Outcome, decide};
+use crate::domain::{AggregateKey, Aggregates, Outcome, decide, rejected_reads as partly_rejected};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use events::{
@@ -140,9 +140,14 @@ pub fn plan(
             .map(|s| base_seq(s))
             .max()
             .unwrap_or(0);
-        let writes = !decision.events.is_empty();
+        // A bulk command's rejected items rest on states like a rejected command's.
+        let rejected = partly_rejected(&submission.command, &decision.outcome);
+        if !rejected.is_empty() {
+            rejected_reads.extend(rejected.iter().map(subject_of));
+        }
+        let recorded = !decision.events.is_empty() || decision.outcome.recorded_without_events();
         // The idempotency record goes last, with the answer the command's events give.
-        let record = match (&submission.idempotency, record_subject, writes) {
+        let record = match (&submission.idempotency, record_subject, recorded) {
             (Some(claim), Some(subject), true) => {
                 let rendered = render(&submission.actor, &decision.outcome, submission.job_id);
                 let record = IdempotencyRecorded {
@@ -155,6 +160,7 @@ pub fn plan(
             }
             _ => None,
         };
+        let writes = !decision.events.is_empty() || record.is_some();
         let events = decision.events.into_iter();
         let messages = events.filter_map(|event| Some((event.subject()?, event)));
         for (subject, event) in messages.chain(record) {

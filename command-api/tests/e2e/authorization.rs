@@ -144,6 +144,14 @@ async fn hold(api: &Api, account: &str, owner: &str) -> String {
     placed.body["hold_id"].as_str().expect("hold id").to_owned()
 }
 
+/// A batch of one transfer of 5 from `from` to hank.
+fn batch(from: &str, atomic: bool) -> Option<Value> {
+    Some(json!({
+        "transfers": [{"from_account_id": from, "to_account_id": "hank", "amount": 5}],
+        "atomic": atomic,
+    }))
+}
+
 /// Ids carrying subject syntax (`.`, `*`, `>`, white space), raw and percent-encoded.
 const INJECTED_IDS: [&str; 8] = ["a.b", "a*", "a>", "a b", "a%2Eb", "%2E", "a%3E", "a%00b"];
 
@@ -199,6 +207,12 @@ async fn every_endpoint_answers_every_kind_of_caller_as_it_should() {
             post.clone(),
             "/v1/transfers".into(),
             Some(json!({"from_account_id": "gina", "to_account_id": "hank", "amount": 5})),
+        ),
+        (
+            "transfer_batch",
+            post.clone(),
+            "/v1/transfers/batch".into(),
+            batch("gina", true),
         ),
         (
             "place_hold",
@@ -499,6 +513,60 @@ async fn every_endpoint_answers_every_kind_of_caller_as_it_should() {
             format!("/v1/accounts/gina/holds/{h4}/void"),
             Some(json!({})),
             Expect::Success(201, ok),
+        ),
+        // A batch is authorized transfer by transfer: atomic, another owner's source account
+        // refuses the whole request as a missing one would; not atomic, that transfer only.
+        row(
+            "transfer_batch",
+            OTHER,
+            post.clone(),
+            "/v1/transfers/batch",
+            batch("gina", true),
+            hidden(
+                "account_not_found",
+                "/v1/transfers/batch",
+                batch("nobody", true),
+                ["gina", "nobody"],
+            ),
+        ),
+        row(
+            "transfer_batch",
+            OTHER,
+            post.clone(),
+            "/v1/transfers/batch",
+            Some(json!({"transfers": [
+                {"from_account_id": "gina", "to_account_id": "hank", "amount": 5},
+                {"from_account_id": "hank", "to_account_id": "gina", "amount": 5},
+            ]})),
+            Expect::Success(200, |body| {
+                assert_eq!(body["results"][0]["status"], 404, "{body}");
+                assert_eq!(body["results"][0]["code"], "account_not_found", "{body}");
+                assert_eq!(body["results"][1]["status"], 201, "{body}");
+                assert_eq!(
+                    (&body["committed"], &body["rejected"]),
+                    (&json!(1), &json!(1))
+                );
+            }),
+        ),
+        row(
+            "transfer_batch",
+            OWNER,
+            post.clone(),
+            "/v1/transfers/batch",
+            batch("gina", true),
+            Expect::Success(201, |body| {
+                assert!(body["results"][0]["to"].get("balance").is_none(), "{body}");
+            }),
+        ),
+        row(
+            "transfer_batch",
+            ADMIN,
+            post.clone(),
+            "/v1/transfers/batch",
+            batch("gina", false),
+            Expect::Success(200, |body| {
+                assert!(body["results"][0]["to"]["balance"].is_i64(), "{body}");
+            }),
         ),
         // Admins only: a user is told so, whoever's accounts the batch names.
         row(

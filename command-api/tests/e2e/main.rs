@@ -4,6 +4,7 @@ mod atomicity;
 mod auth;
 mod authorization;
 mod bad_input;
+mod bulk;
 mod cluster;
 mod concurrency;
 mod crash;

@@ -45,6 +45,8 @@ impl Feed {
                 .and_then(|v| v.to_str().ok()),
             Some("text/event-stream"),
         );
+        // Compressed, the stream would wait in the encoder's buffer: it is never compressed.
+        assert_eq!(response.headers().get("content-encoding"), None, "{path}");
         Self {
             response,
             buffer: String::new(),
@@ -240,7 +242,10 @@ async fn a_feed_from_now_gets_only_new_events_each_readable_at_its_id_without_wa
     let base = format!("http://{}", query.addr);
     let queries = Http::new(base.clone());
     let alice = token("alice", false);
-    let mut feed = Feed::open(&base, "/v1/accounts/alice/events?from=now", &alice, &[]).await;
+    // A client that accepts compressed answers still gets every event as it happens.
+    let compressed = [("accept-encoding", "gzip, br")];
+    let path = "/v1/accounts/alice/events?from=now";
+    let mut feed = Feed::open(&base, path, &alice, &compressed).await;
     for n in 1..=5 {
         let seq = deposit(&stack, "alice", n).await;
         let (id, kind, data) = feed.next_entry().await;
@@ -273,6 +278,22 @@ async fn a_feed_from_now_gets_only_new_events_each_readable_at_its_id_without_wa
     assert_eq!(data["counterparty_account_id"], "bob");
     assert_eq!(data["transfer_id"], sent.body["transfer_id"]);
     assert_eq!(data["reference"], "rent");
+    // Other answers are compressed for such a client.
+    let history = reqwest::Client::new()
+        .get(format!("{base}/v1/accounts/alice/entries"))
+        .bearer_auth(&alice)
+        .header("accept-encoding", "br")
+        .send()
+        .await
+        .expect("history");
+    assert_eq!(history.status().as_u16(), 200);
+    assert_eq!(
+        history
+            .headers()
+            .get("content-encoding")
+            .map(|v| v.as_bytes()),
+        Some(&b"br"[..])
+    );
     query.stop().await.expect("query API stops");
 }
 

@@ -12,7 +12,7 @@ use events::{AccountId, OwnerId};
 pub use http_edge::problem::{ACCOUNT_NOT_FOUND, FORBIDDEN, ProblemKind};
 use http_edge::{ApiError, Caller};
 use read_model::query::Owned;
-use read_model::query::accounts::{self, Account};
+use read_model::query::accounts::Account;
 
 pub const BATCH_NOT_FOUND: ProblemKind = ProblemKind::new(
     StatusCode::NOT_FOUND,
@@ -73,7 +73,9 @@ pub async fn visible_account(
     raw_id: String,
 ) -> Result<Account, ApiError> {
     let account_id = AccountId::parse(raw_id)?;
-    let row = accounts::account(&app.pool, &account_id)
+    let row = app
+        .accounts
+        .account(&app.pool, &account_id)
         .await
         .map_err(db)?;
     visible(caller, row)

@@ -3,12 +3,13 @@
 use super::access::{
     ACCOUNT_NOT_FOUND, AccountHidden, OthersListed, listed_owner, visible_account,
 };
-use super::params::{db, decode_cursor, encode_cursor, page_len};
+use super::params::{cursor_page, db, decode_cursor, page_len};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, Currency, OwnerId};
+use http_edge::openapi::AccountIdParam;
 use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use read_model::query::accounts;
 use serde::{Deserialize, Serialize};
@@ -60,7 +61,7 @@ impl From<accounts::Account> for Account {
     get,
     path = "/v1/accounts/{id}",
     summary = "An account",
-    params(("id" = AccountId, Path, description = "the account id")),
+    params(AccountIdParam),
     responses(
         (status = 200, description = "the account", body = Account),
         AccountHidden,
@@ -106,7 +107,7 @@ pub struct Balance {
     get,
     path = "/v1/accounts/{id}/balance",
     summary = "An account's balance, now or as of a past instant",
-    params(("id" = AccountId, Path, description = "the account id"), BalanceQuery),
+    params(AccountIdParam, BalanceQuery),
     responses(
         (status = 200, description = "the balance", body = Balance),
         AccountHidden,
@@ -192,14 +193,10 @@ pub async fn list_accounts(
     let owner = listed_owner(&caller, query.owner_id)?;
     let limit = page_len(query.limit)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let mut rows = accounts::accounts(&app.pool, owner.as_ref(), after.as_deref(), limit + 1)
+    let rows = accounts::accounts(&app.pool, owner.as_ref(), after.as_deref(), limit + 1)
         .await
         .map_err(db)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| rows.last().map(|r| encode_cursor(r.account_id.as_str())))
-        .flatten();
+    let (rows, next_cursor) = cursor_page(rows, limit, |row| row.account_id.to_string());
     Ok(Json(AccountPage {
         items: rows.into_iter().map(Account::from).collect(),
         next_cursor,

@@ -6,12 +6,13 @@
 //! entries arrive.
 
 use super::access::{AccountHidden, visible_account};
-use super::params::{db, decode_cursor, encode_cursor, page_len, stored_word};
+use super::params::{cursor_page, db, decode_cursor, page_len, stored_word};
 use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, HISTORY_TYPES};
+use http_edge::openapi::AccountIdParam;
 use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use read_model::query::entries::{self, From, HistoryEntry};
 use serde::{Deserialize, Serialize};
@@ -90,7 +91,7 @@ pub struct Entry {
 }
 
 impl Entry {
-    fn from_row(row: HistoryEntry) -> Result<Self, ApiError> {
+    pub(crate) fn from_row(row: HistoryEntry) -> Result<Self, ApiError> {
         Ok(Self {
             amount: row.amount,
             balance_after: row.balance_after,
@@ -134,7 +135,7 @@ pub struct EntryPage {
     get,
     path = "/v1/accounts/{id}/entries",
     summary = "An account's history, newest first",
-    params(("id" = AccountId, Path, description = "the account id"), EntriesQuery),
+    params(AccountIdParam, EntriesQuery),
     responses(
         (status = 200, description = "a page of entries", body = EntryPage),
         AccountHidden,
@@ -175,7 +176,7 @@ pub async fn list_entries(
         let below = query.cursor.as_deref().map(version_cursor).transpose()?;
         (From::BelowVersion(below), page_len(query.limit)?, None)
     };
-    let mut rows = entries::entries(
+    let rows = entries::entries(
         &app.pool,
         &account.account_id,
         query.entry_type.as_deref(),
@@ -184,16 +185,9 @@ pub async fn list_entries(
     )
     .await
     .map_err(db)?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| {
-            rows.last()
-                .map(|r| encode_cursor(&format!("v{}", r.version)))
-        })
-        .flatten();
+    let (rows, next_cursor) = cursor_page(rows, limit, |row| format!("v{}", row.version));
     Ok(Json(EntryPage {
-        has_more: page.map(|_| more),
+        has_more: page.map(|_| next_cursor.is_some()),
         items: rows
             .into_iter()
             .map(Entry::from_row)

@@ -9,6 +9,7 @@
 //! A subscriber the hub cut off for reading too slowly gets a final `event: lagged`.
 
 use super::access::{ACCOUNT_NOT_FOUND, ProblemKind, visible_account};
+use super::entries::Entry;
 use crate::consistency::PROJECTION_LAGGING;
 use crate::feed::{Hub, PAGE_LEN, Refused, Subscription};
 use crate::state::AppState;
@@ -16,8 +17,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, Utc};
 use events::AccountId;
+use http_edge::openapi::AccountIdParam;
 use http_edge::problem::UNAVAILABLE;
 use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use read_model::query::feed::{self as rows, FeedEntry};
@@ -26,7 +27,6 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use tokio::time::Instant;
 use utoipa::{IntoParams, ToSchema};
-use uuid::Uuid;
 
 /// The header a reconnecting `EventSource` sends: the `id` of the last event it received.
 pub const LAST_EVENT_ID: &str = "Last-Event-ID";
@@ -71,73 +71,31 @@ pub struct StreamEvent {
     pub data: String,
 }
 
-/// One change of the account, as the `data` of its event.
+/// One change of the account, as the `data` of its event: the history entry with the
+/// account's figures after it.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct FeedEvent {
     account_id: AccountId,
-    /// Signed: + credit, − debit.
-    amount: i64,
     /// `balance - held` after the change (`null` only if that would overflow).
     #[schema(required = true)]
     available: Option<i64>,
-    /// The balance after the change.
+    /// The balance after the change (the entry's `balance_after`).
     balance: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(required = false)]
-    counterparty_account_id: Option<AccountId>,
-    /// The journal's name of the event (`funds_deposited`, `transfer_sent`, …).
-    event_type: String,
     /// Minor units reserved by holds after the change.
     held: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(required = false)]
-    hold_id: Option<Uuid>,
-    job_id: Uuid,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(required = false, value_type = Object)]
-    metadata: Option<serde_json::Value>,
-    occurred_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(required = false)]
-    order_id: Option<Uuid>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(required = false)]
-    reference: Option<String>,
-    /// The journal's stream sequence of the event (the SSE `id`).
-    #[schema(minimum = 1)]
-    seq: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(required = false)]
-    transfer_id: Option<Uuid>,
-    /// The history type (the SSE `event`): deposit, withdrawal, transfer, …
-    #[serde(rename = "type")]
-    entry_type: String,
-    #[schema(minimum = 1)]
-    version: i64,
+    #[serde(flatten)]
+    entry: Entry,
 }
 
-impl From<&FeedEntry> for FeedEvent {
-    fn from(row: &FeedEntry) -> Self {
-        let entry = &row.entry;
-        Self {
+impl FeedEvent {
+    fn from_row(row: &FeedEntry) -> Result<Self, ApiError> {
+        Ok(Self {
             account_id: row.account_id.clone(),
-            amount: entry.amount,
-            available: entry.balance_after.checked_sub(row.held_after),
-            balance: entry.balance_after,
-            counterparty_account_id: entry.counterparty_account_id.clone(),
-            event_type: entry.event_type.clone(),
+            available: row.entry.balance_after.checked_sub(row.held_after),
+            balance: row.entry.balance_after,
             held: row.held_after,
-            hold_id: entry.hold_id,
-            job_id: entry.job_id,
-            metadata: entry.metadata.clone(),
-            occurred_at: entry.occurred_at,
-            order_id: entry.order_id,
-            reference: entry.reference.clone(),
-            seq: entry.seq,
-            transfer_id: entry.transfer_id,
-            entry_type: entry.entry_type.clone(),
-            version: entry.version,
-        }
+            entry: Entry::from_row(row.entry.clone())?,
+        })
     }
 }
 
@@ -161,7 +119,7 @@ http_edge::problems!(FeedProblems: [ACCOUNT_NOT_FOUND, FEED_FULL, UNAVAILABLE, P
         with `Last-Event-ID`). An event is sent only once a query with `Ledger-Min-Seq` equal \
         to its `id` would see it.",
     params(
-        ("id" = AccountId, Path, description = "the account id"),
+        AccountIdParam,
         FeedQuery,
     ),
     responses(
@@ -322,7 +280,12 @@ impl Reader {
 
     fn send(&mut self, row: &FeedEntry) -> Event {
         self.last_sent = seq_of(row);
-        let data = serde_json::to_string(&FeedEvent::from(row)).unwrap_or_default();
+        // An entry the answer cannot describe was logged as the internal error it is; the
+        // event still carries its id, so the client's position stays right.
+        let data = FeedEvent::from_row(row)
+            .ok()
+            .and_then(|event| serde_json::to_string(&event).ok())
+            .unwrap_or_default();
         Event::default()
             .id(self.last_sent.to_string())
             .event(row.entry.entry_type.as_str())

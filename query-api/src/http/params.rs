@@ -3,13 +3,15 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use http_edge::ApiError;
+use http_edge::{ApiError, PageLen};
 use uuid::Uuid;
 
-/// Most items per page: bounded so that one request cannot ask for a whole history.
-pub const PAGE_LEN_MAX: i64 = 200;
-/// Items per page when the client does not say.
-pub const PAGE_LEN_DEFAULT: i64 = 50;
+/// Items per page: at most 200, so that one request cannot ask for a whole history; 50 when
+/// the client does not say.
+pub const PAGE_LEN: PageLen = PageLen {
+    default: 50,
+    max: 200,
+};
 
 /// Database failures are ours, never the client's: logged in full, answered opaquely.
 pub fn db(e: sqlx::Error) -> ApiError {
@@ -36,15 +38,9 @@ fn database_unavailable(e: &sqlx::Error) -> bool {
     }
 }
 
-/// A page length from the query (1 ..= [`PAGE_LEN_MAX`]).
+/// A page length from the query (see [`PAGE_LEN`]).
 pub fn page_len(raw: Option<i64>) -> Result<i64, ApiError> {
-    match raw {
-        None => Ok(PAGE_LEN_DEFAULT),
-        Some(n) if (1..=PAGE_LEN_MAX).contains(&n) => Ok(n),
-        Some(_) => Err(ApiError::invalid_request(format!(
-            "page sizes are 1 to {PAGE_LEN_MAX}"
-        ))),
-    }
+    PAGE_LEN.of(raw)
 }
 
 /// A path id that must be a UUID (`what`: "order", "hold", …).
@@ -55,6 +51,22 @@ pub fn uuid_id(raw: &str, what: &str) -> Result<Uuid, ApiError> {
 /// A cursor: where the next page starts, opaque to the client.
 pub fn encode_cursor(position: &str) -> String {
     URL_SAFE_NO_PAD.encode(position)
+}
+
+/// A page read with one row more than `limit` asked for (that row only tells whether another
+/// page follows): the page, and the cursor of the next one, at the `position` of the page's
+/// last row (`None` on the last page).
+pub fn cursor_page<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    position: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = more
+        .then(|| rows.last().map(|row| encode_cursor(&position(row))))
+        .flatten();
+    (rows, next)
 }
 
 /// The position in a cursor this API gave out.

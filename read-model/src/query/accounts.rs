@@ -44,6 +44,50 @@ pub async fn account(
     .await
 }
 
+/// An account's row and the checkpoint it was read at, from one snapshot: how far the row is
+/// known to be current (what a cache of rows must know).
+#[derive(Debug, Clone, FromRow)]
+pub struct AccountAt {
+    #[sqlx(flatten)]
+    pub account: Account,
+    pub read_at: i64,
+}
+
+/// The account with the live projection's checkpoint, read in one statement (one snapshot).
+pub async fn account_at(
+    pool: &PgPool,
+    account_id: &AccountId,
+) -> Result<Option<AccountAt>, sqlx::Error> {
+    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT {ACCOUNT_COLUMNS},
+                COALESCE((SELECT last_seq FROM projection_checkpoint WHERE name = $2), 0) AS read_at
+         FROM accounts WHERE account_id = $1"
+    )))
+    .bind(account_id.as_str())
+    .bind(crate::PROJECTION)
+    .fetch_optional(pool)
+    .await
+}
+
+/// The accounts that changed with the journal messages `after < seq <= up_to`, at most
+/// `limit` of them (every change of an account is a history entry). A result of `limit`
+/// rows may be cut short.
+pub async fn changed_between(
+    pool: &PgPool,
+    after: i64,
+    up_to: i64,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT account_id FROM account_entries WHERE seq > $1 AND seq <= $2 LIMIT $3",
+    )
+    .bind(after)
+    .bind(up_to)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
 /// Up to `limit` accounts ordered by id after `after` (a page's last id), of one owner (or
 /// everyone's).
 pub async fn accounts(

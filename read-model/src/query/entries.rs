@@ -7,6 +7,15 @@ use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Row};
 use uuid::Uuid;
 
+/// The columns a [`HistoryEntry`] is read from, for every query that returns one.
+macro_rules! history_columns {
+    () => {
+        "version, seq, entry_type, event_type, amount, balance_after, counterparty_account_id,
+         transfer_id, job_id, order_id, hold_id, reference, metadata, occurred_at"
+    };
+}
+pub(crate) use history_columns;
+
 /// One history row as the query API shows it.
 #[derive(Debug, Clone)]
 pub struct HistoryEntry {
@@ -74,15 +83,14 @@ pub async fn entries(
         From::BelowVersion(v) => (v, 0),
         From::Offset(n) => (None, n),
     };
-    sqlx::query_as(
-        "SELECT version, seq, entry_type, event_type, amount, balance_after,
-                counterparty_account_id, transfer_id, job_id, order_id, hold_id, reference,
-                metadata, occurred_at
-         FROM account_entries
+    sqlx::query_as(concat!(
+        "SELECT ",
+        history_columns!(),
+        " FROM account_entries
          WHERE account_id = $1 AND ($2::text IS NULL OR entry_type = $2)
            AND ($3::int8 IS NULL OR version < $3)
-         ORDER BY version DESC OFFSET $4 LIMIT $5",
-    )
+         ORDER BY version DESC OFFSET $4 LIMIT $5"
+    ))
     .bind(account_id.as_str())
     .bind(entry_type)
     .bind(below)

@@ -2,7 +2,7 @@
 //! order) and one account's entries after a sequence (a subscriber's catch-up). Both are
 //! bounded pages; callers loop.
 
-use super::entries::HistoryEntry;
+use super::entries::{HistoryEntry, history_columns};
 use super::parsed;
 use events::AccountId;
 use sqlx::postgres::PgRow;
@@ -35,14 +35,11 @@ pub async fn entries_between(
     up_to: i64,
     limit: i64,
 ) -> Result<Vec<FeedEntry>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT account_id, held_after, version, seq, entry_type, event_type, amount, balance_after,
-                counterparty_account_id, transfer_id, job_id, order_id, hold_id, reference,
-                metadata, occurred_at
-         FROM account_entries
-         WHERE seq > $1 AND seq <= $2
-         ORDER BY seq LIMIT $3",
-    )
+    sqlx::query_as(concat!(
+        "SELECT account_id, held_after, ",
+        history_columns!(),
+        " FROM account_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+    ))
     .bind(after)
     .bind(up_to)
     .bind(limit)
@@ -59,14 +56,12 @@ pub async fn account_entries_between(
     up_to: i64,
     limit: i64,
 ) -> Result<Vec<FeedEntry>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT account_id, held_after, version, seq, entry_type, event_type, amount, balance_after,
-                counterparty_account_id, transfer_id, job_id, order_id, hold_id, reference,
-                metadata, occurred_at
-         FROM account_entries
-         WHERE account_id = $1 AND seq > $2 AND seq <= $3
-         ORDER BY version LIMIT $4",
-    )
+    sqlx::query_as(concat!(
+        "SELECT account_id, held_after, ",
+        history_columns!(),
+        " FROM account_entries
+         WHERE account_id = $1 AND seq > $2 AND seq <= $3 ORDER BY version LIMIT $4"
+    ))
     .bind(account_id.as_str())
     .bind(after)
     .bind(up_to)

@@ -1,7 +1,7 @@
 //! Given/when/then tests of the planner.
 
 use super::*;
-use crate::domain::{Actor, Command, MoveFunds, OpenAccount, TransferFunds};
+use crate::domain::{Actor, Command, DomainError, MoveFunds, OpenAccount, TransferFunds};
 use crate::writer::IdempotencyClaim;
 use events::{AccountStatus, Amount, Currency, IdempotencyKey, OwnerId};
 
@@ -63,6 +63,7 @@ fn claim(key: &str, fingerprint: &str) -> IdempotencyClaim {
     IdempotencyClaim {
         key: IdempotencyKey::parse(key).expect("valid"),
         fingerprint: fingerprint.to_owned(),
+        part: 0,
     }
 }
 
@@ -318,4 +319,101 @@ fn the_round_gatherer_never_exceeds_the_batch_limit() {
     // Full rounds: the next submission did not fit.
     let first: usize = rounds[0].iter().map(|s| messages_max(s)).sum();
     assert!(first > BATCH_LEN_MAX - 3);
+}
+
+fn bulk(first_index: usize, atomic: bool, transfers: &[(&str, &str, i64)]) -> Command {
+    Command::TransferBatch(crate::domain::TransferBatch {
+        first_index,
+        transfers: transfers
+            .iter()
+            .map(|(from, to, amount)| match transfer(from, to, *amount) {
+                Command::TransferFunds(t) => t,
+                _ => unreachable!("a transfer"),
+            })
+            .collect(),
+        atomic,
+    })
+}
+
+fn part_claim(key: &str, part: u32) -> IdempotencyClaim {
+    IdempotencyClaim {
+        part,
+        ..claim(key, "f")
+    }
+}
+
+#[test]
+fn a_bulk_part_commits_its_transfers_and_its_record_in_one_batch_on_the_parts_own_subject() {
+    let given = Given::new()
+        .account("a1", 7, account("alice", 100, 1), true)
+        .account("b1", 9, account("bob", 0, 1), true);
+    let part = bulk(
+        499,
+        false,
+        &[("a1", "b1", 30), ("a1", "b1", 80), ("a1", "b1", 70)],
+    );
+    let plan = given.when(&[submission(part, Some(part_claim("k1", 1)))], &[]);
+    // Two transfers of three (the second finds 70 left), then the record.
+    assert_eq!(plan.messages.len(), 5);
+    let record = plan.messages.last().expect("record");
+    let key = IdempotencyKey::parse("k1").expect("valid");
+    assert_eq!(
+        record.subject,
+        subjects::idempotency_part(&alice().principal, &key, 1)
+    );
+    assert_eq!(record.expected_last_subject_seq, Some(0));
+    let Tentative::Accepted {
+        outcome: Outcome::TransfersBatched { items, .. },
+        writes: true,
+        ..
+    } = &plan.answers[0]
+    else {
+        panic!("an accepted part: {:?}", plan.answers[0]);
+    };
+    let indexes: Vec<(usize, bool)> = items.iter().map(|i| (i.index, i.result.is_ok())).collect();
+    assert_eq!(indexes, vec![(499, true), (500, false), (501, true)]);
+}
+
+#[test]
+fn a_keyed_bulk_part_whose_every_transfer_is_refused_still_records_its_answer() {
+    let given = Given::new()
+        .account("a1", 7, account("alice", 10, 1), true)
+        .account("b1", 9, account("bob", 0, 1), true);
+    let part = bulk(0, false, &[("a1", "b1", 30)]);
+    let plan = given.when(&[submission(part, Some(part_claim("k1", 0)))], &[]);
+    assert_eq!(plan.messages.len(), 1, "the record only");
+    assert!(matches!(
+        plan.answers[0],
+        Tentative::Accepted { writes: true, .. }
+    ));
+}
+
+#[test]
+fn a_refused_atomic_bulk_writes_nothing_not_even_its_record() {
+    let given = Given::new()
+        .account("a1", 7, account("alice", 100, 1), true)
+        .account("b1", 9, account("bob", 0, 1), true);
+    let part = bulk(0, true, &[("a1", "b1", 30), ("a1", "b1", 80)]);
+    let plan = given.when(&[submission(part, Some(part_claim("k1", 0)))], &[]);
+    assert!(plan.messages.is_empty());
+    assert!(matches!(
+        &plan.answers[0],
+        Tentative::Rejected(Rejection::Domain(DomainError::BulkItemRejected {
+            index: 1,
+            ..
+        }))
+    ));
+}
+
+#[test]
+fn a_bulk_items_rejection_resting_on_a_cached_state_is_reported_stale() {
+    // b1 is cached and refuses nothing itself; c1 (cached) lacks the funds for item 1.
+    let given = Given::new()
+        .account("a1", 3, account("alice", 100, 1), true)
+        .account("b1", 5, account("bob", 0, 1), false)
+        .account("c1", 6, account("alice", 0, 1), false);
+    let part = bulk(0, false, &[("a1", "b1", 10), ("c1", "b1", 10)]);
+    let plan = given.when(&[submission(part, None)], &[]);
+    // b1 is written (and checked) by item 0; c1 is not.
+    assert_eq!(plan.stale, vec![subjects::account(&id("c1"))]);
 }
