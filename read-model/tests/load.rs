@@ -72,7 +72,7 @@ async fn entries_copied_are_stored_as_the_batch_writer_stores_them(pool: PgPool)
         entries: entries(),
         ..Rows::default()
     };
-    read_model::write::write_rows(&mut *pool.acquire().await.expect("a connection"), &rows)
+    read_model::write::write_rows(&mut pool.acquire().await.expect("a connection"), &rows)
         .await
         .expect("inserted");
     let inserted = stored(&pool).await;
