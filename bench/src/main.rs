@@ -12,6 +12,7 @@ mod ceilings;
 mod cluster;
 mod feed;
 mod load;
+mod profile;
 mod query;
 mod replay;
 mod report;
@@ -31,7 +32,8 @@ struct Cli {
     mode: Option<Mode>,
     /// Scenarios to run, comma-separated: ceilings, seed, transfers, bulk (batches of
     /// transfers, each on its own and atomic), durability, query, feed, replay, storage (bytes
-    /// on disk per transfer), cluster (R3 against R1, seed on R3, recovery after leader kills).
+    /// on disk per transfer), cluster (R3 against R1, seed on R3, recovery after leader kills);
+    /// `uniform` is the first of the transfer scenarios alone (fresh journal).
     #[arg(
         long,
         default_value = "ceilings,seed,transfers,bulk,durability,query,feed,replay,storage,cluster"
@@ -61,6 +63,14 @@ struct Cli {
     /// The cluster scenario's recovery part only (no R1/R3 transfers, no seed).
     #[arg(long)]
     recovery_only: bool,
+    /// Rebuilds the replay scenario runs over its one journal (each reported, and their
+    /// median): the journal is built once, which takes longer than a rebuild.
+    #[arg(long, default_value_t = 1)]
+    replay_runs: usize,
+    /// Record a system-wide `perf record` of each transfer scenario's load and of the replay
+    /// into this directory (`scripts/flamegraph` makes flame graphs of them).
+    #[arg(long)]
+    perf_record: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -69,12 +79,26 @@ enum Mode {
     Load(load::Args),
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // Threads named after their process's part, so that a system-wide profile tells the
+    // services from the load generator (both are this binary).
+    let threads = match cli.mode {
+        Some(Mode::Load(_)) => "load-gen",
+        None => "tally",
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name(threads)
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Some(Mode::Load(args)) = cli.mode {
         return load::main(args).await;
     }
+    profile::record_into(cli.perf_record.clone());
     let wanted: Vec<&str> = cli.scenarios.split(',').map(str::trim).collect();
     let mut report = Report::default();
     let (clients, seconds) = if cli.quick {
@@ -104,7 +128,7 @@ async fn main() -> anyhow::Result<()> {
         )
         .await?;
     }
-    if wanted.contains(&"transfers") {
+    if wanted.contains(&"transfers") || wanted.contains(&"uniform") {
         let accounts = if cli.quick { 100 } else { 10_000 };
         transfers::run(
             &mut report,
@@ -116,6 +140,8 @@ async fn main() -> anyhow::Result<()> {
             0,
         )
         .await?;
+    }
+    if wanted.contains(&"transfers") {
         transfers::run(
             &mut report,
             "transfers hot (10 accounts)",
@@ -185,7 +211,8 @@ async fn main() -> anyhow::Result<()> {
         .await?;
     }
     if wanted.contains(&"replay") {
-        replay::run(&mut report, if cli.quick { 5_000 } else { 1_000_000 }).await?;
+        let events = if cli.quick { 5_000 } else { 1_000_000 };
+        replay::run(&mut report, events, cli.replay_runs).await?;
     }
     ratios(&mut report);
     report.print();

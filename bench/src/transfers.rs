@@ -44,6 +44,7 @@ pub async fn run(
     }
     bar.set_message(format!("{name}: {clients} clients for {seconds} s"));
     bar.enable_steady_tick(Duration::from_millis(200));
+    let recording = crate::profile::Recording::start(name)?;
     let load = crate::load::spawn(
         &stack.commands.base,
         &stack.queries.base,
@@ -53,6 +54,7 @@ pub async fn run(
         seconds,
     )
     .await;
+    recording.stop()?;
     bar.finish_and_clear();
     let load = load?;
     let batches = WriterStats::get(&stats.batches) - batches0;

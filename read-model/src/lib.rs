@@ -2,7 +2,7 @@
 //!
 //! Data flows one way through it: the projector turns journal messages into [`rows`] and hands
 //! them to [`write`], which applies them and advances the checkpoint in one transaction;
-//! [`rebuild`] does the same into a fresh schema and swaps it in; the query API reads through
+//! [`rebuild`] and [`load`] replay into a fresh schema (entries with `COPY`) and swap it in; the query API reads through
 //! [`query`] (one module per resource); `projector verify` reads back through [`verify`].
 //!
 //! - [`pool`]: connecting, with every pool limit named and explained;
@@ -10,10 +10,12 @@
 //!   checkpoint, its notify channel, the projection lock and the probes;
 //! - [`rows`]: what the projector writes, as typed rows;
 //! - [`write`]: the batch writer, one `UNNEST` statement per table;
-//! - [`rebuild`]: the fresh schema's indexes and the atomic swap;
+//! - [`rebuild`]: the fresh schema's indexes and keys, and the atomic swap;
+//! - [`load`]: a rebuild's bulk load, history entries streamed with binary `COPY`;
 //! - [`query`]: what the query API reads, as typed rows;
 //! - [`verify`]: the stored rows `projector verify` compares with the journal.
 
+pub mod load;
 pub mod pool;
 pub mod query;
 pub mod rebuild;

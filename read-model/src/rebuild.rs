@@ -1,10 +1,10 @@
-//! The SQL of `projector rebuild`: a fresh schema to replay into, its secondary indexes taken
-//! off during the load and put back after, and the swap that puts it in the live schema's
+//! The SQL of `projector rebuild`: a fresh schema to replay into, its indexes (and the
+//! primary keys of the tables loaded with `COPY`) taken off during the load and put back after, and the swap that puts it in the live schema's
 //! place in one transaction while queries keep running.
 
 use crate::rows::{Rows, to_i64};
 use crate::schema::{PROJECTION, quote};
-use crate::write;
+use crate::{load, write};
 use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 /// The checkpoint a rebuild keeps in its fresh schema while replaying (the live name,
@@ -17,12 +17,14 @@ pub fn schema_beside(live: &str, role: &str) -> String {
     format!("{live}_{role}_{}", chrono::Utc::now().timestamp_micros())
 }
 
-/// Drops the schema's secondary indexes and returns the statements that recreate them:
-/// loading unindexed tables and indexing them once is over twice as fast as indexed inserts.
-pub async fn drop_secondary_indexes(
-    pool: &PgPool,
-    schema: &str,
-) -> Result<Vec<String>, sqlx::Error> {
+/// Memory each index build may sort in: PostgreSQL's default (64 MB) spills the sort of a
+/// million history entries to disk; a rebuild builds a few indexes at a time, once.
+const INDEX_BUILD_MEMORY: &str = "256MB";
+
+/// Drops the schema's secondary indexes, and the primary keys of the tables loaded with
+/// `COPY` ([`load::COPIED_TABLES`]), and returns the statements that recreate them: loading
+/// unindexed tables and indexing them once is several times faster than indexed inserts.
+pub async fn drop_indexes(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
     let indexes: Vec<(String, String)> = sqlx::query_as(
         "SELECT i.indexname, i.indexdef FROM pg_indexes i
          JOIN pg_class c ON c.relname = i.indexname
@@ -33,29 +35,55 @@ pub async fn drop_secondary_indexes(
     .bind(schema)
     .fetch_all(pool)
     .await?;
-    for (name, _) in &indexes {
-        sqlx::query(AssertSqlSafe(format!(
-            "DROP INDEX {}.{}",
-            quote(schema),
-            quote(name)
-        )))
-        .execute(pool)
-        .await?;
+    let keys: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT t.relname::text, k.conname::text, pg_get_constraintdef(k.oid)
+         FROM pg_constraint k
+         JOIN pg_class t ON t.oid = k.conrelid
+         JOIN pg_namespace n ON n.oid = t.relnamespace
+         WHERE n.nspname = $1 AND k.contype = 'p' AND t.relname = ANY($2)",
+    )
+    .bind(schema)
+    .bind(load::COPIED_TABLES)
+    .fetch_all(pool)
+    .await?;
+    let schema = quote(schema);
+    let mut drops = Vec::new();
+    let mut creates = Vec::new();
+    for (table, key, definition) in keys {
+        let table = format!("{schema}.{}", quote(&table));
+        let key = quote(&key);
+        drops.push(format!("ALTER TABLE {table} DROP CONSTRAINT {key}"));
+        creates.push(format!(
+            "ALTER TABLE {table} ADD CONSTRAINT {key} {definition}"
+        ));
     }
-    Ok(indexes
-        .into_iter()
-        .map(|(_, definition)| definition)
-        .collect())
+    for (name, definition) in indexes {
+        drops.push(format!("DROP INDEX {schema}.{}", quote(&name)));
+        creates.push(definition);
+    }
+    for drop in drops {
+        sqlx::query(AssertSqlSafe(drop)).execute(pool).await?;
+    }
+    Ok(creates)
 }
 
-/// Runs the statements [`drop_secondary_indexes`] returned.
-pub async fn create_indexes(pool: &PgPool, definitions: &[String]) -> Result<(), sqlx::Error> {
-    for definition in definitions {
-        sqlx::query(AssertSqlSafe(definition.clone()))
-            .execute(pool)
-            .await?;
-    }
-    Ok(())
+/// Runs one of the statements [`drop_indexes`] returned, on a connection of its own (builds
+/// of several indexes may run at once).
+pub async fn create_index(pool: &PgPool, definition: &str) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query(AssertSqlSafe(format!(
+        "SET maintenance_work_mem = '{INDEX_BUILD_MEMORY}'"
+    )))
+    .execute(&mut *conn)
+    .await?;
+    let built = sqlx::query(AssertSqlSafe(definition.to_owned()))
+        .execute(&mut *conn)
+        .await
+        .map(drop);
+    sqlx::query("RESET maintenance_work_mem")
+        .execute(&mut *conn)
+        .await?;
+    built
 }
 
 /// The swap in progress: one transaction on a connection that sees the fresh schema, holding

@@ -208,6 +208,13 @@ impl<R: Keyed> Latest<R> {
             }
         }
     }
+
+    /// Upserts each of `later`'s rows, in their order.
+    pub fn absorb(&mut self, later: Self) {
+        for row in later.rows {
+            self.upsert(row);
+        }
+    }
 }
 
 impl<R: Keyed> std::ops::Deref for Latest<R> {
@@ -258,5 +265,35 @@ impl Rows {
 
     pub fn is_empty(&self) -> bool {
         self.last_seq == 0
+    }
+
+    /// Rows of every kind.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+            + self.accounts.len()
+            + self.orders.len()
+            + self.holds.len()
+            + self.batches.len()
+            + self.queued_jobs.len()
+            + self.rejected_jobs.len()
+            + self.failed_jobs.len()
+            + self.batch_progress.len()
+    }
+
+    /// Adds the rows of the run of messages that follows this one, as if they had been
+    /// pushed here: later states of the same account, order or hold merge into this run's.
+    pub fn absorb(&mut self, later: Self) {
+        self.entries.extend(later.entries);
+        self.accounts.absorb(later.accounts);
+        self.orders.absorb(later.orders);
+        self.holds.absorb(later.holds);
+        self.batches.extend(later.batches);
+        self.queued_jobs.extend(later.queued_jobs);
+        self.rejected_jobs.extend(later.rejected_jobs);
+        self.failed_jobs.extend(later.failed_jobs);
+        for progress in later.batch_progress {
+            self.add_progress(progress);
+        }
+        self.saw(later.last_seq);
     }
 }

@@ -2,7 +2,7 @@
 //! tampering.
 
 use crate::support::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,6 +14,10 @@ async fn snapshot(stack: &Stack) -> Vec<String> {
     for (table, order) in [
         ("accounts", "account_id"),
         ("account_entries", "account_id, version"),
+        ("jobs", "job_id"),
+        ("batches", "batch_id"),
+        ("orders", "order_id"),
+        ("holds", "hold_id"),
         ("projection_checkpoint", "name"),
     ] {
         let text: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
@@ -112,6 +116,96 @@ async fn rebuild_reproduces_the_read_model_while_queries_keep_being_answered() {
         .await;
     assert_eq!(balance.status.as_u16(), 200, "{:?}", balance.body);
     assert_eq!(balance.body["balance"], more.body["balance"]);
+    projector.stop().await.expect("stops");
+}
+
+/// Waits (bounded) until the query API answers `path` with 200 and a body that is `done`.
+async fn settled(stack: &Stack, path: &str, token: &str, done: impl Fn(&Value) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let answer = stack.queries.get(path, token).await;
+        if answer.status.as_u16() == 200 && done(&answer.body) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{path} did not settle: {:?}",
+            answer.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuild_reproduces_jobs_batches_orders_and_holds() {
+    let stack = Stack::start().await;
+    let projector = stack.start_projector().await;
+    let (admin, h) = (token("root", true), token("h", false));
+    stack.open_funded("h-1", "h", 1_000).await;
+    // A balance batch: a batch row, its items' jobs, and accounts it opens.
+    let batch: Value = reqwest::Client::new()
+        .put(format!("{}/v1/balances", stack.commands.base))
+        .bearer_auth(&admin)
+        .json(&json!({"h-1": 900, "h-2": 50, "h-3": 75}))
+        .send()
+        .await
+        .expect("batch sent")
+        .json()
+        .await
+        .expect("batch answer");
+    let batch_path = format!("/v1/batches/{}", batch["batch_id"].as_str().expect("id"));
+    settled(&stack, &batch_path, &admin, |b| b["status"] == "done").await;
+    // Holds: one captured in part, one voided, each a row updated across events.
+    let mut holds = Vec::new();
+    for amount in [300, 100] {
+        let placed = stack
+            .commands
+            .post("/v1/accounts/h-1/holds", &h, json!({"amount": amount}))
+            .await;
+        assert_eq!(placed.status.as_u16(), 201, "{:?}", placed.body);
+        holds.push(placed.body["hold_id"].as_str().expect("id").to_owned());
+    }
+    for (hold, action, body) in [
+        (&holds[0], "capture", json!({"amount": 200})),
+        (&holds[1], "void", json!({})),
+    ] {
+        let done = stack
+            .commands
+            .post(&format!("/v1/accounts/h-1/holds/{hold}/{action}"), &h, body)
+            .await;
+        assert_eq!(done.status.as_u16(), 201, "{action}: {:?}", done.body);
+    }
+    // An order, placed and then paid or rejected by the executor.
+    let order = stack
+        .commands
+        .post(
+            "/v1/orders",
+            &h,
+            json!({"account_id": "h-1", "amount": 40, "description": "tea"}),
+        )
+        .await;
+    assert_eq!(order.status.as_u16(), 202, "{:?}", order.body);
+    let order_path = format!(
+        "/v1/orders/{}",
+        order.body["order_id"].as_str().expect("id")
+    );
+    settled(&stack, &order_path, &h, |o| o["status"] != "new").await;
+    stack.wait_caught_up(Duration::from_secs(30)).await;
+    let before = snapshot(&stack).await;
+    for table in ["jobs ", "batches ", "orders ", "holds "] {
+        assert!(
+            before.iter().any(|row| row.starts_with(table)),
+            "the scenario wrote {table}rows: {before:#?}"
+        );
+    }
+
+    let client = stack.nats_client().await;
+    let report = projector::rebuild::rebuild(&client, STREAM, &stack.db.url, SCHEMA, false)
+        .await
+        .expect("rebuild");
+    assert_eq!(report.events, stack.last_seq().await);
+    let after = snapshot(&stack).await;
+    assert_eq!(after, before, "the rebuilt read model has the same rows");
     projector.stop().await.expect("stops");
 }
 
