@@ -159,7 +159,30 @@ mod tests {
         let id = Uuid::now_v7();
         let (since, until) = window_of(id).expect("a UUIDv7 has an instant");
         assert!(since <= before && before - since <= CLOCK_SKEW + Duration::milliseconds(5));
-        assert_eq!(until - since, COMMIT_WINDOW + CLOCK_SKEW + CLOCK_SKEW);
+        assert_eq!(
+            until - since,
+            CLIENT_ID_LEAD + COMMIT_WINDOW + CLOCK_SKEW + CLOCK_SKEW
+        );
+    }
+
+    #[test]
+    fn a_client_transfer_id_is_findable_only_if_minted_shortly_before_the_request() {
+        let now = Utc::now();
+        assert!(findable_client_id(Uuid::now_v7(), now));
+        let minted = |at: DateTime<Utc>| {
+            let seconds = u64::try_from(at.timestamp()).expect("after 1970");
+            Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, seconds, 0))
+        };
+        assert!(findable_client_id(minted(now - Duration::seconds(30)), now));
+        assert!(!findable_client_id(
+            minted(now - Duration::seconds(120)),
+            now
+        ));
+        assert!(!findable_client_id(
+            minted(now + Duration::seconds(60)),
+            now
+        ));
+        assert!(!findable_client_id(Uuid::new_v4(), now));
     }
 
     #[test]
