@@ -72,19 +72,8 @@ async fn cached_accounts_are_never_older_than_the_write_a_reader_names() {
             assert_eq!(read.body["version"], 31, "{id}: {:?}", read.body);
         }
     }
-    let metrics = reqwest::get(format!("{}/metrics", stack.queries.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let hits = metrics
-        .lines()
-        .find(|line| {
-            line.starts_with("tally_account_cache_total{") && line.contains("outcome=\"hit\"")
-        })
-        .and_then(|line| line.rsplit_once(' '))
-        .and_then(|(_, value)| value.parse::<f64>().ok());
+    let metrics = stack.query_metrics().await;
+    let hits = metric(&metrics, "tally_account_cache_total", &["outcome=\"hit\""]);
     assert!(
         hits.is_some_and(|n| n >= 4.0),
         "the last reads of unchanged accounts are served from the cache: {metrics}"

@@ -34,22 +34,16 @@ async fn a_query_with_ledger_min_seq_already_shows_the_write() {
     assert_eq!(account.body["version"], 21);
     assert!(account.header("ledger-seq").is_some());
     // Operators see the reads timed by route and status on the query API's /metrics.
-    let metrics = reqwest::get(format!("{}/metrics", stack.queries.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let balance_reads = metrics
-        .lines()
-        .find(|line| {
-            line.starts_with("tally_http_request_duration_seconds_count{")
-                && line.contains("service=\"query-api\"")
-                && line.contains("route=\"/v1/accounts/{id}/balance\"")
-                && line.contains("status=\"200\"")
-        })
-        .and_then(|line| line.rsplit_once(' '))
-        .and_then(|(_, value)| value.parse::<f64>().ok());
+    let metrics = stack.query_metrics().await;
+    let balance_reads = metric(
+        &metrics,
+        "tally_http_request_duration_seconds_count",
+        &[
+            "service=\"query-api\"",
+            "route=\"/v1/accounts/{id}/balance\"",
+            "status=\"200\"",
+        ],
+    );
     assert!(
         balance_reads.is_some_and(|n| n >= 20.0),
         "20 balance reads counted: {metrics}"

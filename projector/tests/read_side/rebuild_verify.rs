@@ -225,21 +225,16 @@ async fn verify_passes_on_a_faithful_read_model_and_reports_a_tampered_row() {
         .await;
     stack.wait_caught_up(Duration::from_secs(30)).await;
     projector.stop().await.expect("stops");
-    let pool = stack.pool().await;
-    let client = stack.nats_client().await;
-    let clean = projector::verify::verify(&client, STREAM, &pool)
-        .await
-        .expect("verify");
+    let clean = stack.verify().await;
     assert!(clean.drift.is_empty(), "{:#?}", clean.drift);
     assert_eq!(clean.accounts, 2);
+    let pool = stack.pool().await;
 
     sqlx::query("UPDATE accounts SET balance = balance + 1 WHERE account_id = 'v-2'")
         .execute(&pool)
         .await
         .expect("tamper");
-    let drift = projector::verify::verify(&client, STREAM, &pool)
-        .await
-        .expect("verify");
+    let drift = stack.verify().await;
     assert!(
         drift.drift.iter().any(|line| line.contains("account v-2")),
         "{:#?}",
@@ -256,9 +251,7 @@ async fn verify_passes_on_a_faithful_read_model_and_reports_a_tampered_row() {
     .execute(&pool)
     .await
     .expect("tamper");
-    let drift = projector::verify::verify(&client, STREAM, &pool)
-        .await
-        .expect("verify");
+    let drift = stack.verify().await;
     assert!(
         drift.drift.iter().any(|line| line.contains("entry v-1 v3")),
         "{:#?}",
@@ -282,9 +275,7 @@ async fn verify_passes_on_a_faithful_read_model_and_reports_a_tampered_row() {
     .execute(&pool)
     .await
     .expect("plant a buggy row");
-    let drift = projector::verify::verify(&client, STREAM, &pool)
-        .await
-        .expect("verify");
+    let drift = stack.verify().await;
     assert!(
         drift.drift.iter().any(|line| line.contains("entry v-2")
             && line.contains("amount")

@@ -155,13 +155,10 @@ async fn reversals_and_refunds_are_read_back_and_verified() {
 
     stack.wait_caught_up(Duration::from_secs(30)).await;
     projector.stop().await.expect("stops");
-    let pool = stack.pool().await;
-    let client = stack.nats_client().await;
-    let findings = projector::verify::verify(&client, STREAM, &pool)
-        .await
-        .expect("verify");
+    let findings = stack.verify().await;
     assert!(findings.drift.is_empty(), "{:#?}", findings.drift);
     assert_eq!(findings.accounts, 2);
+    let pool = stack.pool().await;
 
     // A reversal row turned into something else is drift.
     sqlx::query(
@@ -171,9 +168,7 @@ async fn reversals_and_refunds_are_read_back_and_verified() {
     .execute(&pool)
     .await
     .expect("tamper");
-    let drift = projector::verify::verify(&client, STREAM, &pool)
-        .await
-        .expect("verify");
+    let drift = stack.verify().await;
     assert!(
         drift
             .drift

@@ -79,6 +79,23 @@ impl Stack {
             .expect("pool")
     }
 
+    /// `projector verify` over the journal and the read model as they are now.
+    pub async fn verify(&self) -> projector::verify::Findings {
+        projector::verify::verify(&self.nats_client().await, STREAM, &self.pool().await)
+            .await
+            .expect("verify")
+    }
+
+    /// The query API's `/metrics` text.
+    pub async fn query_metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.queries.base))
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text")
+    }
+
     /// Waits (bounded) until the read model's checkpoint reaches the journal's end.
     pub async fn wait_caught_up(&self, within: Duration) {
         let target = self.last_seq().await;
@@ -208,4 +225,17 @@ pub async fn decided(stack: &Stack, token: &str, order_id: &str) -> Value {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The value of the first sample in Prometheus `text` named `name` whose labels include every
+/// one of `labels` (each as `key="value"`).
+pub fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .find(|line| {
+            line.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{'))
+                && labels.iter().all(|label| line.contains(label))
+        })
+        .and_then(|line| line.rsplit_once(' '))
+        .and_then(|(_, value)| value.parse::<f64>().ok())
 }
