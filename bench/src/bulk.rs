@@ -7,8 +7,8 @@
 //! before the clock starts, cost the services little beside the journal's work.
 
 use crate::report::Report;
-use crate::stack::{Stack, Topology, token};
-use crate::transfers::open_accounts;
+use crate::stack::{Callers, Stack, Topology, open_accounts};
+use crate::transfers::FUNDS;
 use command_api::writer::WriterStats;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -28,8 +28,8 @@ pub async fn run(
     quick: bool,
 ) -> anyhow::Result<()> {
     let stack = Stack::start(Topology::Durable).await?;
-    let admin = token("root", true)?;
-    open_accounts(&stack, &admin, accounts).await?;
+    let callers = Callers::mint()?;
+    open_accounts(&stack, &callers, "acct-", accounts, FUNDS).await?;
     // Enough requests in flight that the writer always has the next batch queued.
     let (plain_clients, atomic_clients) = if quick { (2, 2) } else { (3, 12) };
     let (plain_len, atomic_len) = if quick { (1_000, 100) } else { (8_000, 499) };
@@ -42,7 +42,7 @@ pub async fn run(
             WriterStats::get(&stats.batches),
             WriterStats::get(&stats.messages),
         );
-        let outcome = load(&stack, &admin, accounts, clients, len, atomic, seconds).await?;
+        let outcome = load(&stack, &callers.service, accounts, clients, len, atomic, seconds).await?;
         let batches = WriterStats::get(&stats.batches) - batches0;
         let messages = WriterStats::get(&stats.messages) - messages0;
         let rate = outcome.committed as f64 / outcome.seconds;

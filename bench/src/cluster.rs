@@ -5,7 +5,7 @@
 
 use crate::report::Report;
 use crate::seed;
-use crate::stack::{Journal, STREAM, Stack, Topology, token};
+use crate::stack::{Callers, Journal, STREAM, Stack, Topology, open_accounts};
 use crate::transfers;
 use harness::NatsCluster;
 use serde_json::json;
@@ -79,12 +79,13 @@ struct Probe {
 
 async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
     let mut stack = Stack::start(Topology::Replicated).await?;
-    let admin = token("root", true)?;
+    let callers = Callers::mint()?;
     let accounts = 100;
-    transfers::open_accounts(&stack, &admin, accounts).await?;
+    open_accounts(&stack, &callers, "acct-", accounts, transfers::FUNDS).await?;
+    let service = callers.service;
     let opened = stack
         .commands
-        .post("/v1/accounts", &admin, json!({"account_id": "probe"}))
+        .post("/v1/accounts", &service, json!({"account_id": "probe"}))
         .await;
     anyhow::ensure!(
         opened.status.is_success(),
@@ -95,14 +96,14 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut load = tokio::task::JoinSet::new();
     for _ in 0..LOAD_CLIENTS {
-        let (commands, admin, stop) = (stack.commands.clone(), admin.clone(), stop.clone());
+        let (commands, service, stop) = (stack.commands.clone(), service.clone(), stop.clone());
         load.spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let from = rand::random_range(0..accounts);
                 let to = (from + rand::random_range(1..accounts)) % accounts;
                 let body = json!({"from_account_id": format!("acct-{from}"),
                     "to_account_id": format!("acct-{to}"), "amount": 1});
-                let answer = commands.post("/v1/transfers", &admin, body).await;
+                let answer = commands.post("/v1/transfers", &service, body).await;
                 if !answer.status.is_success() {
                     tokio::time::sleep(PROBE_EVERY).await;
                 }
@@ -112,7 +113,7 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
     let probes: Arc<Mutex<Vec<Probe>>> = Arc::default();
     let prober = tokio::spawn(probe_loop(
         stack.commands.base.clone(),
-        admin.clone(),
+        service.clone(),
         probes.clone(),
         stop.clone(),
     ));
@@ -152,7 +153,7 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
                 .queries
                 .get_with(
                     "/v1/accounts/probe/balance",
-                    Some(&admin),
+                    Some(&service),
                     &[("ledger-min-seq", &seq.to_string())],
                 )
                 .await;
@@ -242,7 +243,7 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
 /// time-out, and logs every answer.
 async fn probe_loop(
     base: String,
-    admin: String,
+    service: String,
     probes: Arc<Mutex<Vec<Probe>>>,
     stop: Arc<AtomicBool>,
 ) {
@@ -254,7 +255,7 @@ async fn probe_loop(
         let sent = Instant::now();
         let answer = http
             .post(format!("{base}/v1/accounts/probe/deposits"))
-            .bearer_auth(&admin)
+            .bearer_auth(&service)
             .json(&json!({"amount": 1, "reference": reference}))
             .send()
             .await;

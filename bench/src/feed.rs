@@ -4,7 +4,7 @@
 //! them: the query API runs in-process, so the figure covers its side and the clients' side).
 
 use crate::report::Report;
-use crate::stack::{Stack, Topology, token};
+use crate::stack::{Callers, Stack, Topology, open_accounts};
 use hdrhistogram::Histogram;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -27,8 +27,9 @@ type Arrivals = Arc<Mutex<HashMap<(usize, u64), Instant>>>;
 
 pub async fn run(report: &mut Report, subscribers: usize, deposits: usize) -> anyhow::Result<()> {
     let stack = Arc::new(Stack::start(Topology::Durable).await?);
-    let admin = Arc::new(token("root", true)?);
-    crate::transfers::set_balances(&stack, &admin, "f-", subscribers, 1).await?;
+    let callers = Callers::mint()?;
+    open_accounts(&stack, &callers, "f-", subscribers, 1).await?;
+    let service = Arc::new(callers.service);
 
     let rss_before = vm_rss_kib();
     let arrivals: Arrivals = Arc::default();
@@ -36,11 +37,11 @@ pub async fn run(report: &mut Report, subscribers: usize, deposits: usize) -> an
     let gate = Arc::new(Semaphore::new(OPENING_AT_ONCE));
     let mut opening = JoinSet::new();
     for i in 0..subscribers {
-        let (client, admin, gate) = (client.clone(), admin.clone(), gate.clone());
+        let (client, service, gate) = (client.clone(), service.clone(), gate.clone());
         let url = format!("{}/v1/accounts/f-{i}/events?from=now", stack.queries.base);
         opening.spawn(async move {
             let _permit = gate.acquire_owned().await?;
-            let response = client.get(url).bearer_auth(admin.as_str()).send().await?;
+            let response = client.get(url).bearer_auth(service.as_str()).send().await?;
             anyhow::ensure!(
                 response.status().as_u16() == 200,
                 "feed refused: {}",
@@ -61,8 +62,8 @@ pub async fn run(report: &mut Report, subscribers: usize, deposits: usize) -> an
     let started = Instant::now();
     let mut writers = JoinSet::new();
     for _ in 0..WRITERS {
-        let (stack, admin, acked, next) =
-            (stack.clone(), admin.clone(), acked.clone(), next.clone());
+        let (stack, service, acked, next) =
+            (stack.clone(), service.clone(), acked.clone(), next.clone());
         writers.spawn(async move {
             loop {
                 let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -74,7 +75,7 @@ pub async fn run(report: &mut Report, subscribers: usize, deposits: usize) -> an
                     .commands
                     .post(
                         &format!("/v1/accounts/f-{account}/deposits"),
-                        &admin,
+                        &service,
                         json!({"amount": 1}),
                     )
                     .await;

@@ -24,7 +24,7 @@ pub struct Args {
     /// The query API's base URL (lag probes).
     #[arg(long)]
     pub query_url: String,
-    /// A bearer token that may act on every account.
+    /// A bearer token of the accounts' owner: the service principal a payment service calls as.
     #[arg(long, env = "BENCH_TOKEN", hide_env_values = true)]
     pub token: String,
     /// Accounts `acct-0 … acct-(n-1)`, open and funded.

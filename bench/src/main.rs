@@ -71,6 +71,10 @@ struct Cli {
     /// into this directory (`scripts/flamegraph` makes flame graphs of them).
     #[arg(long)]
     perf_record: Option<std::path::PathBuf>,
+    /// Run every scenario's journal with this compression instead of the stream definition's
+    /// (the storage scenario measures both either way).
+    #[arg(long, value_enum)]
+    journal_compression: Option<stack::Compression>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -99,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         return load::main(args).await;
     }
     profile::record_into(cli.perf_record.clone());
+    stack::compress_journals(cli.journal_compression);
     let wanted: Vec<&str> = cli.scenarios.split(',').map(str::trim).collect();
     let mut report = Report::default();
     let (clients, seconds) = if cli.quick {

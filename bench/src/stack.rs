@@ -1,10 +1,50 @@
-//! The system under test, in-process on real servers.
+//! The system under test, in-process on real servers, configured as a deployment is: each
+//! API's own rate limits (ADR 0015), the journal's stream definition (or, for a comparison,
+//! another compression), and the callers a payment service's deployment has — a service
+//! principal that owns the accounts it moves money between, and an admin for what only an admin
+//! may do (balance batches, refunds).
 
 use harness::http::Http;
 use harness::{NatsCluster, NatsServer, Network, TestDatabase};
+use serde_json::{Map, Value, json};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "bench-secret-that-is-long-enough-for-hs256";
 pub const STREAM: &str = "LEDGER";
+
+/// The service principal the load calls as: a payment service booking its customers'
+/// transfers (ADR 0015).
+pub const SERVICE: &str = "payments";
+
+/// Concurrent requests that open a scenario's accounts.
+const OPENING_CLIENTS: usize = 64;
+
+/// The journal's compression for every stack (`--journal-compression`), set once at start-up;
+/// none: the stream definition's own.
+static COMPRESSION: OnceLock<Option<Compression>> = OnceLock::new();
+
+/// Runs every stack from now on with the journal compressed as `compression` (none: as the
+/// stream definition says).
+pub fn compress_journals(compression: Option<Compression>) {
+    let _ = COMPRESSION.set(compression);
+}
+
+/// The stream's `compression` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Compression {
+    None,
+    S2,
+}
+
+impl Compression {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::S2 => "s2",
+        }
+    }
+}
 
 /// Where the journal lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,8 +86,19 @@ pub struct Stack {
     pub queries: Http,
 }
 
+/// Settings a scenario compares (none: the deployment's default).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tuning {
+    /// The query API's account cache (`ACCOUNT_CACHE_LEN_MAX`; 0 turns it off).
+    pub account_cache_len_max: Option<usize>,
+}
+
 impl Stack {
     pub async fn start(topology: Topology) -> anyhow::Result<Self> {
+        Self::start_with(topology, Tuning::default()).await
+    }
+
+    pub async fn start_with(topology: Topology, tuning: Tuning) -> anyhow::Result<Self> {
         let (nats, replicas) = match topology {
             Topology::Durable => (Journal::Single(NatsServer::start()), 1),
             Topology::DefaultFsync => (Journal::Single(NatsServer::start_without_fsync()), 1),
@@ -64,11 +115,19 @@ impl Stack {
         let mut command_config = command_api::Config::local(&url, SECRET);
         command_config.state_cache_len_max = 200_000;
         command_config.replicas = replicas;
+        command_config.rate_limit = deployed_rate_limit();
         let command = command_api::start(command_config).await?;
+        if let Some(compression) = COMPRESSION.get().copied().flatten() {
+            compress(&nats, replicas, compression).await?;
+        }
         let commands = Http::new(format!("http://{}", command.addr));
         let projector = projector::start(projector::Config::local(&url, &db.url)).await?;
         let mut query_config = query_api::Config::local(&db.url, SECRET);
         query_config.min_seq_wait_ms = 10_000;
+        query_config.rate_limit = deployed_rate_limit();
+        if let Some(len) = tuning.account_cache_len_max {
+            query_config.account_cache_len_max = len;
+        }
         let query = query_api::start(query_config).await?;
         let queries = Http::new(format!("http://{}", query.addr));
         Ok(Self {
@@ -82,6 +141,16 @@ impl Stack {
         })
     }
 
+    /// Sets the journal's compression (a stream update, as an operator's would be): from the
+    /// next message block on, the store writes blocks compressed so.
+    pub async fn compress_journal(&self, compression: Compression) -> anyhow::Result<()> {
+        let replicas = match self.nats {
+            Journal::Single(_) => 1,
+            Journal::Cluster(_) => 3,
+        };
+        compress(&self.nats, replicas, compression).await
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         self.query.stop().await?;
         self.command.stop().await?;
@@ -92,8 +161,149 @@ impl Stack {
     }
 }
 
-pub fn token(sub: &str, admin: bool) -> anyhow::Result<String> {
-    http_edge::Auth::new(Some(SECRET))?
-        .mint(sub, admin, 3_600)
-        .map_err(|e| anyhow::anyhow!(e.detail))
+/// Updates the stream to the definition with `compression`, and checks that the server took it.
+async fn compress(
+    nats: &Journal,
+    replicas: usize,
+    compression: Compression,
+) -> anyhow::Result<()> {
+    let mut config = ledger_nats::stream::definition(STREAM, replicas)?;
+    config["compression"] = json!(compression.as_str());
+    let reply = nats
+        .client()
+        .await?
+        .request(
+            format!("$JS.API.STREAM.UPDATE.{STREAM}"),
+            serde_json::to_vec(&config)?.into(),
+        )
+        .await?;
+    let answer: Value = serde_json::from_slice(&reply.payload)?;
+    // The server leaves the field out for its default, `none`.
+    let echoed = answer["config"]["compression"].as_str().unwrap_or("none");
+    anyhow::ensure!(
+        echoed == compression.as_str(),
+        "the journal's compression was not set to {}: {answer}",
+        compression.as_str()
+    );
+    Ok(())
 }
+
+/// The rate limits a deployment runs with: each API's defaults (or the `RATE_LIMIT_*` and
+/// `SERVICE_RATE_LIMIT_*` variables, as a deployment reads them), so that the load meets the
+/// quota a payment service would meet, not one turned off for the benchmark.
+fn deployed_rate_limit() -> http_edge::RateLimit {
+    #[derive(Debug, clap::Parser)]
+    struct Deployed {
+        #[command(flatten)]
+        limit: http_edge::RateLimit,
+    }
+    <Deployed as clap::Parser>::parse_from(["tally"]).limit
+}
+
+/// The callers of a payment service's deployment.
+#[derive(Debug, Clone)]
+pub struct Callers {
+    /// The service principal (`role: "service"`): owns the accounts, moves the money, reads
+    /// the balances.
+    pub service: String,
+    /// An admin, for the endpoints only an admin may call (balance batches, refunds).
+    pub admin: String,
+}
+
+impl Callers {
+    pub fn mint() -> anyhow::Result<Self> {
+        let auth = http_edge::Auth::new(Some(SECRET))?;
+        let mint = |sub: &str, role: &str| {
+            auth.mint_with_role(sub, Some(role), 3_600)
+                .map_err(|e| anyhow::anyhow!(e.detail))
+        };
+        Ok(Self {
+            service: mint(SERVICE, http_edge::auth::SERVICE_ROLE)?,
+            admin: mint("root", http_edge::auth::ADMIN_ROLE)?,
+        })
+    }
+}
+
+/// Opens `{prefix}0 … {prefix}(n-1)` as the service (their owner) and sets each balance to
+/// `balance` with one balance batch (an admin's): how a payment service's accounts come to be
+/// and are funded.
+pub async fn open_accounts(
+    stack: &Stack,
+    callers: &Callers,
+    prefix: &str,
+    n: usize,
+    balance: i64,
+) -> anyhow::Result<()> {
+    let mut opening = tokio::task::JoinSet::new();
+    for client in 0..OPENING_CLIENTS.min(n) {
+        let (commands, service) = (stack.commands.clone(), callers.service.clone());
+        let prefix = prefix.to_owned();
+        opening.spawn(async move {
+            for i in (client..n).step_by(OPENING_CLIENTS) {
+                let answer = commands
+                    .post(
+                        "/v1/accounts",
+                        &service,
+                        json!({"account_id": format!("{prefix}{i}")}),
+                    )
+                    .await;
+                anyhow::ensure!(
+                    answer.status.is_success(),
+                    "opening {prefix}{i}: {} {:?}",
+                    answer.status,
+                    answer.body
+                );
+            }
+            Ok::<_, anyhow::Error>(())
+        });
+    }
+    while let Some(opened) = opening.join_next().await {
+        opened??;
+    }
+    set_balances(stack, &callers.admin, prefix, n, balance).await
+}
+
+/// Sets the balances of `{prefix}0 … {prefix}(n-1)` in one balance batch (an admin's; the
+/// batch opens those that do not exist, each its own owner) and waits until the query API
+/// shows it done.
+pub async fn set_balances(
+    stack: &Stack,
+    admin: &str,
+    prefix: &str,
+    n: usize,
+    balance: i64,
+) -> anyhow::Result<()> {
+    let body: Map<String, Value> = (0..n)
+        .map(|i| (format!("{prefix}{i}"), json!(balance)))
+        .collect();
+    let answer = reqwest::Client::new()
+        .put(format!("{}/v1/balances", stack.commands.base))
+        .bearer_auth(admin)
+        .json(&Value::Object(body))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        answer.status().as_u16() == 202,
+        "setting balances: {}",
+        answer.status()
+    );
+    let batch: Value = answer.json().await?;
+    let batch_id = batch["batch_id"].as_str().unwrap_or_default().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    loop {
+        let status = stack
+            .queries
+            .get(&format!("/v1/batches/{batch_id}"), admin)
+            .await;
+        if status.body["status"] == "done" {
+            return Ok(());
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "balances not set: {:?}",
+            status.body
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+

@@ -1,47 +1,78 @@
 //! Storage: what one transfer costs on disk — the journal (the nats-server store: files as the
 //! filesystem allocates them, after the stream's compression) and the read model (PostgreSQL's
 //! tables with their indexes). Measured as the growth across a run of transfers after the
-//! accounts are open, so opening them is not counted.
+//! accounts are open, so opening them is not counted; once with the journal uncompressed and
+//! once with S2, each on a stack of its own, so that the two figures come from the same build
+//! and the same run.
 //!
 //! The journal's figure falls in steps: nats-server compresses a message block when it is
 //! full and a new one begins, so the run writes several blocks' worth to be representative.
+//!
+//! Where the bytes go is reported beside the totals: the journal's headers and bodies
+//! (averaged over the run's last messages, as stored before compression) and each read-model
+//! table's growth.
 
 use crate::report::Report;
-use crate::stack::{Journal, Stack, Topology, token};
-use crate::transfers::open_accounts;
+use crate::stack::{Callers, Compression, Journal, STREAM, Stack, Topology, open_accounts};
+use crate::transfers::FUNDS;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-const SCENARIO: &str = "storage";
-
 /// Concurrent clients: enough to fill the writer's batches as under load (batch size changes
 /// the journal's per-message overhead very little, but this keeps the run short).
 const CLIENTS: u64 = 32;
 
+/// Journal messages read back to split their size into headers and body.
+const SAMPLE_LEN: u64 = 1_000;
+
+/// The scenario's row for one compression.
+fn scenario(compression: Compression) -> String {
+    format!("storage, journal compression {}", compression.as_str())
+}
+
 pub async fn run(report: &mut Report, accounts: usize, transfers: u64) -> anyhow::Result<()> {
+    for compression in [Compression::None, Compression::S2] {
+        measure(report, &scenario(compression), compression, accounts, transfers).await?;
+    }
+    Ok(())
+}
+
+async fn measure(
+    report: &mut Report,
+    name: &str,
+    compression: Compression,
+    accounts: usize,
+    transfers: u64,
+) -> anyhow::Result<()> {
     let stack = Arc::new(Stack::start(Topology::Durable).await?);
-    let admin = Arc::new(token("root", true)?);
-    open_accounts(&stack, &admin, accounts).await?;
+    stack.compress_journal(compression).await?;
+    let callers = Arc::new(Callers::mint()?);
+    open_accounts(&stack, &callers, "acct-", accounts, FUNDS).await?;
     let before = Sizes::read(&stack).await?;
     let committed = Arc::new(AtomicU64::new(0));
     let last_seq = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for client in 0..CLIENTS {
-        let (stack, admin) = (stack.clone(), admin.clone());
+        let (stack, callers) = (stack.clone(), callers.clone());
         let (committed, last_seq) = (committed.clone(), last_seq.clone());
         tasks.spawn(async move {
             for n in (client..transfers).step_by(usize::try_from(CLIENTS).unwrap_or(1)) {
                 let from = usize::try_from(n).unwrap_or(0) % accounts;
                 let to = (from + 1) % accounts;
-                let body = serde_json::json!({
+                let body = json!({
                     "from_account_id": format!("acct-{from}"),
                     "to_account_id": format!("acct-{to}"),
                     "amount": 1 + n % 97,
                     "reference": format!("invoice-{n}"),
                 });
-                let answer = stack.commands.post("/v1/transfers", &admin, body).await;
+                let answer = stack
+                    .commands
+                    .post("/v1/transfers", &callers.service, body)
+                    .await;
                 if answer.status.as_u16() == 201 {
                     committed.fetch_add(1, Ordering::Relaxed);
                     let seq = answer.header("ledger-seq").and_then(|v| v.parse().ok());
@@ -56,12 +87,13 @@ pub async fn run(report: &mut Report, accounts: usize, transfers: u64) -> anyhow
     let committed = committed.load(Ordering::Relaxed);
     anyhow::ensure!(committed > 0, "no transfer committed");
     // Everything applied before the read model is measured.
-    let min_seq = last_seq.load(Ordering::Relaxed).to_string();
+    let last_seq = last_seq.load(Ordering::Relaxed);
+    let min_seq = last_seq.to_string();
     let seen = stack
         .queries
         .get_with(
             "/v1/accounts/acct-0",
-            Some(admin.as_str()),
+            Some(callers.service.as_str()),
             &[("Ledger-Min-Seq", min_seq.as_str())],
         )
         .await;
@@ -71,37 +103,23 @@ pub async fn run(report: &mut Report, accounts: usize, transfers: u64) -> anyhow
         seen.status
     );
     let after = Sizes::read(&stack).await?;
-    report.add(SCENARIO, "transfers measured", committed as f64, "");
-    let on_disk = |sizes: &Sizes| sizes.journal_disk + sizes.read_model;
-    for (metric, grown, unit) in [
-        (
-            "journal on disk per transfer",
-            after.journal_disk - before.journal_disk,
-            "B",
-        ),
-        (
-            "journal messages per transfer",
-            after.messages - before.messages,
-            "",
-        ),
-        (
-            "journal stored (uncompressed) per transfer",
-            after.journal_stored - before.journal_stored,
-            "B",
-        ),
-        (
-            "read model per transfer",
-            after.read_model - before.read_model,
-            "B",
-        ),
-        (
-            "total on disk per transfer",
-            on_disk(&after) - on_disk(&before),
-            "B",
-        ),
-    ] {
-        report.add(SCENARIO, metric, grown as f64 / committed as f64, unit);
+    let per_transfer = |bytes: i64| bytes as f64 / committed as f64;
+    let grown = |size: fn(&Sizes) -> i64| per_transfer(size(&after) - size(&before));
+    report.add(name, "transfers measured", committed as f64, "");
+    report.add(name, "journal on disk per transfer", grown(|s| s.journal_disk), "B");
+    report.add(name, "journal messages per transfer", grown(|s| s.messages), "");
+    let stored = grown(|s| s.journal_stored);
+    report.add(name, "journal stored (uncompressed) per transfer", stored, "B");
+    report.add(name, "read model per transfer", grown(Sizes::read_model), "B");
+    report.add(name, "total on disk per transfer", grown(Sizes::total), "B");
+    for (table, bytes) in &after.tables {
+        let was = before.tables.get(table).copied().unwrap_or(0);
+        let metric = format!("read model: {table} per transfer");
+        report.add(name, &metric, per_transfer(bytes - was), "B");
     }
+    let split = MessageSplit::sample(&stack, last_seq).await?;
+    report.add(name, "journal message headers (avg)", split.headers, "B");
+    report.add(name, "journal message body (avg)", split.body, "B");
     match Arc::try_unwrap(stack) {
         Ok(stack) => stack.stop().await,
         Err(_) => anyhow::bail!("a client still holds the stack"),
@@ -115,7 +133,8 @@ struct Sizes {
     /// The stream's own count of message bytes (headers and bodies, uncompressed).
     journal_stored: i64,
     messages: i64,
-    read_model: i64,
+    /// Each read-model table with its indexes and TOAST.
+    tables: BTreeMap<String, i64>,
 }
 
 impl Sizes {
@@ -125,19 +144,75 @@ impl Sizes {
         };
         let client = stack.nats.client().await?;
         let mut stream = async_nats::jetstream::new(client)
-            .get_stream(crate::stack::STREAM)
+            .get_stream(STREAM)
             .await?;
         let state = stream.info().await?.state.clone();
         let pool = sqlx::PgPool::connect(&stack.db.url).await?;
-        let read_model = read_model::schema::bytes_on_disk(&pool, "ledger").await?;
+        // As `read_model::schema::bytes_on_disk` counts them, table by table.
+        let tables: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT c.relname::text, pg_total_relation_size(c.oid)::bigint \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'ledger' AND c.relkind = 'r'",
+        )
+        .fetch_all(&pool)
+        .await?;
         pool.close().await;
         Ok(Self {
             journal_disk: allocated(server.store_dir())?,
             journal_stored: i64::try_from(state.bytes)?,
             messages: i64::try_from(state.messages)?,
-            read_model,
+            tables: tables.into_iter().collect(),
         })
     }
+
+    fn read_model(&self) -> i64 {
+        self.tables.values().sum()
+    }
+
+    fn total(&self) -> i64 {
+        self.journal_disk + self.read_model()
+    }
+}
+
+/// A journal message's size, split: headers (as the store keeps them, `NATS/1.0` line
+/// included) and body, averaged over a sample.
+struct MessageSplit {
+    headers: f64,
+    body: f64,
+}
+
+impl MessageSplit {
+    /// Averages the `SAMPLE_LEN` messages up to `last_seq`.
+    async fn sample(stack: &Stack, last_seq: u64) -> anyhow::Result<Self> {
+        let client = stack.nats.client().await?;
+        let (mut headers, mut body, mut n) = (0_usize, 0_usize, 0_u32);
+        for seq in last_seq.saturating_sub(SAMPLE_LEN - 1).max(1)..=last_seq {
+            let reply = client
+                .request(
+                    format!("$JS.API.STREAM.MSG.GET.{STREAM}"),
+                    serde_json::to_vec(&json!({"seq": seq}))?.into(),
+                )
+                .await?;
+            let answer: Value = serde_json::from_slice(&reply.payload)?;
+            let message = &answer["message"];
+            anyhow::ensure!(message.is_object(), "message {seq}: {answer}");
+            headers += base64_len(&message["hdrs"]);
+            body += base64_len(&message["data"]);
+            n += 1;
+        }
+        let n = f64::from(n.max(1));
+        Ok(Self {
+            headers: headers as f64 / n,
+            body: body as f64 / n,
+        })
+    }
+}
+
+/// The length of what a base64 string (standard alphabet, padded) decodes to.
+fn base64_len(encoded: &Value) -> usize {
+    let text = encoded.as_str().unwrap_or_default();
+    let padding = text.bytes().rev().take_while(|&b| b == b'=').count();
+    (text.len() / 4 * 3).saturating_sub(padding)
 }
 
 /// Bytes the files below `dir` occupy on disk (allocated blocks, not apparent lengths).

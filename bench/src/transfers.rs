@@ -4,11 +4,13 @@
 //! `Ledger-Min-Seq`).
 
 use crate::report::Report;
-use crate::stack::{Stack, Topology, token};
+use crate::stack::{Callers, Stack, Topology, open_accounts, set_balances};
 use command_api::writer::WriterStats;
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::{Map, Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+/// Every scenario's accounts' opening balance: more than any load spends.
+pub const FUNDS: i64 = 1_000_000_000;
 
 pub async fn run(
     report: &mut Report,
@@ -20,10 +22,10 @@ pub async fn run(
     grown_to: u64,
 ) -> anyhow::Result<()> {
     let stack = Stack::start(topology).await?;
-    let admin = token("root", true)?;
-    open_accounts(&stack, &admin, accounts).await?;
+    let callers = Callers::mint()?;
+    open_accounts(&stack, &callers, "acct-", accounts, FUNDS).await?;
     if grown_to > 0 {
-        grow(&stack, &admin, accounts, grown_to).await?;
+        grow(&stack, &callers.admin, accounts, grown_to).await?;
         let journal = stream_messages(&stack).await?;
         report.add(
             name,
@@ -48,7 +50,7 @@ pub async fn run(
     let load = crate::load::spawn(
         &stack.commands.base,
         &stack.queries.base,
-        &admin,
+        &callers.service,
         accounts,
         clients,
         seconds,
@@ -102,7 +104,7 @@ async fn grow(stack: &Stack, admin: &str, accounts: usize, messages: u64) -> any
         }
         round += 1;
         // Another balance each round, so that every item is a change.
-        set_balances(stack, admin, "acct-", accounts, 1_000_000_000 + round).await?;
+        set_balances(stack, admin, "acct-", accounts, FUNDS + round).await?;
     }
 }
 
@@ -112,52 +114,4 @@ async fn stream_messages(stack: &Stack) -> anyhow::Result<u64> {
         .get_stream(crate::stack::STREAM)
         .await?;
     Ok(stream.info().await?.state.messages)
-}
-
-/// Opens `acct-0 … acct-(n-1)` with a large balance in one balance batch.
-pub async fn open_accounts(stack: &Stack, admin: &str, n: usize) -> anyhow::Result<()> {
-    set_balances(stack, admin, "acct-", n, 1_000_000_000).await
-}
-
-/// Sets the balances of `{prefix}0 … {prefix}(n-1)` (opening those that do not exist) in one
-/// balance batch and waits until the query API shows it done.
-pub async fn set_balances(
-    stack: &Stack,
-    admin: &str,
-    prefix: &str,
-    n: usize,
-    balance: i64,
-) -> anyhow::Result<()> {
-    let body: Map<String, Value> = (0..n)
-        .map(|i| (format!("{prefix}{i}"), json!(balance)))
-        .collect();
-    let answer = reqwest::Client::new()
-        .put(format!("{}/v1/balances", stack.commands.base))
-        .bearer_auth(admin)
-        .json(&Value::Object(body))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        answer.status().as_u16() == 202,
-        "opening accounts: {}",
-        answer.status()
-    );
-    let batch: Value = answer.json().await?;
-    let batch_id = batch["batch_id"].as_str().unwrap_or_default().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let status = stack
-            .queries
-            .get(&format!("/v1/batches/{batch_id}"), admin)
-            .await;
-        if status.body["status"] == "done" {
-            return Ok(());
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "accounts not opened: {:?}",
-            status.body
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

@@ -1,6 +1,7 @@
 //! The service refuses servers that cannot keep its promises.
 
 use crate::support::*;
+use serde_json::Value;
 use std::path::PathBuf;
 
 /// Debian's nats-server (2.9): too old for atomic batches.
@@ -38,6 +39,61 @@ async fn the_stream_is_created_from_its_definition_and_updated_idempotently() {
         .await
         .expect("updated");
     assert_eq!(again["allow_atomic"], true);
+}
+
+/// The stream's `compression` as the server reports it (it leaves out its default, `none`).
+async fn compression(client: &async_nats::Client) -> String {
+    let reply = client
+        .request(format!("$JS.API.STREAM.INFO.{STREAM}"), "".into())
+        .await
+        .expect("stream info");
+    let info: Value = serde_json::from_slice(&reply.payload).expect("JSON");
+    info["config"]["compression"]
+        .as_str()
+        .unwrap_or("none")
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_journal_kept_uncompressed_by_an_earlier_release_is_compressed_from_the_next_start_on() {
+    let nats = NatsServer::start();
+    let client = nats.client().await;
+    let wanted = ledger_nats::stream::definition(STREAM, 1).expect("definition")["compression"]
+        .as_str()
+        .expect("the definition names a compression")
+        .to_owned();
+    let api = start_api(&nats.url).await;
+    // An earlier release's journal: the same stream, written uncompressed.
+    let mut earlier = ledger_nats::stream::definition(STREAM, 1).expect("definition");
+    earlier["compression"] = Value::from("none");
+    let reply = client
+        .request(
+            format!("$JS.API.STREAM.UPDATE.{STREAM}"),
+            serde_json::to_vec(&earlier).expect("JSON").into(),
+        )
+        .await
+        .expect("stream update");
+    let updated: Value = serde_json::from_slice(&reply.payload).expect("JSON");
+    assert!(updated["error"].is_null(), "{updated}");
+    assert_eq!(compression(&client).await, "none");
+    open_funded(&api, "before", "alice", 100).await;
+    api.app.stop().await.expect("stops");
+
+    let api = start_api(&nats.url).await;
+    assert_eq!(compression(&client).await, wanted);
+    let admin = token("root", true);
+    let deposited = api
+        .post(
+            "/v1/accounts/before/deposits",
+            &admin,
+            serde_json::json!({"amount": 5}),
+        )
+        .await;
+    assert_eq!(deposited.status.as_u16(), 201, "{:?}", deposited.body);
+    assert_eq!(deposited.body["balance"], 105, "{:?}", deposited.body);
+    // Every message, written before the change and after, reads back.
+    let events = journal(&client).await.iter().map(decode).count();
+    assert!(events >= 3, "open, deposit, deposit: {events} messages");
 }
 
 #[tokio::test]
