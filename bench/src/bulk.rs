@@ -42,7 +42,16 @@ pub async fn run(
             WriterStats::get(&stats.batches),
             WriterStats::get(&stats.messages),
         );
-        let outcome = load(&stack, &callers.service, accounts, clients, len, atomic, seconds).await?;
+        let outcome = load(
+            &stack,
+            &callers.service,
+            accounts,
+            clients,
+            len,
+            atomic,
+            seconds,
+        )
+        .await?;
         let batches = WriterStats::get(&stats.batches) - batches0;
         let messages = WriterStats::get(&stats.messages) - messages0;
         let rate = outcome.committed as f64 / outcome.seconds;

@@ -33,7 +33,8 @@ struct Cli {
     /// Scenarios to run, comma-separated: ceilings, seed, transfers, bulk (batches of
     /// transfers, each on its own and atomic), durability, query, feed, replay, storage (bytes
     /// on disk per transfer), cluster (R3 against R1, seed on R3, recovery after leader kills);
-    /// `uniform` is the first of the transfer scenarios alone (fresh journal).
+    /// `uniform` is the first of the transfer scenarios alone (fresh journal), `grown` the
+    /// last (grown journal).
     #[arg(
         long,
         default_value = "ceilings,seed,transfers,bulk,durability,query,feed,replay,storage,cluster"
@@ -71,8 +72,8 @@ struct Cli {
     /// into this directory (`scripts/flamegraph` makes flame graphs of them).
     #[arg(long)]
     perf_record: Option<std::path::PathBuf>,
-    /// Run every scenario's journal with this compression instead of the stream definition's
-    /// (the storage scenario measures both either way).
+    /// Create every scenario's journal with this compression instead of the stream
+    /// definition's (the storage scenario measures both either way).
     #[arg(long, value_enum)]
     journal_compression: Option<stack::Compression>,
 }
@@ -157,6 +158,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             0,
         )
         .await?;
+    }
+    if wanted.contains(&"transfers") || wanted.contains(&"grown") {
         // A journal that has been in use: ≥ 1M messages over 100k accounts, the load spread
         // over all of them (most states start out of the writer's cache).
         let (accounts, messages) = if cli.quick {

@@ -21,6 +21,7 @@ pub async fn run(report: &mut Report, quick: bool) -> anyhow::Result<()> {
     for (label, account_cache_len_max) in [("", None), (", account cache off", Some(0))] {
         let tuning = Tuning {
             account_cache_len_max,
+            ..Tuning::default()
         };
         measure(report, label, tuning, quick).await?;
     }

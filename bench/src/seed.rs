@@ -2,7 +2,7 @@
 //! job is completed and visible in the query API.
 
 use crate::report::Report;
-use crate::stack::{Stack, Topology, token};
+use crate::stack::{Callers, Stack, Topology};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value, json};
 use std::time::{Duration, Instant};
@@ -15,7 +15,8 @@ pub async fn run(
     label: &str,
 ) -> anyhow::Result<()> {
     let stack = Stack::start(topology).await?;
-    let admin = token("root", true)?;
+    // Balance batches are admin-only.
+    let admin = Callers::mint()?.admin;
     let body: Map<String, Value> = (0..items)
         .map(|i| (format!("user-{i:06}"), json!(1_000 + (i % 1_000) as i64)))
         .collect();

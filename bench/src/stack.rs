@@ -91,6 +91,9 @@ pub struct Stack {
 pub struct Tuning {
     /// The query API's account cache (`ACCOUNT_CACHE_LEN_MAX`; 0 turns it off).
     pub account_cache_len_max: Option<usize>,
+    /// The journal's compression (none: `--journal-compression`, else the stream
+    /// definition's).
+    pub journal_compression: Option<Compression>,
 }
 
 impl Stack {
@@ -116,10 +119,13 @@ impl Stack {
         command_config.state_cache_len_max = 200_000;
         command_config.replicas = replicas;
         command_config.rate_limit = deployed_rate_limit();
-        let command = command_api::start(command_config).await?;
-        if let Some(compression) = COMPRESSION.get().copied().flatten() {
-            compress(&nats, replicas, compression).await?;
+        let compression = tuning
+            .journal_compression
+            .or(COMPRESSION.get().copied().flatten());
+        if let Some(compression) = compression {
+            create_stream(&nats, usize::from(replicas), compression).await?;
         }
+        let command = command_api::start(command_config).await?;
         let commands = Http::new(format!("http://{}", command.addr));
         let projector = projector::start(projector::Config::local(&url, &db.url)).await?;
         let mut query_config = query_api::Config::local(&db.url, SECRET);
@@ -141,16 +147,6 @@ impl Stack {
         })
     }
 
-    /// Sets the journal's compression (a stream update, as an operator's would be): from the
-    /// next message block on, the store writes blocks compressed so.
-    pub async fn compress_journal(&self, compression: Compression) -> anyhow::Result<()> {
-        let replicas = match self.nats {
-            Journal::Single(_) => 1,
-            Journal::Cluster(_) => 3,
-        };
-        compress(&self.nats, replicas, compression).await
-    }
-
     pub async fn stop(self) -> anyhow::Result<()> {
         self.query.stop().await?;
         self.command.stop().await?;
@@ -161,8 +157,12 @@ impl Stack {
     }
 }
 
-/// Updates the stream to the definition with `compression`, and checks that the server took it.
-async fn compress(
+/// Creates the stream as the definition says but compressed as `compression`, before the
+/// command API starts (which then updates it to the definition). Created, not updated: a
+/// running nats-server accepts and reports a changed compression at once but its store keeps
+/// writing with the one it was opened with until it is reopened (a restart, a leader change;
+/// ADR 0021), so only a stream created so is stored so.
+async fn create_stream(
     nats: &Journal,
     replicas: usize,
     compression: Compression,
@@ -173,7 +173,7 @@ async fn compress(
         .client()
         .await?
         .request(
-            format!("$JS.API.STREAM.UPDATE.{STREAM}"),
+            format!("$JS.API.STREAM.CREATE.{STREAM}"),
             serde_json::to_vec(&config)?.into(),
         )
         .await?;
@@ -182,7 +182,7 @@ async fn compress(
     let echoed = answer["config"]["compression"].as_str().unwrap_or("none");
     anyhow::ensure!(
         echoed == compression.as_str(),
-        "the journal's compression was not set to {}: {answer}",
+        "the journal was not created with compression {}: {answer}",
         compression.as_str()
     );
     Ok(())
@@ -306,4 +306,3 @@ pub async fn set_balances(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
-

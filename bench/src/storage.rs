@@ -1,9 +1,9 @@
 //! Storage: what one transfer costs on disk — the journal (the nats-server store: files as the
 //! filesystem allocates them, after the stream's compression) and the read model (PostgreSQL's
 //! tables with their indexes). Measured as the growth across a run of transfers after the
-//! accounts are open, so opening them is not counted; once with the journal uncompressed and
-//! once with S2, each on a stack of its own, so that the two figures come from the same build
-//! and the same run.
+//! accounts are open, so opening them is not counted; once with the journal created
+//! uncompressed and once created with S2, each on a stack of its own, so that the two figures
+//! come from the same build and the same run.
 //!
 //! The journal's figure falls in steps: nats-server compresses a message block when it is
 //! full and a new one begins, so the run writes several blocks' worth to be representative.
@@ -13,7 +13,7 @@
 //! table's growth.
 
 use crate::report::Report;
-use crate::stack::{Callers, Compression, Journal, STREAM, Stack, Topology, open_accounts};
+use crate::stack::{Callers, Compression, Journal, STREAM, Stack, Topology, Tuning, open_accounts};
 use crate::transfers::FUNDS;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -36,7 +36,14 @@ fn scenario(compression: Compression) -> String {
 
 pub async fn run(report: &mut Report, accounts: usize, transfers: u64) -> anyhow::Result<()> {
     for compression in [Compression::None, Compression::S2] {
-        measure(report, &scenario(compression), compression, accounts, transfers).await?;
+        measure(
+            report,
+            &scenario(compression),
+            compression,
+            accounts,
+            transfers,
+        )
+        .await?;
     }
     Ok(())
 }
@@ -48,8 +55,11 @@ async fn measure(
     accounts: usize,
     transfers: u64,
 ) -> anyhow::Result<()> {
-    let stack = Arc::new(Stack::start(Topology::Durable).await?);
-    stack.compress_journal(compression).await?;
+    let tuning = Tuning {
+        journal_compression: Some(compression),
+        ..Tuning::default()
+    };
+    let stack = Arc::new(Stack::start_with(Topology::Durable, tuning).await?);
     let callers = Arc::new(Callers::mint()?);
     open_accounts(&stack, &callers, "acct-", accounts, FUNDS).await?;
     let before = Sizes::read(&stack).await?;
@@ -106,16 +116,39 @@ async fn measure(
     let per_transfer = |bytes: i64| bytes as f64 / committed as f64;
     let grown = |size: fn(&Sizes) -> i64| per_transfer(size(&after) - size(&before));
     report.add(name, "transfers measured", committed as f64, "");
-    report.add(name, "journal on disk per transfer", grown(|s| s.journal_disk), "B");
-    report.add(name, "journal messages per transfer", grown(|s| s.messages), "");
+    report.add(
+        name,
+        "journal on disk per transfer",
+        grown(|s| s.journal_disk),
+        "B",
+    );
+    report.add(
+        name,
+        "journal messages per transfer",
+        grown(|s| s.messages),
+        "",
+    );
     let stored = grown(|s| s.journal_stored);
-    report.add(name, "journal stored (uncompressed) per transfer", stored, "B");
-    report.add(name, "read model per transfer", grown(Sizes::read_model), "B");
+    report.add(
+        name,
+        "journal stored (uncompressed) per transfer",
+        stored,
+        "B",
+    );
+    report.add(
+        name,
+        "read model per transfer",
+        grown(Sizes::read_model),
+        "B",
+    );
     report.add(name, "total on disk per transfer", grown(Sizes::total), "B");
     for (table, bytes) in &after.tables {
         let was = before.tables.get(table).copied().unwrap_or(0);
-        let metric = format!("read model: {table} per transfer");
-        report.add(name, &metric, per_transfer(bytes - was), "B");
+        // Tables and indexes the transfers did not grow would only lengthen the table.
+        if bytes > &was {
+            let metric = format!("read model: {table} per transfer");
+            report.add(name, &metric, per_transfer(bytes - was), "B");
+        }
     }
     let split = MessageSplit::sample(&stack, last_seq).await?;
     report.add(name, "journal message headers (avg)", split.headers, "B");
@@ -133,7 +166,8 @@ struct Sizes {
     /// The stream's own count of message bytes (headers and bodies, uncompressed).
     journal_stored: i64,
     messages: i64,
-    /// Each read-model table with its indexes and TOAST.
+    /// Each read-model table with its indexes and TOAST (`name`), and each index on its own
+    /// (`index name`, already counted in its table).
     tables: BTreeMap<String, i64>,
 }
 
@@ -148,11 +182,16 @@ impl Sizes {
             .await?;
         let state = stream.info().await?.state.clone();
         let pool = sqlx::PgPool::connect(&stack.db.url).await?;
-        // As `read_model::schema::bytes_on_disk` counts them, table by table.
+        // As `read_model::schema::bytes_on_disk` counts them, table by table (each with its
+        // indexes and TOAST), and each index on its own: which index costs what.
         let tables: Vec<(String, i64)> = sqlx::query_as(
             "SELECT c.relname::text, pg_total_relation_size(c.oid)::bigint \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = 'ledger' AND c.relkind = 'r'",
+             WHERE n.nspname = 'ledger' AND c.relkind = 'r' \
+             UNION ALL \
+             SELECT 'index ' || c.relname::text, pg_relation_size(c.oid)::bigint \
+             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'ledger' AND c.relkind = 'i'",
         )
         .fetch_all(&pool)
         .await?;
@@ -166,7 +205,11 @@ impl Sizes {
     }
 
     fn read_model(&self) -> i64 {
-        self.tables.values().sum()
+        self.tables
+            .iter()
+            .filter(|(name, _)| !name.starts_with("index "))
+            .map(|(_, bytes)| bytes)
+            .sum()
     }
 
     fn total(&self) -> i64 {
