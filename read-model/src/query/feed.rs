@@ -28,6 +28,18 @@ impl FromRow<'_, PgRow> for FeedEntry {
     }
 }
 
+/// A query of [`FeedEntry`] rows: their columns, then `$rest` (the filter, order and limit).
+macro_rules! select_feed_entries {
+    ($rest:literal) => {
+        concat!(
+            "SELECT account_id, held_after, ",
+            history_columns!(),
+            " FROM account_entries ",
+            $rest
+        )
+    };
+}
+
 /// Up to `limit` entries of any account with `after < seq <= up_to`, in journal order.
 pub async fn entries_between(
     pool: &PgPool,
@@ -35,10 +47,8 @@ pub async fn entries_between(
     up_to: i64,
     limit: i64,
 ) -> Result<Vec<FeedEntry>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT account_id, held_after, ",
-        history_columns!(),
-        " FROM account_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
+    sqlx::query_as(select_feed_entries!(
+        "WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
     ))
     .bind(after)
     .bind(up_to)
@@ -56,11 +66,8 @@ pub async fn account_entries_between(
     up_to: i64,
     limit: i64,
 ) -> Result<Vec<FeedEntry>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT account_id, held_after, ",
-        history_columns!(),
-        " FROM account_entries
-         WHERE account_id = $1 AND seq > $2 AND seq <= $3 ORDER BY version LIMIT $4"
+    sqlx::query_as(select_feed_entries!(
+        "WHERE account_id = $1 AND seq > $2 AND seq <= $3 ORDER BY version LIMIT $4"
     ))
     .bind(account_id.as_str())
     .bind(after)
