@@ -460,3 +460,194 @@ async fn a_gzip_compressed_batch_is_accepted_and_a_zip_bomb_is_too_large() {
     let answer: Value = serde_json::from_str(&text).expect("JSON");
     assert_eq!(answer["committed"], 10);
 }
+
+/// The transfer ids of every `transfer_sent` leg in the journal, with how often each occurs.
+async fn transfer_ids_journaled(client: &async_nats::Client) -> HashMap<String, usize> {
+    let mut seen = HashMap::new();
+    for message in journal(client).await {
+        if message.header(headers::EVENT_TYPE) == Some("transfer_sent") {
+            let payload: Value = serde_json::from_slice(&message.payload).expect("JSON");
+            let id = payload["transfer_id"]
+                .as_str()
+                .expect("transfer_id")
+                .to_owned();
+            *seen.entry(id).or_default() += 1;
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_batch_cut_off_by_an_instance_crash_completes_on_another_with_each_transfer_once() {
+    let nats = NatsServer::start();
+    let first = start_api(&nats.url).await;
+    open_funded(&first, "ivy", "ivy", 1_000_000).await;
+    open_funded(&first, "ivy-2", "ivy", 0).await;
+    let client = nats.client().await;
+    let ivy = token("ivy", false);
+    let before = last_seq(&client).await;
+    // The largest batch: 17 journal batches of at most 499 transfers, one after another.
+    let transfers: Vec<Value> = (0..8_000).map(|_| item("ivy", "ivy-2", 1)).collect();
+    let body = json!({"transfers": transfers}).to_string();
+    let key = "settlement-2026-11-30";
+
+    let cut_off = {
+        let (url, ivy, body) = (
+            format!("{}{BATCH}", first.http.base),
+            ivy.clone(),
+            body.clone(),
+        );
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(url)
+                .bearer_auth(ivy)
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .body(body)
+                .send()
+                .await
+        })
+    };
+    // Crash the instance once some parts are journaled and before all are.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while last_seq(&client).await < before + 1_000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no part was journaled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    first.app.abort();
+    let journaled_at_crash = transfers_journaled(&client).await;
+    assert!(
+        journaled_at_crash < 8_000,
+        "the crash came after the whole batch ({journaled_at_crash} transfers)"
+    );
+    // The client sees the connection drop, or the dying instance's answer: the parts it did
+    // not commit fail as a whole, each of their transfers with a 5xx result to retry.
+    if let Ok(answer) = cut_off.await.expect("client task") {
+        assert_eq!(answer.status(), StatusCode::OK);
+        let body: Value = answer.json().await.expect("JSON");
+        assert!(
+            body["committed"].as_u64() < Some(8_000),
+            "{}",
+            body["committed"]
+        );
+        assert_eq!(
+            body["results"][7_999]["status"].as_u64().map(|s| s >= 500),
+            Some(true)
+        );
+    }
+
+    // The client retries the same request under the same key on another instance.
+    let second = start_api(&nats.url).await;
+    let retried = second
+        .post_with(
+            BATCH,
+            Some(&ivy),
+            &[("idempotency-key", key)],
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(retried.status, StatusCode::OK, "{:?}", retried.body);
+    assert_eq!(
+        retried.body["committed"], 8_000,
+        "{:?}",
+        retried.body["rejected"]
+    );
+    let answered: Vec<String> = retried.body["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|r| r["transfer_id"].as_str().expect("transfer_id").to_owned())
+        .collect();
+    let journaled = transfer_ids_journaled(&client).await;
+    assert_eq!(journaled.len(), 8_000, "every transfer journaled");
+    assert!(journaled.values().all(|n| *n == 1), "none journaled twice");
+    assert!(
+        answered.iter().all(|id| journaled.contains_key(id)),
+        "every answered transfer id is the journaled one"
+    );
+    let balances = balances(&client).await;
+    assert_eq!(balances["ivy"], 1_000_000 - 8_000);
+    assert_eq!(balances["ivy-2"], 8_000);
+
+    // Once more: every part replays, nothing new is journaled.
+    let settled = last_seq(&client).await;
+    let again = second
+        .post_with(BATCH, Some(&ivy), &[("idempotency-key", key)], Some(body))
+        .await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, retried.body);
+    let since: Vec<(String, Option<String>)> = journal(&client)
+        .await
+        .into_iter()
+        .filter(|m| m.seq > settled)
+        .map(|m| {
+            (
+                m.subject.clone(),
+                m.header(headers::EVENT_TYPE).map(str::to_owned),
+            )
+        })
+        .collect();
+    assert_eq!(since, vec![], "nothing journaled by the replay");
+}
+
+#[tokio::test]
+async fn two_instances_sharing_accounts_conserve_money_and_journal_each_committed_transfer_once() {
+    let nats = NatsServer::start();
+    let instances = [
+        Arc::new(start_api(&nats.url).await),
+        Arc::new(start_api(&nats.url).await),
+    ];
+    let accounts: Vec<String> = (0..6).map(|i| format!("hal-{i}")).collect();
+    for id in &accounts {
+        open_funded(&instances[0], id, "hal", 5_000).await;
+    }
+    let client = nats.client().await;
+    let hal = Arc::new(token("hal", false));
+    let mut tasks = tokio::task::JoinSet::new();
+    for client_no in 0..4_usize {
+        let (api, hal, accounts) = (
+            instances[client_no % 2].clone(),
+            hal.clone(),
+            accounts.clone(),
+        );
+        tasks.spawn(async move {
+            let mut committed = 0;
+            for round in 0..4_usize {
+                let pick = |k: usize| &accounts[(client_no * 5 + round * 7 + k) % accounts.len()];
+                let atomic = (client_no + round) % 3 == 0;
+                let transfers: Vec<Value> = (0..300)
+                    .map(|k| item(pick(k), pick(k + 1), 1 + (k % 90) as i64))
+                    .collect();
+                let answer = api
+                    .post(
+                        BATCH,
+                        &hal,
+                        json!({"transfers": transfers, "atomic": atomic}),
+                    )
+                    .await;
+                match (atomic, answer.status.as_u16()) {
+                    (false, 200) => committed += answer.body["committed"].as_u64().expect("count"),
+                    (true, 201) => committed += 300,
+                    // All or nothing: a refusal journals none of the 300.
+                    (true, 422) => {}
+                    (_, status) => panic!("{status}: {:?}", answer.body),
+                }
+            }
+            committed
+        });
+    }
+    let mut committed = 0;
+    while let Some(done) = tasks.join_next().await {
+        committed += done.expect("client");
+    }
+    let balances = balances(&client).await;
+    assert_eq!(balances.values().sum::<i64>(), 6 * 5_000, "money conserved");
+    assert!(balances.values().all(|b| *b >= 0), "{balances:?}");
+    let journaled = transfer_ids_journaled(&client).await;
+    assert!(journaled.values().all(|n| *n == 1), "none journaled twice");
+    assert_eq!(journaled.len() as u64, committed);
+    assert!(committed > 0);
+}
