@@ -177,14 +177,3 @@ mod tests {
         }
     }
 }
-
-#[cfg(test)]
-mod dump_document {
-    #[test]
-    fn dump() {
-        if let Ok(path) = std::env::var("OPENAPI_DUMP") {
-            let json = serde_json::to_string_pretty(&super::document()).expect("serializes");
-            std::fs::write(path, json).expect("written");
-        }
-    }
-}
