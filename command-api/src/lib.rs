@@ -6,7 +6,7 @@
 //! journal, decides every command with the pure [`domain::decide`], and commits all resulting
 //! events in one atomic JetStream batch guarded by expected-sequence checks. Its answer is
 //! data — the command's outcome, or the answer an idempotency record kept — and goes back to
-//! the handler, where `http::answers` renders it as JSON with the `Ledger-Seq` of the commit.
+//! the handler, where `http::render` renders it as JSON with the `Ledger-Seq` of the commit.
 //!
 //! Layers run one way: `main` → `lib` (router, start) → [`http`] / [`executors`] → [`writer`]
 //! (planner `writer::plan`, I/O shell, cache) → [`domain`] (pure `decide`); the writer reaches
@@ -137,7 +137,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             enqueue_timeout: Duration::from_millis(config.enqueue_timeout_ms),
             answer_timeout: Duration::from_millis(config.answer_timeout_ms),
         },
-        http::answers::render,
+        http::render::render,
     );
     let (stop_executors, executors_stopped) = tokio::sync::watch::channel(false);
     let mut executors = Vec::new();
@@ -255,8 +255,5 @@ impl App {
 
 /// Runs until `shutdown` resolves, then stops gracefully.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let app = start(config).await?;
-    shutdown.await;
-    tracing::info!("shutting down");
-    app.stop().await
+    telemetry::stop_on(start(config).await?, shutdown, App::stop).await
 }

@@ -264,10 +264,7 @@ impl App {
 }
 
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let app = start(config).await?;
-    shutdown.await;
-    tracing::info!("shutting down");
-    app.stop().await
+    telemetry::stop_on(start(config).await?, shutdown, App::stop).await
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 //! UI (`GET /docs`, served from the binary: no CDN).
 //!
 //! Each API describes its own operations with `#[utoipa::path]`; [`finish`] adds the shared
-//! parts, so that they are spelled once and no operation forgets them.
+//! parts — and the probes and the one request header each API asks of all its operations,
+//! described by a [`Service`] — so that they are spelled once and no operation forgets them.
 
 use crate::problem::{
     INTERNAL, INVALID_REQUEST, PAYLOAD_TOO_LARGE, Problem, ProblemKind, RATE_LIMITED, UNAUTHORIZED,
@@ -41,11 +42,45 @@ pub struct AccountIdParam {
     pub id: String,
 }
 
-/// Adds the shared parts to an API's document: the bearer scheme (required by every `/v1`
-/// operation), the `Problem` schema, and on every `/v1` operation the answers the edge may
-/// give: 400, 401, 429, 500 and 503 (and 413 and 415 where a JSON body is read), with the
-/// API's own kinds of its whole (`service_wide`: e.g. `overloaded`) beside them.
-pub fn finish(mut doc: OpenApi, service_wide: &[ProblemKind]) -> OpenApi {
+/// What one API adds to the parts every document shares.
+pub struct Service<'a> {
+    /// What the API needs to be ready, said on `GET /readyz`.
+    pub ready_when: &'a str,
+    /// The API's own kinds of problem that any of its operations may answer with (e.g.
+    /// `overloaded`).
+    pub service_wide: &'a [ProblemKind],
+    /// The request header the API's operations accept (see [`header_parameter`]).
+    pub header: Parameter,
+    /// Whether only the operations that read a body accept [`Service::header`].
+    pub header_with_body_only: bool,
+}
+
+// By hand: utoipa's `Parameter` is not `Debug`; its name says which it is.
+impl std::fmt::Debug for Service<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field("ready_when", &self.ready_when)
+            .field("service_wide", &self.service_wide)
+            .field("header", &self.header.name)
+            .field("header_with_body_only", &self.header_with_body_only)
+            .finish()
+    }
+}
+
+/// Adds the shared parts to an API's document: the probes ([`crate::probes::document`]), the
+/// bearer scheme (required by every `/v1` operation), the `Problem` schema, on every `/v1`
+/// operation the answers the edge may give: 400, 401, 429, 500 and 503 (and 413 and 415
+/// where a JSON body is read), with the API's own kinds of its whole beside them, and the
+/// API's header.
+pub fn finish(mut doc: OpenApi, service: Service) -> OpenApi {
+    crate::probes::document(&mut doc, service.ready_when);
+    let mut doc = add_shared(doc, service.service_wide);
+    add_header_parameter(&mut doc, &service.header, service.header_with_body_only);
+    doc
+}
+
+/// The security scheme, the `Problem` schema and the edge's answers (see [`finish`]).
+fn add_shared(mut doc: OpenApi, service_wide: &[ProblemKind]) -> OpenApi {
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         BEARER,
@@ -190,7 +225,7 @@ pub fn header_parameter(name: &str, description: &str, schema: Object) -> Parame
 
 /// Adds a header parameter to every `/v1` operation with a request body (`with_body`) or to
 /// every `/v1` operation (`!with_body`).
-pub fn add_header_parameter(doc: &mut OpenApi, parameter: &Parameter, with_body: bool) {
+fn add_header_parameter(doc: &mut OpenApi, parameter: &Parameter, with_body: bool) {
     for (path, item) in doc.paths.paths.iter_mut() {
         if !path.starts_with("/v1/") {
             continue;

@@ -183,6 +183,23 @@ impl State {
         Ok(now)
     }
 
+    /// Where a new entry `name` in `dir` goes, remembering (as [`State::entry_changes`]) that
+    /// it did not exist; `EEXIST` if it does.
+    fn vacant_path(&mut self, dir: u64, name: &OsStr) -> Result<PathBuf> {
+        if self.entry_changes(dir, name)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        Ok(self.path(dir)?.join(name))
+    }
+
+    /// A handle for `file`, opened on `ino`.
+    fn add_handle(&mut self, ino: u64, file: File) -> u64 {
+        let fh = self.next_fh;
+        self.next_fh += 1;
+        self.handles.insert(fh, (ino, Arc::new(file)));
+        fh
+    }
+
     /// Before `[start, end)` of `ino` changes (through `file`, opened for reading).
     fn content_changes(&mut self, ino: u64, file: &File, start: u64, end: u64) -> Result<()> {
         let since = match self.files.entry(ino) {
@@ -449,12 +466,10 @@ impl Filesystem for LazyFs {
         reply: ReplyEntry,
     ) {
         let made = self.state().and_then(|mut s| {
-            if s.entry_changes(parent.0, name)?.is_some() {
-                return Err(Errno::EEXIST);
-            }
+            let path = s.vacant_path(parent.0, name)?;
             fs::DirBuilder::new()
                 .mode(mode & !umask)
-                .create(s.path(parent.0)?.join(name))
+                .create(path)
                 .map_err(errno)?;
             let ino = s.add_node(parent.0, name);
             s.attr(ino)
@@ -530,10 +545,7 @@ impl Filesystem for LazyFs {
             if flags.0 & libc::O_TRUNC != 0 {
                 s.truncate(ino.0, &file, 0)?;
             }
-            let fh = s.next_fh;
-            s.next_fh += 1;
-            s.handles.insert(fh, (ino.0, Arc::new(file)));
-            Ok(fh)
+            Ok(s.add_handle(ino.0, file))
         });
         reply!(reply, opened, |fh| reply
             .opened(FileHandle(fh), FopenFlags::empty()));
@@ -550,16 +562,11 @@ impl Filesystem for LazyFs {
         reply: ReplyCreate,
     ) {
         let created = self.state().and_then(|mut s| {
-            if s.entry_changes(parent.0, name)?.is_some() {
-                return Err(Errno::EEXIST);
-            }
-            let path = s.path(parent.0)?.join(name);
+            let path = s.vacant_path(parent.0, name)?;
             let file = open_backing(&path, flags, Some(mode & !umask)).map_err(errno)?;
             let ino = s.add_node(parent.0, name);
             s.files.insert(ino, FileSince::new(0));
-            let fh = s.next_fh;
-            s.next_fh += 1;
-            s.handles.insert(fh, (ino, Arc::new(file)));
+            let fh = s.add_handle(ino, file);
             Ok((s.attr(ino)?, fh))
         });
         reply!(reply, created, |(attr, fh)| reply.created(

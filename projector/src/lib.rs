@@ -166,8 +166,5 @@ impl Projector {
 
 /// Runs until `shutdown` resolves.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-    let projector = start(config).await?;
-    shutdown.await;
-    tracing::info!("shutting down");
-    projector.stop().await
+    telemetry::stop_on(start(config).await?, shutdown, Projector::stop).await
 }

@@ -218,7 +218,8 @@ impl Hub {
                 routing.dispatched
             };
             let page =
-                rows::entries_between(&self.0.pool, to_i64(after), to_i64(target), PAGE_LEN).await;
+                rows::entries_between(&self.0.pool, None, to_i64(after), to_i64(target), PAGE_LEN)
+                    .await;
             let page = match page {
                 Ok(page) => page,
                 Err(e) => {

@@ -6,7 +6,8 @@
 //!   record) and its text rendering for `GET /metrics`;
 //! - [`cli`]: the command-line flags every binary shares (log format, OTLP endpoint) and the
 //!   in-process defaults tests and benchmarks start services with;
-//! - [`shutdown_signal`]: Ctrl-C or SIGTERM, which every service waits for before it flushes.
+//! - [`shutdown_signal`]: Ctrl-C or SIGTERM, which every service waits for before it flushes,
+//!   and [`stop_on`]: every service's `run`, which waits for it and then stops the service.
 
 pub mod cli;
 pub mod metrics;
@@ -33,4 +34,16 @@ pub async fn shutdown_signal() {
         () = ctrl_c => {},
         () = terminate => {},
     }
+}
+
+/// A service's `run`: waits for `shutdown`, says so, then stops the `running` service with
+/// `stop` (which lets it finish what it has taken) and returns what stopping returns.
+pub async fn stop_on<T, F: Future>(
+    running: T,
+    shutdown: impl Future<Output = ()>,
+    stop: impl FnOnce(T) -> F,
+) -> F::Output {
+    shutdown.await;
+    tracing::info!("shutting down");
+    stop(running).await
 }

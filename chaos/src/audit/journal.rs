@@ -48,16 +48,12 @@ pub(super) fn fold(
             continue;
         };
         let kind = payload["type"].as_str().unwrap_or_default();
-        if let Some(key) = message
-            .subject
-            .strip_prefix(events::subjects::IDEMPOTENCY_PREFIX)
-        {
-            if kind != "idempotency_recorded" {
-                violations.add(
-                    "unexpected",
-                    format!("seq {}: {kind} on {}", message.seq, message.subject),
-                );
-            }
+        if let Some(key) = on_subjects(
+            message,
+            events::subjects::IDEMPOTENCY_PREFIX,
+            (kind, "idempotency_recorded"),
+            violations,
+        ) {
             // Whose record it is, is checked once the history is known.
             folded
                 .idempotency
@@ -66,16 +62,12 @@ pub(super) fn fold(
                 .push(payload["response"].clone());
             continue;
         }
-        if let Some(transfer_id) = message
-            .subject
-            .strip_prefix(events::subjects::TRANSFER_PREFIX)
-        {
-            if kind != "transfer_reversed" {
-                violations.add(
-                    "unexpected",
-                    format!("seq {}: {kind} on {}", message.seq, message.subject),
-                );
-            }
+        if let Some(transfer_id) = on_subjects(
+            message,
+            events::subjects::TRANSFER_PREFIX,
+            (kind, "transfer_reversed"),
+            violations,
+        ) {
             let state = &payload["state"];
             let (amount, total) = (
                 state["amount"].as_i64().unwrap_or(0),
@@ -101,10 +93,7 @@ pub(super) fn fold(
             .subject
             .strip_prefix(events::subjects::ACCOUNT_PREFIX)
         else {
-            violations.add(
-                "unexpected",
-                format!("seq {}: {kind} on {}", message.seq, message.subject),
-            );
+            misplaced(violations, message, kind);
             continue;
         };
         if kind == "funds_deposited" {
@@ -127,6 +116,30 @@ pub(super) fn fold(
         );
     }
     folded
+}
+
+/// What follows `prefix` in the message's subject, when it is one of those subjects; a
+/// message there of another type than the one those subjects hold (`(kind, held)`) is
+/// reported.
+fn on_subjects<'m>(
+    message: &'m ledger_nats::Stored,
+    prefix: &str,
+    (kind, held): (&str, &str),
+    violations: &mut Violations,
+) -> Option<&'m str> {
+    let rest = message.subject.strip_prefix(prefix)?;
+    if kind != held {
+        misplaced(violations, message, kind);
+    }
+    Some(rest)
+}
+
+/// A message of a type its subject does not hold.
+fn misplaced(violations: &mut Violations, message: &ledger_nats::Stored, kind: &str) {
+    violations.add(
+        "unexpected",
+        format!("seq {}: {kind} on {}", message.seq, message.subject),
+    );
 }
 
 /// One message on an account's subject: checked against the account's state so far, then

@@ -3,7 +3,7 @@
 //! [`decide`] takes the current state of the aggregates a command touches (through
 //! [`Aggregates`]) and answers with the events to journal (each carrying its post-state,
 //! computed by `events::Evolve`) and the [`Outcome`] to report, or a
-//! [`DomainError`] — a business rejection. Infrastructure failures never appear here.
+//! [`DomainError`] — a business rejection (`error`). Infrastructure failures never appear here.
 //! - [`account`]: open, deposit, withdraw, transfer;
 //! - [`order`]: place an order, pay or reject it, refund it;
 //! - [`reversal`]: move a transfer's money back, in parts or whole;
@@ -16,6 +16,7 @@
 pub mod account;
 pub mod batch;
 pub mod bulk;
+mod error;
 pub mod hold;
 pub mod order;
 pub mod reversal;
@@ -23,15 +24,14 @@ pub mod reversal;
 pub use account::{MoveFunds, OpenAccount, TransferFunds};
 pub use batch::{ApplyBatchPart, SubmitBatch};
 pub use bulk::{BulkItem, TransferBatch};
+pub use error::DomainError;
 pub use hold::{CaptureHold, ExpireHold, PlaceHold, VoidHold};
 pub use order::{PayOrder, PlaceOrder, RefundOrder};
 pub use reversal::ReverseTransfer;
 
 use events::{
-    AccountId, AccountState, Amount, Currency, Event, IdempotencyKey, OrderState, OwnerId,
-    TransferState,
+    AccountId, AccountState, Amount, Event, IdempotencyKey, OrderState, OwnerId, TransferState,
 };
-use thiserror::Error;
 use uuid::Uuid;
 
 /// The current states a decision may read.
@@ -289,76 +289,6 @@ pub struct Refund {
 pub struct Decision {
     pub events: Vec<Event>,
     pub outcome: Outcome,
-}
-
-/// Business rejections: the command is well-formed but may not happen.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-pub enum DomainError {
-    /// Also given for another owner's account, so that existence does not leak.
-    #[error("account {0} not found")]
-    AccountNotFound(AccountId),
-    #[error("account {0} exists with a different owner, currency or overdraft limit")]
-    AccountExists(AccountId),
-    #[error("account {account_id} has {available} available, {requested} requested")]
-    InsufficientFunds {
-        account_id: AccountId,
-        available: i64,
-        requested: i64,
-    },
-    #[error("account {account_id} holds {account}, not {requested}")]
-    CurrencyMismatch {
-        account_id: AccountId,
-        account: Currency,
-        requested: Currency,
-    },
-    #[error("a transfer needs two different accounts")]
-    SameAccount,
-    #[error("the balance of account {0} would leave the representable range")]
-    BalanceOverflow(AccountId),
-    #[error("order {0} exists with different details")]
-    OrderExists(Uuid),
-    #[error("order {0} not found")]
-    OrderNotFound(Uuid),
-    /// Also given to callers who may not reverse it (its sender included), so that
-    /// existence does not leak.
-    #[error("transfer {0} not found")]
-    TransferNotFound(Uuid),
-    #[error("transfer {transfer_id} has {remaining} left to reverse; {requested} cannot be")]
-    ReversalExceedsTransfer {
-        transfer_id: Uuid,
-        remaining: i64,
-        requested: i64,
-    },
-    #[error("order {0} was not paid")]
-    OrderNotPaid(Uuid),
-    #[error("order {order_id} has {refundable} left to refund; {requested} cannot be")]
-    RefundExceedsCharge {
-        order_id: Uuid,
-        refundable: i64,
-        requested: i64,
-    },
-    #[error("hold {0} not found")]
-    HoldNotFound(Uuid),
-    #[error("batch {0} exists")]
-    BatchExists(Uuid),
-    #[error("hold {0} exists")]
-    HoldExists(Uuid),
-    #[error("hold {0} is already captured or voided")]
-    HoldFinal(Uuid),
-    #[error("hold {0} has expired")]
-    HoldExpired(Uuid),
-    #[error("hold {hold_id} reserves {held}; {requested} cannot be captured")]
-    CaptureExceedsHold {
-        hold_id: Uuid,
-        held: i64,
-        requested: i64,
-    },
-    /// An atomic bulk transfer refused for its first rejected item.
-    #[error("transfers[{index}]: {error}")]
-    BulkItemRejected {
-        index: usize,
-        error: Box<DomainError>,
-    },
 }
 
 /// Decides `command` for `actor` given the current states of what it touches.

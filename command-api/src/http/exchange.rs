@@ -2,7 +2,7 @@
 //! extractors, reading a request body, and one exchange with the writer — submit, then turn
 //! its reply (an outcome, or a replayed answer) into a response.
 
-use super::answers;
+use super::render;
 use super::state::AppState;
 use crate::domain::{Actor, Command};
 use crate::writer::{Answer, Answered, IdempotencyClaim, Rendered, Reply, Submission};
@@ -253,7 +253,7 @@ fn exchanged(actor: &Actor, job_id: Uuid, answer: Answer) -> Result<Exchanged, A
     let Reply { answer, seq } = answer??;
     Ok(match answer {
         Answered::Decided(outcome) => Exchanged {
-            answer: answers::render(actor, &outcome, job_id),
+            answer: render::render(actor, &outcome, job_id),
             seq,
             replayed: false,
         },

@@ -2,8 +2,8 @@
 //!
 //! Imports run one way: handlers (one file per resource: [`accounts`], [`transfers`], [`bulk`],
 //! [`holds`], [`balances`], [`orders`], [`journal`], [`health`]) use [`exchange`] (extractors, submitting to
-//! the writer, turning its reply into a response), [`answers`] (the typed answers and the one
-//! renderer) and [`state`]; [`openapi`] lists the handlers' paths; `lib.rs` builds the router.
+//! the writer, turning its reply into a response), [`answers`] (the typed answers), [`render`]
+//! (the one renderer of an outcome) and [`state`]; [`openapi`] lists the handlers' paths; `lib.rs` builds the router.
 //! No handler imports another, the router or the document.
 
 pub mod accounts;
@@ -17,5 +17,6 @@ pub mod journal;
 pub mod openapi;
 pub mod orders;
 pub mod problem;
+pub mod render;
 pub mod state;
 pub mod transfers;

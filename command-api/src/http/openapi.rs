@@ -6,7 +6,7 @@
 //! only lists the paths. `scripts/fuzz` checks every answer against this document.
 
 use super::{accounts, balances, bulk, holds, journal, orders, transfers};
-use http_edge::openapi::{IDEMPOTENCY_KEY_PATTERN, add_header_parameter, header_parameter};
+use http_edge::openapi::{IDEMPOTENCY_KEY_PATTERN, Service, finish, header_parameter};
 use utoipa::OpenApi;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
@@ -52,9 +52,6 @@ struct CommandApiDoc;
 /// The whole document: the operations above plus what every API shares (security, problems,
 /// edge answers) and the `Idempotency-Key` header every command accepts.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = CommandApiDoc::openapi();
-    http_edge::probes::document(&mut doc, "NATS is connected and the journal stream answers");
-    let mut doc = http_edge::openapi::finish(doc, &[super::problem::OVERLOADED]);
     let key = header_parameter(
         "Idempotency-Key",
         "Makes the command safe to retry: a repeat with the same key and request answers the \
@@ -65,8 +62,15 @@ pub fn document() -> utoipa::openapi::OpenApi {
             .pattern(Some(IDEMPOTENCY_KEY_PATTERN))
             .build(),
     );
-    add_header_parameter(&mut doc, &key, true);
-    doc
+    finish(
+        CommandApiDoc::openapi(),
+        Service {
+            ready_when: "NATS is connected and the journal stream answers",
+            service_wide: &[super::problem::OVERLOADED],
+            header: key,
+            header_with_body_only: true,
+        },
+    )
 }
 
 #[cfg(test)]

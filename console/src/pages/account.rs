@@ -2,16 +2,16 @@
 //! chart, the history with cursor paging and the type filter, and the money forms (deposit,
 //! withdraw, transfer, hold, capture, void).
 
-use super::{FormView, PageError, key_of, layout, money, parse_amount};
+use super::{FormView, PageError, Posted, Visit, layout, money, parse_amount};
 use crate::AppState;
 use crate::api::{Answer, encode};
 use crate::chart::balance_chart;
 use crate::feed::is_account_id;
 use crate::fields::Field;
 use crate::session::Session;
-use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{FromRequestParts, Path, Query};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use reqwest::Method;
@@ -22,17 +22,13 @@ use std::collections::HashMap;
 const HISTORY_PAGE_LEN: u32 = 10;
 /// Entries the chart draws: the most recent hundred, one query's worth.
 const CHART_ENTRIES: u32 = 100;
-/// The history's `type` filter, as the query API names the kinds of entry.
-const HISTORY_TYPES: [&str; 8] = [
-    "deposit",
-    "withdrawal",
-    "transfer",
-    "adjustment",
-    "payment",
-    "hold",
-    "reversal",
-    "refund",
-];
+/// The history's `type` filter: the words the query API's history uses, but `opening`, which
+/// every account has once.
+fn history_types() -> impl Iterator<Item = &'static str> {
+    events::HISTORY_TYPES
+        .into_iter()
+        .filter(|word| *word != "opening")
+}
 
 fn not_found(session: &Session) -> PageError {
     PageError::Api(
@@ -58,7 +54,7 @@ impl HistoryQuery {
         Self {
             kind: query
                 .get("type")
-                .filter(|t| HISTORY_TYPES.contains(&t.as_str()))
+                .filter(|t| history_types().any(|word| word == t.as_str()))
                 .cloned(),
             cursor: query.get("cursor").filter(|c| !c.is_empty()).cloned(),
             min_seq: query.get("min_seq").and_then(|s| s.parse().ok()),
@@ -66,17 +62,38 @@ impl HistoryQuery {
     }
 }
 
-pub async fn page(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
-) -> Result<Markup, PageError> {
-    if !is_account_id(&id) {
-        return Err(not_found(&session));
+/// A request for one account's page or a part of it: the visit, the account id (a
+/// well-formed one, else the page is "not found" before any API is asked) and the history's
+/// filter and cursor.
+#[derive(Debug)]
+pub struct AccountVisit(Visit, String, HistoryQuery);
+
+impl FromRequestParts<AppState> for AccountVisit {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let visit = Visit::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        if !is_account_id(&id) {
+            return Err(not_found(&visit.1).into_response());
+        }
+        Ok(Self(visit, id, HistoryQuery::from(&query)))
     }
-    let history_query = HistoryQuery::from(&query);
+}
+
+pub async fn page(
+    AccountVisit(Visit(state, session, headers), id, history_query): AccountVisit,
+) -> Result<Markup, PageError> {
     let api_error = |p| PageError::api(p, &session, &headers);
     let account = state
         .api
@@ -123,16 +140,8 @@ pub async fn page(
 
 /// The history section alone (paging, filtering and refreshing after a live event).
 pub async fn history(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    AccountVisit(Visit(state, session, headers), id, query): AccountVisit,
 ) -> Result<Markup, PageError> {
-    if !is_account_id(&id) {
-        return Err(not_found(&session));
-    }
-    let query = HistoryQuery::from(&query);
     history_page(&state, &session, &id, &query, query.min_seq)
         .await
         .map_err(|p| PageError::api(p, &session, &headers))
@@ -140,17 +149,9 @@ pub async fn history(
 
 /// The chart alone (refreshed after a live event).
 pub async fn chart(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    Query(query): Query<HashMap<String, String>>,
+    AccountVisit(Visit(state, session, headers), id, query): AccountVisit,
 ) -> Result<Markup, PageError> {
-    if !is_account_id(&id) {
-        return Err(not_found(&session));
-    }
-    let min_seq = HistoryQuery::from(&query).min_seq;
-    chart_markup(&state, &session, &id, min_seq)
+    chart_markup(&state, &session, &id, query.min_seq)
         .await
         .map_err(|p| PageError::api(p, &session, &headers))
 }
@@ -210,7 +211,7 @@ async fn history_page(
                     label for="history-type" { "Show" }
                     select #history-type name="type" {
                         option value="" selected[kind.is_empty()] { "every kind" }
-                        @for t in HISTORY_TYPES {
+                        @for t in history_types() {
                             option value=(t) selected[kind == t] { (t) }
                         }
                     }
@@ -466,17 +467,13 @@ fn done_message(action: &str, body: &Value) -> String {
 }
 
 pub async fn submit(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
+    Visit(state, session, headers): Visit,
     Path((id, action)): Path<(String, String)>,
-    Form(values): Form<HashMap<String, String>>,
+    Posted(key, mut view): Posted,
 ) -> Response {
     if !is_account_id(&id) || !MONEY_FORMS.iter().any(|form| form.action == action) {
         return not_found(&session).into_response();
     }
-    let key = key_of(&values);
-    let mut view = FormView::with_values(values);
     let Some(command) = command_of(&id, &action, &mut view) else {
         return (
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -567,7 +564,9 @@ mod tests {
 
     #[test]
     fn reversals_and_refunds_are_filterable_and_render_with_what_they_link() {
-        assert!(HISTORY_TYPES.contains(&"reversal") && HISTORY_TYPES.contains(&"refund"));
+        let filter: Vec<&str> = history_types().collect();
+        assert!(filter.contains(&"reversal") && filter.contains(&"refund"));
+        assert!(!filter.contains(&"opening"));
         let reversal = entry_row(&json!({"version": 4, "type": "reversal", "amount": 30,
             "balance_after": 530, "counterparty_account_id": "shop",
             "transfer_id": "0193-t", "occurred_at": "2026-11-29T10:00:00Z"}))

@@ -1,14 +1,10 @@
 //! The accounts page: the signed-in person's accounts (an admin's: any owner's, searched by
 //! owner), page by page, and opening a new account.
 
-use super::{FormView, PageError, key_of, layout, money};
-use crate::AppState;
+use super::{FormView, PageError, Posted, Visit, layout, money};
 use crate::api::encode;
 use crate::fields::Field;
-use crate::session::Session;
-use axum::Form;
-use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::extract::Query;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use reqwest::Method;
@@ -19,9 +15,7 @@ use std::collections::HashMap;
 const PAGE_LEN: u32 = 25;
 
 pub async fn page(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
+    Visit(state, session, headers): Visit,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Markup, PageError> {
     let owner = query
@@ -102,13 +96,9 @@ fn open_form(view: &FormView) -> Markup {
 }
 
 pub async fn open(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Form(values): Form<HashMap<String, String>>,
+    Visit(state, session, headers): Visit,
+    Posted(key, mut view): Posted,
 ) -> Response {
-    let key = key_of(&values);
-    let mut view = FormView::with_values(values);
     let id = view.value(Field::AccountId.name()).trim().to_owned();
     let currency = view.value(Field::Currency.name()).trim().to_uppercase();
     let mut body = json!({ "account_id": id });

@@ -2,13 +2,12 @@
 //! `{"<account_id>": <amount>, …}` becomes one `PUT /v1/balances`; then a progress bar fed by
 //! `GET /v1/batches/{id}`, asked again every half second until the batch is `done`.
 
-use super::{FormView, PageError, key_of, layout};
-use crate::AppState;
+use super::{FormView, PageError, Visit, admins_only, key_of, layout};
 use crate::feed::is_account_id;
 use crate::fields::Field;
 use crate::session::Session;
-use axum::extract::{Multipart, Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{Multipart, Path};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use reqwest::Method;
@@ -21,22 +20,11 @@ pub const UPLOAD_BYTES_MAX: usize = 16 * 1024 * 1024;
 /// How often a running batch's progress is asked for: chunks of a thousand items commit in
 /// tens of milliseconds, so half a second shows the bar moving without flooding the API.
 const POLL: &str = "every 500ms";
-
-fn admins_only(session: &Session) -> PageError {
-    PageError::Api(
-        crate::api::Problem {
-            status: 403,
-            code: "forbidden".into(),
-            detail: "Balance batches are for admins.".into(),
-        },
-        Some(session.clone()),
-    )
-}
+/// What a user who finds the batch pages is told.
+const BATCHES_FOR_ADMINS: &str = "Balance batches are for admins.";
 
 pub async fn page(session: Session) -> Result<Markup, PageError> {
-    if !session.admin {
-        return Err(admins_only(&session));
-    }
+    admins_only(&session, BATCHES_FOR_ADMINS)?;
     let body = html! {
         h1 { "Balance batches" }
         p.muted { "Sets each listed account's balance (opening accounts that do not exist yet)." }
@@ -120,14 +108,9 @@ pub fn parse_batch(text: &str) -> Result<Map<String, Value>, String> {
     Ok(items)
 }
 
-pub async fn upload(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    mut multipart: Multipart,
-) -> Response {
-    if !session.admin {
-        return admins_only(&session).into_response();
+pub async fn upload(Visit(state, session, headers): Visit, mut multipart: Multipart) -> Response {
+    if let Err(refused) = admins_only(&session, BATCHES_FOR_ADMINS) {
+        return refused.into_response();
     }
     let mut values = HashMap::new();
     let mut file = String::new();
@@ -207,9 +190,7 @@ fn bad_upload(values: HashMap<String, String>, message: &str) -> Response {
 }
 
 pub async fn progress(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
+    Visit(state, session, headers): Visit,
     Path(id): Path<String>,
 ) -> Result<Markup, PageError> {
     let Ok(batch_id) = uuid::Uuid::parse_str(&id) else {

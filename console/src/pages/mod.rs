@@ -12,10 +12,15 @@ pub mod operations;
 pub mod orders;
 pub mod sign_in;
 
+use crate::AppState;
 use crate::api::Problem;
 use crate::assets::{HTMX_PATH, SCRIPT_PATH, STYLE_PATH};
 use crate::fields::{Field, field_for};
 use crate::session::{Session, SignedOut};
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{DOCTYPE, Markup, html};
@@ -24,6 +29,38 @@ use std::collections::HashMap;
 /// htmx without eval (the CSP forbids it) and without its injected indicator styles (idem);
 /// every answer is swapped in, a refusal (4xx) too, since it carries the form with its error.
 const HTMX_CONFIG: &str = r#"{"allowEval":false,"includeIndicatorStyles":false,"responseHandling":[{"code":"204","swap":false},{"code":"...","swap":true}]}"#;
+
+/// What every page asks of a request: the app, the signed-in visitor (else to the sign-in
+/// page), and the request's headers (whether htmx asked, where a refusal sends a visitor
+/// whose token expired).
+#[derive(Debug)]
+pub struct Visit(pub AppState, pub Session, pub HeaderMap);
+
+impl FromRequestParts<AppState> for Visit {
+    type Rejection = SignedOut;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let session = Session::from_request_parts(parts, state).await?;
+        Ok(Self(state.clone(), session, parts.headers.clone()))
+    }
+}
+
+/// A submitted form: its idempotency key (see [`key_of`]) and its values, ready to be shown
+/// again beside their errors.
+#[derive(Debug)]
+pub struct Posted(pub String, pub FormView);
+
+impl<S: Send + Sync> FromRequest<S> for Posted {
+    type Rejection = FormRejection;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Form(values) = Form::<HashMap<String, String>>::from_request(request, state).await?;
+        Ok(Self(key_of(&values), FormView::with_values(values)))
+    }
+}
 
 /// A whole page.
 pub fn layout(title: &str, session: Option<&Session>, body: Markup) -> Markup {
@@ -105,6 +142,24 @@ impl IntoResponse for PageError {
             }
         }
     }
+}
+
+/// Lets admins through; anyone else gets a `403` page saying `detail`. The APIs refuse a
+/// user in any case; the console says so before asking them.
+// A refusal is rendered at once, never passed far up: its size costs nothing worth boxing.
+#[allow(clippy::result_large_err)]
+pub fn admins_only(session: &Session, detail: &str) -> Result<(), PageError> {
+    if session.admin {
+        return Ok(());
+    }
+    Err(PageError::Api(
+        Problem {
+            status: 403,
+            code: "forbidden".into(),
+            detail: detail.into(),
+        },
+        Some(session.clone()),
+    ))
 }
 
 pub async fn home(headers: HeaderMap) -> Redirect {

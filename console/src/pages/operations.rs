@@ -8,11 +8,11 @@
 //! `GET /v1/admin/journal` (command API). A user is refused by the console first, and by the
 //! APIs in any case.
 
-use super::{PageError, layout};
+use super::{PageError, Visit, admins_only, layout};
 use crate::AppState;
-use crate::api::{Problem, encode};
+use crate::api::encode;
 use crate::session::Session;
-use axum::extract::{Query, State};
+use axum::extract::Query;
 use axum::http::HeaderMap;
 use maud::{Markup, html};
 use serde::Deserialize;
@@ -25,25 +25,8 @@ const POLL: &str = "every 2s";
 /// Journal messages per page: a screenful, the API's default.
 const JOURNAL_PAGE_LEN: u64 = 20;
 
-fn admins_only(session: &Session, what: &str) -> PageError {
-    PageError::Api(
-        Problem {
-            status: 403,
-            code: "forbidden".into(),
-            detail: format!("{what} is for admins."),
-        },
-        Some(session.clone()),
-    )
-}
-
-pub async fn page(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-) -> Result<Markup, PageError> {
-    if !session.admin {
-        return Err(admins_only(&session, "Operations"));
-    }
+pub async fn page(Visit(state, session, headers): Visit) -> Result<Markup, PageError> {
+    admins_only(&session, "Operations is for admins.")?;
     let figures = status_fragment(&state, &session, &headers).await?;
     let body = html! {
         h1 { "Operations" }
@@ -55,14 +38,8 @@ pub async fn page(
 }
 
 /// The figures alone, for htmx to swap in every [`POLL`].
-pub async fn status(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-) -> Result<Markup, PageError> {
-    if !session.admin {
-        return Err(admins_only(&session, "Operations"));
-    }
+pub async fn status(Visit(state, session, headers): Visit) -> Result<Markup, PageError> {
+    admins_only(&session, "Operations is for admins.")?;
     status_fragment(&state, &session, &headers).await
 }
 
@@ -122,14 +99,10 @@ pub struct JournalParams {
 }
 
 pub async fn journal(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
+    Visit(state, session, headers): Visit,
     Query(params): Query<JournalParams>,
 ) -> Result<Markup, PageError> {
-    if !session.admin {
-        return Err(admins_only(&session, "The journal"));
-    }
+    admins_only(&session, "The journal is for admins.")?;
     let mut path = format!("/v1/admin/journal?limit={JOURNAL_PAGE_LEN}");
     if let Some(before) = params.before_seq.as_deref().filter(|b| !b.is_empty()) {
         // Passed on as typed: the API refuses a bad one, and the page says why.

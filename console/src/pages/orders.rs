@@ -4,19 +4,14 @@
 //! polled: the status fragment asks again every half second (`hx-trigger="every 500ms"`)
 //! until the order is final, then renders without the trigger, which ends the polling.
 
-use super::{FormView, PageError, key_of, layout, money, parse_amount};
-use crate::AppState;
+use super::{FormView, PageError, Posted, Visit, layout, money, parse_amount};
 use crate::feed::is_account_id;
 use crate::fields::Field;
-use crate::session::Session;
-use axum::Form;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::collections::HashMap;
 
 /// Orders listed: the most recent fifty, a screenful or two.
 const LIST_LEN: u32 = 50;
@@ -26,11 +21,7 @@ const POLL: &str = "every 500ms";
 
 const PLACE_FIELDS: &[Field] = &[Field::Account, Field::Amount];
 
-pub async fn page(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-) -> Result<Markup, PageError> {
+pub async fn page(Visit(state, session, headers): Visit) -> Result<Markup, PageError> {
     let answer = state
         .api
         .query(&session, &format!("/v1/orders?limit={LIST_LEN}"), None)
@@ -82,13 +73,9 @@ fn place_form(view: &FormView, placed: Option<Markup>) -> Markup {
 }
 
 pub async fn place(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
-    Form(values): Form<HashMap<String, String>>,
+    Visit(state, session, headers): Visit,
+    Posted(key, mut view): Posted,
 ) -> Response {
-    let key = key_of(&values);
-    let mut view = FormView::with_values(values);
     let account = view.value(Field::Account.name()).trim().to_owned();
     if !is_account_id(&account) {
         view.field_error(Field::Account, "an account id: letters, digits, - and _");
@@ -137,9 +124,7 @@ pub async fn place(
 
 /// A placed order's status, asking again until it is final.
 pub async fn status(
-    State(state): State<AppState>,
-    session: Session,
-    headers: HeaderMap,
+    Visit(state, session, headers): Visit,
     Path(id): Path<String>,
 ) -> Result<Markup, PageError> {
     let Ok(order_id) = uuid::Uuid::parse_str(&id) else {

@@ -255,9 +255,9 @@ impl Reader {
             self.done = true;
             return;
         }
-        let page = rows::account_entries_between(
+        let page = rows::entries_between(
             self.hub.pool(),
-            &self.subscription.account_id,
+            Some(&self.subscription.account_id),
             i64::try_from(self.last_sent).unwrap_or(i64::MAX),
             i64::try_from(up_to).unwrap_or(i64::MAX),
             PAGE_LEN,

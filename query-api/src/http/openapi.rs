@@ -6,8 +6,7 @@
 //! `scripts/fuzz` checks every answer against this document.
 
 use super::{accounts, admin, batches, entries, feed, holds, jobs, orders, transfers};
-use http_edge::openapi::{add_header_parameter, header_parameter, integer_between};
-use http_edge::probes;
+use http_edge::openapi::{Service, finish, header_parameter, integer_between};
 use utoipa::OpenApi;
 use utoipa::openapi::RefOr;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
@@ -58,9 +57,6 @@ struct QueryApiDoc;
 /// The whole document: the operations above plus what every API shares (security, problems,
 /// edge answers) and the `Ledger-Min-Seq` header every query accepts.
 pub fn document() -> utoipa::openapi::OpenApi {
-    let mut doc = QueryApiDoc::openapi();
-    probes::document(&mut doc, "PostgreSQL answers and the read models exist");
-    let mut doc = http_edge::openapi::finish(doc, &[crate::consistency::PROJECTION_LAGGING]);
     let min_seq = header_parameter(
         "Ledger-Min-Seq",
         "Read-your-writes: wait (bounded) until the read model has applied the journal up to \
@@ -74,7 +70,15 @@ pub fn document() -> utoipa::openapi::OpenApi {
             .maximum(Some(i64::MAX))
             .build(),
     );
-    add_header_parameter(&mut doc, &min_seq, false);
+    let mut doc = finish(
+        QueryApiDoc::openapi(),
+        Service {
+            ready_when: "PostgreSQL answers and the read models exist",
+            service_wide: &[crate::consistency::PROJECTION_LAGGING],
+            header: min_seq,
+            header_with_body_only: false,
+        },
+    );
     describe_feed(&mut doc);
     doc
 }

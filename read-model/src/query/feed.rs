@@ -28,44 +28,39 @@ impl FromRow<'_, PgRow> for FeedEntry {
     }
 }
 
-/// Up to `limit` entries of any account with `after < seq <= up_to`, in journal order.
-pub async fn entries_between(
-    pool: &PgPool,
-    after: i64,
-    up_to: i64,
-    limit: i64,
-) -> Result<Vec<FeedEntry>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT account_id, held_after, ",
-        history_columns!(),
-        " FROM account_entries WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"
-    ))
-    .bind(after)
-    .bind(up_to)
-    .bind(limit)
-    .fetch_all(pool)
-    .await
+/// A query of [`FeedEntry`] rows: their columns, then `$rest` (the filter, order and limit).
+macro_rules! select_feed_entries {
+    ($rest:literal) => {
+        concat!(
+            "SELECT account_id, held_after, ",
+            history_columns!(),
+            " FROM account_entries ",
+            $rest
+        )
+    };
 }
 
-/// Up to `limit` entries of `account_id` with `after < seq <= up_to`, oldest first (an
-/// account's versions and sequences grow together, so its primary key gives the order).
-pub async fn account_entries_between(
+/// Up to `limit` entries with `after < seq <= up_to`: of every account in journal order, or
+/// of `account` only, oldest first (an account's versions and sequences grow together, so its
+/// primary key gives the order).
+pub async fn entries_between(
     pool: &PgPool,
-    account_id: &AccountId,
+    account: Option<&AccountId>,
     after: i64,
     up_to: i64,
     limit: i64,
 ) -> Result<Vec<FeedEntry>, sqlx::Error> {
-    sqlx::query_as(concat!(
-        "SELECT account_id, held_after, ",
-        history_columns!(),
-        " FROM account_entries
-         WHERE account_id = $1 AND seq > $2 AND seq <= $3 ORDER BY version LIMIT $4"
-    ))
-    .bind(account_id.as_str())
-    .bind(after)
-    .bind(up_to)
-    .bind(limit)
+    let sql = match account {
+        None => select_feed_entries!("WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"),
+        Some(_) => select_feed_entries!(
+            "WHERE account_id = $4 AND seq > $1 AND seq <= $2 ORDER BY version LIMIT $3"
+        ),
+    };
+    let query = sqlx::query_as(sql).bind(after).bind(up_to).bind(limit);
+    match account {
+        None => query,
+        Some(account_id) => query.bind(account_id.as_str()),
+    }
     .fetch_all(pool)
     .await
 }

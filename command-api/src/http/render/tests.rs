@@ -1,6 +1,7 @@
 //! Tests of the command answers: their fields, statuses and who sees what.
 
 use super::*;
+use events::{AccountId, AccountState, AccountStatus, Amount, Currency, OwnerId};
 use serde_json::json;
 
 fn actor(principal: &str, admin: bool) -> Actor {
