@@ -1,7 +1,8 @@
 //! Bulk transfers: clients posting `POST /v1/transfers/batch` between N funded accounts for
 //! D seconds — batches of 8,000 transfers each on its own, then atomic batches of 499 —
 //! committed transfers/s and journal messages/s, to set against the durable 1000-message
-//! atomic-batch ceiling of the same run (`main::ratios`).
+//! atomic-batch ceiling of the same run (`main::ratios`). A last run with the projector
+//! stopped shows the write path alone on the cores, as the ceiling has the journal alone.
 //!
 //! The clients run in this process: a few requests a second, each a megabyte of JSON built
 //! before the clock starts, cost the services little beside the journal's work.
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 /// The scenario's rows.
 pub const NOT_ATOMIC: &str = "bulk transfers (8,000 per request)";
 pub const ATOMIC: &str = "bulk transfers, atomic (499 per request)";
+pub const WRITE_PATH_ONLY: &str = "bulk transfers (8,000 per request), projector stopped";
 
 /// Different bodies each client cycles through (random account pairs).
 const BODIES_PER_CLIENT: usize = 4;
@@ -27,7 +29,7 @@ pub async fn run(
     seconds: u64,
     quick: bool,
 ) -> anyhow::Result<()> {
-    let stack = Stack::start(Topology::Durable).await?;
+    let mut stack = Stack::start(Topology::Durable).await?;
     let callers = Callers::mint()?;
     open_accounts(&stack, &callers, "acct-", accounts, FUNDS).await?;
     // Enough requests in flight that the writer always has the next batch queued.
@@ -36,7 +38,11 @@ pub async fn run(
     for (name, atomic, clients, len) in [
         (NOT_ATOMIC, false, plain_clients, plain_len),
         (ATOMIC, true, atomic_clients, atomic_len),
+        (WRITE_PATH_ONLY, false, plain_clients, plain_len),
     ] {
+        if name == WRITE_PATH_ONLY {
+            stack.stop_projector().await?;
+        }
         let stats = &stack.command.stats;
         let (batches0, messages0) = (
             WriterStats::get(&stats.batches),

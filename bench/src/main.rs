@@ -274,7 +274,7 @@ fn ratios(report: &mut Report) {
             );
         }
     }
-    for name in [bulk::NOT_ATOMIC, bulk::ATOMIC] {
+    for name in [bulk::NOT_ATOMIC, bulk::ATOMIC, bulk::WRITE_PATH_ONLY] {
         if let (Some(msgs), Some(batch)) = (report.get(name, "journal messages/s"), batch) {
             report.add(
                 name,

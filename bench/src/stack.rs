@@ -81,7 +81,8 @@ pub struct Stack {
     pub db: TestDatabase,
     pub command: command_api::App,
     pub commands: Http,
-    pub projector: projector::Projector,
+    /// None once [`Stack::stop_projector`] has stopped it.
+    pub projector: Option<projector::Projector>,
     pub query: query_api::App,
     pub queries: Http,
 }
@@ -141,16 +142,27 @@ impl Stack {
             db,
             command,
             commands,
-            projector,
+            projector: Some(projector),
             query,
             queries,
         })
     }
 
+    /// Stops the projector, leaving the write path alone on the cores: what the journal's
+    /// side of a scenario costs without the projection's Postgres writes beside it.
+    pub async fn stop_projector(&mut self) -> anyhow::Result<()> {
+        if let Some(projector) = self.projector.take() {
+            projector.stop().await?;
+        }
+        Ok(())
+    }
+
     pub async fn stop(self) -> anyhow::Result<()> {
         self.query.stop().await?;
         self.command.stop().await?;
-        self.projector.stop().await?;
+        if let Some(projector) = self.projector {
+            projector.stop().await?;
+        }
         drop(self.db);
         drop(self.nats);
         Ok(())
