@@ -10,6 +10,7 @@
 mod bulk;
 mod ceilings;
 mod cluster;
+mod cpu;
 mod feed;
 mod load;
 mod profile;
