@@ -3,6 +3,7 @@
 //! else. On two shared cores a slow step is often someone else's busy moment; this says so
 //! instead of leaving it to guesswork.
 
+use std::collections::HashMap;
 use std::fs;
 
 /// Clock ticks per second in `/proc` times: `USER_HZ`, 100 on every Linux architecture this
@@ -10,16 +11,23 @@ use std::fs;
 const TICKS_PER_S: f64 = 100.0;
 
 /// Busy CPU time so far, in seconds.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Sample {
     /// All cores, every process (`/proc/stat`: everything but idle and I/O wait).
     pub machine: f64,
     /// This process.
     pub own: f64,
-    /// Every process named `postgres` (the server's backends, autovacuum, checkpointer …).
-    pub postgres: f64,
-    /// Every process named `nats-server`.
-    pub nats: f64,
+    /// Each process named `postgres` (the server's backends, autovacuum, checkpointer …) or
+    /// `nats-server`, by pid: a process that exits between two samples is left out of the
+    /// difference (its time lands in everything else) rather than counted as negative.
+    servers: HashMap<u32, (Server, f64)>,
+}
+
+/// The servers told apart from everything else.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
+    Postgres,
+    Nats,
 }
 
 impl Sample {
@@ -31,21 +39,35 @@ impl Sample {
             ..Self::default()
         };
         for entry in fs::read_dir("/proc").ok()?.flatten() {
-            let name = entry.file_name();
-            if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
                 continue;
-            }
+            };
             // A process may exit between listing and reading: it is skipped.
             let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
                 continue;
             };
-            match command_name(&stat) {
-                Some("postgres") => sample.postgres += process_seconds(&stat).unwrap_or(0.0),
-                Some("nats-server") => sample.nats += process_seconds(&stat).unwrap_or(0.0),
-                _ => {}
+            let server = match command_name(&stat) {
+                Some("postgres") => Server::Postgres,
+                Some("nats-server") => Server::Nats,
+                _ => continue,
+            };
+            if let Some(seconds) = process_seconds(&stat) {
+                sample.servers.insert(pid, (server, seconds));
             }
         }
         Some(sample)
+    }
+
+    /// CPU seconds the `server` processes alive at `self` spent since `earlier` (all of it
+    /// for one started since).
+    pub fn server_since(&self, earlier: &Self, server: Server) -> f64 {
+        self.servers
+            .iter()
+            .filter(|(_, (kind, _))| *kind == server)
+            .map(|(pid, (_, seconds))| {
+                seconds - earlier.servers.get(pid).map_or(0.0, |(_, before)| *before)
+            })
+            .sum()
     }
 }
 

@@ -238,9 +238,10 @@ pub struct ReadOutcome {
     pub seconds: f64,
     /// Intended send → answer read, microseconds, at 0.5, 0.99, 0.999 and the maximum.
     pub latency_us: [u64; 4],
-    /// Intended send → actually sent, microseconds, at 0.5, 0.99 and the maximum: the
-    /// generator's own lateness (its timer's millisecond granularity, its share of the cores),
-    /// included in the latency above.
+    /// Intended send → actually sent, microseconds, at 0.5, 0.99 and the maximum: the wait
+    /// for the connection (its previous request not yet answered) and the generator's own
+    /// lateness (its timer's millisecond granularity, its share of the cores), both inside the
+    /// latency above. Close to the latency: the requests queued in the client.
     pub late_us: [u64; 3],
     /// The window (by intended send time) with the slowest answer: its start in milliseconds
     /// after the first intended send, and that answer's latency in microseconds.

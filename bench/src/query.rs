@@ -7,9 +7,10 @@
 //! service checking balances would be.
 //!
 //! Each step also prints what else happened while it ran (ADR 0024): the slowest 100 ms of
-//! it, the generator's own lateness, account-cache misses, checkpoint moves, where the cores
-//! went (the services, the generator, PostgreSQL, nats-server, everything else), and
-//! afterwards any autovacuum or autoanalyze of the read model that fell inside a step.
+//! it, how late requests left the generator (waiting for their connection included),
+//! account-cache misses, checkpoint moves, where the cores went (the services, the generator,
+//! PostgreSQL, nats-server, everything else), and afterwards any autovacuum or autoanalyze of
+//! the read model that fell inside a step.
 
 use crate::cpu;
 use crate::load::{self, ReadArgs, ReadOutcome};
@@ -132,7 +133,7 @@ fn describe(name: &str, outcome: &ReadOutcome, before: &Moment, after: &Moment) 
     let [p50, p99, p999, max] = outcome.latency_us.map(ms);
     let mut line = format!(
         "{name}: served {:.0}/s ({} failed, {} unsent of {}); p50 {p50:.2} p99 {p99:.2} \
-         p99.9 {p999:.2} max {max:.1} ms; slowest 100 ms at {:.1} s ({:.1} ms); generator \
+         p99.9 {p999:.2} max {max:.1} ms; slowest 100 ms at {:.1} s ({:.1} ms); sent \
          late p99 {:.2} ms; cache {} hits, {} misses; checkpoint +{}",
         outcome.served as f64 / outcome.seconds,
         outcome.failed,
@@ -145,11 +146,12 @@ fn describe(name: &str, outcome: &ReadOutcome, before: &Moment, after: &Moment) 
         after.cache_misses - before.cache_misses,
         after.checkpoint.saturating_sub(before.checkpoint),
     );
-    if let (Some(b), Some(a)) = (before.cpu, after.cpu) {
+    if let (Some(b), Some(a)) = (&before.cpu, &after.cpu) {
         let wall = (after.at - before.at).as_seconds_f64();
         let share = |seconds: f64| 100.0 * seconds / wall;
         let (machine, own) = (a.machine - b.machine, a.own - b.own);
-        let (postgres, nats) = (a.postgres - b.postgres, a.nats - b.nats);
+        let postgres = a.server_since(b, cpu::Server::Postgres);
+        let nats = a.server_since(b, cpu::Server::Nats);
         let others = (machine - own - outcome.cpu_seconds - postgres - nats).max(0.0);
         line += &format!(
             "; CPU % of one core: services {:.0}, generator {:.0}, postgres {:.0}, nats {:.0}, \
