@@ -48,6 +48,7 @@ pub async fn run(
             WriterStats::get(&stats.batches),
             WriterStats::get(&stats.messages),
         );
+        let cpu = crate::cpu::Meter::start(&stack.db.url);
         let outcome = load(
             &stack,
             &callers.service,
@@ -73,6 +74,9 @@ pub async fn run(
         );
         report.add(name, "request latency p50", outcome.latency_ms[0], "ms");
         report.add(name, "request latency max", outcome.latency_ms[1], "ms");
+        // The bulk clients run in this process: "services" includes them (a few large
+        // requests, a small share).
+        cpu.report(report, name, outcome.committed as f64, "transfer");
     }
     stack.stop().await
 }

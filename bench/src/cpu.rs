@@ -1,118 +1,265 @@
-//! Where the cores went during a measured step, from Linux's `/proc`: the machine's busy time,
-//! and the shares of this process (the services), PostgreSQL, nats-server and everything
-//! else. On two shared cores a slow step is often someone else's busy moment; this says so
-//! instead of leaving it to guesswork.
+//! CPU time per unit of work, by process: what a figure costs, whatever the machine's load.
+//!
+//! Wall-clock rates on this shared two-core machine move by ±25 % with whatever else runs;
+//! the CPU time each process spends per transfer (or per item, per event) moves much less,
+//! and it answers the question a missed target raises: could two idle cores reach it with
+//! this code at all? `cores ÷ CPU seconds per unit` is the rate the ledger's own processes
+//! could sustain if they had the cores to themselves and overlapped perfectly — an upper
+//! bound, not a forecast.
+//!
+//! Read from `/proc` at the start and end of a measured phase (Linux only; elsewhere the
+//! figures are simply not reported): this process (the three services, in-process), the load
+//! generator's process (`bench load`, the same binary; once it has exited, its time is in this
+//! process's count of waited-for children), nats-server (every node of a cluster), and
+//! PostgreSQL — its background processes and the backends of the scenario's
+//! own database, not those of other databases on the same server.
 
-use std::collections::HashMap;
-use std::fs;
+use crate::report::Report;
+use std::collections::BTreeMap;
 
-/// Clock ticks per second in `/proc` times: `USER_HZ`, 100 on every Linux architecture this
-/// runs on (the kernel fixes it for user space whatever its internal tick).
-const TICKS_PER_S: f64 = 100.0;
+/// The processes a phase's CPU time is split into, in report order.
+const GROUPS: [&str; 4] = ["services", "load generator", "nats-server", "postgres"];
 
-/// Busy CPU time so far, in seconds.
-#[derive(Debug, Clone, Default)]
-pub struct Sample {
-    /// All cores, every process (`/proc/stat`: everything but idle and I/O wait).
-    pub machine: f64,
-    /// This process.
-    pub own: f64,
-    /// Each process named `postgres` (the server's backends, autovacuum, checkpointer …) or
-    /// `nats-server`, by pid: a process that exits between two samples is left out of the
-    /// difference (its time lands in everything else) rather than counted as negative.
-    servers: HashMap<u32, (Server, f64)>,
+/// CPU time (clock ticks) per group at one instant, and the whole machine's busy and total
+/// ticks (from `/proc/stat`), so that what other programs used shows too.
+#[derive(Debug, Default, Clone)]
+struct Snapshot {
+    ticks: BTreeMap<&'static str, u64>,
+    machine_busy: u64,
+    machine_total: u64,
 }
 
-/// The servers told apart from everything else.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Server {
-    Postgres,
-    Nats,
+/// A phase being measured: [`Meter::start`] before it, [`Meter::report`] after.
+#[derive(Debug)]
+pub struct Meter {
+    database: String,
+    start: Option<Snapshot>,
 }
 
-impl Sample {
-    /// Now; `None` where `/proc` cannot be read (not Linux).
-    pub fn take() -> Option<Self> {
-        let mut sample = Self {
-            machine: machine_busy()?,
-            own: own_seconds()?,
-            ..Self::default()
+impl Meter {
+    /// Starts measuring; `database_url` names the scenario's database, whose backends count.
+    pub fn start(database_url: &str) -> Self {
+        let database = database_url
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let start = snapshot(&database);
+        Self { database, start }
+    }
+
+    /// Adds to `report`, under `scenario`, the CPU time per unit (`units` of `unit`, e.g.
+    /// 40,000 transfers) of each group since [`Meter::start`], their sum, the rate two idle
+    /// cores would bound the services, nats-server and Postgres to (the load generator
+    /// excluded: a user's load does not run on the ledger's cores), and the share of the
+    /// machine's CPU that other programs and idleness took meanwhile.
+    pub fn report(&self, report: &mut Report, scenario: &str, units: f64, unit: &str) {
+        let (Some(start), Some(end)) = (self.start.as_ref(), snapshot(&self.database)) else {
+            return;
         };
-        for entry in fs::read_dir("/proc").ok()?.flatten() {
-            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-                continue;
-            };
-            // A process may exit between listing and reading: it is skipped.
-            let Ok(stat) = fs::read_to_string(entry.path().join("stat")) else {
-                continue;
-            };
-            let server = match command_name(&stat) {
-                Some("postgres") => Server::Postgres,
-                Some("nats-server") => Server::Nats,
-                _ => continue,
-            };
-            if let Some(seconds) = process_seconds(&stat) {
-                sample.servers.insert(pid, (server, seconds));
-            }
+        if units <= 0.0 {
+            return;
         }
-        Some(sample)
+        let tick_s = 1.0 / clock_ticks_per_s();
+        let mut ledger_s = 0.0;
+        for group in GROUPS {
+            let seconds = used(start, &end, group) as f64 * tick_s;
+            if group != "load generator" {
+                ledger_s += seconds;
+            }
+            report.add(
+                scenario,
+                &format!("CPU per {unit}: {group}"),
+                seconds / units * 1e6,
+                "µs",
+            );
+        }
+        report.add(
+            scenario,
+            &format!("CPU per {unit}: ledger (without load)"),
+            ledger_s / units * 1e6,
+            "µs",
+        );
+        let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+        report.add(
+            scenario,
+            &format!("bound on {cores} idle cores"),
+            cores * units / ledger_s.max(f64::MIN_POSITIVE),
+            &format!("{unit}s/s"),
+        );
+        let machine = end.machine_total.saturating_sub(start.machine_total) as f64;
+        if machine > 0.0 {
+            let busy = end.machine_busy.saturating_sub(start.machine_busy) as f64;
+            let ours: f64 = GROUPS.iter().map(|g| used(start, &end, g) as f64).sum();
+            report.add(
+                scenario,
+                "machine CPU: other programs",
+                ((busy - ours).max(0.0) / machine) * 100.0,
+                "%",
+            );
+            report.add(
+                scenario,
+                "machine CPU: idle",
+                ((machine - busy) / machine) * 100.0,
+                "%",
+            );
+        }
     }
+}
 
-    /// CPU seconds the `server` processes alive at `self` spent since `earlier` (all of it
-    /// for one started since).
-    pub fn server_since(&self, earlier: &Self, server: Server) -> f64 {
-        self.servers
-            .iter()
-            .filter(|(_, (kind, _))| *kind == server)
-            .map(|(pid, (_, seconds))| {
-                seconds - earlier.servers.get(pid).map_or(0.0, |(_, before)| *before)
-            })
-            .sum()
+/// Ticks `group` used between two snapshots (a process that exited meanwhile takes its ticks
+/// with it, so a group may shrink: counted as nothing rather than negative).
+fn used(start: &Snapshot, end: &Snapshot, group: &str) -> u64 {
+    let at = |s: &Snapshot| s.ticks.get(group).copied().unwrap_or(0);
+    at(end).saturating_sub(at(start))
+}
+
+/// Clock ticks per second of `/proc`'s CPU times: the kernel reports them in `USER_HZ`,
+/// which Linux fixes at 100 on every architecture it exports to user space (`sysconf
+/// (_SC_CLK_TCK)` answers the same, but would need `unsafe` for a constant).
+fn clock_ticks_per_s() -> f64 {
+    100.0
+}
+
+/// Every process's CPU time, grouped; `None` where `/proc` cannot be read.
+fn snapshot(database: &str) -> Option<Snapshot> {
+    let me = std::process::id();
+    let my_name = process_name(me)?;
+    let mut snapshot = Snapshot::default();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let Some((name, ticks)) = process_ticks(pid) else {
+            continue;
+        };
+        let group = if pid == me {
+            // The load generator's process has usually exited by the end of the phase: its
+            // time is then in this process's count of its waited-for children.
+            *snapshot.ticks.entry("load generator").or_default() += children_ticks(pid)?;
+            "services"
+        } else if name == my_name {
+            "load generator"
+        } else if name == "nats-server" {
+            "nats-server"
+        } else if name.starts_with("postgres") && postgres_of(pid, database) {
+            "postgres"
+        } else {
+            continue;
+        };
+        *snapshot.ticks.entry(group).or_default() += ticks;
     }
+    let (busy, total) = machine_ticks()?;
+    snapshot.machine_busy = busy;
+    snapshot.machine_total = total;
+    Some(snapshot)
 }
 
-/// This process's CPU time (user + system), seconds.
-pub fn own_seconds() -> Option<f64> {
-    process_seconds(&fs::read_to_string("/proc/self/stat").ok()?)
+fn process_name(pid: u32) -> Option<String> {
+    process_ticks(pid).map(|(name, _)| name)
 }
 
-/// The machine's busy time over all cores, seconds.
-fn machine_busy() -> Option<f64> {
-    let stat = fs::read_to_string("/proc/stat").ok()?;
-    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
-    let ticks: Vec<f64> = cpu
-        .split_whitespace()
-        .map(|t| t.parse().unwrap_or(0.0))
-        .collect();
-    // user nice system idle iowait irq softirq steal (guest time is already in user).
-    let busy: f64 = ticks.iter().take(8).sum::<f64>() - ticks.get(3)? - ticks.get(4)?;
-    Some(busy / TICKS_PER_S)
-}
-
-/// `comm` from a `/proc/<pid>/stat` line: between the first `(` and the last `)`.
-fn command_name(stat: &str) -> Option<&str> {
-    Some(&stat[stat.find('(')? + 1..stat.rfind(')')?])
-}
-
-/// utime + stime from a `/proc/<pid>/stat` line (fields 14 and 15, counted after `comm`,
-/// which may itself hold spaces).
-fn process_seconds(stat: &str) -> Option<f64> {
-    let rest = &stat[stat.rfind(')')? + 2..];
+/// A process's name and its user + system CPU time in clock ticks (all its threads), from
+/// `/proc/<pid>/stat`: the name is in parentheses and may hold spaces, so the fields are
+/// counted from its closing parenthesis.
+fn process_ticks(pid: u32) -> Option<(String, u64)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (head, rest) = stat.rsplit_once(')')?;
+    let name = head.split_once('(')?.1.to_owned();
+    // After the name: state (field 3) … utime (14), stime (15).
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    // `rest` starts at field 3 (state).
-    let user: f64 = fields.get(11)?.parse().ok()?;
-    let system: f64 = fields.get(12)?.parse().ok()?;
-    Some((user + system) / TICKS_PER_S)
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((name, utime + stime))
+}
+
+/// The user + system CPU time of a process's children that exited and were waited for
+/// (`cutime`, `cstime`: fields 16 and 17).
+fn children_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    Some(fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?)
+}
+
+/// Whether a `postgres` process works for the scenario: a backend of its `database`, or one
+/// of the server's own processes (WAL writer, checkpointer, autovacuum), which serve every
+/// database. A backend's title is `postgres: <user> <database> <client> <state>`.
+fn postgres_of(pid: u32, database: &str) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let title = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    let backend = title.contains('(') || title.contains("[local]");
+    !backend || title.split_whitespace().any(|word| word == database)
+}
+
+/// The machine's busy and total CPU ticks (all cores) from `/proc/stat`'s `cpu` line.
+fn machine_ticks() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let values: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is within user).
+    let total: u64 = values.iter().take(8).sum();
+    let idle = values.get(3)? + values.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{command_name, process_seconds};
+    use super::*;
 
     #[test]
-    fn a_stat_line_gives_its_command_and_cpu_time() {
-        let stat = "4242 (nats server) S 1 4242 4242 0 -1 4194560 900 0 0 0 250 50 0 0 20 0 9 0";
-        assert_eq!(command_name(stat), Some("nats server"));
-        assert_eq!(process_seconds(stat), Some(3.0));
+    fn this_process_is_found_with_its_cpu_time() {
+        let (name, _) = process_ticks(std::process::id()).expect("/proc/self/stat");
+        assert!(!name.is_empty());
+        let snapshot = snapshot("no-such-database").expect("a snapshot");
+        assert!(snapshot.machine_total >= snapshot.machine_busy);
+        assert!(snapshot.ticks.contains_key("services"));
+    }
+
+    #[test]
+    fn busy_work_shows_as_cpu_per_unit_and_a_bound() {
+        let meter = Meter::start("postgres://x@127.0.0.1/some_db");
+        let ticks = || {
+            process_ticks(std::process::id())
+                .expect("/proc/self/stat")
+                .1
+        };
+        let (before, per_s) = (ticks(), clock_ticks_per_s());
+        // Spin until this process has used 300 ms of CPU, however busy the machine is.
+        let mut x = 0u64;
+        while ((ticks() - before) as f64) < 0.3 * per_s {
+            for _ in 0..100_000 {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+            }
+        }
+        std::hint::black_box(x);
+        let mut report = Report::default();
+        meter.report(&mut report, "spin", 1000.0, "item");
+        let services = report
+            .get("spin", "CPU per item: services")
+            .expect("reported");
+        // At least 300 ms over 1000 items (other tests' threads may add to it).
+        assert!(services >= 300.0, "{services} µs");
+        let ledger = report
+            .get("spin", "CPU per item: ledger (without load)")
+            .expect("reported");
+        assert!(ledger >= services);
+        let bound = report.get("spin", "bound on 2 idle cores").or_else(|| {
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            report.get("spin", &format!("bound on {cores} idle cores"))
+        });
+        assert!(bound.is_some_and(|b| b > 0.0 && b.is_finite()), "{bound:?}");
     }
 }

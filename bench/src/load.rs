@@ -246,8 +246,6 @@ pub struct ReadOutcome {
     /// The window (by intended send time) with the slowest answer: its start in milliseconds
     /// after the first intended send, and that answer's latency in microseconds.
     pub worst_window: [u64; 2],
-    /// This process's CPU time (user + system), seconds.
-    pub cpu_seconds: f64,
 }
 
 /// One connection's share of the measurements.
@@ -259,6 +257,21 @@ struct Share {
     served: u64,
     failed: u64,
     unsent: u64,
+}
+
+impl Share {
+    fn new(windows: usize) -> Self {
+        // Three significant digits: the histogram's bounds are fixed, so this cannot fail.
+        let histogram = || Histogram::<u64>::new(3).expect("three significant digits");
+        Self {
+            latency: histogram(),
+            late: histogram(),
+            windows: vec![0; windows],
+            served: 0,
+            failed: 0,
+            unsent: 0,
+        }
+    }
 }
 
 pub async fn reads(args: ReadArgs) -> anyhow::Result<()> {
@@ -292,14 +305,7 @@ async fn run_reads(args: ReadArgs) -> anyhow::Result<ReadOutcome> {
             .build()?;
         let (args, ready_tx, mut start_rx) = (args.clone(), ready_tx.clone(), start_rx.clone());
         tasks.spawn(async move {
-            let mut share = Share {
-                latency: Histogram::<u64>::new(3).expect("histogram"),
-                late: Histogram::<u64>::new(3).expect("histogram"),
-                windows: vec![0; windows],
-                served: 0,
-                failed: 0,
-                unsent: 0,
-            };
+            let mut share = Share::new(windows);
             let _ = read_once(&client, &args, connection % args.accounts).await;
             let _ = ready_tx.send(()).await;
             drop(ready_tx);
@@ -350,14 +356,7 @@ async fn run_reads(args: ReadArgs) -> anyhow::Result<ReadOutcome> {
     // A moment after the last warm-up, so that no connection starts behind.
     let start = Instant::now() + Duration::from_millis(10);
     start_tx.send(Some(start))?;
-    let mut total = Share {
-        latency: Histogram::<u64>::new(3)?,
-        late: Histogram::<u64>::new(3)?,
-        windows: vec![0; windows],
-        served: 0,
-        failed: 0,
-        unsent: 0,
-    };
+    let mut total = Share::new(windows);
     while let Some(share) = tasks.join_next().await {
         let share = share?;
         total.latency.add(&share.latency)?;
@@ -388,7 +387,6 @@ async fn run_reads(args: ReadArgs) -> anyhow::Result<ReadOutcome> {
             u64::try_from(worst).unwrap_or(u64::MAX) * WINDOW_MS,
             slowest,
         ],
-        cpu_seconds: crate::cpu::own_seconds().unwrap_or(f64::NAN),
     })
 }
 

@@ -55,9 +55,11 @@ async fn measure(
     let mut steps = Vec::new();
     for (kind, read) in [("balance", "balance"), ("history", "entries?limit=20")] {
         let mut served_max = 0.0_f64;
+        let (sweep, mut reads) = (cpu::Meter::start(&stack.db.url), 0);
         for &rate in rates {
             let name = format!("query {kind} at {rate} req/s{label}");
             let before = Moment::now(&stack, &callers.service).await;
+            let step = cpu::Meter::start(&stack.db.url);
             let outcome = load::spawn_reads(&ReadArgs {
                 query_url: stack.queries.base.clone(),
                 token: callers.service.clone(),
@@ -70,6 +72,10 @@ async fn measure(
             })
             .await?;
             let after = Moment::now(&stack, &callers.service).await;
+            // The step's CPU split, for its line only (the sweep's goes to the report).
+            let mut split = Report::default();
+            step.report(&mut split, &name, outcome.served as f64, "read");
+            reads += outcome.served;
             let ms = |us: u64| us as f64 / 1e3;
             let served = outcome.served as f64 / outcome.seconds;
             served_max = served_max.max(served);
@@ -77,15 +83,12 @@ async fn measure(
             report.add(&name, "latency p50", ms(outcome.latency_us[0]), "ms");
             report.add(&name, "latency p99", ms(outcome.latency_us[1]), "ms");
             report.add(&name, "latency p99.9", ms(outcome.latency_us[2]), "ms");
-            println!("{}", describe(&name, &outcome, &before, &after));
+            println!("{}", describe(&name, &outcome, &before, &after, &split));
             steps.push((name, before.at, after.at));
         }
-        report.add(
-            &format!("query {kind}{label}"),
-            "most req/s served",
-            served_max,
-            "req/s",
-        );
+        let sweep_name = format!("query {kind}{label}");
+        report.add(&sweep_name, "most req/s served", served_max, "req/s");
+        sweep.report(report, &sweep_name, reads as f64, "read");
     }
     if let Err(e) = print_autovacuums(&stack, &steps).await {
         println!("(autovacuum times not read: {e})");
@@ -96,7 +99,6 @@ async fn measure(
 /// What the services had done by a moment: for the difference across a step.
 struct Moment {
     at: DateTime<Utc>,
-    cpu: Option<cpu::Sample>,
     cache_hits: f64,
     cache_misses: f64,
     /// The query API's checkpoint (`Ledger-Seq`).
@@ -116,7 +118,6 @@ impl Moment {
         let answer = stack.queries.get("/v1/accounts/q-0/balance", token).await;
         Self {
             at: Utc::now(),
-            cpu: cpu::Sample::take(),
             cache_hits: counter("hit"),
             cache_misses: counter("miss"),
             checkpoint: answer
@@ -128,7 +129,13 @@ impl Moment {
 }
 
 /// One line on a step: the figures and what else happened while it ran.
-fn describe(name: &str, outcome: &ReadOutcome, before: &Moment, after: &Moment) -> String {
+fn describe(
+    name: &str,
+    outcome: &ReadOutcome,
+    before: &Moment,
+    after: &Moment,
+    split: &Report,
+) -> String {
     let ms = |us: u64| us as f64 / 1e3;
     let [p50, p99, p999, max] = outcome.latency_us.map(ms);
     let mut line = format!(
@@ -146,25 +153,32 @@ fn describe(name: &str, outcome: &ReadOutcome, before: &Moment, after: &Moment) 
         after.cache_misses - before.cache_misses,
         after.checkpoint.saturating_sub(before.checkpoint),
     );
-    if let (Some(b), Some(a)) = (&before.cpu, &after.cpu) {
-        let wall = (after.at - before.at).as_seconds_f64();
-        let share = |seconds: f64| 100.0 * seconds / wall;
-        let (machine, own) = (a.machine - b.machine, a.own - b.own);
-        let postgres = a.server_since(b, cpu::Server::Postgres);
-        let nats = a.server_since(b, cpu::Server::Nats);
-        let others = (machine - own - outcome.cpu_seconds - postgres - nats).max(0.0);
+    // CPU per read × reads ÷ wall time: each group's share of one core over the step.
+    let wall = (after.at - before.at).as_seconds_f64();
+    let share = |group: &str| {
+        split
+            .get(name, &format!("CPU per read: {group}"))
+            .map(|us| us * outcome.served as f64 / 1e6 / wall * 100.0)
+    };
+    if let (Some(services), Some(generator), Some(postgres), Some(nats)) = (
+        share("services"),
+        share("load generator"),
+        share("postgres"),
+        share("nats-server"),
+    ) {
         line += &format!(
-            "; CPU % of one core: services {:.0}, generator {:.0}, postgres {:.0}, nats {:.0}, \
-             others {:.0}",
-            share(own),
-            share(outcome.cpu_seconds),
-            share(postgres),
-            share(nats),
-            share(others),
+            "; CPU % of one core: services {services:.0}, generator {generator:.0}, postgres \
+             {postgres:.0}, nats {nats:.0}"
         );
+    }
+    if let Some(others) = split.get(name, "machine CPU: other programs") {
+        line += &format!("; other programs {others:.0} % of the machine");
     }
     line
 }
+
+/// When an autovacuum or autoanalyze last ran on a table, if ever.
+type LastRun = Option<DateTime<Utc>>;
 
 /// Prints each autovacuum and autoanalyze of the read model's tables since the first step
 /// began, and the step it fell in (PostgreSQL keeps only the last of each per table).
@@ -173,7 +187,7 @@ async fn print_autovacuums(
     steps: &[(String, DateTime<Utc>, DateTime<Utc>)],
 ) -> anyhow::Result<()> {
     let pool = sqlx::PgPool::connect(&stack.db.url).await?;
-    let runs: Vec<(String, Option<DateTime<Utc>>, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let runs: Vec<(String, LastRun, LastRun)> = sqlx::query_as(
         "SELECT relname::text, last_autovacuum, last_autoanalyze FROM pg_stat_user_tables",
     )
     .fetch_all(&pool)

@@ -74,6 +74,7 @@ pub async fn run(report: &mut Report, events_total: usize, runs: usize) -> anyho
     }
     // Each run rebuilds the schema the previous one swapped in, over the same journal.
     let mut runs_done = Vec::with_capacity(runs);
+    let cpu = crate::cpu::Meter::start(&db.url);
     for run in 1..=runs.max(1) {
         let recording = crate::profile::Recording::start("replay")?;
         let result = projector::rebuild::rebuild(&client, STREAM, &db.url, "ledger", true).await?;
@@ -95,5 +96,7 @@ pub async fn run(report: &mut Report, events_total: usize, runs: usize) -> anyho
     // The median run's (the only one's, by default).
     report.add(&name, "rebuild rate", median.events_per_s(), "events/s");
     report.add(&name, "rebuild time", median.seconds, "s");
+    let events: u64 = runs_done.iter().map(|r| r.events).sum();
+    cpu.report(report, &name, events as f64, "event");
     Ok(())
 }

@@ -22,6 +22,7 @@ pub async fn run(
         .collect();
     let body = Value::Object(body);
     let http = reqwest::Client::new();
+    let cpu = crate::cpu::Meter::start(&stack.db.url);
     let started = Instant::now();
     let response = http
         .put(format!("{}/v1/balances", stack.commands.base))
@@ -104,5 +105,6 @@ pub async fn run(
         items as f64 / done.as_secs_f64(),
         "items/s",
     );
+    cpu.report(report, &name, items as f64, "item");
     stack.stop().await
 }

@@ -47,6 +47,7 @@ pub async fn run(
     bar.set_message(format!("{name}: {clients} clients for {seconds} s"));
     bar.enable_steady_tick(Duration::from_millis(200));
     let recording = crate::profile::Recording::start(name)?;
+    let cpu = crate::cpu::Meter::start(&stack.db.url);
     let load = crate::load::spawn(
         &stack.commands.base,
         &stack.queries.base,
@@ -64,6 +65,7 @@ pub async fn run(
     let ms = |us: u64| us as f64 / 1e3;
     let rate = load.committed as f64 / load.seconds;
     report.add(name, "committed transfers/s", rate, "transfers/s");
+    cpu.report(report, name, load.committed as f64, "transfer");
     report.add(name, "journal messages/s", 2.0 * rate, "msgs/s");
     report.add(name, "latency p50", ms(load.latency_us[0]), "ms");
     report.add(name, "latency p99", ms(load.latency_us[1]), "ms");

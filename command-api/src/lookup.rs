@@ -48,7 +48,9 @@ pub enum LookupError {
 }
 
 /// The transfer `transfer_id`: its own subject's state once reversed, else its facts from its
-/// `transfer_sent` (version 0, nothing reversed). `None`: no such transfer in its window.
+/// `transfer_sent` (version 0, nothing reversed). `None`: no such transfer — checked against
+/// the stream's leader, so that a transfer or reversal acknowledged before the call is never
+/// reported missing because a trailing replica answered.
 pub async fn transfer(
     client: &async_nats::Client,
     stream: &str,
@@ -56,37 +58,39 @@ pub async fn transfer(
 ) -> Result<Option<TransferState>, LookupError> {
     let subject = subjects::transfer(&transfer_id);
     if let Some(stored) = last(client, stream, &subject).await? {
-        return Ok(decoded(&stored)?.event.transfer_state().cloned());
+        return transfer_state(&stored);
     }
-    let Some(window) = window_of(transfer_id) else {
-        return Ok(None);
-    };
-    let id = transfer_id.to_string();
-    let found = direct::first_since(
-        client,
-        stream,
-        &TimeWindow {
-            filter: subjects::ACCOUNTS,
-            since: window.0,
-            until: window.1,
-        },
-        |message| is_transfer_sent(message, &id),
-    )
-    .await?;
-    let Some(stored) = found else {
-        return Ok(None);
-    };
-    Ok(match decoded(&stored)?.event {
-        Event::TransferSent(leg) if leg.transfer_id == transfer_id => {
-            Some(TransferState::unreversed(
-                leg.account_id,
-                leg.counterparty_account_id,
-                leg.amount,
-                leg.state.currency,
-            ))
+    let found = match window_of(transfer_id) {
+        Some((since, until)) => {
+            let id = transfer_id.to_string();
+            let window = TimeWindow {
+                filter: subjects::ACCOUNTS,
+                since,
+                until,
+            };
+            direct::first_since(client, stream, &window, |m| is_transfer_sent(m, &id)).await?
         }
-        _ => None,
-    })
+        None => None,
+    };
+    if let Some(stored) = found {
+        return Ok(match decoded(&stored)?.event {
+            Event::TransferSent(leg) if leg.transfer_id == transfer_id => {
+                Some(TransferState::unreversed(
+                    leg.account_id,
+                    leg.counterparty_account_id,
+                    leg.amount,
+                    leg.state.currency,
+                ))
+            }
+            _ => None,
+        });
+    }
+    // Not in its window: a transfer from outside it can still have been reversed just now,
+    // which a trailing replica may not show yet. The leader is the last word.
+    match direct::last_for_subject_from_leader(client, stream, &subject).await? {
+        Some(stored) => transfer_state(&stored),
+        None => Ok(None),
+    }
 }
 
 /// The order `order_id` as its last message leaves it.
@@ -95,7 +99,13 @@ pub async fn order(
     stream: &str,
     order_id: Uuid,
 ) -> Result<Option<OrderState>, LookupError> {
-    let Some(stored) = last(client, stream, &subjects::order(&order_id)).await? else {
+    let subject = subjects::order(&order_id);
+    let stored = match last(client, stream, &subject).await? {
+        Some(stored) => Some(stored),
+        // A trailing replica may not show an order placed a moment ago; the leader does.
+        None => direct::last_for_subject_from_leader(client, stream, &subject).await?,
+    };
+    let Some(stored) = stored else {
         return Ok(None);
     };
     Ok(decoded(&stored)?.event.order_state().cloned())
@@ -143,6 +153,10 @@ async fn last(
 ) -> Result<Option<Stored>, LookupError> {
     let found = direct::last_for_subjects(client, stream, &[subject.to_owned()]).await?;
     Ok(found.into_iter().next())
+}
+
+fn transfer_state(stored: &Stored) -> Result<Option<TransferState>, LookupError> {
+    Ok(decoded(stored)?.event.transfer_state().cloned())
 }
 
 fn decoded(stored: &Stored) -> Result<Envelope, LookupError> {

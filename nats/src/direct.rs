@@ -33,6 +33,14 @@ const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 /// 5 s to the write outage after a leader's death (docs/scale-out.md has the figures).
 pub const LEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long [`first_since`] waits for the replica answering it to reach the leader's last
+/// message. A follower trails by milliseconds in steady state; one back from a partition or
+/// a lost disk may trail by seconds, and a caller is better told "retry" than kept waiting.
+pub const REPLICA_CATCH_UP_MAX: Duration = Duration::from_secs(3);
+
+/// How often [`first_since`] asks again while a replica catches up.
+const REPLICA_CATCH_UP_POLL: Duration = Duration::from_millis(20);
+
 /// A message as stored in the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Stored {
@@ -48,7 +56,8 @@ impl Stored {
         self.headers.get(name).map(|v| v.as_str())
     }
 
-    /// When the server stored the message (direct-get answers say it in a header).
+    /// When the server stored the message (direct-get answers say it in a header; a leader's
+    /// message get says it in a field, copied into that header).
     pub fn stored_at(&self) -> Option<chrono::DateTime<chrono::Utc>> {
         let raw = self.header(crate::headers::TIME_STAMP)?;
         chrono::DateTime::parse_from_rfc3339(raw)
@@ -57,6 +66,7 @@ impl Stored {
     }
 }
 
+/// Why a read of the journal failed.
 #[derive(Debug, Error)]
 pub enum DirectGetError {
     #[error("direct get failed: {0}")]
@@ -67,6 +77,10 @@ pub enum DirectGetError {
     Status { status: u16, description: String },
     #[error("direct get answer lacks {0}")]
     Malformed(&'static str),
+    #[error(
+        "the replicas answering direct gets trail the leader (read up to {at:?}, the leader holds {leader})"
+    )]
+    Trailing { at: Option<u64>, leader: u64 },
 }
 
 /// The last message of each subject that has one (subjects without messages are absent).
@@ -187,6 +201,9 @@ struct RawMessage {
     hdrs: Option<String>,
     #[serde(default)]
     data: Option<String>,
+    /// When the server stored it (RFC 3339): a direct get's `Nats-Time-Stamp` header.
+    #[serde(default)]
+    time: Option<String>,
 }
 
 impl RawMessage {
@@ -199,8 +216,11 @@ impl RawMessage {
                 .map_err(|_| DirectGetError::Malformed(what))
                 .map(Option::unwrap_or_default)
         };
-        let headers =
+        let mut headers =
             parse_headers(&decode(self.hdrs, "hdrs")?).ok_or(DirectGetError::Malformed("hdrs"))?;
+        if let Some(time) = self.time {
+            headers.insert(crate::headers::TIME_STAMP, time.as_str());
+        }
         let msg_id = headers
             .get(crate::headers::MSG_ID)
             .map(|v| v.as_str().to_owned());
@@ -263,6 +283,13 @@ pub struct TimeWindow<'a> {
 /// stops at the first accepted message, at the first message stored after `window.until`, or
 /// at the end of the stream. Its cost is the number of messages read, so callers keep the
 /// window short.
+///
+/// "The end of the stream" is the leader's: the replica that answers a direct get may trail
+/// it, and a message acknowledged just before the call must not be reported missing because
+/// that replica has not stored it yet. So when a replica runs out of messages inside the
+/// window, the leader is asked for the last message on `window.filter`, and the reading goes
+/// on — waiting for the replicas to catch up, up to [`REPLICA_CATCH_UP_MAX`] — until it has
+/// passed that message ([`DirectGetError::Trailing`] if the replicas stay behind).
 pub async fn first_since(
     client: &Client,
     stream: &str,
@@ -274,20 +301,51 @@ pub async fn first_since(
         "next_by_subj": window.filter,
         "batch": RANGE_LEN_MAX,
     });
+    // The next sequence to read, once a page has been read.
+    let mut next: Option<u64> = None;
+    // The leader's last sequence on the filter, asked once a replica runs out.
+    let mut leader_last: Option<(u64, Option<chrono::DateTime<chrono::Utc>>)> = None;
+    let deadline = tokio::time::Instant::now() + REPLICA_CATCH_UP_MAX;
     loop {
-        let page = batch_request(client, stream, request).await?;
-        let Some(last) = page.last().map(|m| m.seq) else {
-            return Ok(None);
-        };
-        for message in page {
-            if message.stored_at().is_some_and(|at| at > window.until) {
-                return Ok(None);
+        let page = batch_request(client, stream, request.clone()).await?;
+        if let Some(last) = page.last().map(|m| m.seq) {
+            for message in page {
+                if message.stored_at().is_some_and(|at| at > window.until) {
+                    return Ok(None);
+                }
+                if wanted(&message) {
+                    return Ok(Some(message));
+                }
             }
-            if wanted(&message) {
-                return Ok(Some(message));
-            }
+            next = Some(last + 1);
+            request =
+                json!({ "seq": last + 1, "next_by_subj": window.filter, "batch": RANGE_LEN_MAX });
+            continue;
         }
-        request = json!({ "seq": last + 1, "next_by_subj": window.filter, "batch": RANGE_LEN_MAX });
+        let (stream_last, stored_at) = match leader_last {
+            Some(last) => last,
+            None => {
+                let last = leader_get(client, stream, json!({ "last_by_subj": window.filter }))
+                    .await?
+                    .map_or((0, None), |m| (m.seq, m.stored_at()));
+                *leader_last.insert(last)
+            }
+        };
+        let read_past_it = match next {
+            Some(seq) => seq > stream_last,
+            // Nothing read yet: the leader's last message must be older than the window.
+            None => stream_last == 0 || stored_at.is_some_and(|at| at < window.since),
+        };
+        if read_past_it {
+            return Ok(None);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(DirectGetError::Trailing {
+                at: next,
+                leader: stream_last,
+            });
+        }
+        tokio::time::sleep(REPLICA_CATCH_UP_POLL).await;
     }
 }
 
