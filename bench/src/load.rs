@@ -13,7 +13,7 @@
 //! connection handling, parsing, a second process competing for two cores.
 
 use hdrhistogram::Histogram;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -165,28 +165,28 @@ pub async fn spawn(
     clients: usize,
     seconds: u64,
 ) -> anyhow::Result<Outcome> {
-    let output = tokio::process::Command::new(std::env::current_exe()?)
-        .args([
+    let (accounts, clients, seconds) = (
+        accounts.to_string(),
+        clients.to_string(),
+        seconds.to_string(),
+    );
+    run_child(
+        &[
             "load",
             "--command-url",
             command_url,
             "--query-url",
             query_url,
-        ])
-        .args(["--accounts", &accounts.to_string()])
-        .args(["--clients", &clients.to_string()])
-        .args(["--seconds", &seconds.to_string()])
-        .env("BENCH_TOKEN", token)
-        .kill_on_drop(true)
-        .output()
-        .await?;
-    anyhow::ensure!(
-        output.status.success(),
-        "the load generator failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let printed: Value = serde_json::from_slice(&output.stdout)?;
-    Ok(serde_json::from_value(printed)?)
+            "--accounts",
+            &accounts,
+            "--clients",
+            &clients,
+            "--seconds",
+            &seconds,
+        ],
+        token,
+    )
+    .await
 }
 
 /// Latency is recorded per window of this length (by intended send time), so that a slow
@@ -416,21 +416,47 @@ fn micros(duration: Duration) -> u64 {
 /// Runs the read load generator as a child process of this binary and returns what it
 /// printed.
 pub async fn spawn_reads(args: &ReadArgs) -> anyhow::Result<ReadOutcome> {
+    let (accounts, rate) = (args.accounts.to_string(), args.rate.to_string());
+    let (seconds, connections) = (args.seconds.to_string(), args.connections.to_string());
+    run_child(
+        &[
+            "reads",
+            "--query-url",
+            &args.query_url,
+            "--prefix",
+            &args.prefix,
+            "--accounts",
+            &accounts,
+            "--read",
+            &args.read,
+            "--rate",
+            &rate,
+            "--seconds",
+            &seconds,
+            "--connections",
+            &connections,
+        ],
+        &args.token,
+    )
+    .await
+}
+
+/// Runs this binary with `args` (a generator mode), the token in its environment rather than
+/// on its command line, and parses the one JSON object it prints.
+async fn run_child<T: serde::de::DeserializeOwned>(
+    args: &[&str],
+    token: &str,
+) -> anyhow::Result<T> {
     let output = tokio::process::Command::new(std::env::current_exe()?)
-        .args(["reads", "--query-url", &args.query_url])
-        .args(["--prefix", &args.prefix])
-        .args(["--accounts", &args.accounts.to_string()])
-        .args(["--read", &args.read])
-        .args(["--rate", &args.rate.to_string()])
-        .args(["--seconds", &args.seconds.to_string()])
-        .args(["--connections", &args.connections.to_string()])
-        .env("BENCH_TOKEN", &args.token)
+        .args(args)
+        .env("BENCH_TOKEN", token)
         .kill_on_drop(true)
         .output()
         .await?;
     anyhow::ensure!(
         output.status.success(),
-        "the read load generator failed: {}",
+        "the load generator ({}) failed: {}",
+        args.first().unwrap_or(&""),
         String::from_utf8_lossy(&output.stderr)
     );
     Ok(serde_json::from_slice(&output.stdout)?)
