@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 /// Whether an account takes movements. Only `open` exists so far; the field is journaled from
 /// the start so that later statuses (frozen, closed) need no schema change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AccountStatus {
     Open,

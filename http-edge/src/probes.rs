@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Serialize;
 use std::fmt::Display;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{ContentBuilder, OpenApi, Ref, Response, ResponseBuilder};
 use utoipa::{PartialSchema, ToSchema};
 
@@ -74,9 +75,19 @@ pub async fn healthz() -> Json<Alive> {
     Json(Alive { status: "ok" })
 }
 
+/// The tag of the probes' operations.
+const TAG: &str = "probes";
+
 /// Adds the probes every service answers to its OpenAPI document: `GET /healthz` and
-/// `GET /readyz`, whose `checks` say what this service needs to be ready.
+/// `GET /readyz`, whose `checks` say what this service needs to be ready, under their own
+/// tag (after the service's).
 pub fn document(doc: &mut OpenApi, checks: &str) {
+    doc.tags.get_or_insert_with(Vec::new).push(
+        TagBuilder::new()
+            .name(TAG)
+            .description(Some("Liveness and readiness"))
+            .build(),
+    );
     let components = doc.components.get_or_insert_with(Default::default);
     for (name, schema) in [("Alive", Alive::schema()), ("Ready", Ready::schema())] {
         components.schemas.insert(name.to_owned(), schema);
@@ -96,7 +107,7 @@ pub fn document(doc: &mut OpenApi, checks: &str) {
         let operation = OperationBuilder::new()
             .operation_id(Some(id))
             .summary(Some(summary))
-            .tag("probes")
+            .tag(TAG)
             .response("200", response)
             .build();
         PathItem::new(HttpMethod::Get, operation)

@@ -31,7 +31,6 @@ pub struct AccountAnswer {
     /// 1 after opening, +1 per change: gapless.
     #[schema(minimum = 1)]
     pub version: u64,
-    #[schema(value_type = AccountStatusSchema)]
     pub status: AccountStatus,
     pub job_id: Uuid,
 }
@@ -115,7 +114,6 @@ pub struct RefundAnswer {
     /// Given back by every refund of the order so far (at most its amount).
     #[schema(minimum = 1)]
     pub refunded_total: i64,
-    #[schema(value_type = OrderStatusSchema)]
     pub status: OrderStatus,
     /// The order's account after the refund.
     pub account: TransferFrom,
@@ -190,7 +188,6 @@ pub struct HoldAnswer {
     /// What was taken when captured; 0 otherwise.
     #[schema(minimum = 0)]
     pub captured: i64,
-    #[schema(value_type = HoldStatusSchema)]
     pub status: HoldStatus,
     /// When the system voids the hold; `null`: never.
     pub expires_at: Option<DateTime<Utc>>,
@@ -210,11 +207,10 @@ pub struct OrderAnswer {
     pub job_id: Uuid,
     pub account_id: AccountId,
     pub amount: Amount,
-    #[schema(value_type = OrderStatusSchema)]
     pub status: OrderStatus,
     /// Why the order was rejected (only on a replay after the executor rejected it).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(required = false, value_type = OrderRejectionSchema)]
+    #[schema(required = false, value_type = OrderRejection)]
     pub reason: Option<OrderRejection>,
 }
 
@@ -246,44 +242,6 @@ pub struct BatchRecorded {
     pub batch_id: Uuid,
     pub items: usize,
     pub job_id: Uuid,
-}
-
-/// The statuses of the events crate's enums, for the document: they serialize as these
-/// snake_case names.
-#[derive(Debug, ToSchema)]
-#[schema(as = AccountStatus, rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum AccountStatusSchema {
-    Open,
-}
-
-#[derive(Debug, ToSchema)]
-#[schema(as = HoldStatus, rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum HoldStatusSchema {
-    Placed,
-    Captured,
-    Voided,
-}
-
-#[derive(Debug, ToSchema)]
-#[schema(as = OrderStatus, rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum OrderStatusSchema {
-    New,
-    Paid,
-    Rejected,
-    PartiallyRefunded,
-    Refunded,
-}
-
-#[derive(Debug, ToSchema)]
-#[schema(as = OrderRejection, rename_all = "snake_case")]
-#[allow(dead_code)]
-pub enum OrderRejectionSchema {
-    AccountNotFound,
-    InsufficientFunds,
-    CurrencyMismatch,
 }
 
 impl AccountAnswer {

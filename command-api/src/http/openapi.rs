@@ -44,7 +44,6 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         (name = "balances", description = "Setting many balances at once (admin)"),
         (name = "orders", description = "Orders paid asynchronously by the payment executor, refunded by admins"),
         (name = "journal", description = "Reading the journal's recent messages (admin)"),
-        (name = "probes", description = "Liveness and readiness"),
     )
 )]
 struct CommandApiDoc;

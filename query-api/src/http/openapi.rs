@@ -49,7 +49,6 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
         (name = "orders", description = "Orders, their payment and refunds"),
         (name = "transfers", description = "Transfers and their reversals"),
         (name = "admin", description = "Operating the read side (admin)"),
-        (name = "probes", description = "Liveness and readiness"),
     )
 )]
 struct QueryApiDoc;

@@ -6,22 +6,12 @@ use crate::state::AppState;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
-use events::{AccountId, Amount, Currency, OwnerId};
+use events::{AccountId, Amount, Currency, OrderStatus, OwnerId};
 use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
 use read_model::query::orders;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum OrderStatus {
-    New,
-    Paid,
-    Rejected,
-    PartiallyRefunded,
-    Refunded,
-}
 
 /// An order.
 #[derive(Debug, Serialize, ToSchema)]
