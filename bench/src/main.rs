@@ -83,6 +83,8 @@ struct Cli {
 enum Mode {
     /// Be the transfer load generator the transfer scenarios start in a process of its own.
     Load(load::Args),
+    /// Be the read load generator the query scenario starts in a process of its own.
+    Reads(load::ReadArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -90,7 +92,7 @@ fn main() -> anyhow::Result<()> {
     // Threads named after their process's part, so that a system-wide profile tells the
     // services from the load generator (both are this binary).
     let threads = match cli.mode {
-        Some(Mode::Load(_)) => "load-gen",
+        Some(Mode::Load(_) | Mode::Reads(_)) => "load-gen",
         None => "tally",
     };
     tokio::runtime::Builder::new_multi_thread()
@@ -101,8 +103,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Some(Mode::Load(args)) = cli.mode {
-        return load::main(args).await;
+    match cli.mode {
+        Some(Mode::Load(args)) => return load::main(args).await,
+        Some(Mode::Reads(args)) => return load::reads(args).await,
+        None => {}
     }
     profile::record_into(cli.perf_record.clone());
     stack::compress_journals(cli.journal_compression);
