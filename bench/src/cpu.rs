@@ -10,9 +10,10 @@
 //! Read from `/proc` at the start and end of a measured phase (Linux only; elsewhere the
 //! figures are simply not reported): this process (the three services, in-process), the load
 //! generator's process (`bench load`, the same binary; once it has exited, its time is in this
-//! process's count of waited-for children), nats-server (every node of a cluster), and
-//! PostgreSQL — its background processes and the backends of the scenario's
-//! own database, not those of other databases on the same server.
+//! process's count of waited-for children), the nats-servers it started (every node of a
+//! cluster; not other programs' servers on the machine), and PostgreSQL — its background
+//! processes and the backends of the scenario's own database, not those of other databases
+//! on the same server.
 
 use crate::report::Report;
 use std::collections::BTreeMap;
@@ -147,7 +148,8 @@ fn snapshot(database: &str) -> Option<Snapshot> {
             "services"
         } else if name == my_name {
             "load generator"
-        } else if name == "nats-server" {
+        } else if name == "nats-server" && parent_of(pid) == Some(me) {
+            // This run's own servers only: not other programs' on the same machine.
             "nats-server"
         } else if name.starts_with("postgres") && postgres_of(pid, database) {
             "postgres"
@@ -178,6 +180,17 @@ fn process_ticks(pid: u32) -> Option<(String, u64)> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((name, utime + stime))
+}
+
+/// A process's parent (field 4 of `/proc/<pid>/stat`).
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
 }
 
 /// The user + system CPU time of a process's children that exited and were waited for
