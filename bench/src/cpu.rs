@@ -128,7 +128,7 @@ fn clock_ticks_per_s() -> f64 {
 /// Every process's CPU time, grouped; `None` where `/proc` cannot be read.
 fn snapshot(database: &str) -> Option<Snapshot> {
     let me = std::process::id();
-    let my_name = process_name(me)?;
+    let my_name = proc_stat(me)?.name;
     let mut snapshot = Snapshot::default();
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry
@@ -138,25 +138,25 @@ fn snapshot(database: &str) -> Option<Snapshot> {
         else {
             continue;
         };
-        let Some((name, ticks)) = process_ticks(pid) else {
+        let Some(stat) = proc_stat(pid) else {
             continue;
         };
         let group = if pid == me {
             // The load generator's process has usually exited by the end of the phase: its
             // time is then in this process's count of its waited-for children.
-            *snapshot.ticks.entry("load generator").or_default() += children_ticks(pid)?;
+            *snapshot.ticks.entry("load generator").or_default() += stat.children_ticks;
             "services"
-        } else if name == my_name {
+        } else if stat.name == my_name {
             "load generator"
-        } else if name == "nats-server" && parent_of(pid) == Some(me) {
+        } else if stat.name == "nats-server" && stat.parent == me {
             // This run's own servers only: not other programs' on the same machine.
             "nats-server"
-        } else if name.starts_with("postgres") && postgres_of(pid, database) {
+        } else if stat.name.starts_with("postgres") && postgres_of(pid, database) {
             "postgres"
         } else {
             continue;
         };
-        *snapshot.ticks.entry(group).or_default() += ticks;
+        *snapshot.ticks.entry(group).or_default() += stat.ticks;
     }
     let (busy, total) = machine_ticks()?;
     snapshot.machine_busy = busy;
@@ -164,41 +164,30 @@ fn snapshot(database: &str) -> Option<Snapshot> {
     Some(snapshot)
 }
 
-fn process_name(pid: u32) -> Option<String> {
-    process_ticks(pid).map(|(name, _)| name)
+/// What `/proc/<pid>/stat` says of a process: its name, parent, and user + system CPU time in
+/// clock ticks (all its threads), its own and that of its children that exited and were
+/// waited for.
+struct ProcStat {
+    name: String,
+    parent: u32,
+    ticks: u64,
+    children_ticks: u64,
 }
 
-/// A process's name and its user + system CPU time in clock ticks (all its threads), from
-/// `/proc/<pid>/stat`: the name is in parentheses and may hold spaces, so the fields are
-/// counted from its closing parenthesis.
-fn process_ticks(pid: u32) -> Option<(String, u64)> {
+/// Reads `/proc/<pid>/stat`. The name is in parentheses and may hold spaces, so the fields
+/// are counted from its closing parenthesis: state (field 3), parent (4) … utime (14),
+/// stime (15), cutime (16), cstime (17).
+fn proc_stat(pid: u32) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (head, rest) = stat.rsplit_once(')')?;
-    let name = head.split_once('(')?.1.to_owned();
-    // After the name: state (field 3) … utime (14), stime (15).
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((name, utime + stime))
-}
-
-/// A process's parent (field 4 of `/proc/<pid>/stat`).
-fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?
-        .1
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// The user + system CPU time of a process's children that exited and were waited for
-/// (`cutime`, `cstime`: fields 16 and 17).
-fn children_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
-    Some(fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?)
+    let field = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok());
+    Some(ProcStat {
+        name: head.split_once('(')?.1.to_owned(),
+        parent: u32::try_from(field(1)?).ok()?,
+        ticks: field(11)? + field(12)?,
+        children_ticks: field(13)? + field(14)?,
+    })
 }
 
 /// Whether a `postgres` process works for the scenario: a backend of its `database`, or one
@@ -234,8 +223,8 @@ mod tests {
 
     #[test]
     fn this_process_is_found_with_its_cpu_time() {
-        let (name, _) = process_ticks(std::process::id()).expect("/proc/self/stat");
-        assert!(!name.is_empty());
+        let stat = proc_stat(std::process::id()).expect("/proc/self/stat");
+        assert!(!stat.name.is_empty());
         let snapshot = snapshot("no-such-database").expect("a snapshot");
         assert!(snapshot.machine_total >= snapshot.machine_busy);
         assert!(snapshot.ticks.contains_key("services"));
@@ -245,9 +234,9 @@ mod tests {
     fn busy_work_shows_as_cpu_per_unit_and_a_bound() {
         let meter = Meter::start("postgres://x@127.0.0.1/some_db");
         let ticks = || {
-            process_ticks(std::process::id())
+            proc_stat(std::process::id())
                 .expect("/proc/self/stat")
-                .1
+                .ticks
         };
         let (before, per_s) = (ticks(), clock_ticks_per_s());
         // Spin until this process has used 300 ms of CPU, however busy the machine is.
