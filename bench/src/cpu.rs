@@ -52,6 +52,17 @@ impl Meter {
         Self { database, start }
     }
 
+    /// CPU seconds the run's nats-servers used since [`Meter::start`] (0 where `/proc` cannot
+    /// be read).
+    pub fn nats_seconds(&self) -> f64 {
+        match (self.start.as_ref(), snapshot(&self.database)) {
+            (Some(start), Some(end)) => {
+                used(start, &end, "nats-server") as f64 / clock_ticks_per_s()
+            }
+            _ => 0.0,
+        }
+    }
+
     /// Adds to `report`, under `scenario`, the CPU time per unit (`units` of `unit`, e.g.
     /// 40,000 transfers) of each group since [`Meter::start`], their sum, the rate two idle
     /// cores would bound the services, nats-server and Postgres to (the load generator

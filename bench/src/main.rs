@@ -18,6 +18,7 @@ mod query;
 mod replay;
 mod report;
 mod seed;
+mod shapes;
 mod stack;
 mod storage;
 mod transfers;
@@ -35,7 +36,8 @@ struct Cli {
     /// transfers, each on its own and atomic), durability, query, feed, replay, storage (bytes
     /// on disk per transfer), cluster (R3 against R1, seed on R3, recovery after leader kills);
     /// `uniform` is the first of the transfer scenarios alone (fresh journal), `grown` the
-    /// last (grown journal).
+    /// last (grown journal); shapes (not run by default) prices each trait of a journal message
+    /// in nats-server CPU.
     #[arg(
         long,
         default_value = "ceilings,seed,transfers,bulk,durability,query,feed,replay,storage,cluster"
@@ -87,6 +89,11 @@ enum Mode {
     Reads(load::ReadArgs),
 }
 
+/// mimalloc rather than glibc's malloc: the services allocate many small, short-lived buffers
+/// (JSON, headers, rows), and glibc's allocator took about a third of their CPU (ADR 0025).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // Threads named after their process's part, so that a system-wide profile tells the
@@ -119,6 +126,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     if wanted.contains(&"ceilings") {
         ceilings::run(&mut report, cli.quick).await?;
+    }
+    if wanted.contains(&"shapes") {
+        shapes::run(&mut report, cli.quick).await?;
     }
     if wanted.contains(&"storage") {
         // Enough transfers to fill several of the journal's message blocks (compression works
