@@ -84,10 +84,9 @@ fn describe_feed(doc: &mut utoipa::openapi::OpenApi) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
+    /// The whole document, as the query API serves it.
     fn document() -> utoipa::openapi::OpenApi {
-        super::document(super::super::routes().into_openapi())
+        super::document(crate::http::routes().into_openapi())
     }
 
     #[test]
