@@ -27,12 +27,11 @@ pub mod writer;
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post, put};
+use axum::routing::get;
 pub use config::Config;
 pub use http::state::AppState;
-use http::{accounts, balances, bulk, health, holds, journal, orders, transfers};
 use http_edge::Auth;
-use http_edge::server::{Server, accepting_gzip, with_edge_layers};
+use http_edge::server::{Server, with_edge_layers};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,10 +42,7 @@ use writer::{Writer, WriterConfig, WriterStats, WriterTask};
 #[derive(Debug, Clone, Copy)]
 pub struct HttpLimits {
     pub body_bytes_max: usize,
-    /// The larger limit of `PUT /v1/balances`.
-    pub balances_body_bytes_max: usize,
-    /// The larger limit of `POST /v1/transfers/batch`.
-    pub transfer_batch_body_bytes_max: usize,
+    pub large_bodies: http::LargeBodies,
     pub request_timeout: Duration,
     /// Requests per caller (token `sub`, else client address).
     pub rate_limit: http_edge::RateLimit,
@@ -54,49 +50,18 @@ pub struct HttpLimits {
 
 /// All routes of the command API.
 pub fn router(state: AppState, limits: HttpLimits) -> Router {
-    let router = Router::new()
-        .route("/v1/accounts", post(accounts::open_account))
-        .route("/v1/accounts/{id}/deposits", post(accounts::deposit))
-        .route("/v1/accounts/{id}/withdrawals", post(accounts::withdraw))
-        .route("/v1/transfers", post(transfers::transfer))
-        .route(
-            "/v1/transfers/{transfer_id}/reversals",
-            post(transfers::reverse_transfer),
-        )
-        .route(
-            "/v1/transfers/batch",
-            accepting_gzip(
-                post(bulk::transfer_batch)
-                    .layer(DefaultBodyLimit::max(limits.transfer_batch_body_bytes_max)),
-            ),
-        )
-        .route("/v1/orders", post(orders::place_order))
-        .route("/v1/orders/{order_id}/refunds", post(orders::refund_order))
-        .route(
-            "/v1/balances",
-            accepting_gzip(
-                put(balances::set_balances)
-                    .layer(DefaultBodyLimit::max(limits.balances_body_bytes_max)),
-            ),
-        )
-        .route("/v1/accounts/{id}/holds", post(holds::place_hold))
-        .route(
-            "/v1/accounts/{id}/holds/{hold_id}/capture",
-            post(holds::capture_hold),
-        )
-        .route(
-            "/v1/accounts/{id}/holds/{hold_id}/void",
-            post(holds::void_hold),
-        )
-        .route("/v1/admin/journal", get(journal::list_journal))
+    let (operations, document) = http::routes(limits.large_bodies).split_for_parts();
+    let router = operations
         .route("/healthz", get(http_edge::probes::healthz))
-        .route("/readyz", get(health::readyz))
+        .route("/readyz", get(http::health::readyz))
         .route("/metrics", get(http_edge::metrics::render))
         .route_layer(axum::middleware::from_fn_with_state(
             "command-api",
             http_edge::metrics::track,
         ))
-        .merge(http_edge::openapi::routes(http::openapi::document()))
+        .merge(http_edge::openapi::routes(http::openapi::document(
+            document,
+        )))
         .fallback(http_edge::problem::not_found)
         .method_not_allowed_fallback(http_edge::problem::method_not_allowed)
         .layer(DefaultBodyLimit::max(limits.body_bytes_max));
@@ -206,8 +171,10 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     };
     let limits = HttpLimits {
         body_bytes_max: config.request_body_bytes_max,
-        balances_body_bytes_max: config.balances_body_bytes_max,
-        transfer_batch_body_bytes_max: config.transfer_batch_body_bytes_max,
+        large_bodies: http::LargeBodies {
+            balances_bytes_max: config.balances_body_bytes_max,
+            transfer_batch_bytes_max: config.transfer_batch_body_bytes_max,
+        },
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         rate_limit: config.rate_limit,
     };

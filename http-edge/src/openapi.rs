@@ -3,9 +3,10 @@
 //! limit, time-outs), and the routes serving the document (`GET /openapi.json`) and Swagger
 //! UI (`GET /docs`, served from the binary: no CDN).
 //!
-//! Each API describes its own operations with `#[utoipa::path]`; [`finish`] adds the shared
-//! parts — and the probes and the one request header each API asks of all its operations,
-//! described by a [`Service`] — so that they are spelled once and no operation forgets them.
+//! Each API describes its own operations with `#[utoipa::path]` and routes them by it, in
+//! [`section`]s; [`finish`] adds the shared parts — and the probes and the one request header
+//! each API asks of all its operations, described by a [`Service`] — so that they are spelled
+//! once and no operation forgets them.
 
 use crate::problem::{
     INTERNAL, INVALID_REQUEST, PAYLOAD_TOO_LARGE, Problem, ProblemKind, RATE_LIMITED, UNAUTHORIZED,
@@ -13,13 +14,16 @@ use crate::problem::{
 };
 use axum::Router;
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use utoipa::openapi::path::{Operation, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{
     ContentBuilder, HeaderBuilder, OpenApi, Ref, RefOr, Required, Response, ResponseBuilder,
 };
 use utoipa::{PartialSchema, ToSchema};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
 
 /// The security scheme's name in the documents.
 pub const BEARER: &str = "bearer";
@@ -42,6 +46,30 @@ pub struct AccountIdParam {
     pub id: String,
 }
 
+/// One section of an API: its operations (each `utoipa_axum::routes!` of a handler, routed
+/// at the method and path of its `#[utoipa::path]`), tagged `tag` — the handlers' module —
+/// with what the section is about. A section's name, description and operations are declared
+/// together, and the API's sections in one list.
+pub fn section<S>(
+    tag: &str,
+    about: &str,
+    routed: impl IntoIterator<Item = UtoipaMethodRouter<S>>,
+) -> OpenApiRouter<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
+    let mut section = routed
+        .into_iter()
+        .fold(OpenApiRouter::default(), OpenApiRouter::routes);
+    let doc = section.get_openapi_mut();
+    for operation in doc.paths.paths.values_mut().flat_map(operations) {
+        operation.tags = Some(vec![tag.to_owned()]);
+    }
+    let tag = TagBuilder::new().name(tag).description(Some(about)).build();
+    doc.tags.get_or_insert_with(Vec::new).push(tag);
+    section
+}
+
 /// What one API adds to the parts every document shares.
 pub struct Service<'a> {
     /// What the API needs to be ready, said on `GET /readyz`.
@@ -49,6 +77,9 @@ pub struct Service<'a> {
     /// The API's own kinds of problem that any of its operations may answer with (e.g.
     /// `overloaded`).
     pub service_wide: &'a [ProblemKind],
+    /// The API's own kinds of problem that any of its operations that read a body may answer
+    /// with, besides the operation's own (e.g. the command API's `conflict`).
+    pub with_body: &'a [ProblemKind],
     /// The request header the API's operations accept (see [`header_parameter`]).
     pub header: Parameter,
     /// Whether only the operations that read a body accept [`Service::header`].
@@ -61,6 +92,7 @@ impl std::fmt::Debug for Service<'_> {
         f.debug_struct("Service")
             .field("ready_when", &self.ready_when)
             .field("service_wide", &self.service_wide)
+            .field("with_body", &self.with_body)
             .field("header", &self.header.name)
             .field("header_with_body_only", &self.header_with_body_only)
             .finish()
@@ -70,10 +102,16 @@ impl std::fmt::Debug for Service<'_> {
 /// Adds the shared parts to an API's document: the probes ([`crate::probes::document`]), the
 /// bearer scheme (required by every `/v1` operation), the `Problem` schema, on every `/v1`
 /// operation the answers the edge may give: 400, 401, 429, 500 and 503 (and 413 and 415
-/// where a JSON body is read), with the API's own kinds of its whole beside them, and the
+/// where a JSON body is read), with the API's own kinds of its whole beside them, the kinds
+/// of [`Service::with_body`] added to those of each operation that reads a body, and the
 /// API's header.
 pub fn finish(mut doc: OpenApi, service: Service) -> OpenApi {
     crate::probes::document(&mut doc, service.ready_when);
+    for operation in doc.paths.paths.values_mut().flat_map(operations) {
+        if operation.request_body.is_some() {
+            merge_answers(operation, service.with_body);
+        }
+    }
     let mut doc = add_shared(doc, service.service_wide);
     add_header_parameter(&mut doc, &service.header, service.header_with_body_only);
     doc
@@ -134,6 +172,26 @@ fn add_answers(operation: &mut Operation, kinds: &[ProblemKind]) {
             .responses
             .entry(status)
             .or_insert(answer);
+    }
+}
+
+/// Adds the answers for `kinds` to the operation's own: a status it documents already names
+/// the codes of `kinds` after its own (and says `Retry-After` if one of them does).
+fn merge_answers(operation: &mut Operation, kinds: &[ProblemKind]) {
+    for (status, answer) in problem_answers(kinds) {
+        match operation.responses.responses.entry(status) {
+            Entry::Vacant(vacant) => {
+                vacant.insert(answer);
+            }
+            Entry::Occupied(mut own) => {
+                if let (RefOr::T(own), RefOr::T(more)) = (own.get_mut(), answer) {
+                    own.description = format!("{}; {}", own.description, more.description);
+                    for (name, header) in more.headers {
+                        own.headers.entry(name).or_insert(header);
+                    }
+                }
+            }
+        }
     }
 }
 

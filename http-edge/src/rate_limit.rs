@@ -29,56 +29,53 @@ use std::time::Duration;
 /// the last minute rather than every caller ever seen.
 const FORGET_FULL_BUCKETS_EVERY: Duration = Duration::from_secs(60);
 
-/// The token buckets, as each API reads them from its command line or environment.
+/// The token buckets, as each API reads them from its command line or environment. Each
+/// field is its flag's and its variable's name (`--rate-limit-burst`, `RATE_LIMIT_BURST`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
 pub struct RateLimit {
     /// Sustained requests a second per caller (the token's `sub`, else the client address);
     /// 0 turns the limit off. Far above any person's client, low enough that one caller
     /// cannot take an instance's whole pool of connections.
-    #[arg(
-        long = "rate-limit-per-second",
-        env = "RATE_LIMIT_PER_SECOND",
-        default_value_t = 1_000
-    )]
-    pub per_second: u32,
+    #[arg(long, env, default_value_t = 1_000)]
+    pub rate_limit_per_second: u32,
     /// Requests a caller may send at once after being idle (the bucket's size).
-    #[arg(
-        long = "rate-limit-burst",
-        env = "RATE_LIMIT_BURST",
-        default_value_t = 2_000
-    )]
-    pub burst: u32,
+    #[arg(long, env, default_value_t = 2_000)]
+    pub rate_limit_burst: u32,
     /// Sustained requests a second per service principal (`role: "service"`); 0 turns their
     /// limit off. Twice what one instance commits on this project's reference machine (about
     /// 10,000 transfers a second), so that a back-end is limited by the ledger's capacity
     /// rather than by a quota, yet cannot monopolise a larger machine.
-    #[arg(
-        long = "service-rate-limit-per-second",
-        env = "SERVICE_RATE_LIMIT_PER_SECOND",
-        default_value_t = 20_000
-    )]
-    pub service_per_second: u32,
+    #[arg(long, env, default_value_t = 20_000)]
+    pub service_rate_limit_per_second: u32,
     /// A service principal's bucket size: a second's worth, twice over, for bursts such as a
     /// batch of payouts.
-    #[arg(
-        long = "service-rate-limit-burst",
-        env = "SERVICE_RATE_LIMIT_BURST",
-        default_value_t = 40_000
-    )]
-    pub service_burst: u32,
+    #[arg(long, env, default_value_t = 40_000)]
+    pub service_rate_limit_burst: u32,
 }
 
 impl RateLimit {
     pub const OFF: Self = Self {
-        per_second: 0,
-        burst: 0,
-        service_per_second: 0,
-        service_burst: 0,
+        rate_limit_per_second: 0,
+        rate_limit_burst: 0,
+        service_rate_limit_per_second: 0,
+        service_rate_limit_burst: 0,
     };
 
     pub fn is_off(&self) -> bool {
-        quota(self.per_second, self.burst).is_none()
-            && quota(self.service_per_second, self.service_burst).is_none()
+        self.callers().is_none() && self.services().is_none()
+    }
+
+    /// A person's bucket (`None`: not limited).
+    fn callers(&self) -> Option<Quota> {
+        quota(self.rate_limit_per_second, self.rate_limit_burst)
+    }
+
+    /// A service principal's bucket (`None`: not limited).
+    fn services(&self) -> Option<Quota> {
+        quota(
+            self.service_rate_limit_per_second,
+            self.service_rate_limit_burst,
+        )
     }
 }
 
@@ -169,8 +166,8 @@ where
     }
     let limiter = Arc::new(Limiter {
         auth,
-        callers: quota(limit.per_second, limit.burst).map(RateLimiter::keyed),
-        services: quota(limit.service_per_second, limit.service_burst).map(RateLimiter::keyed),
+        callers: limit.callers().map(RateLimiter::keyed),
+        services: limit.services().map(RateLimiter::keyed),
     });
     let forgetting: Weak<Limiter> = Arc::downgrade(&limiter);
     if let Ok(runtime) = tokio::runtime::Handle::try_current() {

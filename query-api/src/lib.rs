@@ -125,28 +125,8 @@ pub fn router(
     request_timeout: Duration,
     rate_limit: http_edge::RateLimit,
 ) -> Router {
-    let router = Router::new()
-        .route("/v1/accounts", get(http::accounts::list_accounts))
-        .route("/v1/accounts/{id}", get(http::accounts::get_account))
-        .route(
-            "/v1/accounts/{id}/balance",
-            get(http::accounts::get_balance),
-        )
-        .route(
-            "/v1/accounts/{id}/entries",
-            get(http::entries::list_entries),
-        )
-        .route(
-            "/v1/accounts/{id}/events",
-            get(http::feed::stream_account_events),
-        )
-        .route("/v1/jobs/{id}", get(http::jobs::get_job))
-        .route("/v1/holds/{id}", get(http::holds::get_hold))
-        .route("/v1/batches/{id}", get(http::batches::get_batch))
-        .route("/v1/orders", get(http::orders::list_orders))
-        .route("/v1/orders/{id}", get(http::orders::get_order))
-        .route("/v1/transfers/{id}", get(http::transfers::get_transfer))
-        .route("/v1/admin/projector", get(http::admin::get_projector))
+    let (operations, document) = http::routes().split_for_parts();
+    let router = operations
         .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(http::health::readyz))
         .route("/metrics", get(http_edge::metrics::render))
@@ -154,7 +134,9 @@ pub fn router(
             "query-api",
             http_edge::metrics::track,
         ))
-        .merge(http_edge::openapi::routes(http::openapi::document()))
+        .merge(http_edge::openapi::routes(http::openapi::document(
+            document,
+        )))
         .fallback(http_edge::problem::not_found)
         .method_not_allowed_fallback(http_edge::problem::method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

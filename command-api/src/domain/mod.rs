@@ -17,6 +17,8 @@ pub mod account;
 pub mod batch;
 pub mod bulk;
 mod error;
+#[cfg(test)]
+pub(crate) mod fixtures;
 pub mod hold;
 pub mod order;
 pub mod reversal;

@@ -109,7 +109,8 @@ pub fn reverse(
 mod tests {
     use super::*;
     use crate::domain::AggregateKey;
-    use events::{AccountId, AccountState, AccountStatus, Currency, OrderState, OwnerId};
+    use crate::domain::fixtures::open_account;
+    use events::{AccountId, AccountState, Currency, OrderState, OwnerId};
     use std::collections::HashMap;
 
     #[derive(Default)]
@@ -153,12 +154,7 @@ mod tests {
     fn open_state(owner: &str, balance: i64) -> AccountState {
         AccountState {
             version: 2,
-            balance,
-            held: 0,
-            currency: Currency::default(),
-            status: AccountStatus::Open,
-            owner_id: OwnerId::parse(owner).expect("valid"),
-            overdraft_limit: 0,
+            ..open_account(owner, balance)
         }
     }
 

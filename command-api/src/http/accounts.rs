@@ -3,8 +3,8 @@
 use super::answers::{AccountAnswer, MovementAnswer};
 use super::exchange::{CommandCall, NoPath};
 use super::problem::{
-    ACCOUNT_EXISTS, ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CONFLICT, CURRENCY_MISMATCH, FORBIDDEN,
-    IDEMPOTENCY_KEY_REUSED, INSUFFICIENT_FUNDS, INVALID_AMOUNT,
+    ACCOUNT_EXISTS, ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CURRENCY_MISMATCH, FORBIDDEN,
+    INSUFFICIENT_FUNDS, INVALID_AMOUNT,
 };
 use crate::domain::{Command, MoveFunds, OpenAccount};
 use axum::http::{HeaderValue, header};
@@ -35,12 +35,12 @@ pub struct OpenAccountRequest {
     overdraft_limit: Option<Value>,
 }
 
-http_edge::problems!(OpenAccountProblems: [FORBIDDEN, ACCOUNT_EXISTS, CONFLICT, IDEMPOTENCY_KEY_REUSED]);
+http_edge::problems!(OpenAccountProblems: [FORBIDDEN, ACCOUNT_EXISTS]);
 
+/// Open an account
 #[utoipa::path(
     post,
     path = "/v1/accounts",
-    summary = "Open an account",
     request_body = OpenAccountRequest,
     responses(
         (status = 201, description = "opened", body = AccountAnswer),
@@ -136,14 +136,12 @@ impl MovementRequest {
     }
 }
 
-http_edge::problems!(DepositProblems: [
-    ACCOUNT_NOT_FOUND, CONFLICT, CURRENCY_MISMATCH, BALANCE_OVERFLOW, IDEMPOTENCY_KEY_REUSED
-]);
+http_edge::problems!(DepositProblems: [ACCOUNT_NOT_FOUND, CURRENCY_MISMATCH, BALANCE_OVERFLOW]);
 
+/// Deposit money
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/deposits",
-    summary = "Deposit money",
     params(AccountIdParam),
     request_body = MovementRequest,
     responses((status = 201, description = "done", body = MovementAnswer), DepositProblems)
@@ -152,14 +150,12 @@ pub async fn deposit(call: CommandCall<ApiPath<String>>) -> Result<Response, Api
     move_funds(call, Command::DepositFunds).await
 }
 
-http_edge::problems!(WithdrawProblems: [
-    ACCOUNT_NOT_FOUND, CONFLICT, INSUFFICIENT_FUNDS, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED
-]);
+http_edge::problems!(WithdrawProblems: [ACCOUNT_NOT_FOUND, INSUFFICIENT_FUNDS, CURRENCY_MISMATCH]);
 
+/// Withdraw money
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/withdrawals",
-    summary = "Withdraw money",
     params(AccountIdParam),
     request_body = MovementRequest,
     responses((status = 201, description = "done", body = MovementAnswer), WithdrawProblems)

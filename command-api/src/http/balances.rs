@@ -4,7 +4,7 @@
 
 use super::answers::{BatchAnswer, BatchJob, QueuedStatus};
 use super::exchange::{CommandCall, NoPath, respond};
-use super::problem::{BATCH_EXISTS, CONFLICT, FORBIDDEN, IDEMPOTENCY_KEY_REUSED, INVALID_AMOUNT};
+use super::problem::{BATCH_EXISTS, FORBIDDEN, INVALID_AMOUNT};
 use crate::domain::{Command, SubmitBatch};
 use axum::response::Response;
 use events::batch::{BatchItem, item_job_id};
@@ -47,12 +47,12 @@ impl utoipa::PartialSchema for BalancesRequest {
 
 impl utoipa::ToSchema for BalancesRequest {}
 
-http_edge::problems!(SetBalancesProblems: [FORBIDDEN, BATCH_EXISTS, CONFLICT, IDEMPOTENCY_KEY_REUSED]);
+http_edge::problems!(SetBalancesProblems: [FORBIDDEN, BATCH_EXISTS]);
 
+/// Set many balances at once (admin)
 #[utoipa::path(
     put,
     path = "/v1/balances",
-    summary = "Set many balances at once (admin)",
     request_body = BalancesRequest,
     responses(
         (status = 202, description = "journaled; a job per item, applied by the batch executor", body = BatchAnswer),

@@ -9,8 +9,8 @@
 use super::answers::{BulkAnswer, BulkRejected, BulkResult};
 use super::exchange::{CommandCall, Exchanged, NoPath, respond};
 use super::problem::{
-    ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, BATCH_TOO_LARGE, CONFLICT, CURRENCY_MISMATCH,
-    IDEMPOTENCY_KEY_REUSED, INSUFFICIENT_FUNDS, SAME_ACCOUNT,
+    ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, BATCH_TOO_LARGE, CURRENCY_MISMATCH, INSUFFICIENT_FUNDS,
+    SAME_ACCOUNT,
 };
 use super::transfers::TransferRequest;
 use crate::domain::{Command, TransferBatch, TransferFunds};
@@ -77,20 +77,20 @@ pub struct BatchedTransfer {
 }
 
 http_edge::problems!(TransferBatchProblems: [
-    BATCH_TOO_LARGE, ACCOUNT_NOT_FOUND, CONFLICT, SAME_ACCOUNT, INSUFFICIENT_FUNDS,
-    CURRENCY_MISMATCH, BALANCE_OVERFLOW, IDEMPOTENCY_KEY_REUSED
+    BATCH_TOO_LARGE, ACCOUNT_NOT_FOUND, SAME_ACCOUNT, INSUFFICIENT_FUNDS, CURRENCY_MISMATCH,
+    BALANCE_OVERFLOW
 ]);
 
+/// Transfer money in bulk: each transfer on its own, or all or nothing
+///
+/// Transfers are decided in the request's order, each against the balances the earlier ones left.
+/// Not atomic (up to 8,000): `200` with a result per transfer (`201` committed, or the problem a
+/// single transfer would get). Atomic (up to 499): `201` with every transfer, or the first failing
+/// transfer's problem (its index in `detail`) and nothing journaled. The body may be sent
+/// gzip-compressed (`Content-Encoding: gzip`).
 #[utoipa::path(
     post,
     path = "/v1/transfers/batch",
-    summary = "Transfer money in bulk: each transfer on its own, or all or nothing",
-    description = "Transfers are decided in the request's order, each against the balances \
-        the earlier ones left. Not atomic (up to 8,000): `200` with a result per transfer \
-        (`201` committed, or the problem a single transfer would get). Atomic (up to 499): \
-        `201` with every transfer, or the first failing transfer's problem (its index in \
-        `detail`) and nothing journaled. The body may be sent gzip-compressed \
-        (`Content-Encoding: gzip`).",
     request_body = TransferBatchRequest,
     responses(
         (status = 200, description = "not atomic: every transfer decided", body = BulkAnswer),

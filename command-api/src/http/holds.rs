@@ -3,8 +3,8 @@
 use super::answers::HoldAnswer;
 use super::exchange::CommandCall;
 use super::problem::{
-    ACCOUNT_NOT_FOUND, CAPTURE_EXCEEDS_HOLD, CONFLICT, HOLD_EXISTS, HOLD_EXPIRED, HOLD_NOT_ACTIVE,
-    HOLD_NOT_FOUND, IDEMPOTENCY_KEY_REUSED, INSUFFICIENT_FUNDS,
+    ACCOUNT_NOT_FOUND, CAPTURE_EXCEEDS_HOLD, HOLD_EXISTS, HOLD_EXPIRED, HOLD_NOT_ACTIVE,
+    HOLD_NOT_FOUND, INSUFFICIENT_FUNDS,
 };
 use crate::domain::{CaptureHold, Command, PlaceHold, VoidHold};
 use axum::response::Response;
@@ -39,14 +39,12 @@ pub struct PlaceHoldRequest {
     expires_in_s: Option<Value>,
 }
 
-http_edge::problems!(PlaceHoldProblems: [
-    ACCOUNT_NOT_FOUND, HOLD_EXISTS, CONFLICT, INSUFFICIENT_FUNDS, IDEMPOTENCY_KEY_REUSED
-]);
+http_edge::problems!(PlaceHoldProblems: [ACCOUNT_NOT_FOUND, HOLD_EXISTS, INSUFFICIENT_FUNDS]);
 
+/// Reserve money on an account
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/holds",
-    summary = "Reserve money on an account",
     params(AccountIdParam),
     request_body = PlaceHoldRequest,
     responses(
@@ -90,14 +88,13 @@ pub struct CaptureHoldRequest {
 }
 
 http_edge::problems!(CaptureHoldProblems: [
-    ACCOUNT_NOT_FOUND, HOLD_NOT_FOUND, HOLD_NOT_ACTIVE, HOLD_EXPIRED, CONFLICT,
-    CAPTURE_EXCEEDS_HOLD, IDEMPOTENCY_KEY_REUSED
+    ACCOUNT_NOT_FOUND, HOLD_NOT_FOUND, HOLD_NOT_ACTIVE, HOLD_EXPIRED, CAPTURE_EXCEEDS_HOLD
 ]);
 
+/// Take held money (part or all)
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/holds/{hold_id}/capture",
-    summary = "Take held money (part or all)",
     params(HoldPathParams),
     request_body = CaptureHoldRequest,
     responses(
@@ -122,14 +119,12 @@ pub async fn capture_hold(call: CommandCall<HoldPath>) -> Result<Response, ApiEr
 #[serde(deny_unknown_fields)]
 pub struct VoidHoldRequest {}
 
-http_edge::problems!(VoidHoldProblems: [
-    ACCOUNT_NOT_FOUND, HOLD_NOT_FOUND, HOLD_NOT_ACTIVE, CONFLICT, IDEMPOTENCY_KEY_REUSED
-]);
+http_edge::problems!(VoidHoldProblems: [ACCOUNT_NOT_FOUND, HOLD_NOT_FOUND, HOLD_NOT_ACTIVE]);
 
+/// Release held money
 #[utoipa::path(
     post,
     path = "/v1/accounts/{id}/holds/{hold_id}/void",
-    summary = "Release held money",
     params(HoldPathParams),
     request_body = VoidHoldRequest,
     responses(

@@ -104,10 +104,10 @@ pub struct JournalPage {
 
 http_edge::problems!(JournalProblems: [FORBIDDEN]);
 
+/// The journal's recent messages, newest first (admin)
 #[utoipa::path(
     get,
     path = "/v1/admin/journal",
-    summary = "The journal's recent messages, newest first (admin)",
     params(JournalQuery),
     responses(
         (status = 200, description = "a page of journal messages", body = JournalPage),

@@ -1,56 +1,34 @@
 //! The command API's OpenAPI document (`GET /openapi.json`, Swagger UI at `GET /docs`).
 //!
-//! Operations are described where they are handled (`#[utoipa::path]` on each handler),
-//! request bodies by the handlers' own request types and answers by the types the handlers
-//! send (`answers.rs`, `health.rs`), so the document reads what the code reads. This module
-//! only lists the paths. `scripts/fuzz` checks every answer against this document.
+//! Operations are described where they are handled (`#[utoipa::path]` on each handler, which
+//! [`super::routes`] collects), request bodies by the handlers' own request types and answers
+//! by the types the handlers send (`answers.rs`, `health.rs`), so the document reads what the
+//! code reads. This module says what the whole document says: its title, the problems
+//! every command may answer with and the header every command accepts. `scripts/fuzz` checks
+//! every answer against this document.
 
-use super::{accounts, balances, bulk, holds, journal, orders, transfers};
+use super::problem::{CONFLICT, IDEMPOTENCY_KEY_REUSED, OVERLOADED};
 use http_edge::openapi::{IDEMPOTENCY_KEY_PATTERN, Service, finish, header_parameter};
 use utoipa::OpenApi;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 
 #[derive(OpenApi)]
-#[openapi(
-    info(
-        title = "Tally command API",
-        description = "The write side of Tally, an event-sourced money ledger: accounts, \
+#[openapi(info(
+    title = "Tally command API",
+    description = "The write side of Tally, an event-sourced money ledger: accounts, \
             deposits, withdrawals, transfers (one or many) and their reversals, holds, \
             balance batches, orders and their refunds. Amounts are \
             integer minor units (1 to 10^15). Errors are RFC 9457 problems \
             (`application/problem+json`) with a stable `code`. Every command answer carries \
             `Ledger-Seq`, to pass as `Ledger-Min-Seq` to the query API for read-your-writes."
-    ),
-    paths(
-        accounts::open_account,
-        accounts::deposit,
-        accounts::withdraw,
-        transfers::transfer,
-        transfers::reverse_transfer,
-        bulk::transfer_batch,
-        holds::place_hold,
-        holds::capture_hold,
-        holds::void_hold,
-        balances::set_balances,
-        orders::place_order,
-        orders::refund_order,
-        journal::list_journal,
-    ),
-    tags(
-        (name = "accounts", description = "Opening accounts and moving money in and out"),
-        (name = "transfers", description = "Moving money between accounts, atomically, and back"),
-        (name = "bulk", description = "Many transfers in one request: each on its own, or all or nothing"),
-        (name = "holds", description = "Reserving money, then capturing or releasing it"),
-        (name = "balances", description = "Setting many balances at once (admin)"),
-        (name = "orders", description = "Orders paid asynchronously by the payment executor, refunded by admins"),
-        (name = "journal", description = "Reading the journal's recent messages (admin)"),
-    )
-)]
-struct CommandApiDoc;
+))]
+pub(super) struct CommandApiDoc;
 
-/// The whole document: the operations above plus what every API shares (security, problems,
-/// edge answers) and the `Idempotency-Key` header every command accepts.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The whole document: the `operations` ([`super::routes`]) plus what every API shares
+/// (security, problems, edge answers), what every command may be refused with — `conflict`
+/// (its aggregates kept changing under it) and `idempotency_key_reused` — and the
+/// `Idempotency-Key` header every command accepts. Commands are the operations with a body.
+pub fn document(operations: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let key = header_parameter(
         "Idempotency-Key",
         "Makes the command safe to retry: a repeat with the same key and request answers the \
@@ -62,10 +40,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
             .build(),
     );
     finish(
-        CommandApiDoc::openapi(),
+        operations,
         Service {
             ready_when: "NATS is connected and the journal stream answers",
-            service_wide: &[super::problem::OVERLOADED],
+            service_wide: &[OVERLOADED],
+            with_body: &[CONFLICT, IDEMPOTENCY_KEY_REUSED],
             header: key,
             header_with_body_only: true,
         },
@@ -75,10 +54,16 @@ pub fn document() -> utoipa::openapi::OpenApi {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http::{LargeBodies, routes};
 
     #[test]
     fn every_route_is_documented_and_every_v1_operation_needs_a_token() {
-        let doc = document();
+        // The body limits shape the router, not the document.
+        let large = LargeBodies {
+            balances_bytes_max: 0,
+            transfer_batch_bytes_max: 0,
+        };
+        let doc = document(routes(large).into_openapi());
         let json = serde_json::to_value(&doc).expect("document serializes");
         let paths: Vec<&str> = json["paths"]
             .as_object()

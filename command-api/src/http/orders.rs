@@ -5,8 +5,8 @@
 use super::answers::{OrderAnswer, RefundAnswer};
 use super::exchange::{CommandCall, NoPath};
 use super::problem::{
-    ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CONFLICT, CURRENCY_MISMATCH, FORBIDDEN,
-    IDEMPOTENCY_KEY_REUSED, ORDER_EXISTS, ORDER_NOT_FOUND, ORDER_NOT_PAID, REFUND_EXCEEDS_CHARGE,
+    ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CURRENCY_MISMATCH, FORBIDDEN, ORDER_EXISTS,
+    ORDER_NOT_FOUND, ORDER_NOT_PAID, REFUND_EXCEEDS_CHARGE,
 };
 use crate::domain::order::DESCRIPTION_LEN_MAX;
 use crate::domain::{Command, PlaceOrder, RefundOrder};
@@ -48,14 +48,12 @@ fn description_schema() -> utoipa::openapi::Object {
         .build()
 }
 
-http_edge::problems!(PlaceOrderProblems: [
-    ACCOUNT_NOT_FOUND, ORDER_EXISTS, CONFLICT, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED
-]);
+http_edge::problems!(PlaceOrderProblems: [ACCOUNT_NOT_FOUND, ORDER_EXISTS, CURRENCY_MISMATCH]);
 
+/// Place an order; the payment executor pays or rejects it
 #[utoipa::path(
     post,
     path = "/v1/orders",
-    summary = "Place an order; the payment executor pays or rejects it",
     request_body = OrderRequest,
     responses(
         (status = 202, description = "placed (status `new`); follow it with the query API's GET /v1/orders/{id}", body = OrderAnswer),
@@ -100,16 +98,16 @@ pub struct RefundRequest {
 }
 
 http_edge::problems!(RefundProblems: [
-    FORBIDDEN, ORDER_NOT_FOUND, ORDER_NOT_PAID, CONFLICT, REFUND_EXCEEDS_CHARGE,
-    BALANCE_OVERFLOW, IDEMPOTENCY_KEY_REUSED
+    FORBIDDEN, ORDER_NOT_FOUND, ORDER_NOT_PAID, REFUND_EXCEEDS_CHARGE, BALANCE_OVERFLOW
 ]);
 
+/// Give money of a paid order back to its account (admin)
+///
+/// The order becomes `partially_refunded`, or `refunded` once all of its charge is back. Refunds
+/// together never exceed the charge.
 #[utoipa::path(
     post,
     path = "/v1/orders/{order_id}/refunds",
-    summary = "Give money of a paid order back to its account (admin)",
-    description = "The order becomes `partially_refunded`, or `refunded` once all of its \
-        charge is back. Refunds together never exceed the charge.",
     params(("order_id" = Uuid, Path, description = "the order id")),
     request_body = RefundRequest,
     responses(

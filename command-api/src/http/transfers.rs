@@ -4,8 +4,8 @@
 use super::answers::{ReversalAnswer, TransferAnswer};
 use super::exchange::{CommandCall, NoPath};
 use super::problem::{
-    ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CONFLICT, CURRENCY_MISMATCH, IDEMPOTENCY_KEY_REUSED,
-    INSUFFICIENT_FUNDS, REVERSAL_EXCEEDS_TRANSFER, SAME_ACCOUNT, TRANSFER_NOT_FOUND,
+    ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, CURRENCY_MISMATCH, INSUFFICIENT_FUNDS,
+    REVERSAL_EXCEEDS_TRANSFER, SAME_ACCOUNT, TRANSFER_NOT_FOUND,
 };
 use crate::domain::{Command, ReverseTransfer, TransferFunds};
 use crate::lookup;
@@ -39,14 +39,13 @@ pub struct TransferRequest {
 }
 
 http_edge::problems!(TransferProblems: [
-    ACCOUNT_NOT_FOUND, CONFLICT, SAME_ACCOUNT, INSUFFICIENT_FUNDS, CURRENCY_MISMATCH,
-    BALANCE_OVERFLOW, IDEMPOTENCY_KEY_REUSED
+    ACCOUNT_NOT_FOUND, SAME_ACCOUNT, INSUFFICIENT_FUNDS, CURRENCY_MISMATCH, BALANCE_OVERFLOW
 ]);
 
+/// Transfer money between two accounts
 #[utoipa::path(
     post,
     path = "/v1/transfers",
-    summary = "Transfer money between two accounts",
     request_body = TransferRequest,
     responses(
         (status = 201, description = "both legs committed", body = TransferAnswer),
@@ -70,17 +69,17 @@ pub struct ReversalRequest {
 }
 
 http_edge::problems!(ReversalProblems: [
-    TRANSFER_NOT_FOUND, CONFLICT, REVERSAL_EXCEEDS_TRANSFER, INSUFFICIENT_FUNDS,
-    BALANCE_OVERFLOW, IDEMPOTENCY_KEY_REUSED
+    TRANSFER_NOT_FOUND, REVERSAL_EXCEEDS_TRANSFER, INSUFFICIENT_FUNDS, BALANCE_OVERFLOW
 ]);
 
+/// Move a transfer's money back from its receiver to its sender (part or all)
+///
+/// Allowed to an admin or the owner of the receiving account; anyone else, the sender included, is
+/// answered 404. Several partial reversals may follow one another; together they never exceed the
+/// transfer.
 #[utoipa::path(
     post,
     path = "/v1/transfers/{transfer_id}/reversals",
-    summary = "Move a transfer's money back from its receiver to its sender (part or all)",
-    description = "Allowed to an admin or the owner of the receiving account; anyone else, \
-        the sender included, is answered 404. Several partial reversals may follow one \
-        another; together they never exceed the transfer.",
     params(("transfer_id" = Uuid, Path, description = "the transfer id")),
     request_body = ReversalRequest,
     responses(

@@ -8,8 +8,8 @@ async fn a_caller_over_its_limit_gets_429_with_retry_after_while_another_is_stil
     let nats = NatsServer::start();
     let mut config = config(&nats.url);
     // One token a second, three at once: the fourth quick request is over the limit.
-    config.rate_limit.per_second = 1;
-    config.rate_limit.burst = 3;
+    config.rate_limit.rate_limit_per_second = 1;
+    config.rate_limit.rate_limit_burst = 3;
     let api = Api::start(config).await;
     let ivy = token("ivy", false);
     let jack = token("jack", false);
@@ -59,10 +59,10 @@ async fn a_service_principal_has_its_own_larger_quota_and_is_still_limited() {
     let nats = NatsServer::start();
     let mut config = config(&nats.url);
     // People: one request at once. Services: three at once.
-    config.rate_limit.per_second = 1;
-    config.rate_limit.burst = 1;
-    config.rate_limit.service_per_second = 1;
-    config.rate_limit.service_burst = 3;
+    config.rate_limit.rate_limit_per_second = 1;
+    config.rate_limit.rate_limit_burst = 1;
+    config.rate_limit.service_rate_limit_per_second = 1;
+    config.rate_limit.service_rate_limit_burst = 3;
     let api = Api::start(config).await;
     let auth = http_edge::Auth::new(Some(SECRET)).expect("auth");
     let payments = auth

@@ -1,13 +1,15 @@
-//! Who may see what, on the read side: one rule ([`visible`]) for every resource, and the
-//! look-ups the handlers share that apply it.
+//! Who may see what, on the read side: one rule ([`QueryCall::may_see`]) for every resource, and
+//! [`QueryCall`] — the caller of a query with the look-ups the handlers share that apply it.
 //!
 //! Someone else's account, job or order answers "not found", exactly like a missing one, so
 //! that existence does not leak (DESIGN §5). The kinds of "not found" are here, with the
 //! problem sets the handlers' documents list.
 
-use super::params::db;
+use super::params::{db, page_len};
 use crate::state::AppState;
+use axum::extract::FromRequestParts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use events::{AccountId, OwnerId};
 pub use http_edge::problem::{ACCOUNT_NOT_FOUND, FORBIDDEN, ProblemKind};
 use http_edge::{ApiError, Caller};
@@ -44,56 +46,85 @@ http_edge::problems!(
     pub OthersListed: [FORBIDDEN]
 );
 
-/// Whether `caller` may see a row owned by `owner` (`None`: no owner recorded; admins only).
-pub fn may_see(caller: &Caller, owner: Option<&OwnerId>) -> bool {
-    match owner {
-        Some(owner) => caller.may_access(owner),
-        None => caller.admin,
+/// A query as every `/v1` handler takes it first: the verified caller (no token: 401 before
+/// anything else is read) and the app's state, with the look-ups that apply
+/// [`QueryCall::may_see`] for the caller. The read side's counterpart of the command API's
+/// `CommandCall`.
+#[derive(Debug)]
+pub struct QueryCall {
+    pub app: AppState,
+    pub caller: Caller,
+}
+
+impl FromRequestParts<AppState> for QueryCall {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, ApiError> {
+        let caller = Caller::from_request_parts(parts, app).await?;
+        Ok(Self {
+            app: app.clone(),
+            caller,
+        })
     }
 }
 
-/// The row if there is one and the caller may see it.
-pub fn visible<R: Owned>(caller: &Caller, row: Option<R>) -> Option<R> {
-    row.filter(|row| may_see(caller, row.owner_id()))
-}
-
-/// The row if there is one and the caller may see it; otherwise the `missing` problem.
-pub fn visible_or<R: Owned>(
-    caller: &Caller,
-    row: Option<R>,
-    missing: ProblemKind,
-) -> Result<R, ApiError> {
-    visible(caller, row).ok_or_else(|| ApiError::new(missing, missing.meaning))
-}
-
-/// The account if it exists and the caller may see it; otherwise `404 account_not_found`.
-pub async fn visible_account(
-    app: &AppState,
-    caller: &Caller,
-    raw_id: String,
-) -> Result<Account, ApiError> {
-    let account_id = AccountId::parse(raw_id)?;
-    let row = app
-        .accounts
-        .account(&app.pool, &account_id)
-        .await
-        .map_err(db)?;
-    visible(caller, row)
-        .ok_or_else(|| ApiError::new(ACCOUNT_NOT_FOUND, format!("account {account_id} not found")))
-}
-
-/// Whose things a list shows: the `owner_id` asked for (admins: anyone's; users: only their
-/// own, else 403), or when none is asked, the caller's own (admins: everyone's, `None`).
-pub fn listed_owner(caller: &Caller, asked: Option<String>) -> Result<Option<OwnerId>, ApiError> {
-    let owner = match asked {
-        Some(raw) => Some(OwnerId::parse(raw)?),
-        None if caller.admin => None,
-        None => Some(caller.principal.clone()),
-    };
-    match &owner {
-        Some(owner) if !may_see(caller, Some(owner)) => {
-            Err(ApiError::forbidden("users list their own things only"))
+impl QueryCall {
+    /// Whether the caller may see a row owned by `owner` (`None`: no owner recorded; admins
+    /// only).
+    pub fn may_see(&self, owner: Option<&OwnerId>) -> bool {
+        match owner {
+            Some(owner) => self.caller.may_access(owner),
+            None => self.caller.admin,
         }
-        _ => Ok(owner),
+    }
+
+    /// The row if there is one and the caller may see it.
+    pub fn visible<R: Owned>(&self, row: Option<R>) -> Option<R> {
+        row.filter(|row| self.may_see(row.owner_id()))
+    }
+
+    /// The row if there is one and the caller may see it; otherwise the `missing` problem.
+    pub fn visible_or<R: Owned>(
+        &self,
+        row: Option<R>,
+        missing: ProblemKind,
+    ) -> Result<R, ApiError> {
+        self.visible(row)
+            .ok_or_else(|| ApiError::new(missing, missing.meaning))
+    }
+
+    /// The account if it exists and the caller may see it; otherwise `404 account_not_found`.
+    pub async fn account(&self, raw_id: String) -> Result<Account, ApiError> {
+        let account_id = AccountId::parse(raw_id)?;
+        let row = self
+            .app
+            .accounts
+            .account(&self.app.pool, &account_id)
+            .await
+            .map_err(db)?;
+        self.visible(row).ok_or_else(|| {
+            ApiError::new(ACCOUNT_NOT_FOUND, format!("account {account_id} not found"))
+        })
+    }
+
+    /// What a list shows: whose things — the `owner_id` asked for (admins: anyone's; users:
+    /// only their own, else 403), or when none is asked, the caller's own (admins:
+    /// everyone's, `None`) — and how many per page ([`page_len`]).
+    pub fn listing(
+        &self,
+        asked_owner: Option<String>,
+        asked_limit: Option<i64>,
+    ) -> Result<(Option<OwnerId>, i64), ApiError> {
+        let owner = match asked_owner {
+            Some(raw) => Some(OwnerId::parse(raw)?),
+            None if self.caller.admin => None,
+            None => Some(self.caller.principal.clone()),
+        };
+        if let Some(owner) = &owner
+            && !self.may_see(Some(owner))
+        {
+            return Err(ApiError::forbidden("users list their own things only"));
+        }
+        Ok((owner, page_len(asked_limit)?))
     }
 }

@@ -1,16 +1,12 @@
 //! `GET /v1/accounts`, `GET /v1/accounts/{id}`, `GET /v1/accounts/{id}/balance`.
 
-use super::access::{
-    ACCOUNT_NOT_FOUND, AccountHidden, OthersListed, listed_owner, visible_account,
-};
-use super::params::{cursor_page, db, decode_cursor, page_len};
-use crate::state::AppState;
+use super::access::{ACCOUNT_NOT_FOUND, AccountHidden, OthersListed, QueryCall};
+use super::params::{cursor_page, db, decode_cursor};
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, Currency, OwnerId};
 use http_edge::openapi::AccountIdParam;
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
+use http_edge::{ApiError, ApiPath, ApiQuery};
 use read_model::query::accounts;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -57,10 +53,10 @@ impl From<accounts::Account> for Account {
     }
 }
 
+/// An account
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}",
-    summary = "An account",
     params(AccountIdParam),
     responses(
         (status = 200, description = "the account", body = Account),
@@ -68,11 +64,10 @@ impl From<accounts::Account> for Account {
     )
 )]
 pub async fn get_account(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Account>, ApiError> {
-    let row = visible_account(&app, &caller, id).await?;
+    let row = call.account(id).await?;
     Ok(Json(row.into()))
 }
 
@@ -103,10 +98,10 @@ pub struct Balance {
     version: i64,
 }
 
+/// An account's balance, now or as of a past instant
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}/balance",
-    summary = "An account's balance, now or as of a past instant",
     params(AccountIdParam, BalanceQuery),
     responses(
         (status = 200, description = "the balance", body = Balance),
@@ -114,12 +109,11 @@ pub struct Balance {
     )
 )]
 pub async fn get_balance(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<BalanceQuery>,
 ) -> Result<Json<Balance>, ApiError> {
-    let row = visible_account(&app, &caller, id).await?;
+    let row = call.account(id).await?;
     let Some(raw) = query.as_of else {
         return Ok(Json(Balance {
             available: row.balance.checked_sub(row.held),
@@ -133,7 +127,7 @@ pub async fn get_balance(
     let instant = DateTime::parse_from_rfc3339(&raw)
         .map_err(|_| ApiError::invalid_request("as_of must be an RFC 3339 instant"))?
         .with_timezone(&Utc);
-    let at = accounts::balance_at(&app.pool, &row.account_id, instant)
+    let at = accounts::balance_at(&call.app.pool, &row.account_id, instant)
         .await
         .map_err(db)?
         .ok_or_else(|| {
@@ -174,11 +168,10 @@ pub struct AccountPage {
     next_cursor: Option<String>,
 }
 
-/// The caller's accounts (an admin's: anyone's, or one owner's), by account id.
+/// The caller's accounts (admins: anyone's), by account id
 #[utoipa::path(
     get,
     path = "/v1/accounts",
-    summary = "The caller's accounts (admins: anyone's), by account id",
     params(ListQuery),
     responses(
         (status = 200, description = "a page of accounts", body = AccountPage),
@@ -186,14 +179,12 @@ pub struct AccountPage {
     )
 )]
 pub async fn list_accounts(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<AccountPage>, ApiError> {
-    let owner = listed_owner(&caller, query.owner_id)?;
-    let limit = page_len(query.limit)?;
+    let (owner, limit) = call.listing(query.owner_id, query.limit)?;
     let after = query.cursor.as_deref().map(decode_cursor).transpose()?;
-    let rows = accounts::accounts(&app.pool, owner.as_ref(), after.as_deref(), limit + 1)
+    let rows = accounts::accounts(&call.app.pool, owner.as_ref(), after.as_deref(), limit + 1)
         .await
         .map_err(db)?;
     let (rows, next_cursor) = cursor_page(rows, limit, |row| row.account_id.to_string());

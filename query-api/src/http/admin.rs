@@ -4,13 +4,11 @@
 //! Admin only: a user is answered `403 forbidden`, as when asking for someone else's list —
 //! the endpoint's existence is no secret, only its answer is.
 
-use super::access::FORBIDDEN;
+use super::access::{FORBIDDEN, QueryCall};
 use super::params::db;
-use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
-use http_edge::{ApiError, Caller};
+use http_edge::ApiError;
 use read_model::schema::{self, Session};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -60,24 +58,21 @@ http_edge::problems!(
     pub AdminOnly: [FORBIDDEN]
 );
 
+/// The projection's checkpoint, active instance and standbys (admin)
 #[utoipa::path(
     get,
     path = "/v1/admin/projector",
-    summary = "The projection's checkpoint, active instance and standbys (admin)",
     responses(
         (status = 200, description = "the projection's state", body = ProjectorStatus),
         AdminOnly,
     )
 )]
-pub async fn get_projector(
-    State(app): State<AppState>,
-    caller: Caller,
-) -> Result<Json<ProjectorStatus>, ApiError> {
-    if !caller.admin {
+pub async fn get_projector(call: QueryCall) -> Result<Json<ProjectorStatus>, ApiError> {
+    if !call.caller.admin {
         return Err(ApiError::forbidden("only admins see the projector"));
     }
-    let checkpoint = *app.checkpoint.borrow();
-    let sessions = schema::projector_sessions(&app.pool, read_model::PROJECTION)
+    let checkpoint = *call.app.checkpoint.borrow();
+    let sessions = schema::projector_sessions(&call.app.pool, read_model::PROJECTION)
         .await
         .map_err(db)?;
     Ok(Json(ProjectorStatus {

@@ -1,12 +1,10 @@
 //! `GET /v1/batches/{id}`: a balance batch's progress.
 
-use super::access::{BATCH_NOT_FOUND, visible_or};
+use super::access::{BATCH_NOT_FOUND, QueryCall};
 use super::params::{db, uuid_id};
-use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
-use http_edge::{ApiError, ApiPath, Caller};
+use http_edge::{ApiError, ApiPath};
 use read_model::query::batches;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -38,10 +36,10 @@ pub struct Batch {
 
 http_edge::problems!(BatchHidden: [BATCH_NOT_FOUND]);
 
+/// A balance batch's progress
 #[utoipa::path(
     get,
     path = "/v1/batches/{id}",
-    summary = "A balance batch's progress",
     params(("id" = uuid::Uuid, Path, description = "the batch id")),
     responses(
         (status = 200, description = "the batch", body = Batch),
@@ -49,13 +47,12 @@ http_edge::problems!(BatchHidden: [BATCH_NOT_FOUND]);
     )
 )]
 pub async fn get_batch(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Batch>, ApiError> {
     let batch_id = uuid_id(&raw, "batch")?;
-    let row = batches::batch(&app.pool, batch_id).await.map_err(db)?;
-    let row = visible_or(&caller, row, BATCH_NOT_FOUND)?;
+    let row = batches::batch(&call.app.pool, batch_id).await.map_err(db)?;
+    let row = call.visible_or(row, BATCH_NOT_FOUND)?;
     Ok(Json(Batch {
         status: if row.is_done() {
             BatchStatus::Done

@@ -5,15 +5,13 @@
 //! Page paging (`page`, `page_size`) is offered for simple clients; its pages shift when new
 //! entries arrive.
 
-use super::access::{AccountHidden, visible_account};
+use super::access::{AccountHidden, QueryCall};
 use super::params::{cursor_page, db, decode_cursor, page_len, stored_word};
-use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, HISTORY_TYPES};
 use http_edge::openapi::AccountIdParam;
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
+use http_edge::{ApiError, ApiPath, ApiQuery};
 use read_model::query::entries::{self, From, HistoryEntry};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -133,10 +131,10 @@ pub struct EntryPage {
     page_size: Option<i64>,
 }
 
+/// An account's history, newest first
 #[utoipa::path(
     get,
     path = "/v1/accounts/{id}/entries",
-    summary = "An account's history, newest first",
     params(AccountIdParam, EntriesQuery),
     responses(
         (status = 200, description = "a page of entries", body = EntryPage),
@@ -144,12 +142,11 @@ pub struct EntryPage {
     )
 )]
 pub async fn list_entries(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiPath(id): ApiPath<String>,
     ApiQuery(query): ApiQuery<EntriesQuery>,
 ) -> Result<Json<EntryPage>, ApiError> {
-    let account = visible_account(&app, &caller, id).await?;
+    let account = call.account(id).await?;
     if let Some(t) = &query.entry_type
         && !HISTORY_TYPES.contains(&t.as_str())
     {
@@ -179,7 +176,7 @@ pub async fn list_entries(
         (From::BelowVersion(below), page_len(query.limit)?, None)
     };
     let rows = entries::entries(
-        &app.pool,
+        &call.app.pool,
         &account.account_id,
         query.entry_type.as_deref(),
         from,

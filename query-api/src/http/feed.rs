@@ -8,19 +8,17 @@
 //! hub hands it, skipping anything already sent: every entry once, in order, without a gap.
 //! A subscriber the hub cut off for reading too slowly gets a final `event: lagged`.
 
-use super::access::{ACCOUNT_NOT_FOUND, ProblemKind, visible_account};
+use super::access::{ACCOUNT_NOT_FOUND, ProblemKind, QueryCall};
 use super::entries::Entry;
 use crate::consistency::PROJECTION_LAGGING;
 use crate::feed::{Hub, PAGE_LEN, Refused, Subscription};
-use crate::state::AppState;
-use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use events::AccountId;
 use http_edge::openapi::AccountIdParam;
 use http_edge::problem::UNAVAILABLE;
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
+use http_edge::{ApiError, ApiPath, ApiQuery};
 use read_model::query::feed::{self as rows, FeedEntry};
 use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
@@ -110,15 +108,15 @@ pub const FEED_FULL: ProblemKind = ProblemKind::new(
 
 http_edge::problems!(FeedProblems: [ACCOUNT_NOT_FOUND, FEED_FULL, UNAVAILABLE, PROJECTION_LAGGING]);
 
+/// An account's changes, live (Server-Sent Events)
+///
+/// A `text/event-stream` that stays open: one event per history entry (`id`: its journal sequence,
+/// `event`: its history type, `data`: a `FeedEvent`), heartbeat comments while quiet, and a final
+/// `event: lagged` if the client reads too slowly (resume with `Last-Event-ID`). An event is sent
+/// only once a query with `Ledger-Min-Seq` equal to its `id` would see it.
 #[utoipa::path(
     get,
-    path = "/v1/accounts/{id}/events",
-    summary = "An account's changes, live (Server-Sent Events)",
-    description = "A `text/event-stream` that stays open: one event per history entry (`id`: \
-        its journal sequence, `event`: its history type, `data`: a `FeedEvent`), heartbeat \
-        comments while quiet, and a final `event: lagged` if the client reads too slowly (resume \
-        with `Last-Event-ID`). An event is sent only once a query with `Ledger-Min-Seq` equal \
-        to its `id` would see it.",
+    path = PATH,
     params(
         AccountIdParam,
         FeedQuery,
@@ -129,25 +127,28 @@ http_edge::problems!(FeedProblems: [ACCOUNT_NOT_FOUND, FEED_FULL, UNAVAILABLE, P
     )
 )]
 pub async fn stream_account_events(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     ApiQuery(query): ApiQuery<FeedQuery>,
 ) -> Result<Response, ApiError> {
     let start = start_of(&headers, &query)?;
-    let account = visible_account(&app, &caller, id).await?;
-    let subscription = app.feed.subscribe(account.account_id).map_err(|refused| {
-        let detail = match refused {
-            Refused::Full => "every live feed slot of this instance is taken; retry shortly",
-            Refused::Closed => "the service is shutting down; retry shortly",
-        };
-        ApiError::new(FEED_FULL, detail).retry_after(FULL_RETRY_AFTER_S)
-    })?;
+    let account = call.account(id).await?;
+    let subscription = call
+        .app
+        .feed
+        .subscribe(account.account_id)
+        .map_err(|refused| {
+            let detail = match refused {
+                Refused::Full => "every live feed slot of this instance is taken; retry shortly",
+                Refused::Closed => "the service is shutting down; retry shortly",
+            };
+            ApiError::new(FEED_FULL, detail).retry_after(FULL_RETRY_AFTER_S)
+        })?;
     let after = start.unwrap_or(subscription.live_from);
-    let limits = app.feed.limits();
+    let limits = call.app.feed.limits();
     let reader = Reader {
-        hub: app.feed.clone(),
+        hub: call.app.feed.clone(),
         backlog: VecDeque::new(),
         catching_up: true,
         last_sent: after,

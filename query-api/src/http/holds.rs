@@ -1,13 +1,11 @@
 //! `GET /v1/holds/{id}`: a hold's status (`placed`, `captured`, `voided`, `expired`).
 
-use super::access::{HOLD_NOT_FOUND, visible_or};
+use super::access::{HOLD_NOT_FOUND, QueryCall};
 use super::params::{db, stored_word, uuid_id};
-use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, Amount};
-use http_edge::{ApiError, ApiPath, Caller};
+use http_edge::{ApiError, ApiPath};
 use read_model::query::holds;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -40,10 +38,10 @@ pub struct Hold {
 
 http_edge::problems!(HoldHidden: [HOLD_NOT_FOUND]);
 
+/// A hold
 #[utoipa::path(
     get,
     path = "/v1/holds/{id}",
-    summary = "A hold",
     params(("id" = uuid::Uuid, Path, description = "the hold id")),
     responses(
         (status = 200, description = "the hold", body = Hold),
@@ -51,13 +49,12 @@ http_edge::problems!(HoldHidden: [HOLD_NOT_FOUND]);
     )
 )]
 pub async fn get_hold(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Hold>, ApiError> {
     let hold_id = uuid_id(&raw, "hold")?;
-    let row = holds::hold(&app.pool, hold_id).await.map_err(db)?;
-    let row = visible_or(&caller, row, HOLD_NOT_FOUND)?;
+    let row = holds::hold(&call.app.pool, hold_id).await.map_err(db)?;
+    let row = call.visible_or(row, HOLD_NOT_FOUND)?;
     Ok(Json(Hold {
         account_id: row.account_id,
         amount: row.amount,

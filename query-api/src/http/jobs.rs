@@ -1,14 +1,12 @@
 //! `GET /v1/jobs/{id}`: a command's status. A synchronous command's job is complete once an
 //! entry carries its id (no row per job is kept for those: the entries are the record).
 
-use super::access::{JOB_NOT_FOUND, may_see, visible};
+use super::access::{JOB_NOT_FOUND, QueryCall};
 use super::params::{db, stored_word, uuid_id};
-use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::AccountId;
-use http_edge::{ApiError, ApiPath, Caller};
+use http_edge::{ApiError, ApiPath};
 use read_model::query::jobs::{self, AppliedJob, AsyncJob};
 use read_model::query::orders::{self, Order};
 use serde::{Deserialize, Serialize};
@@ -139,10 +137,10 @@ fn job_not_found() -> ApiError {
 
 http_edge::problems!(JobHidden: [JOB_NOT_FOUND]);
 
+/// A command's job and its status
 #[utoipa::path(
     get,
     path = "/v1/jobs/{id}",
-    summary = "A command's job and its status",
     params(("id" = uuid::Uuid, Path, description = "the job id")),
     responses(
         (status = 200, description = "the job", body = Job),
@@ -150,22 +148,27 @@ http_edge::problems!(JobHidden: [JOB_NOT_FOUND]);
     )
 )]
 pub async fn get_job(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Job>, ApiError> {
     let job_id = uuid_id(&raw, "job")?;
-    if let Some(order) = orders::order_by_job(&app.pool, job_id).await.map_err(db)? {
-        if !may_see(&caller, Some(&order.owner_id)) {
+    if let Some(order) = orders::order_by_job(&call.app.pool, job_id)
+        .await
+        .map_err(db)?
+    {
+        if !call.may_see(Some(&order.owner_id)) {
             return Err(job_not_found());
         }
         return Ok(Json(Job::of_order(job_id, order)));
     }
-    let Some(job) = jobs::applied_job(&app.pool, job_id).await.map_err(db)? else {
-        let row = jobs::async_job(&app.pool, job_id).await.map_err(db)?;
-        let row = visible(&caller, row).ok_or_else(job_not_found)?;
+    let Some(job) = jobs::applied_job(&call.app.pool, job_id)
+        .await
+        .map_err(db)?
+    else {
+        let row = jobs::async_job(&call.app.pool, job_id).await.map_err(db)?;
+        let row = call.visible(row).ok_or_else(job_not_found)?;
         return Ok(Json(Job::of_async(job_id, row)?));
     };
-    let job = visible(&caller, Some(job)).ok_or_else(job_not_found)?;
+    let job = call.visible(Some(job)).ok_or_else(job_not_found)?;
     Ok(Json(Job::of_applied(job_id, job)))
 }

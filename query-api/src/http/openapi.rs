@@ -1,11 +1,12 @@
 //! The query API's OpenAPI document (`GET /openapi.json`, Swagger UI at `GET /docs`).
 //!
-//! This module only lists the paths: operations are described where they are handled
-//! (`#[utoipa::path]` on each handler), query parameters by the handlers' query types, and
-//! answers by the very structs the handlers send, whose schemas the paths bring in.
+//! Operations are described where they are handled (`#[utoipa::path]` on each handler, which
+//! [`super::routes`] collects), query parameters by the handlers' query types, and answers by
+//! the very structs the handlers send, whose schemas the paths bring in. This module says
+//! what the whole document says: its title and the header every query accepts.
 //! `scripts/fuzz` checks every answer against this document.
 
-use super::{accounts, admin, batches, entries, feed, holds, jobs, orders, transfers};
+use super::feed;
 use http_edge::openapi::{Service, finish, header_parameter, integer_between};
 use utoipa::OpenApi;
 use utoipa::openapi::RefOr;
@@ -22,40 +23,15 @@ use utoipa::openapi::schema::{ObjectBuilder, Type};
             Every answer carries `Ledger-Seq` (how far the read model was); send a command's \
             `Ledger-Seq` as `Ledger-Min-Seq` to read your own writes."
     ),
-    paths(
-        accounts::list_accounts,
-        accounts::get_account,
-        accounts::get_balance,
-        entries::list_entries,
-        feed::stream_account_events,
-        jobs::get_job,
-        holds::get_hold,
-        batches::get_batch,
-        orders::list_orders,
-        orders::get_order,
-        transfers::get_transfer,
-        admin::get_projector,
-    ),
     // The feed's answer is a stream, not one body: its events' `data` and its `from` word
     // are listed here so that clients find their shapes.
-    components(schemas(feed::FeedEvent, feed::FromWhere)),
-    tags(
-        (name = "accounts", description = "Accounts and their balances"),
-        (name = "entries", description = "Accounts' history"),
-        (name = "feed", description = "Accounts' changes, live"),
-        (name = "jobs", description = "What became of a command"),
-        (name = "holds", description = "Reservations of money"),
-        (name = "batches", description = "Balance batches"),
-        (name = "orders", description = "Orders, their payment and refunds"),
-        (name = "transfers", description = "Transfers and their reversals"),
-        (name = "admin", description = "Operating the read side (admin)"),
-    )
+    components(schemas(feed::FeedEvent, feed::FromWhere))
 )]
-struct QueryApiDoc;
+pub(super) struct QueryApiDoc;
 
-/// The whole document: the operations above plus what every API shares (security, problems,
-/// edge answers) and the `Ledger-Min-Seq` header every query accepts.
-pub fn document() -> utoipa::openapi::OpenApi {
+/// The whole document: the `operations` ([`super::routes`]) plus what every API shares
+/// (security, problems, edge answers) and the `Ledger-Min-Seq` header every query accepts.
+pub fn document(operations: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     let min_seq = header_parameter(
         "Ledger-Min-Seq",
         "Read-your-writes: wait (bounded) until the read model has applied the journal up to \
@@ -70,10 +46,11 @@ pub fn document() -> utoipa::openapi::OpenApi {
             .build(),
     );
     let mut doc = finish(
-        QueryApiDoc::openapi(),
+        operations,
         Service {
             ready_when: "PostgreSQL answers and the read models exist",
             service_wide: &[crate::consistency::PROJECTION_LAGGING],
+            with_body: &[],
             header: min_seq,
             header_with_body_only: false,
         },
@@ -107,7 +84,10 @@ fn describe_feed(doc: &mut utoipa::openapi::OpenApi) {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    /// The whole document, as the query API serves it.
+    fn document() -> utoipa::openapi::OpenApi {
+        super::document(crate::http::routes().into_openapi())
+    }
 
     #[test]
     fn every_route_is_documented_with_its_parameters() {

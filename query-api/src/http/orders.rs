@@ -1,13 +1,11 @@
 //! `GET /v1/orders/{id}` and `GET /v1/orders?owner_id=&limit=&offset=`.
 
-use super::access::{ORDER_NOT_FOUND, OthersListed, listed_owner, visible_or};
-use super::params::{db, page_len, stored_word, uuid_id};
-use crate::state::AppState;
+use super::access::{ORDER_NOT_FOUND, OthersListed, QueryCall};
+use super::params::{db, stored_word, uuid_id};
 use axum::Json;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use events::{AccountId, Amount, Currency, OrderStatus, OwnerId};
-use http_edge::{ApiError, ApiPath, ApiQuery, Caller};
+use http_edge::{ApiError, ApiPath, ApiQuery};
 use read_model::query::orders;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -59,10 +57,10 @@ impl Order {
 
 http_edge::problems!(OrderHidden: [ORDER_NOT_FOUND]);
 
+/// An order
 #[utoipa::path(
     get,
     path = "/v1/orders/{id}",
-    summary = "An order",
     params(("id" = uuid::Uuid, Path, description = "the order id")),
     responses(
         (status = 200, description = "the order", body = Order),
@@ -70,13 +68,12 @@ http_edge::problems!(OrderHidden: [ORDER_NOT_FOUND]);
     )
 )]
 pub async fn get_order(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Order>, ApiError> {
     let order_id = uuid_id(&raw, "order")?;
-    let row = orders::order(&app.pool, order_id).await.map_err(db)?;
-    let row = visible_or(&caller, row, ORDER_NOT_FOUND)?;
+    let row = orders::order(&call.app.pool, order_id).await.map_err(db)?;
+    let row = call.visible_or(row, ORDER_NOT_FOUND)?;
     Ok(Json(Order::from_row(row)?))
 }
 
@@ -103,10 +100,10 @@ pub struct OrderPage {
     offset: i64,
 }
 
+/// The caller's orders (admins: anyone's), newest first
 #[utoipa::path(
     get,
     path = "/v1/orders",
-    summary = "The caller's orders (admins: anyone's), newest first",
     params(ListQuery),
     responses(
         (status = 200, description = "a page of orders", body = OrderPage),
@@ -114,17 +111,15 @@ pub struct OrderPage {
     )
 )]
 pub async fn list_orders(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<OrderPage>, ApiError> {
-    let owner = listed_owner(&caller, query.owner_id)?;
-    let limit = page_len(query.limit)?;
+    let (owner, limit) = call.listing(query.owner_id, query.limit)?;
     let offset = query.offset.unwrap_or(0);
     if offset < 0 {
         return Err(ApiError::invalid_request("offset counts from 0"));
     }
-    let rows = orders::orders(&app.pool, owner.as_ref(), offset, limit)
+    let rows = orders::orders(&call.app.pool, owner.as_ref(), offset, limit)
         .await
         .map_err(db)?;
     Ok(Json(OrderPage {

@@ -1,15 +1,13 @@
 //! `GET /v1/transfers/{id}`: a transfer with its reversals, for either side's owner (or an
 //! admin).
 
-use super::access::{ProblemKind, may_see};
+use super::access::{ProblemKind, QueryCall};
 use super::params::{db, uuid_id};
-use crate::state::AppState;
 use axum::Json;
-use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use events::{AccountId, Amount, Currency};
-use http_edge::{ApiError, ApiPath, Caller};
+use http_edge::{ApiError, ApiPath};
 use read_model::query::transfers::{self, TransferLeg};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -55,10 +53,10 @@ pub struct Reversal {
 
 http_edge::problems!(TransferHidden: [TRANSFER_NOT_FOUND]);
 
+/// A transfer with its reversals
 #[utoipa::path(
     get,
     path = "/v1/transfers/{id}",
-    summary = "A transfer with its reversals",
     params(("id" = uuid::Uuid, Path, description = "the transfer id")),
     responses(
         (status = 200, description = "the transfer", body = Transfer),
@@ -66,12 +64,13 @@ http_edge::problems!(TransferHidden: [TRANSFER_NOT_FOUND]);
     )
 )]
 pub async fn get_transfer(
-    State(app): State<AppState>,
-    caller: Caller,
+    call: QueryCall,
     ApiPath(raw): ApiPath<String>,
 ) -> Result<Json<Transfer>, ApiError> {
     let transfer_id = uuid_id(&raw, "transfer")?;
-    let legs = transfers::legs(&app.pool, transfer_id).await.map_err(db)?;
+    let legs = transfers::legs(&call.app.pool, transfer_id)
+        .await
+        .map_err(db)?;
     let hidden = || {
         ApiError::new(
             TRANSFER_NOT_FOUND,
@@ -81,7 +80,7 @@ pub async fn get_transfer(
     let visible = legs
         .iter()
         .filter(|leg| leg.event_type.starts_with("transfer_"))
-        .any(|leg| may_see(&caller, Some(&leg.owner_id)));
+        .any(|leg| call.may_see(Some(&leg.owner_id)));
     if !visible {
         return Err(hidden());
     }

@@ -1,10 +1,9 @@
 //! An account's history, newest first, by cursor (below a version) or by offset.
 
-use super::parsed;
+use super::NullableAccountId;
 use chrono::{DateTime, Utc};
 use events::AccountId;
-use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgPool, Row};
+use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 /// The columns a [`HistoryEntry`] is read from, for every query that returns one.
@@ -17,7 +16,7 @@ macro_rules! history_columns {
 pub(crate) use history_columns;
 
 /// One history row as the query API shows it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct HistoryEntry {
     pub version: i64,
     pub seq: i64,
@@ -28,6 +27,7 @@ pub struct HistoryEntry {
     /// Signed: + credit, − debit.
     pub amount: i64,
     pub balance_after: i64,
+    #[sqlx(try_from = "NullableAccountId")]
     pub counterparty_account_id: Option<AccountId>,
     pub transfer_id: Option<Uuid>,
     pub job_id: Uuid,
@@ -36,30 +36,6 @@ pub struct HistoryEntry {
     pub reference: Option<String>,
     pub metadata: Option<serde_json::Value>,
     pub occurred_at: DateTime<Utc>,
-}
-
-impl FromRow<'_, PgRow> for HistoryEntry {
-    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
-        let counterparty: Option<String> = row.try_get("counterparty_account_id")?;
-        Ok(Self {
-            version: row.try_get("version")?,
-            seq: row.try_get("seq")?,
-            entry_type: row.try_get("entry_type")?,
-            event_type: row.try_get("event_type")?,
-            amount: row.try_get("amount")?,
-            balance_after: row.try_get("balance_after")?,
-            counterparty_account_id: counterparty
-                .map(|id| parsed("counterparty_account_id", AccountId::parse(id)))
-                .transpose()?,
-            transfer_id: row.try_get("transfer_id")?,
-            job_id: row.try_get("job_id")?,
-            order_id: row.try_get("order_id")?,
-            hold_id: row.try_get("hold_id")?,
-            reference: row.try_get("reference")?,
-            metadata: row.try_get("metadata")?,
-            occurred_at: row.try_get("occurred_at")?,
-        })
-    }
 }
 
 /// Where a page of history starts.

@@ -3,29 +3,18 @@
 //! bounded pages; callers loop.
 
 use super::entries::{HistoryEntry, history_columns};
-use super::parsed;
 use events::AccountId;
-use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgPool, Row};
+use sqlx::{FromRow, PgPool};
 
 /// One history entry with what the feed adds to it: whose it is and what was held after it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct FeedEntry {
+    #[sqlx(try_from = "String")]
     pub account_id: AccountId,
     /// Minor units reserved by holds once the entry applied.
     pub held_after: i64,
+    #[sqlx(flatten)]
     pub entry: HistoryEntry,
-}
-
-impl FromRow<'_, PgRow> for FeedEntry {
-    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
-        let account_id: String = row.try_get("account_id")?;
-        Ok(Self {
-            account_id: parsed("account_id", AccountId::parse(account_id))?,
-            held_after: row.try_get("held_after")?,
-            entry: HistoryEntry::from_row(row)?,
-        })
-    }
 }
 
 /// A query of [`FeedEntry`] rows: their columns, then `$rest` (the filter, order and limit).

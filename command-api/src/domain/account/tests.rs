@@ -2,6 +2,7 @@
 //! rejection) follow.
 
 use super::*;
+use crate::domain::fixtures::open_account;
 use crate::domain::{Command, decide};
 use std::collections::HashMap;
 
@@ -34,12 +35,7 @@ fn amount(units: i64) -> Amount {
 fn account(owner_id: &str, balance: i64) -> AccountState {
     AccountState {
         version: 3,
-        balance,
-        held: 0,
-        currency: Currency::default(),
-        status: AccountStatus::Open,
-        owner_id: owner(owner_id),
-        overdraft_limit: 0,
+        ..open_account(owner_id, balance)
     }
 }
 

@@ -2,8 +2,9 @@
 //! items (or this refusal) follow.
 
 use super::*;
+use crate::domain::fixtures::open_account;
 use crate::domain::{Command, decide};
-use events::{AccountStatus, Amount, Currency, Event, OwnerId};
+use events::{Amount, Event, OwnerId};
 
 fn id(raw: &str) -> AccountId {
     AccountId::parse(raw).expect("valid id")
@@ -17,15 +18,7 @@ fn alice() -> Actor {
 }
 
 fn account(owner: &str, balance: i64) -> AccountState {
-    AccountState {
-        version: 1,
-        balance,
-        held: 0,
-        currency: Currency::default(),
-        status: AccountStatus::Open,
-        owner_id: OwnerId::parse(owner).expect("valid owner"),
-        overdraft_limit: 0,
-    }
+    open_account(owner, balance)
 }
 
 fn transfer(from: &str, to: &str, units: i64) -> TransferFunds {

@@ -1,7 +1,8 @@
 //! Tests of the command answers: their fields, statuses and who sees what.
 
 use super::*;
-use events::{AccountId, AccountState, AccountStatus, Amount, Currency, OwnerId};
+use crate::domain::fixtures::open_account;
+use events::{AccountId, AccountState, Amount, OwnerId};
 use serde_json::json;
 
 fn actor(principal: &str, admin: bool) -> Actor {
@@ -14,12 +15,8 @@ fn actor(principal: &str, admin: bool) -> Actor {
 fn account(owner: &str, balance: i64, held: i64) -> AccountState {
     AccountState {
         version: 4,
-        balance,
         held,
-        currency: Currency::default(),
-        status: AccountStatus::Open,
-        owner_id: OwnerId::parse(owner).expect("valid"),
-        overdraft_limit: 0,
+        ..open_account(owner, balance)
     }
 }
 

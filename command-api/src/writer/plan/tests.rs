@@ -1,9 +1,10 @@
 //! Given/when/then tests of the planner.
 
 use super::*;
+use crate::domain::fixtures::open_account;
 use crate::domain::{Actor, Command, DomainError, MoveFunds, OpenAccount, TransferFunds};
 use crate::writer::IdempotencyClaim;
-use events::{AccountStatus, Amount, Currency, IdempotencyKey, OwnerId};
+use events::{Amount, Currency, IdempotencyKey, OwnerId};
 
 fn alice() -> Actor {
     Actor {
@@ -19,12 +20,7 @@ fn id(raw: &str) -> AccountId {
 fn account(owner: &str, balance: i64, version: u64) -> AccountState {
     AccountState {
         version,
-        balance,
-        held: 0,
-        currency: Currency::default(),
-        status: AccountStatus::Open,
-        owner_id: OwnerId::parse(owner).expect("valid"),
-        overdraft_limit: 0,
+        ..open_account(owner, balance)
     }
 }
 
