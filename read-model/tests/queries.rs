@@ -612,3 +612,36 @@ async fn a_schema_without_read_models_is_not_ready_and_at_checkpoint_zero(pool: 
         0
     );
 }
+
+#[sqlx::test(migrations = false)]
+async fn id_columns_decode_through_the_ids_own_checks(pool: PgPool) {
+    let (id, owner_id, currency, none): (AccountId, OwnerId, Currency, Option<AccountId>) =
+        sqlx::query_as("SELECT 'alice'::text, 'bob'::text, 'EUR'::text, NULL::text")
+            .fetch_one(&pool)
+            .await
+            .expect("valid columns decode");
+    assert_eq!(
+        (id, owner_id, currency, none),
+        (
+            account_id("alice"),
+            owner("bob"),
+            Currency::parse("EUR").expect("a currency"),
+            None
+        )
+    );
+
+    let refused = sqlx::query_as::<_, (AccountId,)>("SELECT 'not.an.id'::text")
+        .fetch_one(&pool)
+        .await;
+    assert!(
+        matches!(refused, Err(sqlx::Error::ColumnDecode { .. })),
+        "{refused:?}"
+    );
+    let refused = sqlx::query_as::<_, (Currency,)>("SELECT 'euro'::text")
+        .fetch_one(&pool)
+        .await;
+    assert!(
+        matches!(refused, Err(sqlx::Error::ColumnDecode { .. })),
+        "{refused:?}"
+    );
+}

@@ -8,11 +8,8 @@ use sqlx::{FromRow, PgPool};
 /// An account's row.
 #[derive(Debug, Clone, FromRow)]
 pub struct Account {
-    #[sqlx(try_from = "String")]
     pub account_id: AccountId,
-    #[sqlx(try_from = "String")]
     pub owner_id: OwnerId,
-    #[sqlx(try_from = "String")]
     pub currency: Currency,
     pub balance: i64,
     pub held: i64,

@@ -10,7 +10,6 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow)]
 pub struct Batch {
     pub batch_id: Uuid,
-    #[sqlx(try_from = "String")]
     pub owner_id: OwnerId,
     pub total: i32,
     pub completed: i32,

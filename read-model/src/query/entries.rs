@@ -1,6 +1,5 @@
 //! An account's history, newest first, by cursor (below a version) or by offset.
 
-use super::NullableAccountId;
 use chrono::{DateTime, Utc};
 use events::AccountId;
 use sqlx::{FromRow, PgPool};
@@ -27,7 +26,6 @@ pub struct HistoryEntry {
     /// Signed: + credit, − debit.
     pub amount: i64,
     pub balance_after: i64,
-    #[sqlx(try_from = "NullableAccountId")]
     pub counterparty_account_id: Option<AccountId>,
     pub transfer_id: Option<Uuid>,
     pub job_id: Uuid,

@@ -9,7 +9,6 @@ use sqlx::{FromRow, PgPool};
 /// One history entry with what the feed adds to it: whose it is and what was held after it.
 #[derive(Debug, Clone, FromRow)]
 pub struct FeedEntry {
-    #[sqlx(try_from = "String")]
     pub account_id: AccountId,
     /// Minor units reserved by holds once the entry applied.
     pub held_after: i64,

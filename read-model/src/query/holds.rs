@@ -10,9 +10,7 @@ use uuid::Uuid;
 #[derive(Debug, Clone, FromRow)]
 pub struct Hold {
     pub hold_id: Uuid,
-    #[sqlx(try_from = "String")]
     pub account_id: AccountId,
-    #[sqlx(try_from = "String")]
     pub owner_id: OwnerId,
     #[sqlx(try_from = "i64")]
     pub amount: Amount,

@@ -11,9 +11,7 @@ use uuid::Uuid;
 /// A command's job, as its first history entry shows it.
 #[derive(Debug, Clone, FromRow)]
 pub struct AppliedJob {
-    #[sqlx(try_from = "String")]
     pub account_id: AccountId,
-    #[sqlx(try_from = "String")]
     pub owner_id: OwnerId,
     pub event_type: String,
     pub seq: i64,
@@ -62,7 +60,6 @@ impl Owned for AsyncJob {
 impl FromRow<'_, PgRow> for AsyncJob {
     fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
         let owner_id: String = row.try_get("owner_id")?;
-        let account_id: Option<String> = row.try_get("account_id")?;
         Ok(Self {
             kind: row.try_get("kind")?,
             status: row.try_get("status")?,
@@ -70,9 +67,7 @@ impl FromRow<'_, PgRow> for AsyncJob {
             owner_id: (!owner_id.is_empty())
                 .then(|| parsed("owner_id", OwnerId::parse(owner_id)))
                 .transpose()?,
-            account_id: account_id
-                .map(|id| parsed("account_id", AccountId::parse(id)))
-                .transpose()?,
+            account_id: row.try_get("account_id")?,
             batch_id: row.try_get("batch_id")?,
             error_code: row.try_get("error_code")?,
             error_detail: row.try_get("error_detail")?,

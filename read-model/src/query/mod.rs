@@ -11,7 +11,7 @@ pub mod jobs;
 pub mod orders;
 pub mod transfers;
 
-use events::{AccountId, IdError, OwnerId};
+use events::OwnerId;
 
 /// A row that belongs to an owner.
 pub trait Owned {
@@ -29,19 +29,4 @@ where
         index: column.to_owned(),
         source: Box::new(e),
     })
-}
-
-/// A nullable account-id column as it is read before it is parsed: rows that derive `FromRow`
-/// decode an `Option<AccountId>` through it (`#[sqlx(try_from = "NullableAccountId")]`); a
-/// value the id refuses is a decoding error, as for the `String` columns of the others.
-#[derive(sqlx::Type)]
-#[sqlx(transparent)]
-struct NullableAccountId(Option<String>);
-
-impl TryFrom<NullableAccountId> for Option<AccountId> {
-    type Error = IdError;
-
-    fn try_from(NullableAccountId(raw): NullableAccountId) -> Result<Self, IdError> {
-        raw.map(AccountId::parse).transpose()
-    }
 }

@@ -40,14 +40,8 @@ impl FromRow<'_, PgRow> for Order {
         let currency: String = row.try_get("currency")?;
         Ok(Self {
             order_id: row.try_get("order_id")?,
-            owner_id: parsed(
-                "owner_id",
-                OwnerId::parse(row.try_get::<String, _>("owner_id")?),
-            )?,
-            account_id: parsed(
-                "account_id",
-                AccountId::parse(row.try_get::<String, _>("account_id")?),
-            )?,
+            owner_id: row.try_get("owner_id")?,
+            account_id: row.try_get("account_id")?,
             amount: parsed("amount", Amount::new(row.try_get("amount")?))?,
             currency: (!currency.is_empty())
                 .then(|| parsed("currency", Currency::parse(&currency)))

@@ -10,11 +10,8 @@ use uuid::Uuid;
 /// currency.
 #[derive(Debug, Clone, FromRow)]
 pub struct TransferLeg {
-    #[sqlx(try_from = "String")]
     pub account_id: AccountId,
-    #[sqlx(try_from = "String")]
     pub owner_id: OwnerId,
-    #[sqlx(try_from = "String")]
     pub currency: Currency,
     /// `transfer_sent`, `transfer_received`, `reversal_sent` or `reversal_received`.
     pub event_type: String,
