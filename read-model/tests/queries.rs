@@ -644,4 +644,16 @@ async fn id_columns_decode_through_the_ids_own_checks(pool: PgPool) {
         matches!(refused, Err(sqlx::Error::ColumnDecode { .. })),
         "{refused:?}"
     );
+    let (stored,): (Amount,) = sqlx::query_as("SELECT 125::bigint")
+        .fetch_one(&pool)
+        .await
+        .expect("an amount decodes");
+    assert_eq!(stored, amount(125));
+    let refused = sqlx::query_as::<_, (Amount,)>("SELECT 0::bigint")
+        .fetch_one(&pool)
+        .await;
+    assert!(
+        matches!(refused, Err(sqlx::Error::ColumnDecode { .. })),
+        "{refused:?}"
+    );
 }

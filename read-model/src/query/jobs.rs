@@ -1,11 +1,10 @@
 //! Jobs: a command's job as its first history entry shows it, and the rows of asynchronous
 //! jobs (balance batch items) that are queued, rejected or failed.
 
-use super::{Owned, parsed};
+use super::Owned;
 use chrono::{DateTime, Utc};
 use events::{AccountId, OwnerId};
-use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgPool, Row};
+use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 /// A command's job, as its first history entry shows it.
@@ -37,11 +36,12 @@ pub async fn applied_job(pool: &PgPool, job_id: Uuid) -> Result<Option<AppliedJo
 }
 
 /// An asynchronous job's row (batch items: queued until applied or rejected; failed jobs).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct AsyncJob {
     pub kind: String,
     pub status: String,
-    /// `None` for a job that failed before an owner was recorded.
+    /// `None` for a job that failed before an owner was recorded (stored as `''`, see
+    /// `write::fail_jobs`).
     pub owner_id: Option<OwnerId>,
     pub account_id: Option<AccountId>,
     pub batch_id: Option<Uuid>,
@@ -57,29 +57,9 @@ impl Owned for AsyncJob {
     }
 }
 
-impl FromRow<'_, PgRow> for AsyncJob {
-    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
-        let owner_id: String = row.try_get("owner_id")?;
-        Ok(Self {
-            kind: row.try_get("kind")?,
-            status: row.try_get("status")?,
-            // Failed jobs are stored with owner '' (see `write::fail_jobs`).
-            owner_id: (!owner_id.is_empty())
-                .then(|| parsed("owner_id", OwnerId::parse(owner_id)))
-                .transpose()?,
-            account_id: row.try_get("account_id")?,
-            batch_id: row.try_get("batch_id")?,
-            error_code: row.try_get("error_code")?,
-            error_detail: row.try_get("error_detail")?,
-            submitted_at: row.try_get("submitted_at")?,
-            completed_at: row.try_get("completed_at")?,
-        })
-    }
-}
-
 pub async fn async_job(pool: &PgPool, job_id: Uuid) -> Result<Option<AsyncJob>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT kind, status, owner_id, account_id, batch_id, error_code, error_detail,
+        "SELECT kind, status, NULLIF(owner_id, '') AS owner_id, account_id, batch_id, error_code, error_detail,
                 submitted_at, completed_at
          FROM jobs WHERE job_id = $1",
     )

@@ -18,15 +18,3 @@ pub trait Owned {
     /// `None`: no owner is recorded (a job that failed before it had one); only admins see it.
     fn owner_id(&self) -> Option<&OwnerId>;
 }
-
-/// A text column parsed into its newtype; a value the newtype refuses is a decoding error
-/// (the projector only ever writes valid ones).
-fn parsed<T, E>(column: &str, value: Result<T, E>) -> Result<T, sqlx::Error>
-where
-    E: std::error::Error + Send + Sync + 'static,
-{
-    value.map_err(|e| sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: Box::new(e),
-    })
-}

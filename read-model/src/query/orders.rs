@@ -1,20 +1,20 @@
 //! Orders: one by id or by its job, and a page of one owner's (or everyone's), newest first.
 
-use super::{Owned, parsed};
+use super::Owned;
 use chrono::{DateTime, Utc};
 use events::{AccountId, Amount, Currency, OwnerId};
-use sqlx::postgres::PgRow;
-use sqlx::{FromRow, PgPool, Row};
+use sqlx::{FromRow, PgPool};
 use uuid::Uuid;
 
 /// An order's row.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, FromRow)]
 pub struct Order {
     pub order_id: Uuid,
     pub owner_id: OwnerId,
     pub account_id: AccountId,
     pub amount: Amount,
-    /// `None`: the order named no currency of its own.
+    /// `None`: the order named no currency of its own (stored as `''`, see
+    /// `write::upsert_orders`).
     pub currency: Option<Currency>,
     pub description: Option<String>,
     /// The journal's status word (`new`, `paid`, `rejected`, `partially_refunded`,
@@ -34,30 +34,7 @@ impl Owned for Order {
     }
 }
 
-impl FromRow<'_, PgRow> for Order {
-    fn from_row(row: &PgRow) -> Result<Self, sqlx::Error> {
-        // Stored as '' when the order has none (see `write::upsert_orders`).
-        let currency: String = row.try_get("currency")?;
-        Ok(Self {
-            order_id: row.try_get("order_id")?,
-            owner_id: row.try_get("owner_id")?,
-            account_id: row.try_get("account_id")?,
-            amount: parsed("amount", Amount::new(row.try_get("amount")?))?,
-            currency: (!currency.is_empty())
-                .then(|| parsed("currency", Currency::parse(&currency)))
-                .transpose()?,
-            description: row.try_get("description")?,
-            status: row.try_get("status")?,
-            reason: row.try_get("reason")?,
-            refunded_total: row.try_get("refunded_total")?,
-            job_id: row.try_get("job_id")?,
-            created_at: row.try_get("created_at")?,
-            updated_at: row.try_get("updated_at")?,
-        })
-    }
-}
-
-const ORDER_COLUMNS: &str = "order_id, owner_id, account_id, amount, currency, description, status, reason, refunded_total, job_id, created_at, updated_at";
+const ORDER_COLUMNS: &str = "order_id, owner_id, account_id, amount, NULLIF(currency, '') AS currency, description, status, reason, refunded_total, job_id, created_at, updated_at";
 
 pub async fn order(pool: &PgPool, order_id: Uuid) -> Result<Option<Order>, sqlx::Error> {
     sqlx::query_as(sqlx::AssertSqlSafe(format!(
