@@ -133,21 +133,32 @@ pub trait HasAuth {
     fn auth(&self) -> &Auth;
 }
 
+/// A caller verified earlier in the same request (by the rate limit, which must know who calls
+/// before the handler runs), so that a token is verified once per request.
+#[derive(Debug, Clone)]
+pub(crate) struct Verified(pub(crate) Caller);
+
+/// The bearer token of a request's `Authorization` header.
+pub(crate) fn bearer_token(headers: &axum::http::HeaderMap) -> Result<&str, ApiError> {
+    let header = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+    header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))
+}
+
 impl<S: HasAuth + Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-        let token = header
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <token>'"))?;
-        state.auth().verify(token)
+        if let Some(Verified(caller)) = parts.extensions.get::<Verified>() {
+            return Ok(caller.clone());
+        }
+        state.auth().verify(bearer_token(&parts.headers)?)
     }
 }

@@ -11,11 +11,10 @@
 //! quota an order of magnitude larger. A service is still limited: a runaway back-end must
 //! not take an instance's whole capacity.
 
-use crate::auth::Auth;
+use crate::auth::{Auth, Verified, bearer_token};
 use crate::problem::{ApiError, RATE_LIMITED};
 use axum::Router;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::IntoResponse;
 use governor::clock::{Clock, DefaultClock};
@@ -106,24 +105,21 @@ struct Limiter {
 }
 
 impl Limiter {
-    /// Who `request` counts against, and in which class's buckets.
-    fn key(&self, request: &Request) -> (CallerKey, &Buckets) {
-        let verified = request
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .and_then(|token| self.auth.verify(token.trim()).ok());
+    /// Who `request` counts against, and in which class's buckets. A verified caller is kept
+    /// in the request's extensions for the handler's [`crate::auth::Caller`] extractor.
+    fn key(&self, request: &mut Request) -> (CallerKey, &Buckets) {
+        let verified = bearer_token(request.headers())
+            .ok()
+            .and_then(|token| self.auth.verify(token).ok());
         if let Some(caller) = verified {
+            let key = CallerKey::Principal(caller.principal.as_str().to_owned());
             let buckets = if caller.service {
                 &self.services
             } else {
                 &self.callers
             };
-            return (
-                CallerKey::Principal(caller.principal.as_str().to_owned()),
-                buckets,
-            );
+            request.extensions_mut().insert(Verified(caller));
+            return (key, buckets);
         }
         let address = request
             .extensions()
@@ -135,7 +131,7 @@ impl Limiter {
     }
 
     /// `Err(seconds to wait)` when the caller's bucket is empty.
-    fn check(&self, request: &Request) -> Result<(), u32> {
+    fn check(&self, request: &mut Request) -> Result<(), u32> {
         let (key, buckets) = self.key(request);
         let Some(buckets) = buckets else {
             return Ok(());
@@ -184,10 +180,10 @@ where
         });
     }
     router.layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| {
+        move |mut request: Request, next: Next| {
             let limiter = limiter.clone();
             async move {
-                match limiter.check(&request) {
+                match limiter.check(&mut request) {
                     Ok(()) => next.run(request).await,
                     Err(seconds) => ApiError::new(
                         RATE_LIMITED,
@@ -199,4 +195,87 @@ where
             }
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::{Caller, HasAuth};
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    const SECRET: &str = "a secret of at least thirty-two bytes, for tests";
+
+    #[derive(Clone)]
+    struct State(Auth);
+
+    impl HasAuth for State {
+        fn auth(&self) -> &Auth {
+            &self.0
+        }
+    }
+
+    /// The rate limit (verifying with `limit`'s keys) in front of a handler that answers with
+    /// the caller it was given (its extractor verifying with `handler`'s keys).
+    fn app(limit: &Auth, handler: &Auth) -> Router {
+        let router = Router::new().route(
+            "/whoami",
+            get(|caller: Caller| async move {
+                format!("{} admin={}", caller.principal.as_str(), caller.admin)
+            }),
+        );
+        apply(
+            router,
+            RateLimit {
+                rate_limit_per_second: 1_000,
+                rate_limit_burst: 1_000,
+                ..RateLimit::OFF
+            },
+            limit.clone(),
+        )
+        .with_state(State(handler.clone()))
+    }
+
+    async fn call(app: Router, token: &str) -> (u16, String) {
+        let request = Request::get("/whoami")
+            .header(axum::http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .body(Body::empty())
+            .expect("a request");
+        let response = app.oneshot(request).await.expect("an answer");
+        let status = response.status().as_u16();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .expect("a body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_token_is_verified_once_a_request_and_the_handler_gets_that_caller() {
+        let ours = Auth::new(Some(SECRET)).expect("auth");
+        let theirs = Auth::new(Some("another secret of at least thirty-two bytes")).expect("auth");
+        let admin = ours.mint("root", true, 60).expect("a token");
+        let user = ours.mint("ivy", false, 60).expect("a token");
+        assert_eq!(
+            call(app(&ours, &ours), &admin).await,
+            (200, "root admin=true".into())
+        );
+        assert_eq!(
+            call(app(&ours, &ours), &user).await,
+            (200, "ivy admin=false".into())
+        );
+
+        // The handler is given the caller the limit verified: with keys that would refuse the
+        // token, its extractor is not asked again.
+        assert_eq!(
+            call(app(&ours, &theirs), &user).await,
+            (200, "ivy admin=false".into())
+        );
+
+        // A token the limit refuses is not passed on: the handler's extractor decides.
+        let forged = theirs.mint("ivy", true, 60).expect("a token");
+        let (status, body) = call(app(&ours, &ours), &forged).await;
+        assert_eq!(status, 401, "{body}");
+        assert!(body.contains("unauthorized"), "{body}");
+    }
 }
