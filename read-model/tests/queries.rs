@@ -614,46 +614,41 @@ async fn a_schema_without_read_models_is_not_ready_and_at_checkpoint_zero(pool: 
 }
 
 #[sqlx::test(migrations = false)]
-async fn id_columns_decode_through_the_ids_own_checks(pool: PgPool) {
-    let (id, owner_id, currency, none): (AccountId, OwnerId, Currency, Option<AccountId>) =
-        sqlx::query_as("SELECT 'alice'::text, 'bob'::text, 'EUR'::text, NULL::text")
-            .fetch_one(&pool)
-            .await
-            .expect("valid columns decode");
+async fn columns_decode_through_the_newtypes_own_checks(pool: PgPool) {
+    let (id, owner_id, currency, amount_, none): (
+        AccountId,
+        OwnerId,
+        Currency,
+        Amount,
+        Option<AccountId>,
+    ) = sqlx::query_as("SELECT 'alice'::text, 'bob'::text, 'EUR'::text, 125::bigint, NULL::text")
+        .fetch_one(&pool)
+        .await
+        .expect("valid columns decode");
     assert_eq!(
-        (id, owner_id, currency, none),
+        (id, owner_id, currency, amount_, none),
         (
             account_id("alice"),
             owner("bob"),
             Currency::parse("EUR").expect("a currency"),
+            amount(125),
             None
         )
     );
 
-    let refused = sqlx::query_as::<_, (AccountId,)>("SELECT 'not.an.id'::text")
-        .fetch_one(&pool)
-        .await;
-    assert!(
-        matches!(refused, Err(sqlx::Error::ColumnDecode { .. })),
-        "{refused:?}"
-    );
-    let refused = sqlx::query_as::<_, (Currency,)>("SELECT 'euro'::text")
-        .fetch_one(&pool)
-        .await;
-    assert!(
-        matches!(refused, Err(sqlx::Error::ColumnDecode { .. })),
-        "{refused:?}"
-    );
-    let (stored,): (Amount,) = sqlx::query_as("SELECT 125::bigint")
-        .fetch_one(&pool)
-        .await
-        .expect("an amount decodes");
-    assert_eq!(stored, amount(125));
-    let refused = sqlx::query_as::<_, (Amount,)>("SELECT 0::bigint")
-        .fetch_one(&pool)
-        .await;
-    assert!(
-        matches!(refused, Err(sqlx::Error::ColumnDecode { .. })),
-        "{refused:?}"
-    );
+    // Each column a newtype refuses is a decoding error, not a value.
+    for select in [
+        "SELECT 'not.an.id'::text, 'bob'::text, 'EUR'::text, 125::bigint",
+        "SELECT 'alice'::text, 'bob smith'::text, 'EUR'::text, 125::bigint",
+        "SELECT 'alice'::text, 'bob'::text, 'euro'::text, 125::bigint",
+        "SELECT 'alice'::text, 'bob'::text, 'EUR'::text, 0::bigint",
+    ] {
+        let refused = sqlx::query_as::<_, (AccountId, OwnerId, Currency, Amount)>(select)
+            .fetch_one(&pool)
+            .await;
+        assert!(
+            matches!(refused, Err(sqlx::Error::ColumnDecode { .. })),
+            "{select}: {refused:?}"
+        );
+    }
 }
