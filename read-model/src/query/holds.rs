@@ -12,7 +12,6 @@ pub struct Hold {
     pub hold_id: Uuid,
     pub account_id: AccountId,
     pub owner_id: OwnerId,
-    #[sqlx(try_from = "i64")]
     pub amount: Amount,
     pub captured: i64,
     /// `placed`, `captured`, `voided` or `expired`.
