@@ -7,7 +7,7 @@
 //!   headers every journaled message carries;
 //! - [`event`]: the JSON envelope and the event types, each carrying its aggregate's post-state;
 //! - `schema` (feature `openapi`): the newtypes' OpenAPI schemas, beside their rules;
-//! - `columns` (feature `sqlx`): the same newtypes decoded from the read model's text columns;
+//! - `columns` (feature `sqlx`): the same newtypes decoded from the read model's columns;
 //! - [`account`], [`hold`], [`order`] and [`transfer`]: the aggregates' states;
 //! - [`evolve`]: how an event changes each of them ([`Evolve`]), the one definition the
 //!   command side builds post-states with and `projector verify` checks them against.
