@@ -78,12 +78,7 @@ async fn scratch_stream(client: &async_nats::Client) -> anyhow::Result<()> {
         "allow_atomic": true, "allow_direct": true, "duplicate_window": 30_000_000_000_u64,
         "num_replicas": 1, "discard": "old", "max_msgs": -1, "max_bytes": -1, "max_age": 0
     });
-    client
-        .request(
-            "$JS.API.STREAM.CREATE.SCRATCH",
-            Bytes::from(config.to_string()),
-        )
-        .await?;
+    ledger_nats::stream::create(client, &config).await?;
     Ok(())
 }
 

@@ -85,12 +85,7 @@ async fn measure(shape: Shape, quick: bool) -> anyhow::Result<f64> {
         "num_replicas": 1, "discard": "old", "max_msgs": -1, "max_bytes": -1, "max_age": 0,
         "compression": if shape.compression { "s2" } else { "none" },
     });
-    client
-        .request(
-            "$JS.API.STREAM.CREATE.SHAPES",
-            Bytes::from(config.to_string()),
-        )
-        .await?;
+    ledger_nats::stream::create(&client, &config).await?;
     let payload = Bytes::from(vec![b'x'; shape.payload_len]);
     let mut last_seq: HashMap<usize, u64> = HashMap::new();
     let mut next_subject = 0_usize;

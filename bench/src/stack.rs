@@ -181,20 +181,12 @@ async fn create_stream(
 ) -> anyhow::Result<()> {
     let mut config = ledger_nats::stream::definition(STREAM, replicas)?;
     config["compression"] = json!(compression.as_str());
-    let reply = nats
-        .client()
-        .await?
-        .request(
-            format!("$JS.API.STREAM.CREATE.{STREAM}"),
-            serde_json::to_vec(&config)?.into(),
-        )
-        .await?;
-    let answer: Value = serde_json::from_slice(&reply.payload)?;
+    let echo = ledger_nats::stream::create(&nats.client().await?, &config).await?;
     // The server leaves the field out for its default, `none`.
-    let echoed = answer["config"]["compression"].as_str().unwrap_or("none");
+    let echoed = echo["compression"].as_str().unwrap_or("none");
     anyhow::ensure!(
         echoed == compression.as_str(),
-        "the journal was not created with compression {}: {answer}",
+        "the journal was not created with compression {}: {echo}",
         compression.as_str()
     );
     Ok(())

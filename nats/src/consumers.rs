@@ -1,6 +1,10 @@
 //! Durable consumers of the executors, defined in `nats/*-consumer.json` (usable as is with
 //! `nats consumer add LEDGER --config nats/payments-consumer.json`).
 
+use crate::startup::{
+    ERR_CLUSTER_NOT_AVAILABLE, ERR_CLUSTER_NOT_LEADER, STARTUP_WAIT_MS, Transient,
+    retry_while_starting,
+};
 use async_nats::jetstream::consumer::{Consumer, pull};
 use async_nats::jetstream::{self, stream::Stream};
 use std::time::Duration;
@@ -33,8 +37,36 @@ pub enum ConsumerError {
     },
 }
 
+impl Transient for ConsumerError {
+    fn is_transient(&self) -> bool {
+        use async_nats::jetstream::context::GetStreamErrorKind;
+        use async_nats::jetstream::stream::ConsumerErrorKind;
+        let refused = |e: &async_nats::jetstream::Error| {
+            matches!(
+                u16::try_from(e.error_code().0),
+                Ok(ERR_CLUSTER_NOT_AVAILABLE | ERR_CLUSTER_NOT_LEADER)
+            )
+        };
+        match self {
+            Self::Definition(_) => false,
+            Self::Stream { source, .. } => match source.kind() {
+                GetStreamErrorKind::Request => true,
+                GetStreamErrorKind::JetStream(e) => refused(&e),
+                _ => false,
+            },
+            Self::Create { source, .. } => match source.kind() {
+                ConsumerErrorKind::TimedOut | ConsumerErrorKind::Request => true,
+                ConsumerErrorKind::JetStream(e) => refused(&e),
+                _ => false,
+            },
+        }
+    }
+}
+
 /// Creates (or updates) the durable pull consumer defined by `definition` on `stream`.
-/// `ack_wait` overrides the file's redelivery delay (tests shorten it).
+/// `ack_wait` overrides the file's redelivery delay (tests shorten it). A JetStream that does
+/// not answer yet (a new consumer's group electing its leader) is asked again for up to
+/// [`STARTUP_WAIT_MS`]; see [`crate::startup`].
 pub async fn ensure_pull_consumer(
     client: &async_nats::Client,
     stream: &str,
@@ -47,17 +79,27 @@ pub async fn ensure_pull_consumer(
     }
     let name = config.durable_name.clone().unwrap_or_default();
     let js = jetstream::new(client.clone());
-    let stream: Stream = js
-        .get_stream(stream)
-        .await
-        .map_err(|source| ConsumerError::Stream {
-            stream: stream.to_owned(),
-            source,
-        })?;
-    stream
-        .create_consumer(config)
-        .await
-        .map_err(|source| ConsumerError::Create { name, source })
+    retry_while_starting(
+        &format!("creating consumer {name}"),
+        Duration::from_millis(STARTUP_WAIT_MS),
+        || async {
+            let stream: Stream =
+                js.get_stream(stream)
+                    .await
+                    .map_err(|source| ConsumerError::Stream {
+                        stream: stream.to_owned(),
+                        source,
+                    })?;
+            stream
+                .create_consumer(config.clone())
+                .await
+                .map_err(|source| ConsumerError::Create {
+                    name: name.clone(),
+                    source,
+                })
+        },
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -11,6 +11,8 @@
 //!   outcomes by look-up and identical resend;
 //! - [`headers`]: every `Nats-*` header name, spelled once;
 //! - [`consumers`]: durable consumer definitions (`nats/*-consumer.json`) for the executors;
+//! - [`startup`]: start-up's retries of a JetStream that does not answer yet (a fresh server,
+//!   a cluster electing its leaders);
 //! - [`direct`]: direct gets — the last message of many subjects at once, the next message on a
 //!   subject after a sequence, and ranges of the stream.
 //!
@@ -26,6 +28,7 @@ pub mod consumers;
 pub mod direct;
 pub mod headers;
 pub mod server;
+pub mod startup;
 pub mod stream;
 
 pub use api::ApiError;

@@ -1,9 +1,11 @@
 //! The `LEDGER` stream, created or updated at start-up from `nats/ledger-stream.json`.
 
 use crate::api::{ApiError, ApiResponse};
+use crate::startup::{STARTUP_WAIT_MS, Transient, retry_while_starting};
 use async_nats::Client;
 use bytes::Bytes;
 use serde_json::Value;
+use std::time::Duration;
 use thiserror::Error;
 
 /// The stream definition, usable as is with `nats stream add --config nats/ledger-stream.json`.
@@ -71,7 +73,23 @@ pub fn definition(name: &str, replicas: usize) -> Result<Value, StreamError> {
 /// new peers; an R1 journal becomes R3 this way). One with more replicas is refused rather
 /// than scaled down: lowering replication is an operator's decision, never a side effect of
 /// a mis-set variable.
+///
+/// A JetStream that does not answer yet (a fresh server, a cluster electing its leaders) is
+/// asked again for up to [`STARTUP_WAIT_MS`]; see [`crate::startup`].
 pub async fn ensure_stream(
+    client: &Client,
+    name: &str,
+    replicas: usize,
+) -> Result<Value, StreamError> {
+    retry_while_starting(
+        "creating the stream",
+        Duration::from_millis(STARTUP_WAIT_MS),
+        || ensure_stream_once(client, name, replicas),
+    )
+    .await
+}
+
+async fn ensure_stream_once(
     client: &Client,
     name: &str,
     replicas: usize,
@@ -102,6 +120,32 @@ pub async fn ensure_stream(
     let answer: Value = api(client, &format!("$JS.API.STREAM.{verb}.{name}"), body, name).await?;
     check_atomic_echo(name, &answer["config"])?;
     check_replicas_echo(name, replicas, &answer["config"])?;
+    Ok(answer["config"].clone())
+}
+
+impl Transient for StreamError {
+    fn is_transient(&self) -> bool {
+        match self {
+            Self::Request { source, .. } => source.is_transient(),
+            Self::Api { source, .. } => source.is_transient(),
+            _ => false,
+        }
+    }
+}
+
+/// Creates a stream from `config` as given — benchmarks create scratch streams, and the
+/// journal with other options — asking again while JetStream does not answer yet (see
+/// [`crate::startup`]). Returns the config the server reports.
+pub async fn create(client: &Client, config: &Value) -> Result<Value, StreamError> {
+    let name = config["name"].as_str().unwrap_or_default();
+    let body = Bytes::from(serde_json::to_vec(config)?);
+    let subject = format!("$JS.API.STREAM.CREATE.{name}");
+    let answer: Value = retry_while_starting(
+        "creating a stream",
+        Duration::from_millis(STARTUP_WAIT_MS),
+        || api(client, &subject, body.clone(), name),
+    )
+    .await?;
     Ok(answer["config"].clone())
 }
 
@@ -173,12 +217,13 @@ impl Placement {
     }
 }
 
-/// For services that only read: waits (up to `wait`) until the stream exists, then checks that
-/// it echoes `allow_atomic: true`. Creating it is the command API's job.
+/// For services that only read: waits (up to `wait`) until the stream exists and JetStream
+/// answers, then checks that it echoes `allow_atomic: true`. Creating it is the command API's
+/// job.
 pub async fn check_stream(
     client: &Client,
     name: &str,
-    wait: std::time::Duration,
+    wait: Duration,
 ) -> Result<Value, StreamError> {
     let deadline = tokio::time::Instant::now() + wait;
     let subject = format!("$JS.API.STREAM.INFO.{name}");
@@ -188,11 +233,12 @@ pub async fn check_stream(
                 check_atomic_echo(name, &info["config"])?;
                 return Ok(info["config"].clone());
             }
-            Err(StreamError::Api { source, .. })
-                if source.err_code == ERR_STREAM_NOT_FOUND
+            Err(e)
+                if (e.is_transient()
+                    || matches!(&e, StreamError::Api { source, .. } if source.err_code == ERR_STREAM_NOT_FOUND))
                     && tokio::time::Instant::now() < deadline =>
             {
-                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
             Err(other) => return Err(other),
         }

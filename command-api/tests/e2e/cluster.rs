@@ -174,6 +174,43 @@ async fn the_command_api_refuses_to_lower_the_journals_replicas() {
 }
 
 #[tokio::test]
+async fn the_command_api_waits_at_start_for_a_cluster_without_its_quorum() {
+    let logs = log_dir();
+    let mut cluster = NatsCluster::start(Network::Loopback, logs.path()).expect("cluster");
+    // One node of three: JetStream has no meta leader and cannot create the stream.
+    cluster.kill(1).expect("kill node 1");
+    cluster.kill(2).expect("kill node 2");
+    let mut r3 = config(&cluster.url());
+    r3.replicas = 3;
+    let starting = tokio::spawn(command_api::start(r3));
+    // Longer than one JetStream request may take (5 s): a start-up that gave up on the first
+    // unanswered request would have ended by now.
+    tokio::time::sleep(Duration::from_millis(
+        ledger_nats::server::REQUEST_TIMEOUT_MS + 1_000,
+    ))
+    .await;
+    assert!(
+        !starting.is_finished(),
+        "start-up ended without a quorum: {:?}",
+        starting.await
+    );
+    cluster.start_nodes(&[1, 2]).expect("the quorum is back");
+    let app = starting
+        .await
+        .expect("the start-up task")
+        .expect("the command API starts once the quorum is back");
+    let api = Api {
+        http: Http::new(format!("http://{}", app.addr)),
+        app,
+    };
+    // It writes, to a journal kept three times.
+    open_funded(&api, "q", "bank", 5).await;
+    let client = connect(&cluster.url()).await;
+    assert_eq!(settled(&client, 3).await.replicas.len(), 2, "three copies");
+    api.app.stop().await.expect("stops");
+}
+
+#[tokio::test]
 async fn a_single_server_cannot_give_three_replicas_and_says_so() {
     let nats = NatsServer::start();
     let mut r3 = config(&nats.url);
