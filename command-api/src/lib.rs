@@ -29,7 +29,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
 pub use config::Config;
-pub use http::state::AppState;
+pub use http::state::{AppState, Shared};
 use http_edge::Auth;
 use http_edge::server::{Server, with_edge_layers};
 use std::net::SocketAddr;
@@ -163,12 +163,12 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     let addr = listener.local_addr()?;
     let stats = Arc::clone(writer.stats());
     let writer_handle = writer.clone();
-    let state = AppState {
+    let state = AppState::new(Shared {
         writer,
         auth,
         nats,
         stream: config.journal.stream.clone(),
-    };
+    });
     let limits = HttpLimits {
         body_bytes_max: config.request_body_bytes_max,
         large_bodies: http::LargeBodies {

@@ -7,7 +7,7 @@
 //! subject's first message in the batch.
 
 use crate::api::{ApiError, ApiResponse};
-use async_nats::{Client, HeaderMap, RequestErrorKind};
+use async_nats::{Client, HeaderMap, HeaderName, RequestErrorKind};
 use bytes::Bytes;
 use serde::Deserialize;
 use std::time::Duration;
@@ -116,7 +116,7 @@ pub async fn publish_atomic(
             .map_err(|e| PublishError::Unknown(format!("publish: {e}")))?;
     }
     let mut headers = headers_for(last, &batch_id, messages.len());
-    headers.insert(crate::headers::BATCH_COMMIT, "1");
+    headers.insert(HeaderName::from_static(crate::headers::BATCH_COMMIT), "1");
     let request = async_nats::Request::new()
         .headers(headers)
         .payload(last.payload.clone())
@@ -156,21 +156,26 @@ fn classify(error: ApiError) -> PublishError {
 }
 
 fn headers_for(message: &Outbound, batch_id: &str, sequence: usize) -> HeaderMap {
+    // Names from static strings and values moved in where they are built here: a header
+    // named from a `&str` allocates a copy of its name on every message.
     let mut map = HeaderMap::new();
-    map.insert(crate::headers::BATCH_ID, batch_id);
+    map.insert(HeaderName::from_static(crate::headers::BATCH_ID), batch_id);
     map.insert(
-        crate::headers::BATCH_SEQUENCE,
-        sequence.to_string().as_str(),
+        HeaderName::from_static(crate::headers::BATCH_SEQUENCE),
+        sequence.to_string(),
     );
-    map.insert(crate::headers::MSG_ID, message.msg_id.as_str());
+    map.insert(
+        HeaderName::from_static(crate::headers::MSG_ID),
+        message.msg_id.as_str(),
+    );
     if let Some(seq) = message.expected_last_subject_seq {
         map.insert(
-            crate::headers::EXPECTED_LAST_SUBJECT_SEQUENCE,
-            seq.to_string().as_str(),
+            HeaderName::from_static(crate::headers::EXPECTED_LAST_SUBJECT_SEQUENCE),
+            seq.to_string(),
         );
     }
     for (name, value) in &message.headers {
-        map.insert(*name, value.as_str());
+        map.insert(HeaderName::from_static(name), value.as_str());
     }
     map
 }
