@@ -49,6 +49,7 @@ pub async fn run(
             WriterStats::get(&stats.messages),
         );
         let cpu = crate::cpu::Meter::start(&stack.db.url);
+        let recording = crate::profile::Recording::start(name)?;
         let outcome = load(
             &stack,
             &callers.service,
@@ -59,6 +60,7 @@ pub async fn run(
             seconds,
         )
         .await?;
+        recording.stop()?;
         let batches = WriterStats::get(&stats.batches) - batches0;
         let messages = WriterStats::get(&stats.messages) - messages0;
         let rate = outcome.committed as f64 / outcome.seconds;

@@ -75,7 +75,7 @@ pub async fn set_balances(call: CommandCall<NoPath>) -> Result<Response, ApiErro
         batch_id,
         items: submitted,
     });
-    let exchanged = call.submit(command).await?;
+    let mut exchanged = call.submit(command).await?;
     // The journaled answer names the batch only (a 100,000-job list would not fit a message);
     // the job ids follow from the batch id and the accounts, so a replay lists the same ones.
     let batch_id = exchanged.answer.body["batch_id"]
@@ -91,8 +91,8 @@ pub async fn set_balances(call: CommandCall<NoPath>) -> Result<Response, ApiErro
         })
         .collect();
     let answer = BatchAnswer { batch_id, jobs };
-    let body = serde_json::to_value(answer).map_err(|e| ApiError::internal(&e))?;
-    Ok(respond(&exchanged, body))
+    exchanged.answer.body = serde_json::to_value(answer).map_err(|e| ApiError::internal(&e))?;
+    Ok(respond(exchanged))
 }
 
 fn items(batch_id: &Uuid, requested: &Map<String, Value>) -> Result<Vec<BatchItem>, ApiError> {

@@ -217,9 +217,7 @@ async fn execute(
     command: Command,
     idempotency: Option<IdempotencyClaim>,
 ) -> Result<Response, ApiError> {
-    let exchanged = submit(app, actor, command, idempotency).await?;
-    let body = exchanged.answer.body.clone();
-    Ok(respond(&exchanged, body))
+    Ok(respond(submit(app, actor, command, idempotency).await?))
 }
 
 /// Submits a command to the writer and renders its answer (a rejection as a problem).
@@ -265,13 +263,14 @@ fn exchanged(actor: &Actor, job_id: Uuid, answer: Answer) -> Result<Exchanged, A
     })
 }
 
-/// The response for an answer, with `body` (usually the answer's own).
-pub fn respond(exchanged: &Exchanged, body: Value) -> Response {
+/// The response for an answer: its status and body, `Ledger-Seq`, and `Idempotent-Replayed`
+/// on a replay. Takes the answer whole, so that its body is sent, not copied.
+pub fn respond(exchanged: Exchanged) -> Response {
     let status = StatusCode::from_u16(exchanged.answer.status).unwrap_or(StatusCode::OK);
     let mut headers = HeaderMap::new();
     headers.insert(LEDGER_SEQ, HeaderValue::from(exchanged.seq));
     if exchanged.replayed {
         headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
-    (status, headers, axum::Json(body)).into_response()
+    (status, headers, axum::Json(exchanged.answer.body)).into_response()
 }
