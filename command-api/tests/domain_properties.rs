@@ -26,8 +26,8 @@ use command_api::domain::{
 use command_api::writer::subject_of;
 use events::batch::{BatchItem, item_job_id};
 use events::{
-    AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Event, Evolve, HoldState, HoldStatus,
-    OrderState, OrderStatus, OwnerId, TransferState,
+    AMOUNT_MAX, AccountId, AccountState, Amount, Currency, Envelope, Event, Evolve, HoldState,
+    HoldStatus, OrderState, OrderStatus, OwnerId, TransferState,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
@@ -291,6 +291,14 @@ impl Journal {
             command.events_max()
         );
         for event in events {
+            // Every event decodes back to itself from its message, by the journal's decoder
+            // and by the derived one.
+            let envelope = Envelope::new(Uuid::now_v7(), Utc::now(), event.clone());
+            let bytes = envelope.to_json();
+            let fast = Envelope::from_json(&bytes).ok();
+            let derived = serde_json::from_slice::<Envelope>(&bytes).ok();
+            prop_assert_eq!(fast.as_ref(), Some(&envelope));
+            prop_assert_eq!(derived.as_ref(), Some(&envelope));
             let subject = event.subject().expect("every decided event has a subject");
             prop_assert!(
                 declared.contains(&subject),

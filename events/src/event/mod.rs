@@ -65,8 +65,31 @@ impl Envelope {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
+    /// Decodes a message. The same result as the derived `Deserialize` (which other formats
+    /// and `serde_json::Value`s use), reached in two passes over the bytes, each straight into
+    /// its own struct: the envelope's fields with the `type` tag, then the tagged payload,
+    /// which skips the envelope's fields as it would any unknown one. The derived decoder
+    /// (`flatten` over an internally tagged enum) first copies every field into serde's
+    /// buffered `Content` and then reads that: a profile of bulk transfers found envelope
+    /// decoding at 8 % of the services' CPU, most of it in that copy.
     pub fn from_json(payload: &[u8]) -> Result<Self, serde_json::Error> {
-        serde_json::from_slice(payload)
+        #[derive(Deserialize)]
+        struct Head<'a> {
+            event_id: Uuid,
+            schema: u16,
+            occurred_at: DateTime<Utc>,
+            job_id: Uuid,
+            #[serde(rename = "type", borrow)]
+            tag: std::borrow::Cow<'a, str>,
+        }
+        let head: Head<'_> = serde_json::from_slice(payload)?;
+        Ok(Self {
+            event_id: head.event_id,
+            schema: head.schema,
+            occurred_at: head.occurred_at,
+            job_id: head.job_id,
+            event: Event::from_tagged_json(&head.tag, payload)?,
+        })
     }
 }
 
@@ -114,6 +137,15 @@ macro_rules! event_table {
             /// keeping it as version 1 makes every account's history gapless from its start.
             pub fn history_type(&self) -> Option<&'static str> {
                 match self { $( Self::$variant(_) => $history, )* }
+            }
+
+            /// The event tagged `tag`, its payload read from `payload` (a whole envelope:
+            /// fields the payload does not name are skipped).
+            fn from_tagged_json(tag: &str, payload: &[u8]) -> Result<Self, serde_json::Error> {
+                match tag {
+                    $( $tag => serde_json::from_slice(payload).map(Self::$variant), )*
+                    other => Err(serde::de::Error::unknown_variant(other, EVENT_TYPES)),
+                }
             }
 
             fn payload(&self) -> &dyn Payload {

@@ -82,3 +82,37 @@ fn a_job_failure_round_trips_beside_the_envelope() {
         Some(envelope)
     );
 }
+
+/// The two-pass decoder and the derived one agree: on an envelope, on fields in another order
+/// (the tag last), on an unknown extra field, and in refusing an unknown type or a missing tag.
+#[test]
+fn the_fast_decoder_reads_what_the_derived_one_reads() {
+    let head = r#""event_id":"0193a0c4-0000-7000-8000-000000000000","schema":1,
+        "occurred_at":"2026-01-01T00:00:00Z","job_id":"0193a0c4-0000-7000-8000-000000000001""#;
+    let state = r#""state":{"version":2,"balance":5,"held":0,"currency":"USD","status":"open",
+        "owner_id":"alice","overdraft_limit":0}"#;
+    let accepted = [
+        format!(r#"{{{head},"type":"funds_deposited","account_id":"alice","amount":5,{state}}}"#),
+        format!(r#"{{"account_id":"alice","amount":5,{state},{head},"type":"funds_deposited"}}"#),
+        format!(
+            r#"{{{head},"type":"funds_deposited","account_id":"alice","amount":5,{state},"x":[1]}}"#
+        ),
+        format!(
+            r#"{{{head},"type":"funds\u005fdeposited","account_id":"alice","amount":5,{state}}}"#
+        ),
+    ];
+    for raw in &accepted {
+        let derived: Envelope = serde_json::from_str(raw).expect("the derived decoder reads it");
+        let fast = Envelope::from_json(raw.as_bytes()).expect("the fast decoder reads it");
+        assert_eq!(fast, derived, "{raw}");
+    }
+    let refused = [
+        format!(r#"{{{head},"type":"funds_conjured","account_id":"alice","amount":5,{state}}}"#),
+        format!(r#"{{{head},"account_id":"alice","amount":5,{state}}}"#),
+        format!(r#"{{{head},"type":"funds_deposited","account_id":"alice",{state}}}"#),
+    ];
+    for raw in &refused {
+        assert!(serde_json::from_str::<Envelope>(raw).is_err(), "{raw}");
+        assert!(Envelope::from_json(raw.as_bytes()).is_err(), "{raw}");
+    }
+}
