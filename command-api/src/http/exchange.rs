@@ -68,11 +68,14 @@ where
         let actor = Actor::from_request_parts(&mut parts, app).await?;
         let key = IdempotencyHeader::from_request_parts(&mut parts, app).await?;
         let path = P::from_request_parts(&mut parts, app).await?;
-        let routed = routed_path(&mut parts, app).await?;
-        let method = parts.method.clone();
+        // Only a claim needs the routed path: most commands carry no key.
+        let routed = match key.0 {
+            Some(_) => Some((parts.method.clone(), routed_path(&mut parts, app).await?)),
+            None => None,
+        };
         let ApiJson(body) =
             ApiJson::<Value>::from_request(Request::from_parts(parts, body), app).await?;
-        let claim = key.claim(method.as_str(), &routed, &body);
+        let claim = routed.and_then(|(method, path)| key.claim(method.as_str(), &path, &body));
         Ok(Self {
             app: app.clone(),
             actor,
