@@ -22,7 +22,9 @@ pub async fn run(
         .collect();
     let body = Value::Object(body);
     let http = reqwest::Client::new();
+    let name = format!("seed-000 ({items} users){label}");
     let cpu = crate::cpu::Meter::start(&stack.db.url);
+    let recording = crate::profile::Recording::start(&name)?;
     let started = Instant::now();
     let response = http
         .put(format!("{}/v1/balances", stack.commands.base))
@@ -84,8 +86,8 @@ pub async fn run(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let done = started.elapsed();
+    recording.stop()?;
     bar.finish_and_clear();
-    let name = format!("seed-000 ({items} users){label}");
     report.add(&name, "time to 202", accepted.as_secs_f64() * 1e3, "ms");
     report.add(
         &name,

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use events::IdempotencyKey;
 use http_edge::headers::{IDEMPOTENCY_KEY, IDEMPOTENT_REPLAYED, LEDGER_SEQ};
 use http_edge::{ApiError, ApiJson, Caller};
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -106,6 +107,12 @@ impl<P> CommandCall<P> {
     /// The request's DTO, read out of its JSON body (unknown fields, wrong types → 400).
     pub fn body<T: DeserializeOwned>(&self) -> Result<T, ApiError> {
         parse_body(&self.body)
+    }
+
+    /// The request's JSON body itself, moved out, for a handler that reads a large body as
+    /// it is rather than as a DTO (no copy of it). The idempotency claim was taken already.
+    pub fn take_body(&mut self) -> Value {
+        std::mem::take(&mut self.body)
     }
 
     /// Submits the command to the writer and turns its answer into a response.
@@ -268,12 +275,19 @@ fn exchanged(actor: &Actor, job_id: Uuid, answer: Answer) -> Result<Exchanged, A
 
 /// The response for an answer: its status and body, `Ledger-Seq`, and `Idempotent-Replayed`
 /// on a replay. Takes the answer whole, so that its body is sent, not copied.
-pub fn respond(exchanged: Exchanged) -> Response {
+pub fn respond(mut exchanged: Exchanged) -> Response {
+    let body = exchanged.answer.body.take();
+    respond_as(&exchanged, body)
+}
+
+/// The response for an answer with a body the handler shaped itself, serialized straight
+/// into the response.
+pub fn respond_as(exchanged: &Exchanged, body: impl Serialize) -> Response {
     let status = StatusCode::from_u16(exchanged.answer.status).unwrap_or(StatusCode::OK);
     let mut headers = HeaderMap::new();
     headers.insert(LEDGER_SEQ, HeaderValue::from(exchanged.seq));
     if exchanged.replayed {
         headers.insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
-    (status, headers, axum::Json(exchanged.answer.body)).into_response()
+    (status, headers, axum::Json(body)).into_response()
 }
