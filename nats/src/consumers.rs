@@ -1,10 +1,7 @@
 //! Durable consumers of the executors, defined in `nats/*-consumer.json` (usable as is with
 //! `nats consumer add LEDGER --config nats/payments-consumer.json`).
 
-use crate::startup::{
-    ERR_CLUSTER_NOT_AVAILABLE, ERR_CLUSTER_NOT_LEADER, STARTUP_WAIT_MS, Transient,
-    retry_while_starting,
-};
+use crate::startup::{STARTUP_WAIT_MS, Transient, retry_while_starting, transient_err_code};
 use async_nats::jetstream::consumer::{Consumer, pull};
 use async_nats::jetstream::{self, stream::Stream};
 use std::time::Duration;
@@ -41,12 +38,7 @@ impl Transient for ConsumerError {
     fn is_transient(&self) -> bool {
         use async_nats::jetstream::context::GetStreamErrorKind;
         use async_nats::jetstream::stream::ConsumerErrorKind;
-        let refused = |e: &async_nats::jetstream::Error| {
-            matches!(
-                u16::try_from(e.error_code().0),
-                Ok(ERR_CLUSTER_NOT_AVAILABLE | ERR_CLUSTER_NOT_LEADER)
-            )
-        };
+        let refused = |e: &async_nats::jetstream::Error| transient_err_code(e.error_code().0);
         match self {
             Self::Definition(_) => false,
             Self::Stream { source, .. } => match source.kind() {

@@ -28,10 +28,16 @@ const RETRY_PAUSE_MS: u64 = 200;
 const RETRY_PAUSE_MAX_MS: u64 = 3_200;
 
 /// JetStream's "system temporarily unavailable" (no meta leader yet).
-pub(crate) const ERR_CLUSTER_NOT_AVAILABLE: u16 = 10008;
+const ERR_CLUSTER_NOT_AVAILABLE: u16 = 10008;
 
 /// JetStream's "cluster can not handle request" (the asked node is not the leader yet).
-pub(crate) const ERR_CLUSTER_NOT_LEADER: u16 = 10009;
+const ERR_CLUSTER_NOT_LEADER: u16 = 10009;
+
+/// Whether a JetStream API error code says "not yet": a cluster still electing a leader.
+pub(crate) fn transient_err_code(err_code: u64) -> bool {
+    u16::try_from(err_code)
+        .is_ok_and(|code| matches!(code, ERR_CLUSTER_NOT_AVAILABLE | ERR_CLUSTER_NOT_LEADER))
+}
 
 /// An error that a later attempt of the same request may not meet.
 pub trait Transient {
@@ -47,10 +53,7 @@ impl Transient for async_nats::RequestError {
 
 impl Transient for crate::ApiError {
     fn is_transient(&self) -> bool {
-        matches!(
-            self.err_code,
-            ERR_CLUSTER_NOT_AVAILABLE | ERR_CLUSTER_NOT_LEADER
-        )
+        transient_err_code(u64::from(self.err_code))
     }
 }
 
