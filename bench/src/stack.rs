@@ -228,6 +228,9 @@ impl Callers {
     }
 }
 
+/// Retries of an account opening answered `503`, a second apart.
+const OPEN_RETRIES_MAX: u32 = 5;
+
 /// Opens `{prefix}0 … {prefix}(n-1)` as the service (their owner) and sets each balance to
 /// `balance` with one balance batch (an admin's): how a payment service's accounts come to be
 /// and are funded.
@@ -244,13 +247,18 @@ pub async fn open_accounts(
         let prefix = prefix.to_owned();
         opening.spawn(async move {
             for i in (client..n).step_by(OPENING_CLIENTS) {
-                let answer = commands
-                    .post(
-                        "/v1/accounts",
-                        &service,
-                        json!({"account_id": format!("{prefix}{i}")}),
-                    )
-                    .await;
+                let body = json!({"account_id": format!("{prefix}{i}")});
+                let mut answer = commands.post("/v1/accounts", &service, body.clone()).await;
+                // A 503 says the journal did not confirm the command in time (a freshly
+                // started server can be slow for a moment); the client retries, as the
+                // answer asks. Opening the same account again is idempotent.
+                for _ in 0..OPEN_RETRIES_MAX {
+                    if answer.status.as_u16() != 503 {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    answer = commands.post("/v1/accounts", &service, body.clone()).await;
+                }
                 anyhow::ensure!(
                     answer.status.is_success(),
                     "opening {prefix}{i}: {} {:?}",
