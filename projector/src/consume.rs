@@ -190,7 +190,7 @@ async fn apply_from_checkpoint(
     status: &Status,
     shutdown: &mut watch::Receiver<bool>,
 ) -> StopReason {
-    let mut checkpoint = match read_model::checkpoint(&projection.pool, &projection.name).await {
+    let checkpoint = match read_model::checkpoint(&projection.pool, &projection.name).await {
         Ok(seq) => seq,
         Err(e) => return StopReason::Transient(format!("reading the checkpoint: {e}")),
     };
@@ -222,13 +222,50 @@ async fn apply_from_checkpoint(
         }
         Err(e) => return StopReason::Transient(format!("stream {}: {e}", projection.stream)),
     };
-    let mut messages = match consumer {
+    let messages = match consumer {
         Ok(consumer) => match consumer.messages().await {
             Ok(messages) => messages,
             Err(e) => return StopReason::Transient(format!("consumer: {e}")),
         },
         Err(e) => return StopReason::Transient(format!("creating the consumer: {e}")),
     };
+    // Reading and decoding the next transaction's messages overlaps the Postgres write of the
+    // one before, so Postgres and the journal wait for each other less.
+    let (built, to_apply) = tokio::sync::mpsc::channel(1);
+    let reading = read_transactions(projection, checkpoint, messages, built, shutdown.clone());
+    let applying = apply_transactions(projection, status, to_apply, shutdown.clone());
+    tokio::pin!(applying);
+    let stopped_reading = tokio::select! {
+        reason = reading => reason,
+        // Only a failure ends the writing while the reader runs.
+        applied = &mut applying => return applied.err().unwrap_or(StopReason::Shutdown),
+    };
+    // What the reader handed over is whole (it ends on atomic-batch boundaries): it is
+    // written before the projection stops for the reader's reason.
+    match applying.await {
+        Ok(()) => stopped_reading,
+        Err(reason) => reason,
+    }
+}
+
+/// One transaction's worth of the journal, decoded: the rows, the checkpoint it moves from,
+/// and the trace spans that end when it commits.
+struct Transaction {
+    from: u64,
+    rows: Rows,
+    messages: u64,
+    traced: Vec<(tracing::Span, tracing::Span)>,
+}
+
+/// Reads the journal from `read_to + 1` into transactions, each ending where one of the
+/// journal's atomic batches ends, and hands them to the writer in order.
+async fn read_transactions(
+    projection: &Projection,
+    mut read_to: u64,
+    mut messages: jetstream::consumer::pull::Ordered,
+    built: tokio::sync::mpsc::Sender<Transaction>,
+    mut shutdown: watch::Receiver<bool>,
+) -> StopReason {
     loop {
         let first = tokio::select! {
             next = messages.next() => next,
@@ -241,17 +278,17 @@ async fn apply_from_checkpoint(
                 match ledger_nats::stream::stream_last_seq(&projection.nats, &projection.stream)
                     .await
                 {
-                    Ok(last) if last > checkpoint => {
+                    Ok(last) if last > read_to => {
                         return StopReason::Transient(format!(
                             "the consumer delivered nothing for {STALL_CHECK:?} while the \
-                             journal is at {last} and the checkpoint at {checkpoint}"
+                             journal is at {last} and the projection has read up to {read_to}"
                         ));
                     }
                     // The journal went back behind what was applied: lost, not quiet.
-                    Ok(last) if last < checkpoint => {
+                    Ok(last) if last < read_to => {
                         return StopReason::JournalLost(format!(
-                            "the journal ends at sequence {last} but the read model holds \
-                             events up to {checkpoint}: the journal lost acknowledged messages"
+                            "the journal ends at sequence {last} but the projection has read \
+                             events up to {read_to}: the journal lost acknowledged messages"
                         ));
                     }
                     _ => continue,
@@ -290,9 +327,13 @@ async fn apply_from_checkpoint(
                 }
             }
         }
-        let mut rows = Rows::default();
-        let mut traced = Vec::new();
-        for (expected, message) in (checkpoint + 1..).zip(batch.iter()) {
+        let mut transaction = Transaction {
+            from: read_to,
+            rows: Rows::default(),
+            messages: batch.len() as u64,
+            traced: Vec::new(),
+        };
+        for (expected, message) in (read_to + 1..).zip(batch.iter()) {
             let seq = match message.info() {
                 Ok(info) => info.stream_sequence,
                 Err(e) => return StopReason::Transient(format!("message metadata: {e}")),
@@ -303,10 +344,10 @@ async fn apply_from_checkpoint(
                 return StopReason::Transient(format!("expected sequence {expected}, got {seq}"));
             }
             if let Some(spans) = trace_spans(message, seq, batch.len()) {
-                traced.push(spans);
+                transaction.traced.push(spans);
             }
             match Envelope::from_json(&message.payload) {
-                Ok(envelope) => apply::push(&mut rows, seq, &envelope),
+                Ok(envelope) => apply::push(&mut transaction.rows, seq, &envelope),
                 Err(e) => {
                     return StopReason::Poison(format!(
                         "message {seq} on {} cannot be decoded: {e}",
@@ -315,18 +356,38 @@ async fn apply_from_checkpoint(
                 }
             }
         }
-        if let Err(reason) = apply_until_done(projection, checkpoint, &rows, shutdown).await {
-            return reason;
+        read_to = transaction.rows.last_seq;
+        tokio::select! {
+            sent = built.send(transaction) => {
+                if sent.is_err() {
+                    return StopReason::Transient("the read model's writer stopped".into());
+                }
+            }
+            _ = shutdown.changed() => return StopReason::Shutdown,
         }
+    }
+}
+
+/// Writes each transaction in order and moves the checkpoint with it, until the reader
+/// stops and every transaction it handed over is written.
+async fn apply_transactions(
+    projection: &Projection,
+    status: &Status,
+    mut to_apply: tokio::sync::mpsc::Receiver<Transaction>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), StopReason> {
+    while let Some(transaction) = to_apply.recv().await {
+        let rows = &transaction.rows;
+        apply_until_done(projection, transaction.from, rows, &mut shutdown).await?;
         // The spans end here: each covers its message's transaction.
-        drop(traced);
-        checkpoint = rows.last_seq;
-        status.checkpoint.store(checkpoint, Ordering::Relaxed);
+        drop(transaction.traced);
+        status.checkpoint.store(rows.last_seq, Ordering::Relaxed);
         status
             .applied_events
-            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            .fetch_add(transaction.messages, Ordering::Relaxed);
         status.applied_batches.fetch_add(1, Ordering::Relaxed);
     }
+    Ok(())
 }
 
 /// For a message that carries a `traceparent`: a `project` span continuing that trace and

@@ -113,6 +113,44 @@ async fn an_undecodable_event_stops_the_projector_loudly_without_skipping_it() {
     projector.stop().await.expect("stops");
 }
 
+/// The projection reads ahead of its writes; when the reader meets an undecodable event, every
+/// transaction it read before it is still written, and nothing after it.
+#[tokio::test]
+async fn what_was_read_before_an_undecodable_event_is_written_before_the_projector_stops() {
+    let stack = Stack::start().await;
+    // A backlog of small atomic batches, then the poison, before any projector runs.
+    for i in 0..30 {
+        stack.open_funded(&format!("p-{i}"), "p", 5).await;
+    }
+    let good = stack.last_seq().await;
+    let js = async_nats::jetstream::new(stack.nats_client().await);
+    js.publish("ledger.account.p-0", "not json".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    // One atomic batch per transaction: the reader is many transactions ahead of Postgres.
+    let mut config = stack.projector_config();
+    config.batch_len_max = 1;
+    let projector = projector::start(config).await.expect("projector starts");
+
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while projector.status.role() != Role::Failed {
+        assert!(Instant::now() < deadline, "the projector did not stop");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let failure = projector.status.failure().expect("a reason");
+    assert!(
+        failure.contains(&format!("message {}", good + 1)),
+        "{failure}"
+    );
+    let checkpoint = read_model::checkpoint(&stack.pool().await, read_model::PROJECTION)
+        .await
+        .expect("checkpoint");
+    assert_eq!(checkpoint, good, "every event before the poison is applied");
+    projector.stop().await.expect("stops");
+}
+
 #[tokio::test]
 async fn metrics_report_the_lag_and_the_checkpoint() {
     let stack = Stack::start().await;
