@@ -79,6 +79,24 @@ pub async fn run(
         // The bulk clients run in this process: "services" includes them (a few large
         // requests, a small share).
         cpu.report(report, name, outcome.committed as f64, "transfer");
+        // The projection's share of the phase: what it had not applied when the clock stopped
+        // (after the CPU figures, which cover the phase only).
+        if stack.projector.is_some() {
+            let (behind, caught_up) = stack.projection_trail().await?;
+            report.add(name, "read model behind at the end", behind as f64, "msgs");
+            report.add(
+                name,
+                "read model caught up after",
+                caught_up.as_secs_f64() * 1e3,
+                "ms",
+            );
+            report.add(
+                name,
+                "transfers/s until all visible",
+                outcome.committed as f64 / (outcome.seconds + caught_up.as_secs_f64()),
+                "transfers/s",
+            );
+        }
     }
     stack.stop().await
 }

@@ -8,6 +8,7 @@ use harness::http::Http;
 use harness::{NatsCluster, NatsServer, Network, TestDatabase};
 use serde_json::{Map, Value, json};
 use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 pub const SECRET: &str = "bench-secret-that-is-long-enough-for-hs256";
@@ -155,6 +156,28 @@ impl Stack {
             projector.stop().await?;
         }
         Ok(())
+    }
+
+    /// How far the projection trails the journal now (messages), and how long it then takes
+    /// to apply the rest: the work a write phase left for after its clock stopped.
+    pub async fn projection_trail(&self) -> anyhow::Result<(u64, Duration)> {
+        let projector = self
+            .projector
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("the projector is stopped"))?;
+        let started = Instant::now();
+        let client = self.nats.client().await?;
+        let last = ledger_nats::stream::stream_last_seq(&client, STREAM).await?;
+        let applied = || projector.status.checkpoint.load(Ordering::Relaxed);
+        let behind = last.saturating_sub(applied());
+        while applied() < last {
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(120),
+                "the projection did not catch up"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Ok((behind, started.elapsed()))
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {
