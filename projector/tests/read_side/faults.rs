@@ -88,26 +88,12 @@ async fn an_undecodable_event_stops_the_projector_loudly_without_skipping_it() {
         )
         .await;
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while projector.status.role() != Role::Failed {
-        assert!(Instant::now() < deadline, "the projector did not stop");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let failure = projector.status.failure().expect("a reason");
-    assert!(
-        failure.contains(&format!("message {}", good + 1)),
-        "{failure}"
-    );
+    // Nothing past the poison message was applied.
+    assert_eq!(stopped_on(&stack, &projector, good + 1).await, good);
     let probes = Http::new(format!("http://{}", projector.addr));
     let health = probes.get_with("/healthz", None, &[]).await;
     assert_eq!(health.status.as_u16(), 503);
     assert_eq!(health.body["status"], "failed");
-    // Nothing past the poison message was applied.
-    let pool = stack.pool().await;
-    let checkpoint = read_model::checkpoint(&pool, read_model::PROJECTION)
-        .await
-        .expect("checkpoint");
-    assert_eq!(checkpoint, good);
     let metrics = probes.get_with("/metrics", None, &[]).await;
     assert_eq!(metrics.status.as_u16(), 200);
     projector.stop().await.expect("stops");
@@ -134,21 +120,27 @@ async fn what_was_read_before_an_undecodable_event_is_written_before_the_project
     config.batch_len_max = 1;
     let projector = projector::start(config).await.expect("projector starts");
 
+    assert_eq!(
+        stopped_on(&stack, &projector, good + 1).await,
+        good,
+        "every event before the poison is applied"
+    );
+    projector.stop().await.expect("stops");
+}
+
+/// Waits until `projector` has stopped as failed, naming the message at `seq` as the cause,
+/// and returns the checkpoint it left.
+async fn stopped_on(stack: &Stack, projector: &projector::Projector, seq: u64) -> u64 {
     let deadline = Instant::now() + Duration::from_secs(20);
     while projector.status.role() != Role::Failed {
         assert!(Instant::now() < deadline, "the projector did not stop");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let failure = projector.status.failure().expect("a reason");
-    assert!(
-        failure.contains(&format!("message {}", good + 1)),
-        "{failure}"
-    );
-    let checkpoint = read_model::checkpoint(&stack.pool().await, read_model::PROJECTION)
+    assert!(failure.contains(&format!("message {seq}")), "{failure}");
+    read_model::checkpoint(&stack.pool().await, read_model::PROJECTION)
         .await
-        .expect("checkpoint");
-    assert_eq!(checkpoint, good, "every event before the poison is applied");
-    projector.stop().await.expect("stops");
+        .expect("checkpoint")
 }
 
 #[tokio::test]
