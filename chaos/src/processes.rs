@@ -6,7 +6,6 @@
 
 use anyhow::{Context, bail};
 use harness::{NatsCluster, NatsServer, Network};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,12 +13,6 @@ use std::time::{Duration, Instant};
 /// How long a restarted process may take to answer again. Generous: a projector or command API
 /// restarted while NATS or Postgres is itself down keeps retrying until they are back.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// A port nothing listens on right now (bound, then released): services are restarted on the
-/// same port, so clients keep one address across crashes.
-pub fn free_port() -> anyhow::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
 
 /// A PostgreSQL cluster of its own, which may be crashed (`pg_ctl stop -m immediate`: no
 /// shutdown checkpoint, recovery from the WAL at the next start) without disturbing anyone
@@ -46,7 +39,7 @@ impl Postgres {
         let pg = Self {
             root,
             bin_dir: bin_dir.to_owned(),
-            port: free_port()?,
+            port: harness::free_port()?,
             as_postgres,
         };
         run(pg.command("initdb").arg("-D").arg(pg.data_dir()).args([
@@ -465,7 +458,7 @@ impl Cluster {
         let mut projectors = Vec::new();
         // A service on a free port of 127.0.0.1, told so by its own HOST and PORT variables.
         let service = |name, instance, host_var, port_var, mut pairs: Vec<(&str, String)>| {
-            let port = free_port()?;
+            let port = harness::free_port()?;
             pairs.push((host_var, "127.0.0.1".to_owned()));
             pairs.push((port_var, port.to_string()));
             let env = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();

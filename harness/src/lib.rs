@@ -183,6 +183,31 @@ fn default_sync_conf(dir: &Path) -> PathBuf {
     conf
 }
 
+/// The ports [`free_port`] draws from: below Linux's ephemeral range (32768–60999 by
+/// default), from which the kernel picks the source ports of outgoing connections.
+const FIXED_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port nothing listens on right now, for a server that keeps its port across restarts (a
+/// cluster's routes name it; clients keep one address across a crash).
+///
+/// Drawn below the ephemeral range rather than from the kernel's `bind(:0)`: once a server on
+/// an ephemeral port is killed, any outgoing connection may take that port as its source port,
+/// and the restart then cannot bind it. Tests running side by side saw cluster nodes exit with
+/// status 1 at start and at restart, this the likely cause. Two harnesses drawing the same port
+/// at the same moment remain possible, at about one draw in 12,000.
+pub fn free_port() -> std::io::Result<u16> {
+    for _ in 0..100 {
+        let port = rand::random_range(FIXED_PORTS);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::AddrInUse,
+        format!("no free port in {FIXED_PORTS:?}"),
+    ))
+}
+
 /// `kill -9` of a child process, and its reaping. `Ok` only when the wait reports the child
 /// ended by that SIGKILL: a child that had already exited (it died on its own), or a signal
 /// or wait that failed, is an error — a fault injector must not count a kill that did not

@@ -29,6 +29,12 @@ pub struct Api {
 
 impl Api {
     pub async fn start(config: Config) -> Self {
+        // The services' warnings and errors, shown with a failing test's output: a 503 says
+        // only "retry", its cause is in the log.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("warn")
+            .with_test_writer()
+            .try_init();
         let app = command_api::start(config)
             .await
             .expect("command API starts");
