@@ -27,6 +27,18 @@ pub const RANGE_LEN_MAX: usize = 1000;
 /// How long to wait for each message of a direct-get answer.
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// The status NATS answers a request with when no subscriber has the subject.
+pub const NO_RESPONDERS: u16 = 503;
+
+/// How often a direct get that met [`NO_RESPONDERS`] is sent again, after pauses of 25, 50,
+/// 100 and 200 ms. On a cluster, a server learns within milliseconds that another node
+/// serves the stream's reads — but a read sent in that moment, right after the stream was
+/// created, met no responders and failed a command in CI (and under load here, now and then
+/// mid-run too). Longer than ~0.4 s means no replica can answer, and the caller is better
+/// told so soon.
+const NO_RESPONDERS_RETRIES: u32 = 4;
+const NO_RESPONDERS_PAUSE_FIRST: Duration = Duration::from_millis(25);
+
 /// How long a read from the stream's leader may take. It answers in milliseconds; while a
 /// new leader is being elected nobody answers, and a caller settling an unknown commit should
 /// ask again soon rather than wait out the client's 5 s request time-out, which added up to
@@ -349,11 +361,33 @@ pub async fn first_since(
     }
 }
 
-/// Sends a batched direct get and collects messages until the end-of-batch status.
+/// Sends a batched direct get and collects messages until the end-of-batch status; one that
+/// meets "no responders" is sent again, up to [`NO_RESPONDERS_RETRIES`] times.
 async fn batch_request(
     client: &Client,
     stream: &str,
     request: serde_json::Value,
+) -> Result<Vec<Stored>, DirectGetError> {
+    let mut pause = NO_RESPONDERS_PAUSE_FIRST;
+    for _ in 0..NO_RESPONDERS_RETRIES {
+        match batch_request_once(client, stream, &request).await {
+            Err(DirectGetError::Status {
+                status: NO_RESPONDERS,
+                ..
+            }) => {
+                tokio::time::sleep(pause).await;
+                pause *= 2;
+            }
+            outcome => return outcome,
+        }
+    }
+    batch_request_once(client, stream, &request).await
+}
+
+async fn batch_request_once(
+    client: &Client,
+    stream: &str,
+    request: &serde_json::Value,
 ) -> Result<Vec<Stored>, DirectGetError> {
     let inbox = client.new_inbox();
     let mut answers = client

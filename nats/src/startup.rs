@@ -57,6 +57,19 @@ impl Transient for crate::ApiError {
     }
 }
 
+impl Transient for crate::DirectGetError {
+    fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Self::TimedOut
+                | Self::Status {
+                    status: crate::direct::NO_RESPONDERS,
+                    ..
+                }
+        )
+    }
+}
+
 /// Runs `attempt` until it succeeds, fails with an error that is not [`Transient`], or `wait`
 /// has passed (then the last error is returned). `what` names the request in the log.
 pub async fn retry_while_starting<T, E, F, Fut>(
@@ -159,5 +172,18 @@ mod tests {
         assert!(refusal(ERR_CLUSTER_NOT_LEADER).is_transient());
         // No suitable peers: three replicas asked of fewer servers does not heal by waiting.
         assert!(!refusal(10005).is_transient());
+    }
+
+    #[test]
+    fn a_read_nobody_answers_yet_is_transient_and_a_refused_read_is_not() {
+        use crate::DirectGetError;
+        let status = |status| DirectGetError::Status {
+            status,
+            description: String::new(),
+        };
+        assert!(status(503).is_transient(), "no responders");
+        assert!(DirectGetError::TimedOut.is_transient());
+        assert!(!status(408).is_transient(), "a bad request stays bad");
+        assert!(!DirectGetError::Malformed("headers").is_transient());
     }
 }

@@ -54,6 +54,12 @@ pub enum StreamError {
          batch publish, and Tally refuses to run on it (a transfer could be half written)"
     )]
     AtomicNotSupported { name: String },
+    #[error("stream {name} does not answer reads through this connection: {source}")]
+    Unreachable {
+        name: String,
+        #[source]
+        source: crate::DirectGetError,
+    },
 }
 
 /// The stream definition from the JSON file, with its name and replica count replaced (tests
@@ -76,17 +82,31 @@ pub fn definition(name: &str, replicas: usize) -> Result<Value, StreamError> {
 ///
 /// A JetStream that does not answer yet (a fresh server, a cluster electing its leaders) is
 /// asked again for up to [`STARTUP_WAIT_MS`]; see [`crate::startup`].
+///
+/// Returns only once the stream answers a read through `client`. On a cluster, the server a
+/// client is connected to learns that another node serves the new stream a moment after the
+/// stream exists. Without this wait, a command API's first write was answered 503 now and then
+/// (in CI, and under load here): its state read met "no responders".
 pub async fn ensure_stream(
     client: &Client,
     name: &str,
     replicas: usize,
 ) -> Result<Value, StreamError> {
-    retry_while_starting(
-        "creating the stream",
-        Duration::from_millis(STARTUP_WAIT_MS),
-        || ensure_stream_once(client, name, replicas),
-    )
-    .await
+    let wait = Duration::from_millis(STARTUP_WAIT_MS);
+    let config = retry_while_starting("creating the stream", wait, || {
+        ensure_stream_once(client, name, replicas)
+    })
+    .await?;
+    retry_while_starting("reaching the stream", wait, || async {
+        crate::direct::range(client, name, 1, 1)
+            .await
+            .map_err(|source| StreamError::Unreachable {
+                name: name.to_owned(),
+                source,
+            })
+    })
+    .await?;
+    Ok(config)
 }
 
 async fn ensure_stream_once(
@@ -128,6 +148,7 @@ impl Transient for StreamError {
         match self {
             Self::Request { source, .. } => source.is_transient(),
             Self::Api { source, .. } => source.is_transient(),
+            Self::Unreachable { source, .. } => source.is_transient(),
             _ => false,
         }
     }
