@@ -16,8 +16,19 @@ use read_model::rows::Entry;
 use read_model::{PROJECTION, to_i64, to_u64};
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 /// Most drift lines kept: past this, more of the same helps nobody.
 const DRIFT_LINES_MAX: usize = 100;
+
+/// How long verify waits for the replica answering its reads to hold what the stream's leader
+/// holds. On a cluster a direct get may be answered by a follower that trails the leader — one
+/// that lost its disk copies the whole journal back — and its short answer is not the
+/// journal's end: a chaos run's verify reported "checkpoint 7016 past the journal's end
+/// 7000" while all three nodes held 7016 moments later. Verify runs offline and can wait.
+const REPLICA_CATCH_UP_WAIT: Duration = Duration::from_secs(60);
+
+/// How often verify asks again while a replica catches up.
+const REPLICA_CATCH_UP_POLL: Duration = Duration::from_millis(100);
 
 /// What verify found.
 #[derive(Debug, Default)]
@@ -66,14 +77,30 @@ pub async fn verify(
     let mut finished: HashSet<uuid::Uuid> = HashSet::new();
     let (mut credits, mut debits) = (0_i128, 0_i128);
     let mut next = 1;
+    let deadline = tokio::time::Instant::now() + REPLICA_CATCH_UP_WAIT;
     while next <= checkpoint {
         let page = direct::range(nats, stream, next, direct::RANGE_LEN_MAX).await?;
         if page.is_empty() {
-            findings.drift(format!(
-                "the read model's checkpoint {checkpoint} is past the journal's end {}",
+            // The leader says where the journal ends; a replica short of it is catching up.
+            let end = ledger_nats::stream::stream_last_seq(nats, stream).await?;
+            if end < next {
+                findings.drift(format!(
+                    "the read model's checkpoint {checkpoint} is past the journal's end {end}"
+                ));
+                break;
+            }
+            anyhow::ensure!(
+                tokio::time::Instant::now() < deadline,
+                "the replicas answering reads hold {} messages, the stream's leader {end}",
                 next - 1
-            ));
-            break;
+            );
+            tracing::warn!(
+                read_to = next - 1,
+                leader = end,
+                "a replica trails the leader; waiting"
+            );
+            tokio::time::sleep(REPLICA_CATCH_UP_POLL).await;
+            continue;
         }
         let first = next;
         // This page's expected history rows, by (account, version).
@@ -367,7 +394,21 @@ async fn compare_stream_states(
         .keys()
         .map(|id| format!("{}{id}", subjects::ACCOUNT_PREFIX))
         .collect();
-    let last = direct::last_for_subjects(nats, stream, &account_subjects).await?;
+    // A trailing replica answers an older last message than the fold's: ask again until
+    // none trails (the fold itself was read through to the checkpoint).
+    let deadline = tokio::time::Instant::now() + REPLICA_CATCH_UP_WAIT;
+    let last = loop {
+        let last = direct::last_for_subjects(nats, stream, &account_subjects).await?;
+        let trails = last.iter().any(|m| {
+            subjects::account_id_of(&m.subject)
+                .and_then(|id| states.get(id.as_str()))
+                .is_some_and(|(seq, _)| m.seq < *seq)
+        });
+        if !trails || tokio::time::Instant::now() >= deadline {
+            break last;
+        }
+        tokio::time::sleep(REPLICA_CATCH_UP_POLL).await;
+    };
     for message in last {
         if message.seq > checkpoint {
             continue;
