@@ -50,8 +50,53 @@ pub const LEADER_READ_TIMEOUT: Duration = Duration::from_secs(1);
 /// a lost disk may trail by seconds, and a caller is better told "retry" than kept waiting.
 pub const REPLICA_CATCH_UP_MAX: Duration = Duration::from_secs(3);
 
-/// How often [`first_since`] asks again while a replica catches up.
-const REPLICA_CATCH_UP_POLL: Duration = Duration::from_millis(20);
+/// The first pause of a [`CatchUp`]: a follower in steady state trails by milliseconds.
+const CATCH_UP_PAUSE_FIRST: Duration = Duration::from_millis(20);
+
+/// The longest pause of a [`CatchUp`]: a replica copying a lost journal back takes seconds,
+/// and asking it every 20 ms meanwhile only adds to its work.
+const CATCH_UP_PAUSE_MAX: Duration = Duration::from_millis(200);
+
+/// Patience with a replica that trails the stream's leader: a reader that finds its answer
+/// short of what the leader holds calls [`CatchUp::wait`] and reads again. The budget starts
+/// at the first trailing answer, not when the reading began, so a long read that meets a
+/// trailing replica late still gets the whole of it.
+#[derive(Debug)]
+pub struct CatchUp {
+    max: Duration,
+    deadline: Option<tokio::time::Instant>,
+    pause: Duration,
+}
+
+impl CatchUp {
+    /// Waits at most `max` in all for the replicas to catch up.
+    pub fn new(max: Duration) -> Self {
+        Self {
+            max,
+            deadline: None,
+            pause: CATCH_UP_PAUSE_FIRST,
+        }
+    }
+
+    /// Pauses before the next read of a replica that answered up to `at` while the leader
+    /// holds `leader`; [`DirectGetError::Trailing`] once the budget is spent.
+    pub async fn wait(&mut self, at: Option<u64>, leader: u64) -> Result<(), DirectGetError> {
+        let now = tokio::time::Instant::now();
+        let deadline = match self.deadline {
+            Some(deadline) => deadline,
+            None => {
+                tracing::warn!(?at, leader, "a replica trails the stream's leader; waiting");
+                *self.deadline.insert(now + self.max)
+            }
+        };
+        if now >= deadline {
+            return Err(DirectGetError::Trailing { at, leader });
+        }
+        tokio::time::sleep(self.pause.min(deadline - now)).await;
+        self.pause = (self.pause * 2).min(CATCH_UP_PAUSE_MAX);
+        Ok(())
+    }
+}
 
 /// A message as stored in the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -317,7 +362,7 @@ pub async fn first_since(
     let mut next: Option<u64> = None;
     // The leader's last sequence on the filter, asked once a replica runs out.
     let mut leader_last: Option<(u64, Option<chrono::DateTime<chrono::Utc>>)> = None;
-    let deadline = tokio::time::Instant::now() + REPLICA_CATCH_UP_MAX;
+    let mut catch_up = CatchUp::new(REPLICA_CATCH_UP_MAX);
     loop {
         let page = batch_request(client, stream, request.clone()).await?;
         if let Some(last) = page.last().map(|m| m.seq) {
@@ -351,13 +396,7 @@ pub async fn first_since(
         if read_past_it {
             return Ok(None);
         }
-        if tokio::time::Instant::now() >= deadline {
-            return Err(DirectGetError::Trailing {
-                at: next,
-                leader: stream_last,
-            });
-        }
-        tokio::time::sleep(REPLICA_CATCH_UP_POLL).await;
+        catch_up.wait(next, stream_last).await?;
     }
 }
 
@@ -459,6 +498,32 @@ fn stored(message: async_nats::Message) -> Result<Stored, DirectGetError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn patience_with_a_trailing_replica_counts_from_its_first_trailing_answer() {
+        let max = Duration::from_secs(1);
+        let mut catch_up = CatchUp::new(max);
+        // A long read before any replica trailed does not use up the budget.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let first = tokio::time::Instant::now();
+        let mut waits = 0;
+        let error = loop {
+            match catch_up.wait(Some(7), 9).await {
+                Ok(()) => waits += 1,
+                Err(error) => break error,
+            }
+        };
+        assert_eq!(tokio::time::Instant::now() - first, max);
+        // 20, 40, 80, 160, 200, 200, 200, then the 100 ms left.
+        assert_eq!(waits, 8);
+        assert!(matches!(
+            error,
+            DirectGetError::Trailing {
+                at: Some(7),
+                leader: 9
+            }
+        ));
+    }
 
     #[test]
     fn a_stored_header_block_is_read_back() {
