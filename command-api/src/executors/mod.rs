@@ -69,18 +69,24 @@ pub async fn consume<F, Fut>(
     F: Fn(Writer, bytes::Bytes, i64) -> Fut + Clone + Send + 'static,
     Fut: Future<Output = Verdict> + Send + 'static,
 {
+    // Failed pulls in a row; each doubles the pause before the next (0.2 s up to 6.4 s). A
+    // pull fails for a moment while a cluster starts or elects a stream leader ("no
+    // responders"), and asking again at once only fills the log.
     let mut failures: u32 = 0;
     loop {
+        if failures > 0 {
+            let pause = Duration::from_millis(100).saturating_mul(1 << failures.min(6));
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => return,
+            }
+        }
         let mut messages = match consumer.messages().await {
             Ok(messages) => messages,
             Err(e) => {
                 failures = failures.saturating_add(1);
                 tracing::warn!(executor = name, error = %e, "executor cannot pull; retrying");
-                let pause = Duration::from_millis(100).saturating_mul(1 << failures.min(6));
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => continue,
-                    _ = stop.changed() => return,
-                }
+                continue;
             }
         };
         let mut in_flight = tokio::task::JoinSet::new();
@@ -100,7 +106,8 @@ pub async fn consume<F, Fut>(
             let message = match next {
                 Some(Ok(message)) => message,
                 Some(Err(e)) => {
-                    tracing::warn!(executor = name, error = %e, "executor pull failed");
+                    failures = failures.saturating_add(1);
+                    tracing::warn!(executor = name, error = %e, "executor pull failed; retrying");
                     break;
                 }
                 None => break,
