@@ -64,6 +64,9 @@ struct Node {
 /// namespaces removed on drop.
 #[derive(Debug)]
 pub struct NatsCluster {
+    /// The cluster's name, its temporary folder's: unique among the clusters alive on this
+    /// host, so nodes of two test clusters never route to each other.
+    name: String,
     nodes: Vec<Node>,
     bin: PathBuf,
     conf: PathBuf,
@@ -103,7 +106,13 @@ impl NatsCluster {
         } else {
             workspace_root().join("nats/cluster/node.conf")
         };
+        let name = root
+            .path()
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .ok_or("the cluster's folder has no name")?;
         let mut cluster = Self {
+            name,
             nodes,
             bin: nats_server_bin(),
             conf,
@@ -352,6 +361,7 @@ impl NatsCluster {
             command.env(variable, password);
         }
         command
+            .env("TALLY_NATS_CLUSTER", &self.name)
             .env("TALLY_NATS_NODE", &node.name)
             .env("TALLY_NATS_HOST", &node.host)
             .env("TALLY_NATS_CLIENT_PORT", node.client_port.to_string())
