@@ -4,6 +4,7 @@
 use crate::audit::Violations;
 use crate::processes::Cluster;
 use crate::{STREAM, workload};
+use ledger_nats::direct::{self, NextPage};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -54,19 +55,31 @@ pub(crate) async fn read_model_at(
     }
 }
 
-/// Every message of the journal, in order.
+/// How long the whole-journal read waits, without progress, for a replica that trails the
+/// leader before it reads from the leader itself: the replicas check below allows a minute
+/// for them to agree.
+const REPLICA_CATCH_UP_WAIT: Duration = Duration::from_secs(60);
+
+/// Every message of the journal, in order, up to the end its leader holds: a replica that
+/// trails, or whose store fails, does not cut it short.
 pub(crate) async fn whole_journal(
     nats: &async_nats::Client,
 ) -> anyhow::Result<Vec<ledger_nats::Stored>> {
+    let journal = direct::JetStream {
+        nats,
+        stream: STREAM,
+    };
+    let mut catch_up = direct::CatchUp::new(REPLICA_CATCH_UP_WAIT);
     let mut all = Vec::new();
     let mut next = 1;
     loop {
-        let page = ledger_nats::direct::range(nats, STREAM, next, 1000).await?;
-        let Some(last) = page.last() else {
-            return Ok(all);
-        };
-        next = last.seq + 1;
-        all.extend(page);
+        match direct::next_page(&journal, next, &mut catch_up).await? {
+            NextPage::Messages(page) => {
+                next = page.last().map_or(next, |last| last.seq + 1);
+                all.extend(page);
+            }
+            NextPage::End(_) => return Ok(all),
+        }
     }
 }
 

@@ -78,8 +78,15 @@ impl CatchUp {
         }
     }
 
+    /// A read made progress: the next trailing answer starts a budget of its own.
+    pub fn progressed(&mut self) {
+        self.deadline = None;
+        self.pause = CATCH_UP_PAUSE_FIRST;
+    }
+
     /// Pauses before the next read of a replica that answered up to `at` while the leader
-    /// holds `leader`; [`DirectGetError::Trailing`] once the budget is spent.
+    /// holds `leader`; [`DirectGetError::Trailing`] once the budget is spent (at once, for
+    /// every call after that until [`progressed`](Self::progressed)).
     pub async fn wait(&mut self, at: Option<u64>, leader: u64) -> Result<(), DirectGetError> {
         let now = tokio::time::Instant::now();
         let deadline = match self.deadline {
@@ -400,6 +407,104 @@ pub async fn first_since(
     }
 }
 
+/// The reads a reader of the whole journal makes. [`JetStream`] makes them of the stream; a
+/// test stands in a replica that trails the leader, which a real cluster shows only now and
+/// then.
+pub trait Journal: Sync {
+    /// Up to [`RANGE_LEN_MAX`] messages from `from_seq` on, as the replica answering holds
+    /// them.
+    fn page(
+        &self,
+        from_seq: u64,
+    ) -> impl Future<Output = Result<Vec<Stored>, DirectGetError>> + Send;
+
+    /// The stream's last sequence, as its leader holds it.
+    fn end(&self) -> impl Future<Output = Result<u64, DirectGetError>> + Send;
+
+    /// The message at `seq`, read from the stream's leader.
+    fn leader_message(
+        &self,
+        seq: u64,
+    ) -> impl Future<Output = Result<Option<Stored>, DirectGetError>> + Send;
+
+    /// The last message of each subject that has one, as the replica answering holds them.
+    fn last_for_subjects(
+        &self,
+        subjects: &[String],
+    ) -> impl Future<Output = Result<Vec<Stored>, DirectGetError>> + Send;
+}
+
+/// The journal as a JetStream stream holds it.
+#[derive(Debug, Clone, Copy)]
+pub struct JetStream<'a> {
+    pub nats: &'a Client,
+    pub stream: &'a str,
+}
+
+impl Journal for JetStream<'_> {
+    async fn page(&self, from_seq: u64) -> Result<Vec<Stored>, DirectGetError> {
+        range(self.nats, self.stream, from_seq, RANGE_LEN_MAX).await
+    }
+
+    async fn end(&self) -> Result<u64, DirectGetError> {
+        crate::stream::stream_last_seq(self.nats, self.stream)
+            .await
+            .map_err(|e| DirectGetError::Request(e.to_string()))
+    }
+
+    async fn leader_message(&self, seq: u64) -> Result<Option<Stored>, DirectGetError> {
+        leader_get(self.nats, self.stream, json!({ "seq": seq })).await
+    }
+
+    async fn last_for_subjects(&self, subjects: &[String]) -> Result<Vec<Stored>, DirectGetError> {
+        last_for_subjects(self.nats, self.stream, subjects).await
+    }
+}
+
+/// What [`next_page`] found.
+#[derive(Debug)]
+pub enum NextPage {
+    /// Messages from the sequence asked on, in order (at least one).
+    Messages(Vec<Stored>),
+    /// The sequence asked is past the stream's last one, `end`, as its leader holds it.
+    End(u64),
+}
+
+/// The next page of the journal from `from_seq` on, for a reader of the whole journal.
+///
+/// A replica answering a direct get may trail the leader: one back from a lost disk copies
+/// the journal back, and one whose store failed stays behind (a chaos run saw a replica stop
+/// applying after "s2: corrupt input" and answer short for good). So an empty page is the
+/// journal's end only if the leader says so. Short of it, the replicas are read again with
+/// `catch_up`'s patience; once that is spent, the message is read from the leader, one at a
+/// time — slow, but never a false end. A page of messages renews the patience.
+pub async fn next_page(
+    journal: &impl Journal,
+    from_seq: u64,
+    catch_up: &mut CatchUp,
+) -> Result<NextPage, DirectGetError> {
+    loop {
+        let page = journal.page(from_seq).await?;
+        if !page.is_empty() {
+            catch_up.progressed();
+            return Ok(NextPage::Messages(page));
+        }
+        let end = journal.end().await?;
+        if end < from_seq {
+            return Ok(NextPage::End(end));
+        }
+        if catch_up.wait(from_seq.checked_sub(1), end).await.is_err() {
+            return match journal.leader_message(from_seq).await? {
+                Some(message) => Ok(NextPage::Messages(vec![message])),
+                None => Err(DirectGetError::Trailing {
+                    at: from_seq.checked_sub(1),
+                    leader: end,
+                }),
+            };
+        }
+    }
+}
+
 /// Sends a batched direct get and collects messages until the end-of-batch status; one that
 /// meets "no responders" is sent again, up to [`NO_RESPONDERS_RETRIES`] times.
 async fn batch_request(
@@ -498,6 +603,85 @@ fn stored(message: async_nats::Message) -> Result<Stored, DirectGetError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A replica stuck at `held` of a journal of `end` messages (as after a store failure):
+    /// it answers nothing past `held`, for good; the leader holds everything.
+    struct StuckReplica {
+        held: u64,
+        end: u64,
+        leader_reads: std::sync::atomic::AtomicU64,
+    }
+
+    fn message(seq: u64) -> Stored {
+        Stored {
+            seq,
+            subject: format!("ledger.account.a{seq}"),
+            msg_id: None,
+            headers: HeaderMap::new(),
+            payload: Bytes::new(),
+        }
+    }
+
+    impl Journal for StuckReplica {
+        async fn page(&self, from_seq: u64) -> Result<Vec<Stored>, DirectGetError> {
+            Ok((from_seq..=self.held).map(message).collect())
+        }
+
+        async fn end(&self) -> Result<u64, DirectGetError> {
+            Ok(self.end)
+        }
+
+        async fn leader_message(&self, seq: u64) -> Result<Option<Stored>, DirectGetError> {
+            self.leader_reads
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok((seq <= self.end).then(|| message(seq)))
+        }
+
+        async fn last_for_subjects(&self, _: &[String]) -> Result<Vec<Stored>, DirectGetError> {
+            Ok(Vec::new())
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replica_stuck_behind_is_waited_for_then_read_past_through_the_leader() {
+        let journal = StuckReplica {
+            held: 3,
+            end: 6,
+            leader_reads: Default::default(),
+        };
+        let max = Duration::from_secs(2);
+        let mut catch_up = CatchUp::new(max);
+        let started = tokio::time::Instant::now();
+        let mut read = Vec::new();
+        let mut next = 1;
+        let end = loop {
+            match next_page(&journal, next, &mut catch_up)
+                .await
+                .expect("read")
+            {
+                NextPage::Messages(page) => {
+                    next = page.last().expect("a message").seq + 1;
+                    read.extend(page.into_iter().map(|m| m.seq));
+                }
+                NextPage::End(end) => break end,
+            }
+        };
+        assert_eq!(
+            read,
+            vec![1, 2, 3, 4, 5, 6],
+            "no false end at the replica's 3"
+        );
+        assert_eq!(end, 6);
+        // The replica was given its patience once, then the leader was read, one message
+        // at a time, without waiting again.
+        assert_eq!(tokio::time::Instant::now() - started, max);
+        assert_eq!(
+            journal
+                .leader_reads
+                .load(std::sync::atomic::Ordering::SeqCst),
+            3
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn patience_with_a_trailing_replica_counts_from_its_first_trailing_answer() {

@@ -11,7 +11,7 @@ mod history;
 use events::{
     AccountState, Envelope, Event, Evolve, HoldState, OrderState, TransferState, subjects,
 };
-use ledger_nats::direct;
+use ledger_nats::direct::{self, Journal, NextPage};
 use read_model::rows::Entry;
 use read_model::{PROJECTION, to_i64, to_u64};
 use sqlx::PgPool;
@@ -20,12 +20,12 @@ use std::time::Duration;
 /// Most drift lines kept: past this, more of the same helps nobody.
 const DRIFT_LINES_MAX: usize = 100;
 
-/// How long verify waits, without progress, for the replica answering its reads to hold what
-/// the stream's leader holds. On a cluster a direct get may be answered by a follower that
-/// trails the leader — one that lost its disk copies the whole journal back — and its short
-/// answer is not the journal's end: a chaos run's verify reported "checkpoint 7016 past the
-/// journal's end 7000" while all three nodes held 7016 moments later. Verify runs offline and
-/// can wait.
+/// How long verify waits, without progress, for the replicas answering its reads to hold what
+/// the stream's leader holds, before it reads from the leader itself. On a cluster a direct
+/// get may be answered by a follower that trails the leader — one that lost its disk copies
+/// the whole journal back — and its short answer is not the journal's end: a chaos run's
+/// verify reported "checkpoint 7016 past the journal's end 7000" while all three nodes held
+/// 7016 moments later. Verify runs offline and can wait.
 const REPLICA_CATCH_UP_WAIT: Duration = Duration::from_secs(60);
 
 /// What verify found.
@@ -62,6 +62,11 @@ pub async fn verify(
     stream: &str,
     pool: &PgPool,
 ) -> anyhow::Result<Findings> {
+    verify_against(&direct::JetStream { nats, stream }, pool).await
+}
+
+/// [`verify`], reading the journal through `journal`.
+pub async fn verify_against(journal: &impl Journal, pool: &PgPool) -> anyhow::Result<Findings> {
     let checkpoint = read_model::checkpoint(pool, PROJECTION).await?;
     let mut findings = Findings::default();
     let mut accounts: BTreeMap<String, Folded> = BTreeMap::new();
@@ -77,20 +82,15 @@ pub async fn verify(
     let mut next = 1;
     let mut catch_up = direct::CatchUp::new(REPLICA_CATCH_UP_WAIT);
     while next <= checkpoint {
-        let page = direct::range(nats, stream, next, direct::RANGE_LEN_MAX).await?;
-        if page.is_empty() {
-            // The leader says where the journal ends; a replica short of it is catching up.
-            let end = ledger_nats::stream::stream_last_seq(nats, stream).await?;
-            if end < next {
+        let page = match direct::next_page(journal, next, &mut catch_up).await? {
+            NextPage::Messages(page) => page,
+            NextPage::End(end) => {
                 findings.drift(format!(
                     "the read model's checkpoint {checkpoint} is past the journal's end {end}"
                 ));
                 break;
             }
-            catch_up.wait(Some(next - 1), end).await?;
-            continue;
-        }
-        catch_up = direct::CatchUp::new(REPLICA_CATCH_UP_WAIT);
+        };
         let first = next;
         // This page's expected history rows, by (account, version).
         let mut expected: BTreeMap<(String, i64), Entry> = BTreeMap::new();
@@ -261,7 +261,7 @@ pub async fn verify(
         .map(|(id, f)| (id.as_str(), (f.seq, &f.state)))
         .collect();
     compare_accounts(pool, checkpoint, &states, &mut findings).await?;
-    compare_stream_states(nats, stream, checkpoint, &states, &mut findings).await?;
+    compare_stream_states(journal, checkpoint, &states, &mut findings).await?;
     Ok(findings)
 }
 
@@ -373,8 +373,7 @@ async fn compare_accounts(
 
 /// The stream's own last message per account subject must be the fold's state.
 async fn compare_stream_states(
-    nats: &async_nats::Client,
-    stream: &str,
+    journal: &impl Journal,
     checkpoint: u64,
     states: &BTreeMap<&str, (u64, &AccountState)>,
     findings: &mut Findings,
@@ -389,7 +388,7 @@ async fn compare_stream_states(
     let mut catch_up = direct::CatchUp::new(REPLICA_CATCH_UP_WAIT);
     let last =
         loop {
-            let last = direct::last_for_subjects(nats, stream, &account_subjects).await?;
+            let last = journal.last_for_subjects(&account_subjects).await?;
             let answered: BTreeMap<&str, u64> =
                 last.iter().map(|m| (m.subject.as_str(), m.seq)).collect();
             let trailing = account_subjects.iter().zip(states.values()).find_map(

@@ -1,10 +1,11 @@
 //! Rebuild reproduces the read model while the query API keeps answering; verify catches
-//! tampering.
+//! tampering, and waits for a replica that trails the leader rather than report drift.
 
 use crate::support::*;
+use ledger_nats::direct::{DirectGetError, JetStream, Journal, Stored};
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Every row of every read-model table, as text, in a stable order.
@@ -284,4 +285,100 @@ async fn verify_passes_on_a_faithful_read_model_and_reports_a_tampered_row() {
         "{:#?}",
         drift.drift
     );
+}
+
+/// The journal as a replica that trails the leader answers it: without its last `behind`
+/// messages for the first `short_pages` page reads, and knowing no subject's last message for
+/// the first `short_lasts` last-by-subject reads. The leader's end is the stream's own.
+struct TrailingReplica<'a> {
+    stream: JetStream<'a>,
+    end: u64,
+    behind: u64,
+    short_pages: AtomicU32,
+    short_lasts: AtomicU32,
+    pages_read: AtomicU32,
+    lasts_read: AtomicU32,
+}
+
+/// Takes one of the short answers left, if any.
+fn one_short(left: &AtomicU32) -> bool {
+    left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+impl Journal for TrailingReplica<'_> {
+    async fn page(&self, from_seq: u64) -> Result<Vec<Stored>, DirectGetError> {
+        self.pages_read.fetch_add(1, Ordering::SeqCst);
+        let mut page = self.stream.page(from_seq).await?;
+        if one_short(&self.short_pages) {
+            page.retain(|m| m.seq + self.behind <= self.end);
+        }
+        Ok(page)
+    }
+
+    async fn end(&self) -> Result<u64, DirectGetError> {
+        self.stream.end().await
+    }
+
+    async fn leader_message(&self, seq: u64) -> Result<Option<Stored>, DirectGetError> {
+        self.stream.leader_message(seq).await
+    }
+
+    async fn last_for_subjects(&self, subjects: &[String]) -> Result<Vec<Stored>, DirectGetError> {
+        self.lasts_read.fetch_add(1, Ordering::SeqCst);
+        if one_short(&self.short_lasts) {
+            return Ok(Vec::new());
+        }
+        self.stream.last_for_subjects(subjects).await
+    }
+}
+
+#[tokio::test]
+async fn verify_waits_for_a_replica_that_trails_the_leader_and_reports_no_drift() {
+    let stack = Stack::start().await;
+    let projector = stack.start_projector().await;
+    stack.open_funded("t-1", "t", 500).await;
+    stack.open_funded("t-2", "t", 0).await;
+    let moved = stack
+        .commands
+        .post(
+            "/v1/transfers",
+            &token("t", false),
+            json!({"from_account_id": "t-1", "to_account_id": "t-2", "amount": 70}),
+        )
+        .await;
+    assert_eq!(moved.status.as_u16(), 201, "{:?}", moved.body);
+    stack.wait_caught_up(Duration::from_secs(30)).await;
+    projector.stop().await.expect("stops");
+
+    let nats = stack.nats_client().await;
+    let stream = JetStream {
+        nats: &nats,
+        stream: STREAM,
+    };
+    let end = stack.last_seq().await;
+    // The replica lacks the transfer's two legs: the first page stops short of the
+    // checkpoint, and the next two reads find nothing where the leader holds messages.
+    let replica = TrailingReplica {
+        stream,
+        end,
+        behind: 2,
+        short_pages: AtomicU32::new(3),
+        short_lasts: AtomicU32::new(2),
+        pages_read: AtomicU32::new(0),
+        lasts_read: AtomicU32::new(0),
+    };
+    let findings = projector::verify::verify_against(&replica, &stack.pool().await)
+        .await
+        .expect("verify waits for the replica");
+    assert!(findings.drift.is_empty(), "{:#?}", findings.drift);
+    assert_eq!(
+        findings.events, end,
+        "every message up to the checkpoint folded"
+    );
+    assert_eq!(findings.accounts, 2);
+    // The short page, two empty ones, then the rest; two empty last-by-subject answers, then
+    // the whole one.
+    assert_eq!(replica.pages_read.load(Ordering::SeqCst), 4);
+    assert_eq!(replica.lasts_read.load(Ordering::SeqCst), 3);
 }
