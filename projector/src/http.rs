@@ -73,6 +73,8 @@ const LAG: &str = "ledger_projector_lag";
 const APPLIED_EVENTS: &str = "ledger_projector_applied_events_total";
 const APPLIED_BATCHES: &str = "ledger_projector_applied_batches_total";
 const ACTIVE: &str = "ledger_projector_active";
+const REPLICAS_BEHIND: &str = "ledger_stream_replicas_behind";
+const REPLICA_LAG: &str = "ledger_stream_replica_lag";
 
 /// Installs the process's recorder and says what each of the projector's metrics means.
 pub fn describe_metrics() {
@@ -89,6 +91,15 @@ pub fn describe_metrics() {
     metrics::describe_counter!(APPLIED_EVENTS, "Journal messages applied by this process.");
     metrics::describe_counter!(APPLIED_BATCHES, "Transactions committed by this process.");
     metrics::describe_gauge!(ACTIVE, "1 while this process holds the projection lock.");
+    metrics::describe_gauge!(
+        REPLICAS_BEHIND,
+        "Replicas of the journal that are offline or not current with its leader (0 on a \
+         single server). Above 0 for minutes: one more node lost stops writes."
+    );
+    metrics::describe_gauge!(
+        REPLICA_LAG,
+        "Operations a follower of the journal's leader trails by, per replica."
+    );
 }
 
 /// `GET /metrics`: the projection's state, read from [`Status`] and the stream as the scrape
@@ -96,18 +107,31 @@ pub fn describe_metrics() {
 /// (One projector per process: a second one in the same process would share these names.)
 async fn metrics(State(probe): State<Probe>) -> impl IntoResponse {
     let checkpoint = probe.status.checkpoint.load(Ordering::Relaxed);
-    let last_seq = tokio::time::timeout(
+    // The stream's info, from its leader: where the journal ends and how its copies stand.
+    let placement = tokio::time::timeout(
         PROBE_TIMEOUT,
-        ledger_nats::stream::stream_last_seq(&probe.nats, &probe.stream),
+        ledger_nats::stream::placement(&probe.nats, &probe.stream),
     )
     .await
     .ok()
     .and_then(Result::ok);
     metrics::gauge!(CHECKPOINT).set(checkpoint as f64);
     // Left at their last value when the stream cannot be read (`/readyz` says so).
-    if let Some(last_seq) = last_seq {
+    if let Some(placement) = placement {
+        let last_seq = placement.last_seq;
         metrics::gauge!(STREAM_LAST_SEQ).set(last_seq as f64);
         metrics::gauge!(LAG).set(last_seq.saturating_sub(checkpoint) as f64);
+        // A replica that stops applying (a store error) keeps answering reads short and
+        // leaves the journal one node from stalling; nothing else shows it (ADR 0010).
+        let behind = placement
+            .replicas
+            .iter()
+            .filter(|r| r.offline || !r.current)
+            .count();
+        metrics::gauge!(REPLICAS_BEHIND).set(behind as f64);
+        for replica in &placement.replicas {
+            metrics::gauge!(REPLICA_LAG, "replica" => replica.name.clone()).set(replica.lag as f64);
+        }
     }
     metrics::counter!(APPLIED_EVENTS).absolute(probe.status.applied_events.load(Ordering::Relaxed));
     metrics::counter!(APPLIED_BATCHES)

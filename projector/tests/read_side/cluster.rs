@@ -1,6 +1,6 @@
 //! The read side on a three-node cluster: when the node holding the projector's consumer (an
 //! R1 ephemeral on one node) dies, the projector moves to a survivor and the read model keeps
-//! up with the journal.
+//! up with the journal; a replica that falls behind shows in the projector's metrics.
 
 use crate::support::*;
 use harness::{NatsCluster, Network};
@@ -112,4 +112,83 @@ async fn consumer_host(client: &async_nats::Client) -> String {
         assert!(Instant::now() < deadline, "no ephemeral consumer: {list}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// The value of the gauge `name` (without labels) in a Prometheus text page.
+fn gauge(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// Waits until the projector's metrics show `behind` replicas behind the journal's leader.
+async fn replicas_behind_become(metrics_url: &str, behind: f64, within: Duration) {
+    let deadline = Instant::now() + within;
+    loop {
+        let page = reqwest::get(metrics_url)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        let now = gauge(&page, "ledger_stream_replicas_behind");
+        if now == Some(behind) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "ledger_stream_replicas_behind is {now:?}, not {behind}, after {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_replica_that_is_down_shows_in_the_projectors_metrics_until_it_is_back() {
+    let logs = tempfile::tempdir().expect("log dir");
+    let mut cluster = NatsCluster::start(Network::Loopback, logs.path()).expect("cluster");
+    let db = TestDatabase::create().await;
+    let mut command_config = command_config(&cluster.url());
+    command_config.replicas = 3;
+    let command = command_api::start(command_config)
+        .await
+        .expect("command API starts");
+    let projector = projector::start(projector::Config::local(&cluster.url(), &db.url))
+        .await
+        .expect("projector starts");
+    let metrics_url = format!("http://{}/metrics", projector.addr);
+    replicas_behind_become(&metrics_url, 0.0, Duration::from_secs(30)).await;
+
+    let client = ledger_nats::connect(&cluster.url(), "cluster-test")
+        .await
+        .expect("connect");
+    // Every copy current first: the metrics' 0 above also holds while no replica is listed.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let placement = loop {
+        let placement = NatsCluster::placement(&client, STREAM)
+            .await
+            .expect("placement");
+        if placement.all_current(harness::cluster::NODES) {
+            break placement;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "replicas not current: {placement:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let follower = cluster
+        .index_of(&placement.replicas[0].name)
+        .expect("a follower");
+    cluster.kill(follower).expect("kill a follower");
+    replicas_behind_become(&metrics_url, 1.0, Duration::from_secs(30)).await;
+    cluster.start_node(follower).expect("start it again");
+    replicas_behind_become(&metrics_url, 0.0, Duration::from_secs(60)).await;
+
+    projector.stop().await.expect("stops");
+    command.stop().await.expect("stops");
 }
