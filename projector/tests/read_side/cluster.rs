@@ -17,11 +17,7 @@ async fn the_read_model_keeps_up_when_the_node_holding_the_projectors_consumer_d
     let logs = tempfile::tempdir().expect("log dir");
     let mut cluster = NatsCluster::start(Network::Loopback, logs.path()).expect("cluster");
     let db = TestDatabase::create().await;
-    let mut command_config = command_config(&cluster.url());
-    command_config.replicas = 3;
-    let command = command_api::start(command_config)
-        .await
-        .expect("command API starts");
+    let command = r3_command_api(&cluster).await;
     let commands = Http::new(format!("http://{}", command.addr));
     let query = query_api::start(query_config(&db.url))
         .await
@@ -75,6 +71,15 @@ async fn the_read_model_keeps_up_when_the_node_holding_the_projectors_consumer_d
     projector.stop().await.expect("stops");
     command.stop().await.expect("stops");
     query.stop().await.expect("stops");
+}
+
+/// A command API on `cluster` that creates the journal with three replicas.
+async fn r3_command_api(cluster: &NatsCluster) -> command_api::App {
+    let mut config = command_config(&cluster.url());
+    config.replicas = 3;
+    command_api::start(config)
+        .await
+        .expect("command API starts")
 }
 
 async fn balance_at(queries: &Http, token: &str, seq: u64) -> Answer {
@@ -152,11 +157,7 @@ async fn a_replica_that_is_down_shows_in_the_projectors_metrics_until_it_is_back
     let logs = tempfile::tempdir().expect("log dir");
     let mut cluster = NatsCluster::start(Network::Loopback, logs.path()).expect("cluster");
     let db = TestDatabase::create().await;
-    let mut command_config = command_config(&cluster.url());
-    command_config.replicas = 3;
-    let command = command_api::start(command_config)
-        .await
-        .expect("command API starts");
+    let command = r3_command_api(&cluster).await;
     let projector = projector::start(projector::Config::local(&cluster.url(), &db.url))
         .await
         .expect("projector starts");
