@@ -524,15 +524,26 @@ fn namespaced_nodes(root: &Path, log_dir: &Path) -> Result<(Vec<Node>, String), 
 /// A subnet id in 20..=250 whose bridge does not exist yet (another run may hold one).
 fn free_subnet_id() -> Result<u8, String> {
     let start = (std::process::id() % 231) as u8;
-    for offset in 0..231u8 {
-        let id = 20 + (start.wrapping_add(offset) % 231);
-        let taken = Command::new("ip")
-            .args(["link", "show", &format!("tb{id}")])
+    let link_exists = |name: &str| {
+        Command::new("ip")
+            .args(["link", "show", name])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
-            .map_err(|e| format!("iproute2 (ip) is needed for namespaced nodes: {e}"))?
-            .success();
+            .map(|status| status.success())
+            .map_err(|e| format!("iproute2 (ip) is needed for namespaced nodes: {e}"))
+    };
+    for offset in 0..231u8 {
+        let id = 20 + (start.wrapping_add(offset) % 231);
+        // Every name the cluster would take: a run that died without its clean-up can leave
+        // a veth or a namespace behind without the bridge (a chaos run here met "File exists"
+        // on a veth of an id whose bridge was free).
+        let mut taken = link_exists(&format!("tb{id}"))?;
+        for k in 1..=NODES {
+            taken = taken
+                || link_exists(&format!("tv{id}n{k}"))?
+                || Path::new(&format!("/run/netns/tally{id}n{k}")).exists();
+        }
         if !taken {
             return Ok(id);
         }
