@@ -55,7 +55,7 @@ async fn compression(client: &async_nats::Client) -> String {
 }
 
 #[tokio::test]
-async fn an_uncompressed_journal_is_set_to_the_definitions_compression_at_start_and_reads_back() {
+async fn a_journal_of_another_compression_is_set_to_the_definitions_at_start_and_reads_back() {
     let nats = NatsServer::start();
     let client = nats.client().await;
     let wanted = ledger_nats::stream::definition(STREAM, 1).expect("definition")["compression"]
@@ -63,9 +63,11 @@ async fn an_uncompressed_journal_is_set_to_the_definitions_compression_at_start_
         .expect("the definition names a compression")
         .to_owned();
     let api = start_api(&nats.url).await;
-    // An earlier release's journal: the same stream, written uncompressed.
+    // An earlier release's journal: the same stream, written with the other compression
+    // (S2, as releases from 2026-11-29 to 2026-12-01 made it; ADR 0021).
+    let other = if wanted == "none" { "s2" } else { "none" };
     let mut earlier = ledger_nats::stream::definition(STREAM, 1).expect("definition");
-    earlier["compression"] = Value::from("none");
+    earlier["compression"] = Value::from(other);
     let reply = client
         .request(
             format!("$JS.API.STREAM.UPDATE.{STREAM}"),
@@ -75,11 +77,11 @@ async fn an_uncompressed_journal_is_set_to_the_definitions_compression_at_start_
         .expect("stream update");
     let updated: Value = serde_json::from_slice(&reply.payload).expect("JSON");
     assert!(updated["error"].is_null(), "{updated}");
-    assert_eq!(compression(&client).await, "none");
+    assert_eq!(compression(&client).await, other);
     open_funded(&api, "before", "alice", 100).await;
     api.app.stop().await.expect("stops");
 
-    // The setting, that is: a running nats-server writes new blocks compressed only once it
+    // The setting, that is: a running nats-server writes new blocks the new way only once it
     // reopens the store (a restart; ADR 0021), which a test this small would not show.
     let api = start_api(&nats.url).await;
     assert_eq!(compression(&client).await, wanted);
