@@ -432,6 +432,12 @@ pub trait Journal: Sync {
         &self,
         subjects: &[String],
     ) -> impl Future<Output = Result<Vec<Stored>, DirectGetError>> + Send;
+
+    /// The last message on `subject`, read from the stream's leader.
+    fn leader_last(
+        &self,
+        subject: &str,
+    ) -> impl Future<Output = Result<Option<Stored>, DirectGetError>> + Send;
 }
 
 /// The journal as a JetStream stream holds it.
@@ -458,6 +464,10 @@ impl Journal for JetStream<'_> {
 
     async fn last_for_subjects(&self, subjects: &[String]) -> Result<Vec<Stored>, DirectGetError> {
         last_for_subjects(self.nats, self.stream, subjects).await
+    }
+
+    async fn leader_last(&self, subject: &str) -> Result<Option<Stored>, DirectGetError> {
+        last_for_subject_from_leader(self.nats, self.stream, subject).await
     }
 }
 
@@ -639,6 +649,10 @@ mod tests {
 
         async fn last_for_subjects(&self, _: &[String]) -> Result<Vec<Stored>, DirectGetError> {
             Ok(Vec::new())
+        }
+
+        async fn leader_last(&self, _: &str) -> Result<Option<Stored>, DirectGetError> {
+            Ok(None)
         }
     }
 

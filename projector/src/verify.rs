@@ -26,7 +26,7 @@ const DRIFT_LINES_MAX: usize = 100;
 /// the whole journal back — and its short answer is not the journal's end: a chaos run's
 /// verify reported "checkpoint 7016 past the journal's end 7000" while all three nodes held
 /// 7016 moments later. Verify runs offline and can wait.
-const REPLICA_CATCH_UP_WAIT: Duration = Duration::from_secs(60);
+pub const REPLICA_CATCH_UP_WAIT: Duration = Duration::from_secs(60);
 
 /// What verify found.
 #[derive(Debug, Default)]
@@ -62,11 +62,21 @@ pub async fn verify(
     stream: &str,
     pool: &PgPool,
 ) -> anyhow::Result<Findings> {
-    verify_against(&direct::JetStream { nats, stream }, pool).await
+    verify_against(
+        &direct::JetStream { nats, stream },
+        pool,
+        REPLICA_CATCH_UP_WAIT,
+    )
+    .await
 }
 
-/// [`verify`], reading the journal through `journal`.
-pub async fn verify_against(journal: &impl Journal, pool: &PgPool) -> anyhow::Result<Findings> {
+/// [`verify`], reading the journal through `journal`, waiting up to `patience` without
+/// progress for a replica that trails before reading from the leader.
+pub async fn verify_against(
+    journal: &impl Journal,
+    pool: &PgPool,
+    patience: Duration,
+) -> anyhow::Result<Findings> {
     let checkpoint = read_model::checkpoint(pool, PROJECTION).await?;
     let mut findings = Findings::default();
     let mut accounts: BTreeMap<String, Folded> = BTreeMap::new();
@@ -80,7 +90,7 @@ pub async fn verify_against(journal: &impl Journal, pool: &PgPool) -> anyhow::Re
     let mut finished: HashSet<uuid::Uuid> = HashSet::new();
     let (mut credits, mut debits) = (0_i128, 0_i128);
     let mut next = 1;
-    let mut catch_up = direct::CatchUp::new(REPLICA_CATCH_UP_WAIT);
+    let mut catch_up = direct::CatchUp::new(patience);
     while next <= checkpoint {
         let page = match direct::next_page(journal, next, &mut catch_up).await? {
             NextPage::Messages(page) => page,
@@ -261,7 +271,7 @@ pub async fn verify_against(journal: &impl Journal, pool: &PgPool) -> anyhow::Re
         .map(|(id, f)| (id.as_str(), (f.seq, &f.state)))
         .collect();
     compare_accounts(pool, checkpoint, &states, &mut findings).await?;
-    compare_stream_states(journal, checkpoint, &states, &mut findings).await?;
+    compare_stream_states(journal, checkpoint, &states, patience, &mut findings).await?;
     Ok(findings)
 }
 
@@ -376,6 +386,7 @@ async fn compare_stream_states(
     journal: &impl Journal,
     checkpoint: u64,
     states: &BTreeMap<&str, (u64, &AccountState)>,
+    patience: Duration,
     findings: &mut Findings,
 ) -> anyhow::Result<()> {
     let account_subjects: Vec<String> = states
@@ -384,28 +395,44 @@ async fn compare_stream_states(
         .collect();
     // The journal only grows, so an answer older than the fold's last message on a subject,
     // or none at all, comes from a replica that trails: ask again until none trails (the fold
-    // itself was read through to the checkpoint).
-    let mut catch_up = direct::CatchUp::new(REPLICA_CATCH_UP_WAIT);
-    let last =
-        loop {
-            let last = journal.last_for_subjects(&account_subjects).await?;
-            let answered: BTreeMap<&str, u64> =
-                last.iter().map(|m| (m.subject.as_str(), m.seq)).collect();
-            let trailing = account_subjects.iter().zip(states.values()).find_map(
-                |(subject, (folded_seq, _))| {
-                    let at = answered.get(subject.as_str()).copied();
-                    at.is_none_or(|at| at < *folded_seq)
-                        .then_some((at, *folded_seq))
-                },
-            );
-            // Past the wait, what differs is reported as drift: a message journaled on the wrong
-            // subject (already a drift line) looks the same from here.
-            match trailing {
-                Some((at, leader)) if catch_up.wait(at, leader).await.is_ok() => {}
-                _ => break last,
-            }
+    // itself was read through to the checkpoint); past `patience`, ask the leader for the
+    // subjects still behind. What differs then is drift.
+    let mut catch_up = direct::CatchUp::new(patience);
+    let last = loop {
+        let mut last = journal.last_for_subjects(&account_subjects).await?;
+        let answered: BTreeMap<&str, u64> =
+            last.iter().map(|m| (m.subject.as_str(), m.seq)).collect();
+        let trailing: Vec<(&String, Option<u64>, u64)> = account_subjects
+            .iter()
+            .zip(states.values())
+            .filter_map(|(subject, (folded_seq, _))| {
+                let at = answered.get(subject.as_str()).copied();
+                at.is_none_or(|at| at < *folded_seq)
+                    .then_some((subject, at, *folded_seq))
+            })
+            .collect();
+        let Some(&(_, at, leader)) = trailing.first() else {
+            break last;
         };
-    for message in last {
+        if catch_up.wait(at, leader).await.is_ok() {
+            continue;
+        }
+        let behind: HashSet<&String> = trailing.iter().map(|(subject, ..)| *subject).collect();
+        last.retain(|m| !behind.contains(&m.subject));
+        for subject in behind {
+            last.extend(journal.leader_last(subject).await?);
+        }
+        break last;
+    };
+    let present: HashSet<&str> = last.iter().map(|m| m.subject.as_str()).collect();
+    for (subject, account_id) in account_subjects.iter().zip(states.keys()) {
+        if !present.contains(subject.as_str()) {
+            findings.drift(format!(
+                "the stream holds no message on {account_id}'s subject"
+            ));
+        }
+    }
+    for message in last.iter() {
         if message.seq > checkpoint {
             continue;
         }

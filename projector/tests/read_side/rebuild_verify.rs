@@ -298,6 +298,25 @@ struct TrailingReplica<'a> {
     short_lasts: AtomicU32,
     pages_read: AtomicU32,
     lasts_read: AtomicU32,
+    leader_lasts_read: AtomicU32,
+    /// An account whose subject the leader answers nothing for.
+    leader_lacks: Option<&'static str>,
+}
+
+/// A replica stuck for good (a store that failed): every page whole, but never an account's
+/// last message.
+fn stuck_replica(stream: JetStream<'_>, end: u64) -> TrailingReplica<'_> {
+    TrailingReplica {
+        stream,
+        end,
+        behind: 0,
+        short_pages: AtomicU32::new(0),
+        short_lasts: AtomicU32::new(u32::MAX),
+        pages_read: AtomicU32::new(0),
+        lasts_read: AtomicU32::new(0),
+        leader_lasts_read: AtomicU32::new(0),
+        leader_lacks: None,
+    }
 }
 
 /// Takes one of the short answers left, if any.
@@ -330,6 +349,16 @@ impl Journal for TrailingReplica<'_> {
             return Ok(Vec::new());
         }
         self.stream.last_for_subjects(subjects).await
+    }
+
+    async fn leader_last(&self, subject: &str) -> Result<Option<Stored>, DirectGetError> {
+        self.leader_lasts_read.fetch_add(1, Ordering::SeqCst);
+        if self.leader_lacks.is_some_and(|id| {
+            subject == events::subjects::account(&events::AccountId::parse(id).expect("id"))
+        }) {
+            return Ok(None);
+        }
+        self.stream.leader_last(subject).await
     }
 }
 
@@ -367,10 +396,16 @@ async fn verify_waits_for_a_replica_that_trails_the_leader_and_reports_no_drift(
         short_lasts: AtomicU32::new(2),
         pages_read: AtomicU32::new(0),
         lasts_read: AtomicU32::new(0),
+        leader_lasts_read: AtomicU32::new(0),
+        leader_lacks: None,
     };
-    let findings = projector::verify::verify_against(&replica, &stack.pool().await)
-        .await
-        .expect("verify waits for the replica");
+    let findings = projector::verify::verify_against(
+        &replica,
+        &stack.pool().await,
+        projector::verify::REPLICA_CATCH_UP_WAIT,
+    )
+    .await
+    .expect("verify waits for the replica");
     assert!(findings.drift.is_empty(), "{:#?}", findings.drift);
     assert_eq!(
         findings.events, end,
@@ -381,4 +416,33 @@ async fn verify_waits_for_a_replica_that_trails_the_leader_and_reports_no_drift(
     // the whole one.
     assert_eq!(replica.pages_read.load(Ordering::SeqCst), 4);
     assert_eq!(replica.lasts_read.load(Ordering::SeqCst), 3);
+    assert_eq!(replica.leader_lasts_read.load(Ordering::SeqCst), 0);
+
+    // A replica stuck for good (a store that failed) never answers the accounts' last
+    // messages: past its patience, verify reads them from the leader, and finds no drift.
+    let stuck = stuck_replica(stream, end);
+    let findings =
+        projector::verify::verify_against(&stuck, &stack.pool().await, Duration::from_millis(300))
+            .await
+            .expect("verify reads past the stuck replica");
+    assert!(findings.drift.is_empty(), "{:#?}", findings.drift);
+    assert_eq!(
+        stuck.leader_lasts_read.load(Ordering::SeqCst),
+        2,
+        "one per account"
+    );
+
+    // The leader's answers are what is compared: one it does not have is drift.
+    let stuck = TrailingReplica {
+        leader_lacks: Some("t-2"),
+        ..stuck_replica(stream, end)
+    };
+    let findings =
+        projector::verify::verify_against(&stuck, &stack.pool().await, Duration::from_millis(300))
+            .await
+            .expect("verify");
+    assert_eq!(
+        findings.drift,
+        vec!["the stream holds no message on t-2's subject".to_owned()]
+    );
 }
