@@ -232,9 +232,15 @@ impl Placement {
 
     /// True when a leader is elected and every other replica is current with it.
     pub fn all_current(&self, replicas: usize) -> bool {
-        self.leader.is_some()
-            && self.replicas.len() + 1 == replicas
-            && self.replicas.iter().all(|r| r.current && !r.offline)
+        self.leader.is_some() && self.replicas.len() + 1 == replicas && self.behind() == 0
+    }
+
+    /// The replicas other than the leader that are offline or not current with it.
+    pub fn behind(&self) -> usize {
+        self.replicas
+            .iter()
+            .filter(|r| r.offline || !r.current)
+            .count()
     }
 }
 

@@ -123,12 +123,7 @@ async fn metrics(State(probe): State<Probe>) -> impl IntoResponse {
         metrics::gauge!(LAG).set(last_seq.saturating_sub(checkpoint) as f64);
         // A replica that stops applying (a store error) keeps answering reads short and
         // leaves the journal one node from stalling; nothing else shows it (ADR 0010).
-        let behind = placement
-            .replicas
-            .iter()
-            .filter(|r| r.offline || !r.current)
-            .count();
-        metrics::gauge!(REPLICAS_BEHIND).set(behind as f64);
+        metrics::gauge!(REPLICAS_BEHIND).set(placement.behind() as f64);
         for replica in &placement.replicas {
             metrics::gauge!(REPLICA_LAG, "replica" => replica.name.clone()).set(replica.lag as f64);
         }
