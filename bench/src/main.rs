@@ -13,6 +13,7 @@ mod cluster;
 mod cpu;
 mod feed;
 mod load;
+mod lookups;
 mod profile;
 mod query;
 mod replay;
@@ -36,11 +37,11 @@ struct Cli {
     /// transfers, each on its own and atomic), durability, query, feed, replay, storage (bytes
     /// on disk per transfer), cluster (R3 against R1, seed on R3, recovery after leader kills);
     /// `uniform` is the first of the transfer scenarios alone (fresh journal), `grown` the
-    /// last (grown journal); shapes (not run by default) prices each trait of a journal message
-    /// in nats-server CPU.
+    /// last (grown journal); lookups (what a reversal reads to find its transfer); shapes (not
+    /// run by default) prices each trait of a journal message in nats-server CPU.
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,bulk,durability,query,feed,replay,storage,cluster"
+        default_value = "ceilings,seed,transfers,bulk,durability,query,feed,lookups,replay,storage,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -220,6 +221,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             (cli.feed_subscribers, cli.feed_deposits)
         };
         feed::run(&mut report, subscribers, deposits).await?;
+    }
+    if wanted.contains(&"lookups") {
+        let (messages, samples) = if cli.quick { (1_000, 3) } else { (100_000, 9) };
+        lookups::run(&mut report, messages, samples).await?;
     }
     if wanted.contains(&"cluster") {
         let kills = if cli.quick { 1 } else { cli.leader_kills };

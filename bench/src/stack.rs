@@ -121,6 +121,10 @@ impl Stack {
         command_config.state_cache_len_max = 200_000;
         command_config.replicas = replicas;
         command_config.rate_limit = deployed_rate_limit();
+        // Transfer look-ups ask the read models, as deployed.
+        command_config.transfer_lookup_read_model = true;
+        db.url
+            .clone_into(&mut command_config.read_model.database_url);
         let compression = tuning
             .journal_compression
             .or(COMPRESSION.get().copied().flatten());

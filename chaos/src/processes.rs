@@ -472,6 +472,7 @@ impl Cluster {
                 "COMMAND_API_PORT",
                 vec![
                     ("NATS_URL", nats_url.clone()),
+                    ("DATABASE_URL", db.clone()),
                     ("LEDGER_REPLICAS", replicas.clone()),
                     ("LEDGER_JWT_SECRET", jwt_secret.to_owned()),
                 ],

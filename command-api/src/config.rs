@@ -103,6 +103,23 @@ pub struct Config {
     #[arg(long, env = "PAYMENT_ACK_WAIT_MS")]
     pub payment_ack_wait_ms: Option<u64>,
 
+    /// Ask the read models where a transfer is before its first reversal reads the journal for
+    /// it (ADR 0018): a transfer id that does not exist then costs the journal messages the
+    /// projector has not applied yet (milliseconds of traffic) instead of the id's whole
+    /// two-minute window. Off, or while Postgres does not answer: the journal alone.
+    #[arg(long, env = "TRANSFER_LOOKUP_READ_MODEL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub transfer_lookup_read_model: bool,
+
+    /// Where the read models are (`DATABASE_URL`, `READ_MODEL_SCHEMA`), for transfer look-ups.
+    #[command(flatten)]
+    pub read_model: read_model::ReadModelArgs,
+
+    /// Connections to the read models. Each transfer look-up is one indexed read of a few
+    /// milliseconds, made only by a transfer's first reversal: two connections serve hundreds
+    /// a second, and leave Postgres's connections to the projector and the query API.
+    #[arg(long, env = "COMMAND_API_POOL_SIZE", default_value_t = 2)]
+    pub read_model_pool_size: u32,
+
     /// Largest request body. Commands are small; 64 KiB leaves room for metadata.
     #[arg(long, env = "REQUEST_BODY_BYTES_MAX", default_value_t = 64 * 1024)]
     pub request_body_bytes_max: usize,
@@ -133,6 +150,8 @@ impl Config {
                 jwt_secret,
                 "--rate-limit-per-second",
                 "0",
+                "--transfer-lookup-read-model",
+                "false",
             ],
         )
     }

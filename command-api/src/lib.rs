@@ -163,11 +163,24 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     let addr = listener.local_addr()?;
     let stats = Arc::clone(writer.stats());
     let writer_handle = writer.clone();
+    let read_model = config
+        .transfer_lookup_read_model
+        .then(|| {
+            read_model::pool::connect_lazy(
+                &config.read_model.database_url,
+                &config.read_model.schema,
+                "tally-command-api",
+                config.read_model_pool_size,
+            )
+        })
+        .transpose()
+        .context("the read models' address")?;
     let state = AppState::new(Shared {
         writer,
         auth,
         nats,
         stream: config.journal.stream.clone(),
+        read_model,
     });
     let limits = HttpLimits {
         body_bytes_max: config.request_body_bytes_max,

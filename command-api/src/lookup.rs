@@ -4,14 +4,20 @@
 //! writer loads the aggregates' current states itself, guarded by expected sequences.
 //!
 //! A transfer is two account messages and has no subject of its own until its first
-//! reversal (ADR 0018). Before that it is found by time: transfer ids are UUIDv7 minted by
-//! this API just before the writer decides the transfer, so its `transfer_sent` was stored
-//! within [`COMMIT_WINDOW`] after the id's instant (give or take [`CLOCK_SKEW`]); the journal
-//! is read from there, account subjects only, up to the first match.
+//! reversal (ADR 0018). Before that, the read model is asked where its `transfer_sent` is
+//! (an index lookup), and the journal is read only past what the read model has applied:
+//! transfer ids are UUIDv7 minted by this API just before the writer decides the transfer, so
+//! its `transfer_sent` was stored within [`COMMIT_WINDOW`] after the id's instant (give or take
+//! [`CLOCK_SKEW`]); the journal is read from there — or from the read model's checkpoint, when
+//! that is later — account subjects only, up to the first match. Without the read model (not
+//! configured, or not answering) the whole window is read: a cost of up to two minutes of
+//! account messages for an id that does not exist, which the read model bounds by its lag.
 
 use chrono::{DateTime, Duration, Utc};
 use events::{Envelope, Event, OrderState, TransferState, headers, subjects};
-use ledger_nats::direct::{self, DirectGetError, Stored, TimeWindow};
+use ledger_nats::direct::{self, DirectGetError, Journal, Stored, TimeWindow};
+use read_model::query::transfers::Located;
+use sqlx::PgPool;
 use thiserror::Error;
 use uuid::Uuid;
 
@@ -47,58 +53,147 @@ pub enum LookupError {
     Undecodable(u64),
 }
 
+/// Where a handler looks facts up: the journal, and the read model when it has one.
+#[derive(Debug, Clone, Copy)]
+pub struct Sources<'a> {
+    pub nats: &'a async_nats::Client,
+    pub stream: &'a str,
+    /// The read models, asked where a transfer is before the journal is read for it.
+    pub read_model: Option<&'a PgPool>,
+}
+
+/// What [`transfer`] found, and how many journal messages it read to find it out.
+#[derive(Debug)]
+pub struct FoundTransfer {
+    pub transfer: Option<TransferState>,
+    pub messages_read: u64,
+}
+
 /// The transfer `transfer_id`: its own subject's state once reversed, else its facts from its
 /// `transfer_sent` (version 0, nothing reversed). `None`: no such transfer — checked against
 /// the stream's leader, so that a transfer or reversal acknowledged before the call is never
 /// reported missing because a trailing replica answered.
 pub async fn transfer(
-    client: &async_nats::Client,
-    stream: &str,
+    sources: Sources<'_>,
     transfer_id: Uuid,
-) -> Result<Option<TransferState>, LookupError> {
+) -> Result<FoundTransfer, LookupError> {
+    let Sources { nats, stream, .. } = sources;
+    let found = |transfer, messages_read| {
+        metrics::counter!("tally_transfer_lookup_messages_read_total").increment(messages_read);
+        Ok(FoundTransfer {
+            transfer,
+            messages_read,
+        })
+    };
     let subject = subjects::transfer(&transfer_id);
-    if let Some(stored) = last(client, stream, &subject).await? {
-        return transfer_state(&stored);
+    if let Some(stored) = last(nats, stream, &subject).await? {
+        return found(transfer_state(&stored)?, 0);
     }
-    let found = match window_of(transfer_id) {
+    let id = transfer_id.to_string();
+    let mut known_to = 0;
+    if let Some(pool) = sources.read_model {
+        match indexed_transfer_sent(sources, pool, transfer_id, &id).await {
+            Ok(Indexed::Sent(stored)) => return found(Some(unreversed(&stored)?), 1),
+            Ok(Indexed::AppliedTo(checkpoint)) => known_to = checkpoint,
+            Err(e) => tracing::warn!(
+                error = %e,
+                %transfer_id,
+                "the read model could not say where a transfer is; reading its whole window"
+            ),
+        }
+    }
+    let searched = match window_of(transfer_id) {
         Some((since, until)) => {
-            let id = transfer_id.to_string();
             let window = TimeWindow {
                 filter: subjects::ACCOUNTS,
                 since,
                 until,
+                known_to,
             };
-            direct::first_since(client, stream, &window, |m| is_transfer_sent(m, &id)).await?
+            direct::first_since(nats, stream, &window, |m| is_transfer_sent(m, &id)).await?
         }
-        None => None,
+        None => direct::Searched {
+            found: None,
+            messages_read: 0,
+        },
     };
-    if let Some(stored) = found {
-        return Ok(match decoded(&stored)?.event {
-            Event::TransferSent(leg) if leg.transfer_id == transfer_id => {
-                Some(TransferState::unreversed(
-                    leg.account_id,
-                    leg.counterparty_account_id,
-                    leg.amount,
-                    leg.state.currency,
-                ))
-            }
-            _ => None,
-        });
+    if let Some(stored) = searched.found {
+        return found(Some(unreversed(&stored)?), searched.messages_read);
     }
     // Not in its window: a transfer from outside it can still have been reversed just now,
     // which a trailing replica may not show yet. The leader is the last word.
-    match direct::last_for_subject_from_leader(client, stream, &subject).await? {
-        Some(stored) => transfer_state(&stored),
-        None => Ok(None),
+    let reversed = match direct::last_for_subject_from_leader(nats, stream, &subject).await? {
+        Some(stored) => transfer_state(&stored)?,
+        None => None,
+    };
+    found(reversed, searched.messages_read)
+}
+
+/// What the read model says of a transfer never reversed.
+enum Indexed {
+    /// Its `transfer_sent`, read back from the journal at the sequence the read model gave.
+    Sent(Stored),
+    /// Not applied up to this journal sequence.
+    AppliedTo(u64),
+}
+
+#[derive(Debug, Error)]
+enum IndexError {
+    #[error(transparent)]
+    ReadModel(#[from] sqlx::Error),
+    #[error(transparent)]
+    Journal(#[from] DirectGetError),
+    #[error("the read model puts transfer {0} at message {1}, which is not its transfer_sent")]
+    Drift(Uuid, u64),
+}
+
+/// The read model's answer for `transfer_id`, checked against the journal: the read model
+/// only says where to look, the journal's message is what the reversal is decided on.
+async fn indexed_transfer_sent(
+    sources: Sources<'_>,
+    pool: &PgPool,
+    transfer_id: Uuid,
+    id: &str,
+) -> Result<Indexed, IndexError> {
+    let Located {
+        sent_seq,
+        checkpoint,
+    } = read_model::query::transfers::locate(pool, transfer_id).await?;
+    let Some(seq) = sent_seq else {
+        return Ok(Indexed::AppliedTo(checkpoint));
+    };
+    // The replica answering may trail the projector, which reads from the leader.
+    let on_replica = direct::range(sources.nats, sources.stream, seq, 1)
+        .await?
+        .into_iter()
+        .find(|m| m.seq == seq);
+    let message = match on_replica {
+        Some(message) => Some(message),
+        None => {
+            direct::JetStream {
+                nats: sources.nats,
+                stream: sources.stream,
+            }
+            .leader_message(seq)
+            .await?
+        }
+    };
+    match message {
+        Some(message) if is_transfer_sent(&message, id) => Ok(Indexed::Sent(message)),
+        _ => Err(IndexError::Drift(transfer_id, seq)),
     }
 }
 
 /// The order `order_id` as its last message leaves it.
 pub async fn order(
-    client: &async_nats::Client,
-    stream: &str,
+    sources: Sources<'_>,
     order_id: Uuid,
 ) -> Result<Option<OrderState>, LookupError> {
+    let Sources {
+        nats: client,
+        stream,
+        ..
+    } = sources;
     let subject = subjects::order(&order_id);
     let stored = match last(client, stream, &subject).await? {
         Some(stored) => Some(stored),
@@ -153,6 +248,19 @@ async fn last(
 ) -> Result<Option<Stored>, LookupError> {
     let found = direct::last_for_subjects(client, stream, &[subject.to_owned()]).await?;
     Ok(found.into_iter().next())
+}
+
+/// The facts of a transfer never reversed, from its `transfer_sent`.
+fn unreversed(sent: &Stored) -> Result<TransferState, LookupError> {
+    match decoded(sent)?.event {
+        Event::TransferSent(leg) => Ok(TransferState::unreversed(
+            leg.account_id,
+            leg.counterparty_account_id,
+            leg.amount,
+            leg.state.currency,
+        )),
+        _ => Err(LookupError::Undecodable(sent.seq)),
+    }
 }
 
 fn transfer_state(stored: &Stored) -> Result<Option<TransferState>, LookupError> {

@@ -333,20 +333,32 @@ pub async fn range(
 }
 
 /// Where [`first_since`] looks: messages on subjects matching `filter`, stored from `since` to
-/// `until` (the server's clock).
+/// `until` (the server's clock), after sequence `known_to`.
 #[derive(Debug, Clone)]
 pub struct TimeWindow<'a> {
     pub filter: &'a str,
     pub since: chrono::DateTime<chrono::Utc>,
     pub until: chrono::DateTime<chrono::Utc>,
+    /// Messages up to this sequence are known not to be the one looked for (an index over
+    /// them said so), so the reading starts after it when that is later than `since`. 0:
+    /// nothing known.
+    pub known_to: u64,
+}
+
+/// What [`first_since`] found, and what it cost.
+#[derive(Debug)]
+pub struct Searched {
+    pub found: Option<Stored>,
+    /// Messages read from the journal (the cost the window and `known_to` bound).
+    pub messages_read: u64,
 }
 
 /// The first message in `window` that `wanted` accepts, read forward a page of
 /// [`RANGE_LEN_MAX`] messages at a time from the first message stored at or after
-/// `window.since` (the server finds it by time, without reading what is before). The reading
-/// stops at the first accepted message, at the first message stored after `window.until`, or
-/// at the end of the stream. Its cost is the number of messages read, so callers keep the
-/// window short.
+/// `window.since` — or after `window.known_to`, when that comes later (the server finds
+/// either without reading what is before). The reading stops at the first accepted message,
+/// at the first message stored after `window.until`, or at the end of the stream. Its cost is
+/// the number of messages read, so callers keep the window short.
 ///
 /// "The end of the stream" is the leader's: the replica that answers a direct get may trail
 /// it, and a message acknowledged just before the call must not be reported missing because
@@ -359,31 +371,56 @@ pub async fn first_since(
     stream: &str,
     window: &TimeWindow<'_>,
     mut wanted: impl FnMut(&Stored) -> bool,
-) -> Result<Option<Stored>, DirectGetError> {
-    let mut request = json!({
+) -> Result<Searched, DirectGetError> {
+    let by_time = json!({
         "start_time": window.since.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         "next_by_subj": window.filter,
         "batch": RANGE_LEN_MAX,
     });
-    // The next sequence to read, once a page has been read.
-    let mut next: Option<u64> = None;
+    let from_seq =
+        |seq: u64| json!({ "seq": seq, "next_by_subj": window.filter, "batch": RANGE_LEN_MAX });
+    // What is known already decides where to start; a first page wholly before `since`
+    // (`known_to` lies before the window) turns the reading to `since`.
+    let mut request = if window.known_to > 0 {
+        from_seq(window.known_to + 1)
+    } else {
+        by_time.clone()
+    };
+    // The next sequence to read, once known.
+    let mut next: Option<u64> = (window.known_to > 0).then_some(window.known_to + 1);
     // The leader's last sequence on the filter, asked once a replica runs out.
     let mut leader_last: Option<(u64, Option<chrono::DateTime<chrono::Utc>>)> = None;
     let mut catch_up = CatchUp::new(REPLICA_CATCH_UP_MAX);
+    let mut messages_read = 0;
+    let searched = |found, messages_read| {
+        Ok(Searched {
+            found,
+            messages_read,
+        })
+    };
     loop {
         let page = batch_request(client, stream, request.clone()).await?;
-        if let Some(last) = page.last().map(|m| m.seq) {
+        if let Some(last) = page.last() {
+            let (last_seq, before_window) = (
+                last.seq,
+                last.stored_at().is_some_and(|at| at < window.since),
+            );
             for message in page {
-                if message.stored_at().is_some_and(|at| at > window.until) {
-                    return Ok(None);
+                messages_read += 1;
+                let stored_at = message.stored_at();
+                if stored_at.is_some_and(|at| at > window.until) {
+                    return searched(None, messages_read);
                 }
-                if wanted(&message) {
-                    return Ok(Some(message));
+                if stored_at.is_none_or(|at| at >= window.since) && wanted(&message) {
+                    return searched(Some(message), messages_read);
                 }
             }
-            next = Some(last + 1);
-            request =
-                json!({ "seq": last + 1, "next_by_subj": window.filter, "batch": RANGE_LEN_MAX });
+            next = Some(last_seq + 1);
+            request = if before_window {
+                by_time.clone()
+            } else {
+                from_seq(last_seq + 1)
+            };
             continue;
         }
         let (stream_last, stored_at) = match leader_last {
@@ -401,7 +438,7 @@ pub async fn first_since(
             None => stream_last == 0 || stored_at.is_some_and(|at| at < window.since),
         };
         if read_past_it {
-            return Ok(None);
+            return searched(None, messages_read);
         }
         catch_up.wait(next, stream_last).await?;
     }

@@ -60,3 +60,17 @@ pub struct ReadModelArgs {
     #[arg(long, env = "READ_MODEL_SCHEMA", default_value = "ledger")]
     pub schema: String,
 }
+
+/// Like [`connect`], but connecting on first use: for a service whose start-up must not wait
+/// for Postgres (the command API, which asks the read models only to find a transfer).
+pub fn connect_lazy(
+    database_url: &str,
+    schema: &str,
+    application_name: &str,
+    connections_max: u32,
+) -> Result<PgPool, sqlx::Error> {
+    Ok(PgPoolOptions::new()
+        .max_connections(connections_max.max(CONNECTIONS_MIN))
+        .acquire_timeout(Duration::from_millis(ACQUIRE_TIMEOUT_MS))
+        .connect_lazy_with(connect_options(database_url, schema, application_name)?))
+}

@@ -123,7 +123,7 @@ pub async fn refund_order(call: CommandCall<ApiPath<String>>) -> Result<Response
     let amount = request.amount.as_ref().map(Amount::from_json).transpose()?;
     let order_id = Uuid::parse_str(&call.path.0)
         .map_err(|_| ApiError::invalid_request("order ids are UUIDs"))?;
-    let order = lookup::order(&call.app.nats, &call.app.stream, order_id)
+    let order = lookup::order(call.app.sources(), order_id)
         .await?
         .ok_or_else(|| ApiError::new(ORDER_NOT_FOUND, format!("order {order_id} not found")))?;
     let command = Command::RefundOrder(RefundOrder {

@@ -20,6 +20,19 @@ pub struct Shared {
     pub auth: Auth,
     pub nats: async_nats::Client,
     pub stream: String,
+    /// The read models, when transfer look-ups may ask them (`TRANSFER_LOOKUP_READ_MODEL`).
+    pub read_model: Option<sqlx::PgPool>,
+}
+
+impl Shared {
+    /// Where a handler looks facts up.
+    pub fn sources(&self) -> crate::lookup::Sources<'_> {
+        crate::lookup::Sources {
+            nats: &self.nats,
+            stream: &self.stream,
+            read_model: self.read_model.as_ref(),
+        }
+    }
 }
 
 impl AppState {

@@ -93,8 +93,9 @@ pub async fn reverse_transfer(call: CommandCall<ApiPath<String>>) -> Result<Resp
     let reference = request.reference.map(Reference::parse).transpose()?;
     let transfer_id = Uuid::parse_str(&call.path.0)
         .map_err(|_| ApiError::invalid_request("transfer ids are UUIDs"))?;
-    let transfer = lookup::transfer(&call.app.nats, &call.app.stream, transfer_id)
+    let transfer = lookup::transfer(call.app.sources(), transfer_id)
         .await?
+        .transfer
         .ok_or_else(|| {
             ApiError::new(
                 TRANSFER_NOT_FOUND,

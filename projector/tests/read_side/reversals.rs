@@ -2,8 +2,10 @@
 //! `reversal` and `refund` entries, a refunded order, and `verify` folding them all.
 
 use crate::support::*;
-use serde_json::{Value, json};
-use std::time::Duration;
+use command_api::lookup::{self, FoundTransfer, Sources};
+use serde_json::{Map, Value, json};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
 
 #[tokio::test]
 async fn reversals_and_refunds_are_read_back_and_verified() {
@@ -177,4 +179,133 @@ async fn reversals_and_refunds_are_read_back_and_verified() {
         "{:#?}",
         drift.drift
     );
+}
+
+/// Account messages put into an unknown transfer id's window: more than two pages of the
+/// journal, so that reading the window shows against reading past the checkpoint.
+const WINDOW_MESSAGES_MIN: u64 = 2_500;
+
+async fn transfer_between(stack: &Stack, from: &str, to: &str, amount: i64) -> Uuid {
+    let sent = stack
+        .commands
+        .post(
+            "/v1/transfers",
+            &token(from, false),
+            json!({"from_account_id": from, "to_account_id": to, "amount": amount}),
+        )
+        .await;
+    assert_eq!(sent.status.as_u16(), 201, "{:?}", sent.body);
+    sent.body["transfer_id"]
+        .as_str()
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .expect("a transfer id")
+}
+
+/// Looks `transfer_id` up as the reversal handler does, through `read_model` or the journal
+/// alone.
+async fn look_up(
+    stack: &Stack,
+    read_model: Option<&sqlx::PgPool>,
+    transfer_id: Uuid,
+) -> FoundTransfer {
+    let nats = stack.nats_client().await;
+    let sources = Sources {
+        nats: &nats,
+        stream: STREAM,
+        read_model,
+    };
+    lookup::transfer(sources, transfer_id)
+        .await
+        .expect("the look-up completes")
+}
+
+/// Whether `found` is the transfer of `amount` from `from` to `to`, never reversed.
+fn is_unreversed(found: &FoundTransfer, from: &str, to: &str, amount: i64) -> bool {
+    found.transfer.as_ref().is_some_and(|t| {
+        t.from_account_id.as_str() == from
+            && t.to_account_id.as_str() == to
+            && t.amount.minor_units() == amount
+            && t.reversed_total == 0
+    })
+}
+
+/// The first reversal of a transfer finds it through the read model: an id that names no
+/// transfer costs the journal messages the projector has not applied yet, not the id's
+/// two-minute window; a transfer the projector has not applied yet is still found; and a read
+/// model that does not answer leaves the journal's window to find it.
+#[tokio::test]
+async fn an_unknown_transfer_costs_the_read_models_lag_not_its_window() {
+    let stack = Stack::start().await;
+    let projector = stack.start_projector().await;
+    stack.open_funded("payer", "payer", 1_000).await;
+    stack.open_funded("payee", "payee", 0).await;
+    // An id minted now: its window covers everything journaled below.
+    let unknown = Uuid::now_v7();
+    let applied = transfer_between(&stack, "payer", "payee", 10).await;
+
+    let admin = token("root", true);
+    let items: Map<String, Value> = (0..WINDOW_MESSAGES_MIN)
+        .map(|i| (format!("filler-{i:05}"), json!(1)))
+        .collect();
+    let submitted = reqwest::Client::new()
+        .put(format!("{}/v1/balances", stack.commands.base))
+        .bearer_auth(&admin)
+        .json(&Value::Object(items))
+        .send()
+        .await
+        .expect("put");
+    assert_eq!(submitted.status().as_u16(), 202);
+    let batch: Value = submitted.json().await.expect("json");
+    let batch_path = format!("/v1/batches/{}", batch["batch_id"].as_str().expect("id"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while stack.queries.get(&batch_path, &admin).await.body["status"] != "done" {
+        assert!(
+            Instant::now() < deadline,
+            "the balance batch did not finish"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stack.wait_caught_up(Duration::from_secs(30)).await;
+    let pool = stack.pool().await;
+
+    let journal_only = look_up(&stack, None, unknown).await;
+    assert!(journal_only.transfer.is_none());
+    assert!(
+        journal_only.messages_read >= WINDOW_MESSAGES_MIN,
+        "the journal alone reads the window: {} messages",
+        journal_only.messages_read
+    );
+    let indexed = look_up(&stack, Some(&pool), unknown).await;
+    assert!(indexed.transfer.is_none());
+    assert_eq!(
+        indexed.messages_read, 0,
+        "the read model has applied the whole journal"
+    );
+    let found = look_up(&stack, Some(&pool), applied).await;
+    assert!(is_unreversed(&found, "payer", "payee", 10), "{found:?}");
+    assert_eq!(
+        found.messages_read, 1,
+        "the one message the read model names"
+    );
+
+    // Journaled after the read model stopped: two account messages it has not applied.
+    projector.stop().await.expect("stops");
+    let unapplied = transfer_between(&stack, "payer", "payee", 7).await;
+    let found = look_up(&stack, Some(&pool), unapplied).await;
+    assert!(is_unreversed(&found, "payer", "payee", 7), "{found:?}");
+    assert!(found.messages_read <= 2, "{found:?}");
+    let unknown_now = look_up(&stack, Some(&pool), unknown).await;
+    assert!(unknown_now.transfer.is_none());
+    assert_eq!(
+        unknown_now.messages_read, 2,
+        "only what the read model has not applied"
+    );
+
+    // A read model that does not answer: the journal's window still finds the transfer.
+    let unreachable =
+        read_model::pool::connect_lazy("postgres://postgres@127.0.0.1:1/none", SCHEMA, "tally", 1)
+            .expect("an address");
+    let found = look_up(&stack, Some(&unreachable), applied).await;
+    assert!(is_unreversed(&found, "payer", "payee", 10), "{found:?}");
+    assert!(found.messages_read >= 1);
 }

@@ -36,3 +36,33 @@ pub async fn legs(pool: &PgPool, transfer_id: Uuid) -> Result<Vec<TransferLeg>, 
     .fetch_all(pool)
     .await
 }
+
+/// Where the read model holds the transfer `transfer_id`, read together with how far it has
+/// read the journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Located {
+    /// The journal sequence of the transfer's `transfer_sent`, if the read model holds it.
+    pub sent_seq: Option<u64>,
+    /// The read model's checkpoint: every message up to it is applied, so a transfer it does
+    /// not hold was journaled after it, if at all.
+    pub checkpoint: u64,
+}
+
+/// The command API's question before it searches the journal for a transfer never reversed
+/// (ADR 0018): one statement, so the answer and the checkpoint come from the same snapshot.
+/// A checkpoint not yet written reads as 0 (nothing applied).
+pub async fn locate(pool: &PgPool, transfer_id: Uuid) -> Result<Located, sqlx::Error> {
+    let (sent_seq, checkpoint): (Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT (SELECT seq FROM account_entries
+                 WHERE transfer_id = $1 AND event_type = 'transfer_sent' LIMIT 1),
+                (SELECT last_seq FROM projection_checkpoint WHERE name = $2)",
+    )
+    .bind(transfer_id)
+    .bind(crate::PROJECTION)
+    .fetch_one(pool)
+    .await?;
+    Ok(Located {
+        sent_seq: sent_seq.map(crate::to_u64),
+        checkpoint: checkpoint.map_or(0, crate::to_u64),
+    })
+}
