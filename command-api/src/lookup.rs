@@ -45,6 +45,12 @@ pub fn findable_client_id(id: Uuid, now: DateTime<Utc>) -> bool {
     minted_at(id).is_some_and(|minted| minted >= now - CLIENT_ID_LEAD && minted <= now + CLOCK_SKEW)
 }
 
+/// How long a look-up waits for the read models before it reads the journal without them: the
+/// indexed read takes about a millisecond, so a read model that has not answered in half a
+/// second is in trouble (a stalled Postgres would otherwise hold every first reversal until
+/// the request's time-out).
+pub const READ_MODEL_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+
 #[derive(Debug, Error)]
 pub enum LookupError {
     #[error(transparent)]
@@ -145,6 +151,8 @@ enum IndexError {
     Journal(#[from] DirectGetError),
     #[error("the read model puts transfer {0} at message {1}, which is not its transfer_sent")]
     Drift(Uuid, u64),
+    #[error("the read model did not answer within {} ms", READ_MODEL_WAIT.as_millis())]
+    Slow,
 }
 
 /// The read model's answer for `transfer_id`, checked against the journal: the read model
@@ -158,7 +166,12 @@ async fn indexed_transfer_sent(
     let Located {
         sent_seq,
         checkpoint,
-    } = read_model::query::transfers::locate(pool, transfer_id).await?;
+    } = tokio::time::timeout(
+        READ_MODEL_WAIT,
+        read_model::query::transfers::locate(pool, transfer_id),
+    )
+    .await
+    .map_err(|_| IndexError::Slow)??;
     let Some(seq) = sent_seq else {
         return Ok(Indexed::AppliedTo(checkpoint));
     };

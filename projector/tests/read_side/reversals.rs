@@ -308,4 +308,21 @@ async fn an_unknown_transfer_costs_the_read_models_lag_not_its_window() {
     let found = look_up(&stack, Some(&unreachable), applied).await;
     assert!(is_unreversed(&found, "payer", "payee", 10), "{found:?}");
     assert!(found.messages_read >= 1);
+
+    // A read model that answers nothing while a lock holds its history (a migration, say):
+    // the look-up stops waiting and reads the journal, rather than waiting for the lock.
+    let mut holder = pool.begin().await.expect("a transaction");
+    sqlx::query("LOCK TABLE account_entries IN ACCESS EXCLUSIVE MODE")
+        .execute(&mut *holder)
+        .await
+        .expect("the lock");
+    let found = tokio::time::timeout(
+        Duration::from_secs(10),
+        look_up(&stack, Some(&pool), applied),
+    )
+    .await
+    .expect("the look-up does not wait for the locked read model");
+    assert!(is_unreversed(&found, "payer", "payee", 10), "{found:?}");
+    assert!(found.messages_read >= 1);
+    holder.rollback().await.expect("the lock released");
 }
