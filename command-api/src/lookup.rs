@@ -153,6 +153,12 @@ enum IndexError {
     Drift(Uuid, u64),
     #[error("the read model did not answer within {} ms", READ_MODEL_WAIT.as_millis())]
     Slow,
+    #[error(
+        "the read model's checkpoint {checkpoint} is past the journal's end {end}: it was not made from this journal"
+    )]
+    OtherJournal { checkpoint: u64, end: u64 },
+    #[error(transparent)]
+    Stream(#[from] ledger_nats::stream::StreamError),
 }
 
 /// The read model's answer for `transfer_id`, checked against the journal: the read model
@@ -173,6 +179,12 @@ async fn indexed_transfer_sent(
     .await
     .map_err(|_| IndexError::Slow)??;
     let Some(seq) = sent_seq else {
+        // Trusted only if made from this journal: a read model of another (a schema named
+        // for another stream, a journal started afresh) would hide every transfer.
+        let end = ledger_nats::stream::stream_last_seq(sources.nats, sources.stream).await?;
+        if checkpoint > end {
+            return Err(IndexError::OtherJournal { checkpoint, end });
+        }
         return Ok(Indexed::AppliedTo(checkpoint));
     };
     // The replica answering may trail the projector, which reads from the leader.
