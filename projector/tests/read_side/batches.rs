@@ -18,22 +18,6 @@ fn request(items: usize) -> (Map<String, Value>, HashMap<String, i64>) {
     (body, expected)
 }
 
-async fn wait_done(queries: &Http, admin: &str, batch_id: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let batch = queries.get(&format!("/v1/batches/{batch_id}"), admin).await;
-        if batch.status.as_u16() == 200 && batch.body["status"] == "done" {
-            return batch.body;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "batch not done: {:?}",
-            batch.body
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 async fn assert_balances(stack_pool: &sqlx::PgPool, expected: &HashMap<String, i64>) {
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT account_id, balance FROM accounts WHERE account_id LIKE 'b-%'")

@@ -4,7 +4,7 @@
 use crate::support::*;
 use command_api::lookup::{self, FoundTransfer, Sources};
 use serde_json::{Map, Value, json};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use uuid::Uuid;
 
 #[tokio::test]
@@ -256,15 +256,8 @@ async fn an_unknown_transfer_costs_the_read_models_lag_not_its_window() {
         .expect("put");
     assert_eq!(submitted.status().as_u16(), 202);
     let batch: Value = submitted.json().await.expect("json");
-    let batch_path = format!("/v1/batches/{}", batch["batch_id"].as_str().expect("id"));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while stack.queries.get(&batch_path, &admin).await.body["status"] != "done" {
-        assert!(
-            Instant::now() < deadline,
-            "the balance batch did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let batch_id = batch["batch_id"].as_str().expect("id");
+    wait_done(&stack.queries, &admin, batch_id, Duration::from_secs(60)).await;
     stack.wait_caught_up(Duration::from_secs(30)).await;
     let pool = stack.pool().await;
 

@@ -248,3 +248,20 @@ pub fn metric(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .and_then(|line| line.rsplit_once(' '))
         .and_then(|(_, value)| value.parse::<f64>().ok())
 }
+
+/// Waits (bounded) until the query API shows the balance batch `batch_id` done; its view.
+pub async fn wait_done(queries: &Http, admin: &str, batch_id: &str, within: Duration) -> Value {
+    let deadline = Instant::now() + within;
+    loop {
+        let batch = queries.get(&format!("/v1/batches/{batch_id}"), admin).await;
+        if batch.status.as_u16() == 200 && batch.body["status"] == "done" {
+            return batch.body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "batch not done: {:?}",
+            batch.body
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
