@@ -151,20 +151,17 @@ async fn metrics_report_the_lag_and_the_checkpoint() {
     stack.wait_caught_up(Duration::from_secs(20)).await;
     let last = stack.last_seq().await;
     let client = reqwest::Client::new();
-    let text = client
-        .get(format!("http://{}/metrics", projector.addr))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    assert!(
-        text.contains(&format!("ledger_projector_checkpoint {last}")),
-        "{text}"
-    );
-    assert!(text.contains("ledger_projector_lag 0"), "{text}");
-    assert!(text.contains("ledger_projector_active 1"), "{text}");
+    let wanted = [
+        format!("ledger_projector_checkpoint {last}"),
+        "ledger_projector_lag 0".to_owned(),
+        "ledger_projector_active 1".to_owned(),
+    ];
+    scrape_until(
+        &format!("http://{}/metrics", projector.addr),
+        Duration::from_secs(20),
+        |text| wanted.iter().all(|line| text.lines().any(|l| l == line)),
+    )
+    .await;
     let ready = client
         .get(format!("http://{}/readyz", projector.addr))
         .send()

@@ -265,3 +265,24 @@ pub async fn wait_done(queries: &Http, admin: &str, batch_id: &str, within: Dura
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// Scrapes `url` (a `/metrics` endpoint) until `holds` accepts the text, bounded by `within`;
+/// the accepted text. The gauges live in one recorder per process, which every projector of
+/// the tests running beside the caller sets too, so one scrape may carry another projector's
+/// figures.
+pub async fn scrape_until(url: &str, within: Duration, holds: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + within;
+    loop {
+        let text = reqwest::get(url)
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
+        if holds(&text) {
+            return text;
+        }
+        assert!(Instant::now() < deadline, "never held in {url}: {text}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
