@@ -119,37 +119,12 @@ async fn consumer_host(client: &async_nats::Client) -> String {
     }
 }
 
-/// The value of the gauge `name` (without labels) in a Prometheus text page.
-fn gauge(page: &str, name: &str) -> Option<f64> {
-    page.lines().find_map(|line| {
-        line.strip_prefix(name)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
 /// Waits until the projector's metrics show `behind` replicas behind the journal's leader.
 async fn replicas_behind_become(metrics_url: &str, behind: f64, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let page = reqwest::get(metrics_url)
-            .await
-            .expect("metrics")
-            .text()
-            .await
-            .expect("text");
-        let now = gauge(&page, "ledger_stream_replicas_behind");
-        if now == Some(behind) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "ledger_stream_replicas_behind is {now:?}, not {behind}, after {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    scrape_until(metrics_url, within, |page| {
+        gauge(page, "ledger_stream_replicas_behind") == Some(behind)
+    })
+    .await;
 }
 
 #[tokio::test]

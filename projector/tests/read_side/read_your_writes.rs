@@ -50,24 +50,19 @@ async fn a_query_with_ledger_min_seq_already_shows_the_write() {
         "20 balance reads counted: {metrics}"
     );
     // The projector's own metrics keep the names dashboards read (deploy/grafana).
-    let value = |text: &str, name: &str| {
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-            .and_then(|value| value.parse::<f64>().ok())
-    };
     let last_seq = stack.last_seq().await as f64;
     let projected = scrape_until(
         &format!("http://{}/metrics", projector.addr),
         Duration::from_secs(20),
         |text| {
-            value(text, "ledger_stream_last_seq") == Some(last_seq)
-                && value(text, "ledger_projector_checkpoint") == Some(last_seq)
-                && value(text, "ledger_projector_lag") == Some(0.0)
-                && value(text, "ledger_projector_active") == Some(1.0)
+            gauge(text, "ledger_stream_last_seq") == Some(last_seq)
+                && gauge(text, "ledger_projector_checkpoint") == Some(last_seq)
+                && gauge(text, "ledger_projector_lag") == Some(0.0)
+                && gauge(text, "ledger_projector_active") == Some(1.0)
         },
     )
     .await;
-    let value = |name: &str| value(&projected, name);
+    let value = |name: &str| gauge(&projected, name);
     assert!(value("ledger_projector_applied_events_total").is_some_and(|n| n >= 1.0));
     assert!(value("ledger_projector_applied_batches_total").is_some_and(|n| n >= 1.0));
     assert!(projected.contains("# TYPE ledger_projector_applied_events_total counter"));

@@ -286,3 +286,14 @@ pub async fn scrape_until(url: &str, within: Duration, holds: impl Fn(&str) -> b
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The value of the gauge `name` (without labels) in a Prometheus text page.
+pub fn gauge(page: &str, name: &str) -> Option<f64> {
+    page.lines().find_map(|line| {
+        line.strip_prefix(name)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
