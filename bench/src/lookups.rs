@@ -5,7 +5,7 @@
 
 use crate::report::Report;
 use crate::stack::{Callers, STREAM, Stack, Topology, open_accounts, set_balances};
-use command_api::lookup::{self, Sources};
+use command_api::lookup::{self, Sources, WindowReads};
 use serde_json::json;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -36,12 +36,15 @@ pub async fn run(report: &mut Report, messages: usize, samples: usize) -> anyhow
     stack.projection_trail().await?;
     let pool = read_model::connect(&stack.db.url, "ledger", "tally-bench", 2).await?;
     let nats = stack.nats.client().await?;
+    // One look-up at a time: the cap never makes one wait.
+    let window_reads = WindowReads::new(1);
     for (case, id) in [("a transfer", transfer), ("an unknown id", unknown)] {
         for (through, read_model) in [("read model", Some(&pool)), ("journal alone", None)] {
             let sources = Sources {
                 nats: &nats,
                 stream: STREAM,
                 read_model,
+                window_reads: &window_reads,
             };
             let mut times = Vec::with_capacity(samples);
             let mut messages_read = 0;

@@ -117,14 +117,11 @@ impl Stack {
         };
         let url = nats.url();
         let db = TestDatabase::create().await;
-        let mut command_config = command_api::Config::local(&url, SECRET);
+        // Transfer look-ups ask the read models, as deployed.
+        let mut command_config = command_api::Config::local(&url, SECRET).with_read_model(&db.url);
         command_config.state_cache_len_max = 200_000;
         command_config.replicas = replicas;
         command_config.rate_limit = deployed_rate_limit();
-        // Transfer look-ups ask the read models, as deployed.
-        command_config.transfer_lookup_read_model = true;
-        db.url
-            .clone_into(&mut command_config.read_model.database_url);
         let compression = tuning
             .journal_compression
             .or(COMPRESSION.get().copied().flatten());

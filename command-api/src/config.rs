@@ -110,6 +110,13 @@ pub struct Config {
     #[arg(long, env = "TRANSFER_LOOKUP_READ_MODEL", default_value_t = true, action = clap::ArgAction::Set)]
     pub transfer_lookup_read_model: bool,
 
+    /// Transfer look-ups that may read a transfer's whole window at once in this instance
+    /// (those made without the read models: turned off, or Postgres not answering). Each may
+    /// read two minutes of account messages; more wait up to 2 s for a turn, then get `503`
+    /// with `Retry-After`, so that a flood of made-up ids cannot take the instance's cores.
+    #[arg(long, env = "TRANSFER_LOOKUP_WINDOW_READS_MAX", default_value_t = 2)]
+    pub transfer_lookup_window_reads_max: usize,
+
     /// Where the read models are (`DATABASE_URL`, `READ_MODEL_SCHEMA`), for transfer look-ups.
     #[command(flatten)]
     pub read_model: read_model::ReadModelArgs,
@@ -154,5 +161,14 @@ impl Config {
                 "false",
             ],
         )
+    }
+
+    /// This configuration asking the read models in `database_url` (default schema) where a
+    /// transfer is before its first reversal reads the journal, as a deployed command API
+    /// does: for tests and benchmarks that start a projector on that database.
+    pub fn with_read_model(mut self, database_url: &str) -> Self {
+        self.transfer_lookup_read_model = true;
+        database_url.clone_into(&mut self.read_model.database_url);
+        self
     }
 }

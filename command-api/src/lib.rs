@@ -181,6 +181,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         nats,
         stream: config.journal.stream.clone(),
         read_model,
+        window_reads: lookup::WindowReads::new(config.transfer_lookup_window_reads_max),
     });
     let limits = HttpLimits {
         body_bytes_max: config.request_body_bytes_max,

@@ -51,12 +51,47 @@ pub fn findable_client_id(id: Uuid, now: DateTime<Utc>) -> bool {
 /// the request's time-out).
 pub const READ_MODEL_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
 
+/// How long a look-up that must read its whole window waits for one of the instance's
+/// [`WindowReads`] before it is refused: a window read takes up to a few seconds, so a queue
+/// longer than this is a flood (made-up ids while the read models are down), not a burst.
+pub const WINDOW_READ_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 #[derive(Debug, Error)]
 pub enum LookupError {
     #[error(transparent)]
     Journal(#[from] DirectGetError),
     #[error("message {0} of the journal cannot be decoded")]
     Undecodable(u64),
+    #[error(
+        "every window read of this instance is taken (waited {} ms)",
+        WINDOW_READ_WAIT.as_millis()
+    )]
+    Busy,
+}
+
+/// The instance's cap on look-ups reading a transfer's whole window at once: the reads made
+/// without the read models' bound (not configured, or not answering). Each may read two
+/// minutes of account messages, so an unbounded number of them — a flood of made-up ids
+/// during a Postgres outage — would take every core and the stream leader's attention.
+#[derive(Debug)]
+pub struct WindowReads(tokio::sync::Semaphore);
+
+impl WindowReads {
+    pub fn new(max: usize) -> Self {
+        Self(tokio::sync::Semaphore::new(max))
+    }
+
+    /// A window read's turn, waiting at most [`WINDOW_READ_WAIT`].
+    async fn turn(&self) -> Result<tokio::sync::SemaphorePermit<'_>, LookupError> {
+        match tokio::time::timeout(WINDOW_READ_WAIT, self.0.acquire()).await {
+            Ok(Ok(permit)) => Ok(permit),
+            // Never closed; a closed cap refuses like a full one.
+            Ok(Err(_)) | Err(_) => {
+                metrics::counter!("tally_transfer_lookups_refused_total").increment(1);
+                Err(LookupError::Busy)
+            }
+        }
+    }
 }
 
 /// Where a handler looks facts up: the journal, and the read model when it has one.
@@ -66,6 +101,8 @@ pub struct Sources<'a> {
     pub stream: &'a str,
     /// The read models, asked where a transfer is before the journal is read for it.
     pub read_model: Option<&'a PgPool>,
+    /// The cap on reads of a transfer's whole window.
+    pub window_reads: &'a WindowReads,
 }
 
 /// What [`transfer`] found, and how many journal messages it read to find it out.
@@ -96,20 +133,34 @@ pub async fn transfer(
         return found(transfer_state(&stored)?, 0);
     }
     let id = transfer_id.to_string();
-    let mut known_to = 0;
-    if let Some(pool) = sources.read_model {
-        match indexed_transfer_sent(sources, pool, transfer_id, &id).await {
-            Ok(Indexed::Sent(stored)) => return found(Some(unreversed(&stored)?), 1),
-            Ok(Indexed::AppliedTo(checkpoint)) => known_to = checkpoint,
-            Err(e) => tracing::warn!(
-                error = %e,
-                %transfer_id,
-                "the read model could not say where a transfer is; reading its whole window"
-            ),
-        }
-    }
-    let searched = match window_of(transfer_id) {
-        Some((since, until)) => {
+    let indexed = match sources.read_model {
+        Some(pool) => match indexed_transfer_sent(sources, pool, transfer_id, &id).await {
+            Ok(indexed) => Some(indexed),
+            Err(e) => {
+                tracing::warn!(
+                    error = %e,
+                    %transfer_id,
+                    "the read model could not say where a transfer is; reading its whole window"
+                );
+                None
+            }
+        },
+        None => None,
+    };
+    let known_to = match indexed {
+        Some(Indexed::Sent(stored)) => return found(Some(unreversed(&stored)?), 1),
+        Some(Indexed::AppliedTo(checkpoint)) => Some(checkpoint),
+        Some(Indexed::Absent) => None,
+        None => Some(0),
+    };
+    let searched = match (known_to, window_of(transfer_id)) {
+        (Some(known_to), Some((since, until))) => {
+            // A read without the read models' bound waits for its turn.
+            let _turn = if known_to == 0 {
+                Some(sources.window_reads.turn().await?)
+            } else {
+                None
+            };
             let window = TimeWindow {
                 filter: subjects::ACCOUNTS,
                 since,
@@ -118,7 +169,7 @@ pub async fn transfer(
             };
             direct::first_since(nats, stream, &window, |m| is_transfer_sent(m, &id)).await?
         }
-        None => direct::Searched {
+        _ => direct::Searched {
             found: None,
             messages_read: 0,
         },
@@ -139,8 +190,10 @@ pub async fn transfer(
 enum Indexed {
     /// Its `transfer_sent`, read back from the journal at the sequence the read model gave.
     Sent(Stored),
-    /// Not applied up to this journal sequence.
+    /// Not applied up to this journal sequence, short of the journal's end.
     AppliedTo(u64),
+    /// Not in the journal: the read model has applied all of it.
+    Absent,
 }
 
 #[derive(Debug, Error)]
@@ -182,10 +235,13 @@ async fn indexed_transfer_sent(
         // Trusted only if made from this journal: a read model of another (a schema named
         // for another stream, a journal started afresh) would hide every transfer.
         let end = ledger_nats::stream::stream_last_seq(sources.nats, sources.stream).await?;
-        if checkpoint > end {
-            return Err(IndexError::OtherJournal { checkpoint, end });
-        }
-        return Ok(Indexed::AppliedTo(checkpoint));
+        return match checkpoint.cmp(&end) {
+            std::cmp::Ordering::Greater => Err(IndexError::OtherJournal { checkpoint, end }),
+            // The end is the leader's, read after the transfer's caller was answered: nothing
+            // is left to read.
+            std::cmp::Ordering::Equal => Ok(Indexed::Absent),
+            std::cmp::Ordering::Less => Ok(Indexed::AppliedTo(checkpoint)),
+        };
     };
     // The replica answering may trail the projector, which reads from the leader.
     let on_replica = direct::range(sources.nats, sources.stream, seq, 1)

@@ -16,11 +16,8 @@ const SECRET: &str = "stack-secret-that-is-long-enough-for-hs256";
 async fn main() -> anyhow::Result<()> {
     let nats = NatsServer::start();
     let db = TestDatabase::create().await;
-    let mut command_config = command_api::Config::local(&nats.url, SECRET);
     // Transfer look-ups ask the read models, as deployed.
-    command_config.transfer_lookup_read_model = true;
-    db.url
-        .clone_into(&mut command_config.read_model.database_url);
+    let command_config = command_api::Config::local(&nats.url, SECRET).with_read_model(&db.url);
     let command = command_api::start(command_config).await?;
     let projector = projector::start(projector::Config::local(&nats.url, &db.url)).await?;
     let mut query_config = query_api::Config::local(&db.url, SECRET);

@@ -188,6 +188,13 @@ impl From<WriteFailure> for ApiError {
 
 impl From<crate::lookup::LookupError> for ApiError {
     fn from(e: crate::lookup::LookupError) -> Self {
+        if let crate::lookup::LookupError::Busy = e {
+            tracing::warn!(error = %e, "a transfer look-up was refused");
+            return Self::unavailable(
+                "too many transfer look-ups are reading the journal; retry shortly",
+            )
+            .retry_after(1);
+        }
         tracing::error!(error = %e, "reading the journal failed");
         Self::unavailable("the journal could not be read; retry shortly")
     }

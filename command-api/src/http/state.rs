@@ -22,6 +22,8 @@ pub struct Shared {
     pub stream: String,
     /// The read models, when transfer look-ups may ask them (`TRANSFER_LOOKUP_READ_MODEL`).
     pub read_model: Option<sqlx::PgPool>,
+    /// The cap on transfer look-ups reading their whole window.
+    pub window_reads: crate::lookup::WindowReads,
 }
 
 impl Shared {
@@ -31,6 +33,7 @@ impl Shared {
             nats: &self.nats,
             stream: &self.stream,
             read_model: self.read_model.as_ref(),
+            window_reads: &self.window_reads,
         }
     }
 }

@@ -384,3 +384,50 @@ async fn an_admin_refunds_a_paid_order_in_parts_never_past_its_charge() {
     assert_eq!(credits[1]["state"]["balance"], 500);
     assert_eq!(credits[1]["order_id"], order_id.as_str());
 }
+
+/// A first reversal that must read its transfer's whole window (here, with no read models)
+/// waits for one of the instance's window reads; with none free it is refused with `503` and
+/// `Retry-After`, and nothing is journaled. A transfer reversed once has its own subject and
+/// needs no window read.
+#[tokio::test]
+async fn a_window_read_past_the_instances_cap_is_refused_with_retry_after() {
+    let nats = NatsServer::start();
+    let mut capped = config(&nats.url);
+    capped.transfer_lookup_window_reads_max = 0;
+    let api = Api::start(capped).await;
+    let transfer_id = paid_the_shop(&api, 100).await;
+    let client = nats.client().await;
+    let journaled = journal(&client).await.len();
+    let merchant = token("merchant", false);
+
+    let started = Instant::now();
+    let refused = api
+        .post(&reversals(&transfer_id), &merchant, json!({"amount": 5}))
+        .await;
+    refused.assert_problem(503, "unavailable");
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert!(
+        started.elapsed() >= command_api::lookup::WINDOW_READ_WAIT,
+        "refused after {:?}, before its wait for a turn",
+        started.elapsed()
+    );
+    assert_eq!(journal(&client).await.len(), journaled, "nothing journaled");
+
+    // An instance without the cap reverses it once; then a capped one reverses it again: the
+    // transfer has its own subject now, and no window is read.
+    api.app.stop().await.expect("stops");
+    let api = start_api(&nats.url).await;
+    let first = api
+        .post(&reversals(&transfer_id), &merchant, json!({"amount": 5}))
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
+    api.app.stop().await.expect("stops");
+    let mut capped = config(&nats.url);
+    capped.transfer_lookup_window_reads_max = 0;
+    let api = Api::start(capped).await;
+    let second = api
+        .post(&reversals(&transfer_id), &merchant, json!({"amount": 5}))
+        .await;
+    assert_eq!(second.status, StatusCode::CREATED, "{:?}", second.body);
+    assert_eq!(second.body["reversed_total"], 10);
+}

@@ -2,7 +2,7 @@
 //! `reversal` and `refund` entries, a refunded order, and `verify` folding them all.
 
 use crate::support::*;
-use command_api::lookup::{self, FoundTransfer, Sources};
+use command_api::lookup::{self, FoundTransfer, LookupError, Sources, WindowReads};
 use serde_json::{Map, Value, json};
 use std::time::Duration;
 use uuid::Uuid;
@@ -208,15 +208,49 @@ async fn look_up(
     read_model: Option<&sqlx::PgPool>,
     transfer_id: Uuid,
 ) -> FoundTransfer {
+    try_look_up(stack, read_model, &WindowReads::new(1), transfer_id)
+        .await
+        .expect("the look-up completes")
+}
+
+/// [`look_up`] with the instance's cap on window reads.
+async fn try_look_up(
+    stack: &Stack,
+    read_model: Option<&sqlx::PgPool>,
+    window_reads: &WindowReads,
+    transfer_id: Uuid,
+) -> Result<FoundTransfer, LookupError> {
     let nats = stack.nats_client().await;
     let sources = Sources {
         nats: &nats,
         stream: STREAM,
         read_model,
+        window_reads,
     };
-    lookup::transfer(sources, transfer_id)
+    lookup::transfer(sources, transfer_id).await
+}
+
+/// The reads of single messages asked of the stream's leader (`$JS.API.STREAM.MSG.GET`) while
+/// `look` ran, as their request bodies: a listener on the API's subject gets a copy of each.
+async fn leader_reads_during<T>(stack: &Stack, look: impl Future<Output = T>) -> (T, Vec<String>) {
+    use futures::StreamExt;
+    let listener = stack.nats_client().await;
+    let mut requests = listener
+        .subscribe(format!("$JS.API.STREAM.MSG.GET.{STREAM}"))
         .await
-        .expect("the look-up completes")
+        .expect("subscribe");
+    listener
+        .flush()
+        .await
+        .expect("the subscription is in place");
+    let output = look.await;
+    let mut bodies = Vec::new();
+    while let Ok(Some(request)) =
+        tokio::time::timeout(Duration::from_millis(200), requests.next()).await
+    {
+        bodies.push(String::from_utf8_lossy(&request.payload).into_owned());
+    }
+    (output, bodies)
 }
 
 /// Whether `found` is the transfer of `amount` from `from` to `to`, never reversed.
@@ -268,11 +302,19 @@ async fn an_unknown_transfer_costs_the_read_models_lag_not_its_window() {
         "the journal alone reads the window: {} messages",
         journal_only.messages_read
     );
-    let indexed = look_up(&stack, Some(&pool), unknown).await;
+    let (indexed, leader_reads) =
+        leader_reads_during(&stack, look_up(&stack, Some(&pool), unknown)).await;
     assert!(indexed.transfer.is_none());
     assert_eq!(
         indexed.messages_read, 0,
         "the read model has applied the whole journal"
+    );
+    // Nothing left to read: the leader is asked only whether the transfer was reversed
+    // meanwhile, never for the last of the account messages.
+    assert_eq!(leader_reads.len(), 1, "{leader_reads:?}");
+    assert!(
+        leader_reads[0].contains(&events::subjects::transfer(&unknown)),
+        "{leader_reads:?}"
     );
     let found = look_up(&stack, Some(&pool), applied).await;
     assert!(is_unreversed(&found, "payer", "payee", 10), "{found:?}");
@@ -281,13 +323,25 @@ async fn an_unknown_transfer_costs_the_read_models_lag_not_its_window() {
         "the one message the read model names"
     );
 
+    // Reads of a whole window wait for one of the instance's turns; with none free they are
+    // refused. A look-up the read model answers or bounds takes no turn.
+    let none_free = WindowReads::new(0);
+    let refused = try_look_up(&stack, None, &none_free, unknown).await;
+    assert!(matches!(refused, Err(LookupError::Busy)), "{refused:?}");
+    let indexed = try_look_up(&stack, Some(&pool), &none_free, unknown)
+        .await
+        .expect("no window read");
+    assert!(indexed.transfer.is_none());
+
     // Journaled after the read model stopped: two account messages it has not applied.
     projector.stop().await.expect("stops");
     let unapplied = transfer_between(&stack, "payer", "payee", 7).await;
     let found = look_up(&stack, Some(&pool), unapplied).await;
     assert!(is_unreversed(&found, "payer", "payee", 7), "{found:?}");
     assert!(found.messages_read <= 2, "{found:?}");
-    let unknown_now = look_up(&stack, Some(&pool), unknown).await;
+    let unknown_now = try_look_up(&stack, Some(&pool), &none_free, unknown)
+        .await
+        .expect("a read past the checkpoint takes no turn");
     assert!(unknown_now.transfer.is_none());
     assert_eq!(
         unknown_now.messages_read, 2,

@@ -33,7 +33,7 @@ impl Stack {
     pub async fn start() -> Self {
         let nats = NatsServer::start();
         let db = TestDatabase::create().await;
-        let command = command_api::start(with_read_model(command_config(&nats.url), &db.url))
+        let command = command_api::start(command_config(&nats.url).with_read_model(&db.url))
             .await
             .expect("command API starts");
         let commands = Http::new(format!("http://{}", command.addr));
@@ -146,15 +146,6 @@ impl Stack {
 
 pub fn command_config(nats_url: &str) -> command_api::Config {
     command_api::Config::local(nats_url, SECRET)
-}
-
-/// `config` asking the read models in `database_url` where a transfer is before reading the
-/// journal for it, as a deployed command API does.
-pub fn with_read_model(mut config: command_api::Config, database_url: &str) -> command_api::Config {
-    config.transfer_lookup_read_model = true;
-    database_url.clone_into(&mut config.read_model.database_url);
-    SCHEMA.clone_into(&mut config.read_model.schema);
-    config
 }
 
 pub fn query_config(database_url: &str) -> query_api::Config {
