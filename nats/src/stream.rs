@@ -252,23 +252,25 @@ pub async fn check_stream(
     name: &str,
     wait: Duration,
 ) -> Result<Value, StreamError> {
-    let deadline = tokio::time::Instant::now() + wait;
-    let subject = format!("$JS.API.STREAM.INFO.{name}");
-    loop {
-        match api::<Value>(client, &subject, Bytes::new(), name).await {
-            Ok(info) => {
-                check_atomic_echo(name, &info["config"])?;
-                return Ok(info["config"].clone());
-            }
-            Err(e)
-                if (e.is_transient()
-                    || matches!(&e, StreamError::Api { source, .. } if source.err_code == ERR_STREAM_NOT_FOUND))
-                    && tokio::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(Duration::from_millis(500)).await;
-            }
-            Err(other) => return Err(other),
-        }
+    let info = retry_while_starting("reading the stream", wait, || async {
+        stream_info(client, name).await.map_err(NotCreatedYet)
+    })
+    .await
+    .map_err(|NotCreatedYet(e)| e)?;
+    check_atomic_echo(name, &info["config"])?;
+    Ok(info["config"].clone())
+}
+
+/// A stream read by a service that does not create it: "not found" only means the command
+/// API has not created it yet, so it is waited out like a cluster still electing.
+#[derive(Debug, Error)]
+#[error(transparent)]
+struct NotCreatedYet(StreamError);
+
+impl Transient for NotCreatedYet {
+    fn is_transient(&self) -> bool {
+        self.0.is_transient()
+            || matches!(&self.0, StreamError::Api { source, .. } if source.err_code == ERR_STREAM_NOT_FOUND)
     }
 }
 

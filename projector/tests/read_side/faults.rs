@@ -205,3 +205,29 @@ async fn a_journal_behind_the_checkpoint_stops_the_projector_loudly() {
     assert_eq!(health.status.as_u16(), 503);
     projector.stop().await.expect("stops");
 }
+
+/// A projector started before the journal exists (its command API not up yet) waits for the
+/// stream rather than failing, and starts once the command API has created it.
+#[tokio::test]
+async fn a_projector_started_before_the_journal_waits_for_it() {
+    let nats = NatsServer::start();
+    let db = TestDatabase::create().await;
+    let starting = tokio::spawn(projector::start(projector::Config::local(
+        &nats.url, &db.url,
+    )));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !starting.is_finished(),
+        "the projector waits for the stream"
+    );
+    let command = command_api::start(command_config(&nats.url))
+        .await
+        .expect("command API starts");
+    let projector = tokio::time::timeout(Duration::from_secs(20), starting)
+        .await
+        .expect("the projector starts once the stream exists")
+        .expect("the start task")
+        .expect("the projector starts");
+    projector.stop().await.expect("stops");
+    command.stop().await.expect("stops");
+}
