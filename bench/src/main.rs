@@ -37,11 +37,12 @@ struct Cli {
     /// transfers, each on its own and atomic), durability, query, feed, replay, storage (bytes
     /// on disk per transfer), cluster (R3 against R1, seed on R3, recovery after leader kills);
     /// `uniform` is the first of the transfer scenarios alone (fresh journal), `grown` the
-    /// last (grown journal); lookups (what a reversal reads to find its transfer); shapes (not
-    /// run by default) prices each trait of a journal message in nats-server CPU.
+    /// last (grown journal); concurrency (uniform transfers on a fresh and a grown journal at
+    /// each of `--sweep-clients`); lookups (what a reversal reads to find its transfer); shapes
+    /// (not run by default) prices each trait of a journal message in nats-server CPU.
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,bulk,durability,query,feed,lookups,replay,storage,cluster"
+        default_value = "ceilings,seed,transfers,concurrency,bulk,durability,query,feed,lookups,replay,storage,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -53,6 +54,10 @@ struct Cli {
     /// Concurrent HTTP clients in the transfer scenarios.
     #[arg(long, default_value_t = 128)]
     clients: usize,
+    /// Concurrent HTTP clients of the concurrency scenario, comma-separated: how the rate
+    /// grows with the callers in flight (group commit fills larger batches), fresh and grown.
+    #[arg(long, default_value = "256,512,1024", value_delimiter = ',')]
+    sweep_clients: Vec<usize>,
     /// Seconds each transfer scenario runs.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -178,11 +183,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if wanted.contains(&"transfers") || wanted.contains(&"grown") {
         // A journal that has been in use: ≥ 1M messages over 100k accounts, the load spread
         // over all of them (most states start out of the writer's cache).
-        let (accounts, messages) = if cli.quick {
-            (200, 2_000)
-        } else {
-            (100_000, 1_000_000)
-        };
+        let (accounts, messages) = if cli.quick { (200, 2_000) } else { GROWN };
         transfers::run(
             &mut report,
             "transfers uniform, grown journal",
@@ -193,6 +194,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             messages,
         )
         .await?;
+    }
+    if wanted.contains(&"concurrency") {
+        let (sweep, accounts, (grown_accounts, grown_messages)) = if cli.quick {
+            (vec![2, 16], 100, (200, 2_000))
+        } else {
+            (cli.sweep_clients.clone(), 10_000, GROWN)
+        };
+        for clients in sweep {
+            let fresh = format!("transfers uniform, {clients} clients");
+            let grown = format!("transfers uniform, grown journal, {clients} clients");
+            transfers::run(
+                &mut report,
+                &fresh,
+                accounts,
+                clients,
+                seconds,
+                Topology::Durable,
+                0,
+            )
+            .await?;
+            transfers::run(
+                &mut report,
+                &grown,
+                grown_accounts,
+                clients,
+                seconds,
+                Topology::Durable,
+                grown_messages,
+            )
+            .await?;
+            grown_ratio(&mut report, &fresh, &grown);
+        }
     }
     if wanted.contains(&"bulk") {
         let accounts = if cli.quick { 100 } else { 10_000 };
@@ -259,14 +292,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// Tally's figures as fractions of the ceilings measured in the same run.
-fn ratios(report: &mut Report) {
-    let grown = "transfers uniform, grown journal";
+/// The grown journal of the transfer scenarios: accounts, and messages at least.
+const GROWN: (usize, u64) = (100_000, 1_000_000);
+
+/// The grown journal's rate as a share of the fresh one's, under the grown scenario's name.
+fn grown_ratio(report: &mut Report, fresh: &str, grown: &str) {
     if let (Some(fresh), Some(old)) = (
-        report.get("transfers uniform", "committed transfers/s"),
+        report.get(fresh, "committed transfers/s"),
         report.get(grown, "committed transfers/s"),
     ) {
         report.add(grown, "÷ the same on a fresh journal", old / fresh, "ratio");
     }
+}
+
+fn ratios(report: &mut Report) {
+    grown_ratio(
+        report,
+        "transfers uniform",
+        "transfers uniform, grown journal",
+    );
     let raw = report.get("ceiling: async publish, default fsync", "msgs/s");
     let durable_raw = report.get("ceiling: async publish, sync_interval: always", "msgs/s");
     let batch = report.get("ceiling: atomic batch of 1000, durable", "msgs/s");
