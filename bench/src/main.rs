@@ -291,7 +291,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tally's figures as fractions of the ceilings measured in the same run.
 /// The grown journal of the transfer scenarios: accounts, and messages at least.
 const GROWN: (usize, u64) = (100_000, 1_000_000);
 
@@ -305,6 +304,7 @@ fn grown_ratio(report: &mut Report, fresh: &str, grown: &str) {
     }
 }
 
+/// Tally's figures as fractions of the ceilings measured in the same run.
 fn ratios(report: &mut Report) {
     grown_ratio(
         report,

@@ -147,6 +147,8 @@ pub async fn transfer(
         },
         None => None,
     };
+    // Where the window's reading starts: `None`, nothing is left to read; `Some(0)`, the whole
+    // window, with nothing the read models vouch for.
     let known_to = match indexed {
         Some(Indexed::Sent(stored)) => return found(Some(unreversed(&stored)?), 1),
         Some(Indexed::AppliedTo(checkpoint)) => Some(checkpoint),
