@@ -12,8 +12,9 @@
 //! cores' scheduling with the services under test, and hide what a user's load costs them:
 //! connection handling, parsing, a second process competing for two cores.
 
+use crate::http1;
 use hdrhistogram::Histogram;
-use serde_json::json;
+use hyper::header::HeaderValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -61,8 +62,14 @@ pub async fn main(args: Args) -> anyhow::Result<()> {
 }
 
 async fn run(args: Args) -> anyhow::Result<Outcome> {
-    // One connection per client, kept alive, as a back-end caller's pool would.
-    let client = reqwest::Client::builder()
+    // One connection per client, kept alive, as a back-end caller's pool would; all opened
+    // before the clock starts: the run measures transfers, not TCP handshakes.
+    let mut connections = Vec::with_capacity(args.clients);
+    for _ in 0..args.clients {
+        connections.push(http1::Connection::open(&args.command_url, &args.token).await?);
+    }
+    // The lag probes (one transfer in LAG_PROBE_EVERY) share a pool of their own.
+    let probe_client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()?;
     let args = Arc::new(args);
@@ -71,42 +78,38 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let until = started + Duration::from_secs(args.seconds);
     let mut tasks = tokio::task::JoinSet::new();
-    for client_no in 0..args.clients {
-        let (client, args) = (client.clone(), args.clone());
+    for (client_no, mut connection) in connections.into_iter().enumerate() {
+        let (client, args) = (probe_client.clone(), args.clone());
         let (committed, refused) = (committed.clone(), refused.clone());
         tasks.spawn(async move {
-            let mut latency = Histogram::<u64>::new(3).expect("histogram");
-            let mut lag = Histogram::<u64>::new(3).expect("histogram");
+            let mut latency = histogram();
+            let mut lag = histogram();
             let mut probes = tokio::task::JoinSet::new();
             let mut n: u64 = 0;
             let accounts = args.accounts;
             while Instant::now() < until {
                 let from = rand::random_range(0..accounts);
                 let to = (from + rand::random_range(1..accounts.max(2))) % accounts;
-                let body = json!({"from_account_id": format!("acct-{from}"),
-                    "to_account_id": format!("acct-{to}"), "amount": rand::random_range(1..100)});
+                let amount = rand::random_range(1..100);
+                let body = format!(
+                    r#"{{"from_account_id":"acct-{from}","to_account_id":"acct-{to}","amount":{amount}}}"#
+                );
                 let sent = Instant::now();
-                let answer = client
-                    .post(format!("{}/v1/transfers", args.command_url))
-                    .bearer_auth(&args.token)
-                    .json(&body)
-                    .send()
-                    .await;
-                let Ok(answer) = answer else {
-                    refused.fetch_add(1, Ordering::Relaxed);
-                    continue;
+                let answer = match connection.post_json("/v1/transfers", body).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        refused.fetch_add(1, Ordering::Relaxed);
+                        // The server closed the connection: a pool would open another.
+                        if let Ok(reopened) =
+                            http1::Connection::open(&args.command_url, &args.token).await
+                        {
+                            connection = reopened;
+                        }
+                        continue;
+                    }
                 };
-                let status = answer.status().as_u16();
-                let seq = answer
-                    .headers()
-                    .get("ledger-seq")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("0")
-                    .to_owned();
-                // Read the body whole: the connection is reused only once it is drained.
-                let _ = answer.bytes().await;
                 let took = sent.elapsed();
-                if status != 201 {
+                if answer.status != 201 {
                     refused.fetch_add(1, Ordering::Relaxed);
                     continue;
                 }
@@ -115,6 +118,9 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
                 n += 1;
                 if n % LAG_PROBE_EVERY == u64::try_from(client_no).unwrap_or(0) % LAG_PROBE_EVERY {
                     let (client, args) = (client.clone(), args.clone());
+                    let seq = answer
+                        .ledger_seq
+                        .unwrap_or_else(|| HeaderValue::from_static("0"));
                     let committed_at = Instant::now();
                     probes.spawn(async move {
                         let seen = client
@@ -139,8 +145,8 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
             (latency, lag)
         });
     }
-    let mut latency = Histogram::<u64>::new(3)?;
-    let mut lag = Histogram::<u64>::new(3)?;
+    let mut latency = histogram();
+    let mut lag = histogram();
     while let Some(result) = tasks.join_next().await {
         let (l, g) = result?;
         latency.add(l)?;
@@ -153,6 +159,15 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
         latency_us: [0.5, 0.99, 0.999].map(|q| latency.value_at_quantile(q)),
         lag_us: [0.5, 0.99].map(|q| lag.value_at_quantile(q)),
     })
+}
+
+/// Largest latency a histogram holds, microseconds: ten minutes, past any request's limit.
+const LATENCY_MAX_US: u64 = 600_000_000;
+
+/// A latency histogram (microseconds, three significant digits) allocated whole up front:
+/// one that grows as it records would fault in fresh pages inside the measured phase.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds and precision are valid")
 }
 
 /// Runs the load generator as a child process of this binary against `stack`'s APIs and
@@ -261,8 +276,6 @@ struct Share {
 
 impl Share {
     fn new(windows: usize) -> Self {
-        // Three significant digits: the histogram's bounds are fixed, so this cannot fail.
-        let histogram = || Histogram::<u64>::new(3).expect("three significant digits");
         Self {
             latency: histogram(),
             late: histogram(),

@@ -12,6 +12,7 @@ mod ceilings;
 mod cluster;
 mod cpu;
 mod feed;
+mod http1;
 mod load;
 mod lookups;
 mod profile;
