@@ -14,10 +14,12 @@
 
 use crate::http1;
 use hdrhistogram::Histogram;
-use hyper::header::HeaderValue;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+/// Where the load posts.
+const TRANSFERS: &str = "/v1/transfers";
 
 /// One lag probe per this many committed transfers per client.
 const LAG_PROBE_EVERY: u64 = 25;
@@ -66,7 +68,7 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
     // before the clock starts: the run measures transfers, not TCP handshakes.
     let mut connections = Vec::with_capacity(args.clients);
     for _ in 0..args.clients {
-        connections.push(http1::Connection::open(&args.command_url, &args.token).await?);
+        connections.push(http1::Connection::open(&args.command_url, TRANSFERS, &args.token).await?);
     }
     // The lag probes (one transfer in LAG_PROBE_EVERY) share a pool of their own.
     let probe_client = reqwest::Client::builder()
@@ -95,13 +97,13 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
                     r#"{{"from_account_id":"acct-{from}","to_account_id":"acct-{to}","amount":{amount}}}"#
                 );
                 let sent = Instant::now();
-                let answer = match connection.post_json("/v1/transfers", body).await {
+                let answer = match connection.post_json(&body).await {
                     Ok(answer) => answer,
                     Err(_) => {
                         refused.fetch_add(1, Ordering::Relaxed);
                         // The server closed the connection: a pool would open another.
                         if let Ok(reopened) =
-                            http1::Connection::open(&args.command_url, &args.token).await
+                            http1::Connection::open(&args.command_url, TRANSFERS, &args.token).await
                         {
                             connection = reopened;
                         }
@@ -120,7 +122,7 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
                     let (client, args) = (client.clone(), args.clone());
                     let seq = answer
                         .ledger_seq
-                        .unwrap_or_else(|| HeaderValue::from_static("0"));
+                        .unwrap_or_else(|| "0".to_owned());
                     let committed_at = Instant::now();
                     probes.spawn(async move {
                         let seen = client
