@@ -35,7 +35,6 @@ use http_edge::server::{Server, with_edge_layers};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use writer::{Writer, WriterConfig, WriterStats, WriterTask};
 
 /// Limits of the HTTP edge.
@@ -157,8 +156,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             executors::hold_expiry::process,
         )));
     }
-    let listener = TcpListener::bind((config.host, config.port))
-        .await
+    let listener = http_edge::server::bind(config.host, config.port)
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let stats = Arc::clone(writer.stats());

@@ -23,7 +23,6 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_http::trace::TraceLayer;
@@ -230,8 +229,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
     // Installed before anything records, so that no early measurement is lost.
     telemetry::metrics::recorder();
     let state = AppState::new(&config)?;
-    let listener = TcpListener::bind((config.host, config.port))
-        .await
+    let listener = http_edge::server::bind(config.host, config.port)
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = oneshot::channel::<()>();

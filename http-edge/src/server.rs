@@ -8,9 +8,9 @@ use axum::error_handling::HandleErrorLayer;
 use axum::http::{Request, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::MethodRouter;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower::ServiceBuilder;
@@ -113,6 +113,31 @@ fn request_span<B>(request: &Request<B>) -> tracing::Span {
     span
 }
 
+/// New connections the kernel completes and queues for a server before it accepts them.
+/// Rust's listeners ask for 128, and a burst larger than that finds the queue full: the
+/// kernel drops the SYNs, and each client tries again only after a second (then two more,
+/// then four). A back-end caller's pool of a few hundred connections opens them at once (a
+/// deploy, a failover); 512 opened back to back against a freshly started API waited 1–2 s
+/// for SYNs dropped that way. 4096 is Linux's own cap (`net.core.somaxconn`) since 5.4; a
+/// lower cap set there wins.
+pub const LISTEN_BACKLOG_LEN: u32 = 4096;
+
+/// Binds a server's listener on `host:port` with a queue of [`LISTEN_BACKLOG_LEN`] new
+/// connections (port 0: one the system picks).
+pub fn bind(host: IpAddr, port: u16) -> std::io::Result<TcpListener> {
+    let addr = SocketAddr::new(host, port);
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted server takes its port back at once, without
+    // waiting out the previous one's closing connections.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG_LEN)
+}
+
 /// A server task; sending on (or dropping) `stop` lets in-flight requests finish, then ends it.
 #[derive(Debug)]
 pub struct Server {
@@ -144,5 +169,37 @@ impl Server {
         self.task
             .await
             .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More than Rust's default queue of 128 holds.
+    const BURST: usize = 300;
+
+    #[tokio::test]
+    async fn a_burst_of_new_connections_waits_in_the_queue_until_accepted() {
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|cap| cap.trim().parse().ok())
+            .unwrap_or(usize::MAX);
+        assert!(
+            cap > BURST,
+            "net.core.somaxconn is {cap}: this kernel caps every listen queue below {BURST}"
+        );
+        let listener = bind(IpAddr::from([127, 0, 0, 1]), 0).expect("a free port");
+        let addr = listener.local_addr().expect("the bound address");
+        // Nothing accepts: a connection completes only while the queue has room for it;
+        // one without room waits a second for its SYN to be sent again.
+        let mut queued = Vec::with_capacity(BURST);
+        for n in 0..BURST {
+            let connecting = tokio::net::TcpStream::connect(addr);
+            let connected = tokio::time::timeout(Duration::from_millis(500), connecting)
+                .await
+                .unwrap_or_else(|_| panic!("connection {n} found the queue full"));
+            queued.push(connected.expect("a connection"));
+        }
     }
 }

@@ -19,7 +19,6 @@ use anyhow::Context;
 use consume::{Projection, Status};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -120,8 +119,7 @@ pub async fn start(config: Config) -> anyhow::Result<Projector> {
         Arc::clone(&status),
         stopped.clone(),
     ));
-    let listener = TcpListener::bind((config.host, config.port))
-        .await
+    let listener = http_edge::server::bind(config.host, config.port)
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let router = http::router(http::Probe {

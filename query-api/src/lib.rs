@@ -25,7 +25,6 @@ use http_edge::server::{Server, with_edge_layers};
 pub use state::AppState;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -201,8 +200,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         feed: hub.clone(),
         accounts,
     };
-    let listener = TcpListener::bind((config.host, config.port))
-        .await
+    let listener = http_edge::server::bind(config.host, config.port)
         .with_context(|| format!("binding {}:{}", config.host, config.port))?;
     let addr = listener.local_addr()?;
     let rate_limit = config.rate_limit;
