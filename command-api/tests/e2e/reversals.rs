@@ -392,9 +392,13 @@ async fn an_admin_refunds_a_paid_order_in_parts_never_past_its_charge() {
 #[tokio::test]
 async fn a_window_read_past_the_instances_cap_is_refused_with_retry_after() {
     let nats = NatsServer::start();
-    let mut capped = config(&nats.url);
-    capped.transfer_lookup_window_reads_max = 0;
-    let api = Api::start(capped).await;
+    // An instance with no turn for a window read, ever.
+    let start_capped = || {
+        let mut capped = config(&nats.url);
+        capped.transfer_lookup_window_reads_max = 0;
+        Api::start(capped)
+    };
+    let api = start_capped().await;
     let transfer_id = paid_the_shop(&api, 100).await;
     let client = nats.client().await;
     let journaled = journal(&client).await.len();
@@ -422,9 +426,7 @@ async fn a_window_read_past_the_instances_cap_is_refused_with_retry_after() {
         .await;
     assert_eq!(first.status, StatusCode::CREATED, "{:?}", first.body);
     api.app.stop().await.expect("stops");
-    let mut capped = config(&nats.url);
-    capped.transfer_lookup_window_reads_max = 0;
-    let api = Api::start(capped).await;
+    let api = start_capped().await;
     let second = api
         .post(&reversals(&transfer_id), &merchant, json!({"amount": 5}))
         .await;
