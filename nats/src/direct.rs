@@ -10,6 +10,7 @@
 //! settling an unknown commit, confirming a rejection — the reads here that say "from the
 //! leader" go through the stream API's message get, which only the leader answers.
 
+use crate::startup::Transient;
 use async_nats::{Client, HeaderMap};
 use bytes::Bytes;
 use futures::StreamExt;
@@ -95,11 +96,49 @@ impl CatchUp {
     /// holds `leader`; [`DirectGetError::Trailing`] once the budget is spent (at once, for
     /// every call after that until [`progressed`](Self::progressed)).
     pub async fn wait(&mut self, at: Option<u64>, leader: u64) -> Result<(), DirectGetError> {
+        if self
+            .pause_within_budget(|waited_ms| {
+                tracing::warn!(
+                    ?at,
+                    leader,
+                    waited_ms,
+                    "a replica trails the stream's leader; still waiting"
+                );
+            })
+            .await
+        {
+            Ok(())
+        } else {
+            Err(DirectGetError::Trailing { at, leader })
+        }
+    }
+
+    /// Pauses before a read is sent again after `error`, a [`Transient`] failure (a replica
+    /// that stalls mid-answer: paused, cut off, or rejoining after a fault), spending the
+    /// same budget as a trailing replica; `error` back once the budget is spent.
+    pub async fn retry_after(&mut self, error: DirectGetError) -> Result<(), DirectGetError> {
+        let reason = error.to_string();
+        if self
+            .pause_within_budget(|waited_ms| {
+                tracing::warn!(%reason, waited_ms, "a journal read failed; still trying");
+            })
+            .await
+        {
+            Ok(())
+        } else {
+            Err(error)
+        }
+    }
+
+    /// Sleeps the next pause of the budget and answers true, or answers false once the budget
+    /// is spent; `warn` is told how long the budget has run, once, after
+    /// [`CATCH_UP_WARN_AFTER`].
+    async fn pause_within_budget(&mut self, warn: impl FnOnce(u128)) -> bool {
         let now = tokio::time::Instant::now();
         let deadline = match self.deadline {
             Some(deadline) => deadline,
             None => {
-                tracing::debug!(?at, leader, "a replica trails the stream's leader; waiting");
+                tracing::debug!("a replica is behind or not answering; waiting");
                 *self.deadline.insert(now + self.max)
             }
         };
@@ -108,19 +147,14 @@ impl CatchUp {
             .saturating_sub(deadline.saturating_duration_since(now));
         if waited >= CATCH_UP_WARN_AFTER && !self.warned {
             self.warned = true;
-            tracing::warn!(
-                ?at,
-                leader,
-                waited_ms = waited.as_millis(),
-                "a replica trails the stream's leader; still waiting"
-            );
+            warn(waited.as_millis());
         }
         if now >= deadline {
-            return Err(DirectGetError::Trailing { at, leader });
+            return false;
         }
         tokio::time::sleep(self.pause.min(deadline - now)).await;
         self.pause = (self.pause * 2).min(CATCH_UP_PAUSE_MAX);
-        Ok(())
+        true
     }
 }
 
@@ -543,14 +577,24 @@ pub enum NextPage {
 /// applying after "s2: corrupt input" and answer short for good). So an empty page is the
 /// journal's end only if the leader says so. Short of it, the replicas are read again with
 /// `catch_up`'s patience; once that is spent, the message is read from the leader, one at a
-/// time — slow, but never a false end. A page of messages renews the patience.
+/// time — slow, but never a false end. A page read that fails with a [`Transient`] error (a
+/// replica paused or cut off mid-answer: a chaos run's verify met one as the cluster healed)
+/// is sent again within the same patience. A page of messages renews the patience.
 pub async fn next_page(
     journal: &impl Journal,
     from_seq: u64,
     catch_up: &mut CatchUp,
 ) -> Result<NextPage, DirectGetError> {
     loop {
-        let page = journal.page(from_seq).await?;
+        let page = match journal.page(from_seq).await {
+            Ok(page) => page,
+            // Sent again: it may reach another replica, or this one back in step.
+            Err(error) if error.is_transient() => {
+                catch_up.retry_after(error).await?;
+                continue;
+            }
+            Err(error) => return Err(error),
+        };
         if !page.is_empty() {
             catch_up.progressed();
             return Ok(NextPage::Messages(page));
@@ -751,6 +795,76 @@ mod tests {
                 .load(std::sync::atomic::Ordering::SeqCst),
             3
         );
+    }
+
+    /// A replica that leaves its first `stalls` page reads unanswered (timed out), then
+    /// answers every message up to `end`.
+    struct Stalling {
+        stalls: std::sync::atomic::AtomicU64,
+        end: u64,
+    }
+
+    impl Journal for Stalling {
+        async fn page(&self, from_seq: u64) -> Result<Vec<Stored>, DirectGetError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            if self.stalls.load(SeqCst) > 0 {
+                self.stalls.fetch_sub(1, SeqCst);
+                return Err(DirectGetError::TimedOut);
+            }
+            Ok((from_seq..=self.end).map(message).collect())
+        }
+
+        async fn end(&self) -> Result<u64, DirectGetError> {
+            Ok(self.end)
+        }
+
+        async fn leader_message(&self, _: u64) -> Result<Option<Stored>, DirectGetError> {
+            Ok(None)
+        }
+
+        async fn last_for_subjects(&self, _: &[String]) -> Result<Vec<Stored>, DirectGetError> {
+            Ok(Vec::new())
+        }
+
+        async fn leader_last(&self, _: &str) -> Result<Option<Stored>, DirectGetError> {
+            Ok(None)
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_page_left_unanswered_is_read_again_within_the_patience() {
+        let journal = Stalling {
+            stalls: 3.into(),
+            end: 4,
+        };
+        let mut catch_up = CatchUp::new(Duration::from_secs(2));
+        let started = tokio::time::Instant::now();
+        let page = match next_page(&journal, 1, &mut catch_up).await {
+            Ok(NextPage::Messages(page)) => page,
+            other => panic!("the page after three stalls, not {other:?}"),
+        };
+        assert_eq!(page.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+        // Paused 20, 40 and 80 ms, as for a trailing replica.
+        assert_eq!(
+            tokio::time::Instant::now() - started,
+            Duration::from_millis(140)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_replica_that_never_answers_fails_the_read_once_the_patience_is_spent() {
+        let journal = Stalling {
+            stalls: u64::MAX.into(),
+            end: 4,
+        };
+        let max = Duration::from_secs(1);
+        let mut catch_up = CatchUp::new(max);
+        let started = tokio::time::Instant::now();
+        let error = next_page(&journal, 1, &mut catch_up)
+            .await
+            .expect_err("no page ever answered");
+        assert!(matches!(error, DirectGetError::TimedOut), "{error:?}");
+        assert_eq!(tokio::time::Instant::now() - started, max);
     }
 
     #[tokio::test(start_paused = true)]
