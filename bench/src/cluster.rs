@@ -8,6 +8,7 @@ use crate::seed;
 use crate::stack::{Callers, Journal, STREAM, Stack, Topology, open_accounts};
 use crate::transfers;
 use harness::NatsCluster;
+use http_edge::headers::{LEDGER_MIN_SEQ, LEDGER_SEQ};
 use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -154,7 +155,7 @@ async fn recovery(report: &mut Report, kills: usize) -> anyhow::Result<()> {
                 .get_with(
                     "/v1/accounts/probe/balance",
                     Some(&service),
-                    &[("ledger-min-seq", &seq.to_string())],
+                    &[(LEDGER_MIN_SEQ.as_str(), &seq.to_string())],
                 )
                 .await;
             if read.status.as_u16() == 200 {
@@ -264,7 +265,7 @@ async fn probe_loop(
                 true,
                 answer
                     .headers()
-                    .get("ledger-seq")
+                    .get(LEDGER_SEQ)
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.parse().ok()),
             ),

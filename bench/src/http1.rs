@@ -9,6 +9,7 @@
 //! a channel hop each way per request) ~33 µs, `wrk` ~18 µs.
 
 use anyhow::{Context, bail};
+use http_edge::headers::LEDGER_SEQ;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -98,7 +99,7 @@ fn parse(read: &[u8]) -> anyhow::Result<Option<(Answered, usize)>> {
     for header in answer.headers.iter() {
         if header.name.eq_ignore_ascii_case("content-length") {
             body_len = Some(std::str::from_utf8(header.value)?.parse::<usize>()?);
-        } else if header.name.eq_ignore_ascii_case("ledger-seq") {
+        } else if header.name.eq_ignore_ascii_case(LEDGER_SEQ.as_str()) {
             ledger_seq = Some(std::str::from_utf8(header.value)?.to_owned());
         }
     }

@@ -14,6 +14,7 @@
 
 use crate::http1;
 use hdrhistogram::Histogram;
+use http_edge::headers::LEDGER_MIN_SEQ;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -131,7 +132,7 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
                                 args.query_url
                             ))
                             .bearer_auth(&args.token)
-                            .header("ledger-min-seq", seq)
+                            .header(LEDGER_MIN_SEQ, seq)
                             .send()
                             .await
                             .ok()?;

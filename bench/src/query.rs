@@ -17,6 +17,7 @@ use crate::load::{self, ReadArgs, ReadOutcome};
 use crate::report::Report;
 use crate::stack::{Callers, Stack, Topology, Tuning, open_accounts};
 use chrono::{DateTime, Utc};
+use http_edge::headers::LEDGER_SEQ;
 
 /// The request rates each read is driven at, per second: past the 10,000 served.
 const RATES: [u64; 6] = [1_000, 2_500, 5_000, 7_500, 10_000, 15_000];
@@ -121,7 +122,7 @@ impl Moment {
             cache_hits: counter("hit"),
             cache_misses: counter("miss"),
             checkpoint: answer
-                .header("ledger-seq")
+                .header(LEDGER_SEQ.as_str())
                 .and_then(|seq| seq.parse().ok())
                 .unwrap_or(0),
         }

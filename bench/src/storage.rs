@@ -19,6 +19,7 @@
 use crate::report::Report;
 use crate::stack::{Callers, Compression, Journal, STREAM, Stack, Topology, Tuning, open_accounts};
 use crate::transfers::FUNDS;
+use http_edge::headers::{LEDGER_MIN_SEQ, LEDGER_SEQ};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
@@ -89,7 +90,9 @@ async fn measure(
                     .await;
                 if answer.status.as_u16() == 201 {
                     committed.fetch_add(1, Ordering::Relaxed);
-                    let seq = answer.header("ledger-seq").and_then(|v| v.parse().ok());
+                    let seq = answer
+                        .header(LEDGER_SEQ.as_str())
+                        .and_then(|v| v.parse().ok());
                     last_seq.fetch_max(seq.unwrap_or(0), Ordering::Relaxed);
                 }
             }
@@ -108,7 +111,7 @@ async fn measure(
         .get_with(
             "/v1/accounts/acct-0",
             Some(callers.service.as_str()),
-            &[("Ledger-Min-Seq", min_seq.as_str())],
+            &[(LEDGER_MIN_SEQ.as_str(), min_seq.as_str())],
         )
         .await;
     anyhow::ensure!(

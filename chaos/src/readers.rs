@@ -11,6 +11,7 @@
 
 use crate::audit::Violations;
 use crate::workload::{OWNER, Progress, account_id};
+use http_edge::headers::{LEDGER_MIN_SEQ, LEDGER_SEQ};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -89,7 +90,7 @@ pub async fn query_reader(
             let response = http
                 .get(&url)
                 .bearer_auth(&token)
-                .header("ledger-min-seq", min_seq.to_string())
+                .header(LEDGER_MIN_SEQ, min_seq.to_string())
                 .timeout(Duration::from_secs(10))
                 .send()
                 .await
@@ -99,7 +100,7 @@ pub async fn query_reader(
             }
             let seq: u64 = response
                 .headers()
-                .get("ledger-seq")?
+                .get(LEDGER_SEQ)?
                 .to_str()
                 .ok()?
                 .parse()

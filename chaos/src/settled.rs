@@ -4,6 +4,7 @@
 use crate::audit::Violations;
 use crate::processes::Cluster;
 use crate::{STREAM, workload};
+use http_edge::headers::LEDGER_MIN_SEQ;
 use ledger_nats::direct::{self, NextPage};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -29,7 +30,7 @@ pub(crate) async fn read_model_at(
         let answer = http
             .get(&url)
             .bearer_auth(token)
-            .header("ledger-min-seq", seq.to_string())
+            .header(LEDGER_MIN_SEQ, seq.to_string())
             .send()
             .await;
         if let Ok(answer) = answer

@@ -17,6 +17,7 @@
 //! them atomic: every transfer in it is an operation of the history, answered by its item of
 //! the request's answer, which the request's idempotency record must hold.
 
+use http_edge::headers::LEDGER_SEQ;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -129,7 +130,7 @@ impl Writer {
         let status = response.status();
         let seq = response
             .headers()
-            .get("ledger-seq")
+            .get(LEDGER_SEQ)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         let replayed = response

@@ -3,6 +3,7 @@
 //! the pages show (beside the field it concerns, see [`crate::fields`]).
 
 use crate::session::Session;
+use http_edge::headers::{LEDGER_MIN_SEQ, LEDGER_SEQ};
 use reqwest::Method;
 use serde_json::Value;
 use std::time::Duration;
@@ -111,7 +112,7 @@ impl Api {
             .bearer_auth(&session.token)
             .timeout(self.timeout);
         if let Some(seq) = min_seq.max(session.seen_seq) {
-            request = request.header("ledger-min-seq", seq.to_string());
+            request = request.header(LEDGER_MIN_SEQ, seq.to_string());
         }
         Self::answer(request.send().await).await
     }
@@ -151,7 +152,7 @@ impl Api {
         let status = response.status().as_u16();
         let ledger_seq = response
             .headers()
-            .get("ledger-seq")
+            .get(LEDGER_SEQ)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         let bytes = response

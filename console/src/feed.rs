@@ -14,6 +14,7 @@ use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use http_edge::headers::LEDGER_MIN_SEQ;
 
 /// Longest `Last-Event-ID` passed on: a journal sequence has at most 20 digits; anything
 /// longer is not one, and the query API would refuse it anyway.
@@ -51,7 +52,7 @@ pub async fn relay(
     // Like every query of the console: not before the person's own last write is readable
     // (a feed on an account just opened would otherwise be a 404).
     if let Some(seq) = session.seen_seq {
-        request = request.header("ledger-min-seq", seq.to_string());
+        request = request.header(LEDGER_MIN_SEQ, seq.to_string());
     }
     if let Some(last) = headers
         .get("last-event-id")
