@@ -101,11 +101,26 @@ PY
   done < .data/nats-passwords
 }
 
-# Waits until an HTTP endpoint answers 200, or gives up after $2 seconds.
+# What a process that did not come up wrote: its first warnings and errors (the cause, which
+# the retries logged after it would push out of a tail) and then its last lines.
+show_log_of_failure() {
+  local log="$1"
+  echo "--- ${log}: its first warnings and errors" >&2
+  grep -m 10 -E '\b(WARN|ERROR)\b|\[(WRN|ERR|FTL)\]|^Error|panicked' "$log" >&2 || true
+  echo "--- ${log}: its last lines" >&2
+  tail -n 20 "$log" >&2
+}
+
+# Waits until an HTTP endpoint answers 200, or gives up after $2 seconds, or as soon as the
+# process $3 (if given) that was to answer has exited.
 wait_for_http() {
-  local url="$1" seconds="${2:-30}"
+  local url="$1" seconds="${2:-30}" pid="${3:-}"
   for _ in $(seq 1 $((seconds * 10))); do
     if curl -fsS -o /dev/null "$url" 2>/dev/null; then return 0; fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "!! the process that was to answer $url has exited" >&2
+      return 1
+    fi
     sleep 0.1
   done
   echo "!! $url did not become ready within ${seconds}s" >&2
