@@ -117,10 +117,9 @@ impl CatchUp {
     /// that stalls mid-answer: paused, cut off, or rejoining after a fault), spending the
     /// same budget as a trailing replica; `error` back once the budget is spent.
     pub async fn retry_after(&mut self, error: DirectGetError) -> Result<(), DirectGetError> {
-        let reason = error.to_string();
         if self
             .pause_within_budget(|waited_ms| {
-                tracing::warn!(%reason, waited_ms, "a journal read failed; still trying");
+                tracing::warn!(reason = %error, waited_ms, "a journal read failed; still trying");
             })
             .await
         {
