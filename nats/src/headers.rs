@@ -11,6 +11,9 @@ pub const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
 pub const BATCH_COMMIT: &str = "Nats-Batch-Commit";
 /// The stream sequence the subject's last message must have (0: no message yet).
 pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+/// The sequence the stream's last message must have; only on an atomic batch's first message.
+/// The writer does not send it (`bench --scenarios shapes` measures what it would cost).
+pub const EXPECTED_LAST_SEQUENCE: &str = "Nats-Expected-Last-Sequence";
 /// On a direct-get answer: the message's stream sequence.
 pub const SEQUENCE: &str = "Nats-Sequence";
 /// On a direct-get answer: the message's subject.
