@@ -284,6 +284,7 @@ pub async fn run(config: Config) -> anyhow::Result<Report> {
         .flat_map(|disk| disk.cuts.iter().cloned())
         .collect();
     report.journal_messages = facts.messages;
+    report.stream_checked_batches = facts.stream_checked_batches;
     report.indeterminate_applied = facts.indeterminate_applied;
     report.operations = history.len();
     for op in &history {

@@ -19,6 +19,8 @@ pub struct Report {
     pub journal_reads: (u64, u64),
     pub faults: FaultCounts,
     pub journal_messages: usize,
+    /// Batches the writers checked by the stream's last sequence (see `JournalFacts`).
+    pub stream_checked_batches: usize,
     /// What each power cut rolled back, as the lazy filesystem said it.
     pub power_cuts: Vec<String>,
     pub violations: Violations,
@@ -50,12 +52,13 @@ impl Report {
         );
         println!(
             "reads: query API {} ok, {} unavailable; journal {} ok, {} unavailable; \
-             the journal holds {} messages",
+             the journal holds {} messages, {} batches checked by the stream's last sequence",
             self.query_reads.0,
             self.query_reads.1,
             self.journal_reads.0,
             self.journal_reads.1,
-            self.journal_messages
+            self.journal_messages,
+            self.stream_checked_batches
         );
         let kinds: Vec<String> = self
             .faults

@@ -89,6 +89,11 @@ const REPLICAS_AGREE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every node holds the whole journal: once quiet, each node's own copy of the stream (from
 /// its monitoring endpoint) has as many messages and the same last sequence as the stream.
+///
+/// The stream may still grow after the clients stopped (`last_seq` is read then): a writer
+/// settling a commit of unknown outcome resends it for up to ~20 s after its caller gave
+/// up. So each round compares the nodes with the stream as its leader says it is now, which
+/// must not be behind `last_seq`.
 pub(crate) async fn replicas_agree(
     nodes: &harness::NatsCluster,
     nats: &async_nats::Client,
@@ -100,12 +105,22 @@ pub(crate) async fn replicas_agree(
     loop {
         let states = nodes.replica_states(http, STREAM).await;
         let placement = harness::NatsCluster::placement(nats, STREAM).await;
-        let agree = states.iter().all(|(_, state)| {
-            state.is_some_and(|(messages, last)| last == last_seq && messages == last_seq)
+        let stream_last = ledger_nats::stream::stream_last_seq(nats, STREAM)
+            .await
+            .ok()
+            .filter(|seq| *seq >= last_seq);
+        let agree = stream_last.is_some_and(|stream_last| {
+            states.iter().all(|(_, state)| {
+                state.is_some_and(|(messages, last)| last == stream_last && messages == stream_last)
+            })
         });
-        if agree {
+        if let (true, Some(stream_last)) = (agree, stream_last) {
+            let late = match stream_last - last_seq {
+                0 => String::new(),
+                n => format!("; {n} appended after the clients stopped"),
+            };
             println!(
-                "replicas: every node holds {last_seq} messages ({})",
+                "replicas: every node holds {stream_last} messages ({}){late}",
                 states
                     .iter()
                     .map(|(n, _)| n.as_str())
@@ -119,7 +134,8 @@ pub(crate) async fn replicas_agree(
                 "replicas_diverge",
                 format!(
                     "after {REPLICAS_AGREE_TIMEOUT:?} the nodes hold (messages, last seq) \
-                     {states:?}; the stream ends at {last_seq}; placement {placement:?}"
+                     {states:?}; the stream ends at {stream_last:?} (at {last_seq} when the \
+                     clients stopped); placement {placement:?}"
                 ),
             );
             return;

@@ -40,6 +40,12 @@ pub(super) fn fold(
     };
     let mut deposits = 0usize;
     for message in journal {
+        if message
+            .header(ledger_nats::headers::EXPECTED_LAST_SEQUENCE)
+            .is_some()
+        {
+            folded.facts.stream_checked_batches += 1;
+        }
         let Ok(payload) = serde_json::from_slice::<Value>(&message.payload) else {
             violations.add(
                 "undecodable_message",

@@ -51,6 +51,9 @@ impl Violations {
 #[derive(Debug, Default)]
 pub struct JournalFacts {
     pub messages: usize,
+    /// Batches whose concurrency check was the stream's (`Nats-Expected-Last-Sequence`, the
+    /// writer's run of its own commits) rather than each subject's alone.
+    pub stream_checked_batches: usize,
     /// Last `(balance, version)` per account.
     pub accounts: BTreeMap<String, (i64, u64)>,
     /// Indeterminate operations found applied.
