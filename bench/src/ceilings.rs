@@ -127,6 +127,7 @@ async fn atomic_batches(
                 headers: vec![],
                 payload: payload(),
                 expected_last_subject_seq: None,
+                expected_last_seq: None,
             })
             .collect();
         publish_atomic(client, &batch, Duration::from_secs(10)).await?;

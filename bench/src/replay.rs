@@ -62,6 +62,7 @@ pub async fn run(report: &mut Report, events_total: usize, runs: usize) -> anyho
                 headers: vec![(headers::EVENT_TYPE, envelope.event.event_type().to_owned())],
                 payload: Bytes::from(envelope.to_json()),
                 expected_last_subject_seq: None,
+                expected_last_seq: None,
             });
             if pending.len() == BATCH_LEN_MAX {
                 publish_atomic(&client, &pending, Duration::from_secs(30)).await?;

@@ -17,7 +17,6 @@ use crate::report::Report;
 use bytes::Bytes;
 use harness::NatsServer;
 use ledger_nats::batch::{Outbound, publish_atomic};
-use ledger_nats::headers::EXPECTED_LAST_SEQUENCE;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -126,20 +125,16 @@ async fn measure(shape: Shape, quick: bool) -> anyhow::Result<f64> {
                 .map(|(offset, subject)| Outbound {
                     subject: format!("shapes.account.{subject:06}"),
                     msg_id: uuid::Uuid::now_v7().to_string(),
-                    headers: {
-                        let mut headers = if shape.headers {
-                            tally_headers()
-                        } else {
-                            vec![]
-                        };
-                        if shape.checks == Checks::PerBatch && offset == 0 {
-                            headers.push((EXPECTED_LAST_SEQUENCE, stream_last_seq.to_string()));
-                        }
-                        headers
+                    headers: if shape.headers {
+                        tally_headers()
+                    } else {
+                        vec![]
                     },
                     payload: payload.clone(),
                     expected_last_subject_seq: (shape.checks == Checks::PerSubject)
                         .then(|| last_seq.get(subject).copied().unwrap_or(0)),
+                    expected_last_seq: (shape.checks == Checks::PerBatch && offset == 0)
+                        .then_some(stream_last_seq),
                 })
                 .collect();
             (subjects, messages)

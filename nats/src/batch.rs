@@ -4,7 +4,9 @@
 //! the last adds `Nats-Batch-Commit: 1` and is sent as a request whose reply is the pub ack.
 //! The server checks every `Nats-Expected-Last-Subject-Sequence` against the stream as it was
 //! before the batch, under one lock, at commit. One check per subject is allowed, on the
-//! subject's first message in the batch.
+//! subject's first message in the batch; the batch's first message may also carry
+//! `Nats-Expected-Last-Sequence`, checked against the stream's last sequence (proposals in
+//! flight included) without reading any message.
 
 use crate::api::{ApiError, ApiResponse};
 use async_nats::{Client, HeaderMap, HeaderName, RequestErrorKind};
@@ -41,6 +43,9 @@ pub struct Outbound {
     pub payload: Bytes,
     /// `Nats-Expected-Last-Subject-Sequence`: 0 = the subject must have no message yet.
     pub expected_last_subject_seq: Option<u64>,
+    /// `Nats-Expected-Last-Sequence`: the stream's last sequence before the batch. The server
+    /// accepts it on a batch's first message only.
+    pub expected_last_seq: Option<u64>,
 }
 
 /// A committed batch: its messages hold stream sequences `first_seq() ..= seq`.
@@ -171,6 +176,12 @@ fn headers_for(message: &Outbound, batch_id: &str, sequence: usize) -> HeaderMap
     if let Some(seq) = message.expected_last_subject_seq {
         map.insert(
             HeaderName::from_static(crate::headers::EXPECTED_LAST_SUBJECT_SEQUENCE),
+            seq.to_string(),
+        );
+    }
+    if let Some(seq) = message.expected_last_seq {
+        map.insert(
+            HeaderName::from_static(crate::headers::EXPECTED_LAST_SEQUENCE),
             seq.to_string(),
         );
     }

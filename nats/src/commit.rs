@@ -6,15 +6,15 @@
 //! (nothing is stored, re-deciding will not help), or unknown (no evidence either way; the
 //! caller must not re-decide). Two answers are not taken at their word:
 //!
-//! - "wrong last sequence" is confirmed by looking up what follows the expected sequences
-//!   ([`settle_conflict`]);
-//! - no answer (time-out, lost connection, duplicate message id) is settled by looking for the
-//!   batch's first message and by resending the identical batch ([`resolve`]).
+//! - "wrong last sequence" is confirmed by looking up what follows the expected sequences,
+//!   the stream's and the subjects' ([`settle_conflict`]);
+//! - no answer (time-out, lost connection, duplicate message id) is settled by the same
+//!   look-ups and by resending the identical batch ([`resolve`]).
 //!
 //! Both rules were found by the chaos audit on a cluster; their comments say how.
 
 use crate::batch::{BatchAck, Outbound, PublishError, publish_atomic};
-use crate::direct;
+use crate::direct::{self, DirectGetError, Stored};
 use async_nats::Client;
 use std::time::Duration;
 
@@ -50,8 +50,8 @@ const BACKOFF_FIRST: Duration = Duration::from_millis(2);
 const BACKOFF_MAX: Duration = Duration::from_millis(500);
 
 /// Publishes `messages` as one atomic batch and settles its fate: an unknown outcome is
-/// resolved by looking for the batch's first message, and by resending the identical batch
-/// (same message ids, same expected sequences) — which the server can store at most once.
+/// resolved by looking up what follows the places its checks pin, and by resending the
+/// identical batch (same message ids, same checks) — which the server can store at most once.
 ///
 /// `on_unknown` is called once when the first answer leaves the outcome unknown (for the
 /// caller's counters).
@@ -79,86 +79,50 @@ pub async fn commit_atomic(
 /// The answer alone is not proof: right after a frozen leader resumes, it still believes
 /// it leads and answers publishes from its old state while the new leader stores them —
 /// the first answer wins, and re-deciding wrote one chaos-run transfer seven times. So
-/// each subject the batch checks is looked up (from the leader) after its expected
-/// sequence: our own message there proves the batch stored; another message there proves
-/// the conflict (the journal is append-only, and ours expected that place); nothing, or
-/// no answer, proves neither, and after a few tries the outcome is unknown (503).
+/// every place the batch pins is looked up (from the leader) until one of them is evidence
+/// ([`inspect`]); without any, after a few tries the outcome is unknown (503).
 async fn settle_conflict(
     client: &Client,
     messages: &[Outbound],
     options: &CommitOptions,
 ) -> Commit {
-    let checked: Vec<&Outbound> = messages
-        .iter()
-        .filter(|m| m.expected_last_subject_seq.is_some())
-        .collect();
-    let count = messages.len() as u64;
+    let pins = pins(messages);
     for attempt in 0..options.conflict_lookups {
-        let lookups = checked.iter().map(|m| {
-            direct::next_for_subject(
-                client,
-                &options.stream,
-                &m.subject,
-                m.expected_last_subject_seq.unwrap_or(0) + 1,
-            )
-        });
-        let found = futures::future::join_all(lookups).await;
-        for (ours, found) in checked.iter().zip(&found) {
-            match found {
-                Ok(Some(m)) if m.msg_id.as_deref() == Some(ours.msg_id.as_str()) => {
-                    // The batch is stored contiguously; its last message is `count - 1`
-                    // after this one's place in it.
-                    let index = messages
-                        .iter()
-                        .position(|x| x.msg_id == ours.msg_id)
-                        .unwrap_or(0) as u64;
-                    tracing::warn!(seq = m.seq, "refused, yet the batch was stored");
-                    return Commit::Stored(found_at(m.seq - index, count));
-                }
-                Ok(Some(_)) => return Commit::Conflict,
-                Ok(None) | Err(_) => {}
+        match inspect(client, &options.stream, &pins, messages.len()).await {
+            Evidence::Stored(ack) => {
+                tracing::warn!(seq = ack.seq, "refused, yet the batch was stored");
+                return Commit::Stored(ack);
             }
+            Evidence::Conflict => return Commit::Conflict,
+            Evidence::Nothing => tokio::time::sleep(backoff(attempt + 2)).await,
         }
-        tokio::time::sleep(backoff(attempt + 2)).await;
     }
     tracing::warn!("a refusal could not be confirmed as a conflict");
     Commit::Unknown("a refusal could not be confirmed as a conflict".into())
 }
 
-/// Settles a commit of unknown outcome. Only positive evidence ends it: our batch's first
-/// message found where it would be (stored), or another message found in its place (ours
-/// can never be stored: the journal is append-only and ours expected that place). A
-/// resend refused with "wrong last sequence" proves nothing by itself — the subject may
-/// have moved because *our* first attempt was applied meanwhile — so the look-up is
-/// repeated; and a look-up that finds nothing after such a refusal cannot be trusted
-/// either (a leader that was frozen and does not know yet that it was deposed answers
-/// from its old state). Without evidence the outcome stays unknown (503): re-deciding the
-/// commands would write a second copy of any that was stored.
+/// Settles a commit of unknown outcome. Only positive evidence ends it ([`inspect`]). Without
+/// any, the identical batch is sent again (same message ids, same checks), which the server
+/// can store at most once. A resend refused with "wrong last sequence" proves nothing by
+/// itself — a subject or the stream may have moved because *our* first attempt was applied
+/// meanwhile — so the look-up is repeated; and a look-up that finds nothing after such a
+/// refusal cannot be trusted either (a leader that was frozen and does not know yet that it
+/// was deposed answers from its old state). Without evidence the outcome stays unknown
+/// (503): re-deciding the commands would write a second copy of any that was stored.
 async fn resolve(client: &Client, messages: &[Outbound], options: &CommitOptions) -> Commit {
-    let Some(first) = messages.first() else {
-        return Commit::Refused("empty batch".into());
-    };
-    // The first message is its subject's first in the batch, so it carries the check.
-    let expected = first.expected_last_subject_seq.unwrap_or(0);
-    let count = messages.len() as u64;
+    let pins = pins(messages);
+    if pins.is_empty() {
+        return Commit::Unknown("a batch without checks cannot be settled".into());
+    }
     let mut resend_conflicted = false;
     for attempt in 0..options.unknown_outcome_retries_max {
-        let found =
-            direct::next_for_subject(client, &options.stream, &first.subject, expected + 1).await;
-        match found {
-            // Stored: a batch is stored contiguously, so its last message follows.
-            Ok(Some(m)) if m.msg_id.as_deref() == Some(first.msg_id.as_str()) => {
-                return Commit::Stored(found_at(m.seq, count));
-            }
-            // Someone else's message follows the expected sequence: ours can never be
-            // stored.
-            Ok(Some(_)) => return Commit::Conflict,
-            // Not found, though a resend saw the subject move: the answer is stale or
-            // our batch is about to be applied; ask again.
-            Ok(None) if resend_conflicted => {
+        match inspect(client, &options.stream, &pins, messages.len()).await {
+            Evidence::Stored(ack) => return Commit::Stored(ack),
+            Evidence::Conflict => return Commit::Conflict,
+            Evidence::Nothing if resend_conflicted => {
                 tokio::time::sleep(backoff(attempt + 4)).await;
             }
-            Ok(None) => match publish_atomic(client, messages, options.timeout).await {
+            Evidence::Nothing => match publish_atomic(client, messages, options.timeout).await {
                 Ok(ack) => return Commit::Stored(ack),
                 Err(PublishError::WrongLastSequence(_)) => resend_conflicted = true,
                 Err(PublishError::DuplicateMessageId(_)) => {}
@@ -169,13 +133,100 @@ async fn resolve(client: &Client, messages: &[Outbound], options: &CommitOptions
                     tokio::time::sleep(backoff(attempt + 4)).await;
                 }
             },
-            Err(e) => {
-                tracing::warn!(error = %e, "looking up an unknown commit failed");
-                tokio::time::sleep(backoff(attempt + 4)).await;
-            }
         }
     }
     Commit::Unknown("the commit's outcome could not be determined".into())
+}
+
+/// What the places a batch pins show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Evidence {
+    /// Our message follows a pinned place: the batch is stored (contiguously, so its ack
+    /// follows from that message's place in it).
+    Stored(BatchAck),
+    /// Someone else's message follows a pinned place: ours expected that place and the
+    /// journal is append-only, so ours can never be stored.
+    Conflict,
+    /// Nothing follows any place yet, or the look-ups went unanswered.
+    Nothing,
+}
+
+/// Looks up, from the leader, what follows each place `pins` name. A stored batch shows
+/// itself at every place, so "ours" anywhere wins over "someone else's".
+async fn inspect(client: &Client, stream: &str, pins: &[Pin<'_>], count: usize) -> Evidence {
+    let lookups = pins.iter().map(|pin| pin.what_follows(client, stream));
+    let found = futures::future::join_all(lookups).await;
+    let mut evidence = Evidence::Nothing;
+    for (pin, found) in pins.iter().zip(found) {
+        match found {
+            Ok(Some(m)) if pin.is_ours(&m) => {
+                return Evidence::Stored(found_at(m.seq - pin.index, count as u64));
+            }
+            Ok(Some(_)) => evidence = Evidence::Conflict,
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "looking up a pinned place failed"),
+        }
+    }
+    evidence
+}
+
+/// A place in the journal a batch's check pins: the batch's message at `index` goes right
+/// after `after` or not at all.
+#[derive(Debug, Clone, Copy)]
+struct Pin<'a> {
+    message: &'a Outbound,
+    index: u64,
+    after: After<'a>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum After<'a> {
+    /// The stream's last sequence (`Nats-Expected-Last-Sequence`).
+    Stream(u64),
+    /// A subject's last sequence (`Nats-Expected-Last-Subject-Sequence`; 0: none yet).
+    Subject(&'a str, u64),
+}
+
+impl Pin<'_> {
+    /// The message stored right after the pinned place, if any yet.
+    async fn what_follows(
+        &self,
+        client: &Client,
+        stream: &str,
+    ) -> Result<Option<Stored>, DirectGetError> {
+        match self.after {
+            After::Stream(seq) => direct::at_seq(client, stream, seq + 1).await,
+            After::Subject(subject, seq) => {
+                direct::next_for_subject(client, stream, subject, seq + 1).await
+            }
+        }
+    }
+
+    fn is_ours(&self, found: &Stored) -> bool {
+        found.msg_id.as_deref() == Some(self.message.msg_id.as_str())
+    }
+}
+
+/// Every place `messages` pin: the stream check first (on the first message), then each
+/// subject check in batch order.
+fn pins(messages: &[Outbound]) -> Vec<Pin<'_>> {
+    let stream = messages.first().and_then(|first| {
+        let seq = first.expected_last_seq?;
+        Some(Pin {
+            message: first,
+            index: 0,
+            after: After::Stream(seq),
+        })
+    });
+    let subjects = messages.iter().enumerate().filter_map(|(index, message)| {
+        let seq = message.expected_last_subject_seq?;
+        Some(Pin {
+            message,
+            index: index as u64,
+            after: After::Subject(&message.subject, seq),
+        })
+    });
+    stream.into_iter().chain(subjects).collect()
 }
 
 /// The ack of a batch of `count` messages found stored from stream sequence `first_seq` on: a
@@ -209,6 +260,51 @@ mod tests {
         let ack = found_at(10, 3);
         assert_eq!(ack, BatchAck { seq: 12, count: 3 });
         assert_eq!(ack.first_seq(), 10);
+    }
+
+    fn message(subject: &str, subject_check: Option<u64>, stream_check: Option<u64>) -> Outbound {
+        Outbound {
+            subject: subject.to_owned(),
+            msg_id: format!("id-{subject}"),
+            headers: vec![],
+            payload: bytes::Bytes::new(),
+            expected_last_subject_seq: subject_check,
+            expected_last_seq: stream_check,
+        }
+    }
+
+    fn places(messages: &[Outbound]) -> Vec<(u64, After<'_>)> {
+        pins(messages)
+            .into_iter()
+            .map(|pin| (pin.index, pin.after))
+            .collect()
+    }
+
+    #[test]
+    fn the_stream_check_is_pinned_first_then_each_subject_check_in_order() {
+        let batch = [
+            message("a", None, Some(40)),
+            message("b", Some(7), None),
+            message("a", None, None),
+            message("c", Some(0), None),
+        ];
+        assert_eq!(
+            places(&batch),
+            [
+                (0, After::Stream(40)),
+                (1, After::Subject("b", 7)),
+                (3, After::Subject("c", 0)),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_first_message_with_both_checks_pins_both_places() {
+        let batch = [message("a", Some(3), Some(40)), message("b", None, None)];
+        assert_eq!(
+            places(&batch),
+            [(0, After::Stream(40)), (0, After::Subject("a", 3))]
+        );
     }
 
     #[test]

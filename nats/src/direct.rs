@@ -260,6 +260,16 @@ pub async fn next_for_subject(
     .await
 }
 
+/// The message at stream sequence `seq` (any subject), read from the stream's leader (see
+/// [`next_for_subject`]); `None` when the stream holds none there yet.
+pub async fn at_seq(
+    client: &Client,
+    stream: &str,
+    seq: u64,
+) -> Result<Option<Stored>, DirectGetError> {
+    leader_get(client, stream, json!({ "seq": seq.max(1) })).await
+}
+
 /// The last message on `subject`, read from the stream's leader: the state every
 /// acknowledged write has reached (see [`next_for_subject`]). One request per subject, so
 /// only for the few states a decision must not read stale — a rejection, say — where

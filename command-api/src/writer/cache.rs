@@ -55,12 +55,19 @@ pub struct Slot {
     /// Stream sequence of the subject's last message; 0 when the subject is empty.
     pub seq: u64,
     pub aggregate: Aggregate,
+    /// The stream sequence as of which this is known to be the subject's last message: the
+    /// ack of this instance's own commit that wrote it, or this instance's last ack when it
+    /// was read from a single-replica stream (which answers reads after the writes it
+    /// acknowledged). `None` when a read may have been stale (a follower may answer). Lets the
+    /// stream check stand in for the subject's (`checks.rs`).
+    pub current_at: Option<u64>,
 }
 
 impl Slot {
     pub const ABSENT: Slot = Slot {
         seq: 0,
         aggregate: Aggregate::Absent,
+        current_at: None,
     };
 
     /// Decodes a stored message into the aggregate state it carries.
@@ -69,6 +76,7 @@ impl Slot {
         Ok(Self {
             seq: stored.seq,
             aggregate: Aggregate::after(&envelope.event),
+            current_at: None,
         })
     }
 }

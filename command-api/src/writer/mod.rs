@@ -13,7 +13,9 @@
 //! - `plan.rs`: the pure planner — a round's messages, post-states and tentative answers;
 //! - `pipeline.rs`: the I/O shell — gather a round, load states, plan, commit (through
 //!   `ledger_nats::commit_atomic`), cache, answer, count;
-//! - `cache.rs`: the state cache.
+//! - `cache.rs`: the state cache;
+//! - `checks.rs`: which checks a batch carries — per subject, or the stream's for subjects
+//!   this instance wrote while no one else did.
 //!
 //! The domain names aggregates ([`AggregateKey`]); [`subject_of`] maps them to journal
 //! subjects here. A command's answer is data ([`Answered`]): the outcome, or the answer an
@@ -22,6 +24,7 @@
 //! (ADR 0011).
 
 pub mod cache;
+pub mod checks;
 mod pipeline;
 pub mod plan;
 

@@ -1,9 +1,11 @@
 //! The writer's I/O shell: the task's loop gathers a round from the channel, loads the states
 //! it lacks (cache, then journal), asks the planner (`plan.rs`) what to write and answer,
+//! trades subject checks for the stream's where its own run of commits allows (`checks.rs`),
 //! commits through `ledger_nats::commit_atomic`, caches the post-states, answers and counts.
 //! Conflicts and stale rejections send the round back to loading; nothing here decides.
 
 use super::cache::{Slot, StateCache};
+use super::checks::OwnRun;
 use super::plan::{Plan, Planned, RoundBudget, Tentative, plan, subjects_of};
 use super::{
     Answer, Answered, Render, Reply, Submission, WriteFailure, Writer, WriterConfig, WriterStats,
@@ -59,6 +61,7 @@ pub fn spawn(client: Client, config: WriterConfig, render: Render) -> (Writer, W
         stats,
         inbox: inbox_rx,
         carried: None,
+        run: OwnRun::default(),
     };
     (writer, WriterTask(tokio::spawn(pipeline.run())))
 }
@@ -76,6 +79,9 @@ struct Pipeline {
     inbox: mpsc::Receiver<Queued>,
     /// A submission that did not fit the previous round.
     carried: Option<Queued>,
+    /// This instance's unbroken run of commits: which subject checks the stream check may
+    /// replace.
+    run: OwnRun,
 }
 
 impl Pipeline {
@@ -141,7 +147,7 @@ impl Pipeline {
                     abandoned: reply.is_closed(),
                 })
                 .collect();
-            let plan = plan(&round, &working, &fresh, Utc::now(), self.render);
+            let mut plan = plan(&round, &working, &fresh, Utc::now(), self.render);
             if !plan.stale.is_empty() {
                 for subject in plan.stale {
                     self.cache.forget(&subject);
@@ -152,6 +158,7 @@ impl Pipeline {
             if plan.messages.is_empty() {
                 return self.answer(&kinds, replies, plan, None);
             }
+            self.run.narrow(&mut plan.messages, &working);
             let started = std::time::Instant::now();
             let stats = &self.stats;
             let commit = commit_atomic(&self.client, &plan.messages, &self.commit, || {
@@ -161,12 +168,14 @@ impl Pipeline {
             metrics::histogram!("tally_publish_seconds").record(started.elapsed().as_secs_f64());
             match commit {
                 Commit::Stored(ack) => {
+                    self.run.committed(ack);
                     metrics::histogram!("tally_writer_batch_messages")
                         .record(plan.messages.len() as f64);
                     self.remember(&plan, ack, &mut working);
                     return self.answer(&kinds, replies, plan, Some(ack));
                 }
                 Commit::Conflict => {
+                    self.run.broken();
                     metrics::counter!("tally_writer_conflicts_total").increment(1);
                     self.stats.conflicts.fetch_add(1, Ordering::Relaxed);
                     for subject in plan.written.keys() {
@@ -175,6 +184,7 @@ impl Pipeline {
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 Commit::Refused(reason) | Commit::Unknown(reason) => {
+                    self.run.broken();
                     for subject in &subjects {
                         self.cache.forget(subject);
                     }
@@ -245,16 +255,17 @@ impl Pipeline {
             working.insert(message.subject.clone(), slot);
         }
         let current = !self.config.replicated;
+        // A single replica answers after every write it acknowledged: what it read is the
+        // subjects' state as of this instance's last commit, at least.
+        let current_at = self.run.last().filter(|_| current);
         for (subject, trusted) in misses
             .into_iter()
             .map(|s| (s, current))
             .chain(from_leader.into_iter().map(|s| (s, true)))
         {
-            let slot = working
-                .entry(subject.clone())
-                .or_insert(Slot::ABSENT)
-                .clone();
-            self.cache.put(subject.clone(), slot);
+            let slot = working.entry(subject.clone()).or_insert(Slot::ABSENT);
+            slot.current_at = current_at;
+            self.cache.put(subject.clone(), slot.clone());
             if trusted {
                 fresh.insert(subject);
             }
@@ -268,6 +279,7 @@ impl Pipeline {
             let slot = Slot {
                 seq: ack.first_seq() + *index as u64,
                 aggregate: aggregate.clone(),
+                current_at: Some(ack.seq),
             };
             working.insert(subject.clone(), slot.clone());
             self.cache.put(subject.clone(), slot);

@@ -262,6 +262,7 @@ fn stage(
         headers: message_headers,
         payload: Bytes::from(envelope.to_json()),
         expected_last_subject_seq: expected,
+        expected_last_seq: None,
     });
     plan.written
         .insert(subject, (plan.messages.len() - 1, aggregate));

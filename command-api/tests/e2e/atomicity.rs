@@ -3,8 +3,11 @@
 use crate::support::*;
 use bytes::Bytes;
 use command_api::writer::WriterStats;
+use command_api::writer::checks::RUN_LEN_MIN;
 use events::headers;
-use ledger_nats::batch::{Outbound, PublishError, publish_atomic};
+use ledger_nats::batch::{BatchAck, Outbound, PublishError, publish_atomic};
+use ledger_nats::headers as nats_headers;
+use ledger_nats::{Commit, CommitOptions, commit_atomic};
 use reqwest::StatusCode;
 use serde_json::json;
 use std::sync::Arc;
@@ -17,6 +20,7 @@ fn message(subject: &str, expected: Option<u64>) -> Outbound {
         headers: vec![(headers::EVENT_TYPE, "probe".to_owned())],
         payload: Bytes::from_static(b"{}"),
         expected_last_subject_seq: expected,
+        expected_last_seq: None,
     }
 }
 
@@ -66,6 +70,51 @@ async fn a_batch_whose_second_leg_fails_its_sequence_check_stores_neither_leg() 
     let resent = publish_atomic(&client, &batch, Duration::from_secs(5)).await;
     assert!(resent.is_err(), "a resent batch is not stored again");
     assert_eq!(last_seq(&client).await, before + 2);
+}
+
+#[tokio::test]
+async fn a_batch_checked_by_the_stream_is_settled_from_the_place_it_pins() {
+    let nats = NatsServer::start();
+    let _api = start_api(&nats.url).await; // creates the stream
+    let client = nats.client().await;
+    let options = CommitOptions {
+        stream: STREAM.to_owned(),
+        timeout: Duration::from_secs(5),
+        unknown_outcome_retries_max: 3,
+        conflict_lookups: 3,
+    };
+    let last = last_seq(&client).await;
+    let pinned_after = |subject: &str, seq: u64| Outbound {
+        expected_last_seq: Some(seq),
+        ..message(subject, None)
+    };
+    let batch = [
+        pinned_after("ledger.account.x", last),
+        message("ledger.account.y", None),
+    ];
+    let stored = commit_atomic(&client, &batch, &options, || {}).await;
+    assert_eq!(
+        stored,
+        Commit::Stored(BatchAck {
+            seq: last + 2,
+            count: 2
+        })
+    );
+
+    // The same batch again, as after a lost answer: the server refuses it, and the message
+    // after the stream place it pins is its own, so it is settled as stored, once.
+    let again = commit_atomic(&client, &batch, &options, || {}).await;
+    assert_eq!(again, stored);
+
+    // Another batch pinning the same place finds someone else's message there: a conflict.
+    let late = [pinned_after("ledger.account.z", last)];
+    let conflict = commit_atomic(&client, &late, &options, || {}).await;
+    assert_eq!(conflict, Commit::Conflict);
+    assert_eq!(
+        last_seq(&client).await,
+        last + 2,
+        "nothing stored twice or late"
+    );
 }
 
 #[tokio::test]
@@ -129,6 +178,97 @@ async fn a_stale_cached_state_conflicts_and_is_redecided_without_double_writes()
         .filter(|m| m.header(headers::EVENT_TYPE) == Some("transfer_sent"))
         .count();
     assert_eq!(legs, 3, "each transfer journaled once");
+}
+
+#[tokio::test]
+async fn a_run_of_own_commits_checks_the_stream_and_another_instances_write_still_conflicts() {
+    let nats = NatsServer::start();
+    let first = start_api(&nats.url).await;
+    let second = start_api(&nats.url).await;
+    open_funded(&first, "m", "o", 1_000).await;
+    open_funded(&first, "n", "o", 0).await;
+    let owner = token("o", false);
+    let m_to_n = json!({"from_account_id": "m", "to_account_id": "n", "amount": 1});
+    // One instance alone: its commits follow one another, and once the run is long enough
+    // the subjects it wrote are proven by the stream check instead of their own.
+    for _ in 0..RUN_LEN_MIN {
+        let answer = first.post("/v1/transfers", &owner, m_to_n.clone()).await;
+        assert_eq!(answer.status, StatusCode::CREATED);
+    }
+    // The run's next batch also writes a subject no one has written yet: a key's record.
+    let keyed = first
+        .post_with(
+            "/v1/transfers",
+            Some(&owner),
+            &[("Idempotency-Key", "run-1")],
+            Some(m_to_n.to_string()),
+        )
+        .await;
+    assert_eq!(keyed.status, StatusCode::CREATED, "{:?}", keyed.body);
+    let client = nats.client().await;
+    let stored = journal(&client).await;
+    let last_batch = last_batch_of(&stored);
+    let first_message = last_batch[0];
+    assert_eq!(
+        first_message.header(nats_headers::EXPECTED_LAST_SEQUENCE),
+        Some((first_message.seq - 1).to_string().as_str()),
+        "the batch's first message checks the stream"
+    );
+    let legs = last_batch
+        .iter()
+        .filter(|m| m.subject.starts_with(events::subjects::ACCOUNT_PREFIX))
+        .count();
+    assert_eq!(legs, 2, "the batch holds the transfer's two legs");
+    assert!(
+        last_batch
+            .iter()
+            .any(|m| m.subject.starts_with(events::subjects::IDEMPOTENCY_PREFIX)),
+        "and the key's record"
+    );
+    // The legs' states were written by this instance during the run; the record's absence
+    // was read from the single replica after the run's last commit.
+    for message in &last_batch {
+        assert_eq!(
+            message.header(nats_headers::EXPECTED_LAST_SUBJECT_SEQUENCE),
+            None,
+            "{} is known as of a point in the run",
+            message.subject
+        );
+    }
+
+    // The second instance moves m behind the first's back: the stream check fails, the
+    // conflict is confirmed, and the first instance re-decides on the reloaded state.
+    let back = json!({"from_account_id": "n", "to_account_id": "m", "amount": 5});
+    let behind = second.post("/v1/transfers", &owner, back).await;
+    assert_eq!(behind.status, StatusCode::CREATED);
+    let conflicts_before = WriterStats::get(&first.app.stats.conflicts);
+    let after = first.post("/v1/transfers", &owner, m_to_n).await;
+    assert_eq!(after.status, StatusCode::CREATED, "{:?}", after.body);
+    let expected_balance = 1_000 - i64::from(RUN_LEN_MIN) - 1 + 5 - 1;
+    assert_eq!(after.body["from"]["balance"], expected_balance);
+    assert!(WriterStats::get(&first.app.stats.conflicts) > conflicts_before);
+    let legs = journal(&client)
+        .await
+        .iter()
+        .filter(|m| m.header(headers::EVENT_TYPE) == Some("transfer_sent"))
+        .count();
+    assert_eq!(
+        legs,
+        usize::try_from(RUN_LEN_MIN).unwrap_or(0) + 3,
+        "each transfer journaled once"
+    );
+}
+
+/// The messages of the journal's last atomic batch, in order.
+fn last_batch_of(stored: &[ledger_nats::Stored]) -> Vec<&ledger_nats::Stored> {
+    let batch_id = stored
+        .last()
+        .and_then(|m| m.header(nats_headers::BATCH_ID))
+        .expect("the last message belongs to a batch");
+    stored
+        .iter()
+        .filter(|m| m.header(nats_headers::BATCH_ID) == Some(batch_id))
+        .collect()
 }
 
 #[tokio::test]

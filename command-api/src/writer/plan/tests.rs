@@ -94,6 +94,7 @@ impl Given {
             Slot {
                 seq,
                 aggregate: Aggregate::Account(state),
+                current_at: None,
             },
         );
         self
@@ -114,7 +115,15 @@ impl Given {
         );
         self.fresh.insert(subject.clone());
         let aggregate = Aggregate::Idempotency(record);
-        self.loaded.insert(subject, Slot { seq, aggregate });
+        let current_at = None;
+        self.loaded.insert(
+            subject,
+            Slot {
+                seq,
+                aggregate,
+                current_at,
+            },
+        );
         self
     }
 
