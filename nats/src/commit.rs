@@ -13,6 +13,7 @@
 //!
 //! Both rules were found by the chaos audit on a cluster; their comments say how.
 
+use crate::api::ApiError;
 use crate::batch::{BatchAck, Outbound, PublishError, publish_atomic};
 use crate::direct::{self, DirectGetError, Stored};
 use async_nats::Client;
@@ -63,7 +64,9 @@ pub async fn commit_atomic(
 ) -> Commit {
     match publish_atomic(client, messages, options.timeout).await {
         Ok(ack) => Commit::Stored(ack),
-        Err(PublishError::WrongLastSequence(_)) => settle_conflict(client, messages, options).await,
+        Err(PublishError::WrongLastSequence(refusal)) => {
+            settle_conflict(client, messages, options, &refusal).await
+        }
         Err(e @ (PublishError::Refused(_) | PublishError::BadLength(_))) => {
             Commit::Refused(e.to_string())
         }
@@ -78,17 +81,28 @@ pub async fn commit_atomic(
 /// Makes sure a "wrong last sequence" answer is a conflict before the round is re-decided.
 /// The answer alone is not proof: right after a frozen leader resumes, it still believes
 /// it leads and answers publishes from its old state while the new leader stores them —
-/// the first answer wins, and re-deciding wrote one chaos-run transfer seven times. So
-/// every place the batch pins is looked up (from the leader) until one of them is evidence
+/// the first answer wins, and re-deciding wrote one chaos-run transfer seven times. So the
+/// places the batch pins are looked up (from the leader) until one of them is evidence
 /// ([`inspect`]); without any, after a few tries the outcome is unknown (503).
+///
+/// The places the refusal points at ([`likely_witnesses`]) are looked up first, and every
+/// place only if they show nothing: a batch of a few hundred transfers pins a few hundred
+/// places, and looking them all up for every conflict cost nats-server more than the
+/// commits themselves when two command APIs wrote at once (`docs/benchmarks.md`).
 async fn settle_conflict(
     client: &Client,
     messages: &[Outbound],
     options: &CommitOptions,
+    refusal: &ApiError,
 ) -> Commit {
     let pins = pins(messages);
+    let likely = likely_witnesses(client, &options.stream, &pins, refusal).await;
     for attempt in 0..options.conflict_lookups {
-        match inspect(client, &options.stream, &pins, messages.len()).await {
+        let evidence = match inspect(client, &options.stream, &likely, messages.len()).await {
+            Evidence::Nothing => inspect(client, &options.stream, &pins, messages.len()).await,
+            evidence => evidence,
+        };
+        match evidence {
             Evidence::Stored(ack) => {
                 tracing::warn!(seq = ack.seq, "refused, yet the batch was stored");
                 return Commit::Stored(ack);
@@ -138,6 +152,47 @@ async fn resolve(client: &Client, messages: &[Outbound], options: &CommitOptions
     Commit::Unknown("the commit's outcome could not be determined".into())
 }
 
+/// The pins a "wrong last sequence" refusal points at: the stream check's, and the subject
+/// check of the subject whose last message the refusal names. nats-server answers a failed
+/// check with where the stream or the subject now ends (`wrong last sequence: N`); the
+/// message at `N` names its subject. Each pin is evidence on its own (a stored batch shows
+/// itself at every place it pins; someone else's message at any of them means it never
+/// will be), so a witness found among these settles the conflict in two look-ups instead
+/// of one per subject. Empty when the refusal names no place or the look-up fails.
+pub async fn likely_witnesses<'a>(
+    client: &Client,
+    stream: &str,
+    pins: &[Pin<'a>],
+    refusal: &ApiError,
+) -> Vec<Pin<'a>> {
+    let mut likely: Vec<Pin<'a>> = pins
+        .iter()
+        .filter(|pin| matches!(pin.after, After::Stream(_)))
+        .copied()
+        .collect();
+    let Some(ends_at) = refused_at(refusal) else {
+        return likely;
+    };
+    match direct::at_seq(client, stream, ends_at).await {
+        Ok(Some(found)) => likely.extend(
+            pins.iter()
+                .filter(|pin| matches!(pin.after, After::Subject(subject, _) if subject == found.subject))
+                .copied(),
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::warn!(error = %e, "looking up the place a refusal names failed"),
+    }
+    likely
+}
+
+/// The stream sequence a "wrong last sequence" refusal names (`wrong last sequence: N`), if
+/// it names one above 0: the server's constant form of the refusal (a subject already in
+/// flight) names none.
+fn refused_at(refusal: &ApiError) -> Option<u64> {
+    let (_, number) = refusal.description.rsplit_once(':')?;
+    number.trim().parse().ok().filter(|seq| *seq > 0)
+}
+
 /// What the places a batch pins show.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Evidence {
@@ -173,7 +228,7 @@ async fn inspect(client: &Client, stream: &str, pins: &[Pin<'_>], count: usize) 
 /// A place in the journal a batch's check pins: the batch's message at `index` goes right
 /// after `after` or not at all.
 #[derive(Debug, Clone, Copy)]
-struct Pin<'a> {
+pub struct Pin<'a> {
     message: &'a Outbound,
     index: u64,
     after: After<'a>,
@@ -188,6 +243,14 @@ enum After<'a> {
 }
 
 impl Pin<'_> {
+    /// The subject whose last sequence this place is (none: the stream's).
+    pub fn subject(&self) -> Option<&str> {
+        match self.after {
+            After::Stream(_) => None,
+            After::Subject(subject, _) => Some(subject),
+        }
+    }
+
     /// The message stored right after the pinned place, if any yet.
     async fn what_follows(
         &self,
@@ -209,7 +272,7 @@ impl Pin<'_> {
 
 /// Every place `messages` pin: the stream check first (on the first message), then each
 /// subject check in batch order.
-fn pins(messages: &[Outbound]) -> Vec<Pin<'_>> {
+pub fn pins(messages: &[Outbound]) -> Vec<Pin<'_>> {
     let stream = messages.first().and_then(|first| {
         let seq = first.expected_last_seq?;
         Some(Pin {
@@ -254,6 +317,25 @@ pub fn backoff(attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn refusal(description: &str) -> ApiError {
+        ApiError {
+            code: 400,
+            err_code: crate::batch::err_code::WRONG_LAST_SEQUENCE,
+            description: description.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_where_the_stream_or_subject_ends_unless_it_is_the_constant_form() {
+        assert_eq!(
+            refused_at(&refusal("wrong last sequence: 4242")),
+            Some(4242)
+        );
+        assert_eq!(refused_at(&refusal("wrong last sequence")), None);
+        assert_eq!(refused_at(&refusal("wrong last sequence: 0")), None);
+        assert_eq!(refused_at(&refusal("wrong last sequence: x")), None);
+    }
 
     #[test]
     fn a_batch_found_at_its_first_sequence_ends_count_minus_one_later() {

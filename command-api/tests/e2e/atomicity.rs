@@ -118,6 +118,57 @@ async fn a_batch_checked_by_the_stream_is_settled_from_the_place_it_pins() {
 }
 
 #[tokio::test]
+async fn a_conflict_is_settled_from_the_subject_the_refusal_names() {
+    let nats = NatsServer::start();
+    let _api = start_api(&nats.url).await; // creates the stream
+    let client = nats.client().await;
+    // A batch that pins forty new subjects; someone else writes the 24th first, between
+    // messages on subjects the batch does not pin.
+    let subjects: Vec<String> = (0..40).map(|i| format!("ledger.account.p{i}")).collect();
+    let moved = &subjects[23];
+    let write = |subject: String| {
+        let client = client.clone();
+        async move {
+            publish_atomic(&client, &[message(&subject, None)], Duration::from_secs(5))
+                .await
+                .expect("the other writer's message is stored")
+        }
+    };
+    write("ledger.account.q1".to_owned()).await;
+    let elsewhere = write(moved.clone()).await;
+    write("ledger.account.q2".to_owned()).await;
+    let batch: Vec<Outbound> = subjects.iter().map(|s| message(s, Some(0))).collect();
+    let refusal = match publish_atomic(&client, &batch, Duration::from_secs(5)).await {
+        Err(PublishError::WrongLastSequence(refusal)) => refusal,
+        other => panic!("expected a wrong last sequence, got {other:?}"),
+    };
+    assert!(
+        refusal.description.ends_with(&elsewhere.seq.to_string()),
+        "the refusal names where the moved subject ends: {refusal:?}"
+    );
+
+    // The refusal points at one place among the forty: the moved subject's.
+    let pins = ledger_nats::commit::pins(&batch);
+    assert_eq!(pins.len(), 40);
+    let likely = ledger_nats::commit::likely_witnesses(&client, STREAM, &pins, &refusal).await;
+    let named: Vec<Option<&str>> = likely.iter().map(|pin| pin.subject()).collect();
+    assert_eq!(named, vec![Some(moved.as_str())]);
+
+    // Settled as a conflict, and nothing of the batch is stored.
+    let options = CommitOptions {
+        stream: STREAM.to_owned(),
+        timeout: Duration::from_secs(5),
+        unknown_outcome_retries_max: 3,
+        conflict_lookups: 3,
+    };
+    assert_eq!(
+        commit_atomic(&client, &batch, &options, || {}).await,
+        Commit::Conflict
+    );
+    assert_eq!(last_seq(&client).await, elsewhere.seq + 1);
+}
+
+#[tokio::test]
 async fn a_stale_cached_state_conflicts_and_is_redecided_without_double_writes() {
     let nats = NatsServer::start();
     let first = start_api(&nats.url).await;
