@@ -6,7 +6,7 @@
 use crate::report::Report;
 use crate::seed;
 use crate::stack::{Callers, Journal, STREAM, Stack, Topology, open_accounts};
-use crate::transfers;
+use crate::transfers::{self, Shape};
 use harness::NatsCluster;
 use http_edge::headers::{LEDGER_MIN_SEQ, LEDGER_SEQ};
 use serde_json::json;
@@ -40,15 +40,14 @@ pub async fn run(
     }
     let accounts = if quick { 100 } else { 10_000 };
     let (r1, r3) = ("cluster: transfers R1", "cluster: transfers R3");
-    transfers::run(report, r1, accounts, clients, seconds, Topology::Durable, 0).await?;
+    transfers::run(report, r1, Shape::fresh(accounts, clients, seconds)).await?;
     transfers::run(
         report,
         r3,
-        accounts,
-        clients,
-        seconds,
-        Topology::Replicated,
-        0,
+        Shape {
+            topology: Topology::Replicated,
+            ..Shape::fresh(accounts, clients, seconds)
+        },
     )
     .await?;
     if let (Some(one), Some(three)) = (

@@ -27,9 +27,10 @@ const LAG_PROBE_EVERY: u64 = 25;
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct Args {
-    /// The command API's base URL.
-    #[arg(long)]
-    pub command_url: String,
+    /// The command APIs' base URLs, comma-separated: client `i` calls the `i mod n`-th, as a
+    /// load balancer that spreads a caller's pooled connections over the instances would.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub command_url: Vec<String>,
     /// The query API's base URL (lag probes).
     #[arg(long)]
     pub query_url: String,
@@ -68,8 +69,9 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
     // One connection per client, kept alive, as a back-end caller's pool would; all opened
     // before the clock starts: the run measures transfers, not TCP handshakes.
     let mut connections = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
-        connections.push(http1::Connection::open(&args.command_url, TRANSFERS, &args.token).await?);
+    for client_no in 0..args.clients {
+        let url = instance(&args.command_url, client_no);
+        connections.push(http1::Connection::open(url, TRANSFERS, &args.token).await?);
     }
     // The lag probes (one transfer in LAG_PROBE_EVERY) share a pool of their own.
     let probe_client = reqwest::Client::builder()
@@ -103,8 +105,9 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
                     Err(_) => {
                         refused.fetch_add(1, Ordering::Relaxed);
                         // The server closed the connection: a pool would open another.
+                        let url = instance(&args.command_url, client_no);
                         if let Ok(reopened) =
-                            http1::Connection::open(&args.command_url, TRANSFERS, &args.token).await
+                            http1::Connection::open(url, TRANSFERS, &args.token).await
                         {
                             connection = reopened;
                         }
@@ -164,6 +167,12 @@ async fn run(args: Args) -> anyhow::Result<Outcome> {
     })
 }
 
+/// The command API client `client_no` calls.
+fn instance(urls: &[String], client_no: usize) -> &str {
+    urls.get(client_no % urls.len().max(1))
+        .map_or("", String::as_str)
+}
+
 /// Largest latency a histogram holds, microseconds: ten minutes, past any request's limit.
 const LATENCY_MAX_US: u64 = 600_000_000;
 
@@ -173,17 +182,18 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds and precision are valid")
 }
 
-/// Runs the load generator as a child process of this binary against `stack`'s APIs and
-/// returns what it printed.
+/// Runs the load generator as a child process of this binary against `stack`'s APIs (its
+/// clients spread over `command_urls`) and returns what it printed.
 pub async fn spawn(
-    command_url: &str,
+    command_urls: &[String],
     query_url: &str,
     token: &str,
     accounts: usize,
     clients: usize,
     seconds: u64,
 ) -> anyhow::Result<Outcome> {
-    let (accounts, clients, seconds) = (
+    let (command_urls, accounts, clients, seconds) = (
+        command_urls.join(","),
         accounts.to_string(),
         clients.to_string(),
         seconds.to_string(),
@@ -192,7 +202,7 @@ pub async fn spawn(
         &[
             "load",
             "--command-url",
-            command_url,
+            &command_urls,
             "--query-url",
             query_url,
             "--accounts",

@@ -28,6 +28,7 @@ mod transfers;
 use clap::Parser;
 use report::Report;
 use stack::Topology;
+use transfers::Shape;
 
 #[derive(Debug, Parser)]
 #[command(name = "bench", version)]
@@ -40,10 +41,11 @@ struct Cli {
     /// `uniform` is the first of the transfer scenarios alone (fresh journal), `grown` the
     /// last (grown journal); concurrency (uniform transfers on a fresh and a grown journal at
     /// each of `--sweep-clients`); lookups (what a reversal reads to find its transfer); shapes
-    /// (not run by default) prices each trait of a journal message in nats-server CPU.
+    /// (not run by default) prices each trait of a journal message in nats-server CPU; instances
+    /// (uniform and hot transfers over one command API, then the same callers spread over two).
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,concurrency,bulk,durability,query,feed,lookups,replay,storage,cluster"
+        default_value = "ceilings,seed,transfers,concurrency,instances,bulk,durability,query,feed,lookups,replay,storage,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -169,11 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         transfers::run(
             &mut report,
             "transfers uniform",
-            accounts,
-            clients,
-            seconds,
-            Topology::Durable,
-            0,
+            Shape::fresh(accounts, clients, seconds),
         )
         .await?;
     }
@@ -181,11 +179,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         transfers::run(
             &mut report,
             "transfers hot (10 accounts)",
-            10,
-            clients,
-            seconds,
-            Topology::Durable,
-            0,
+            Shape::fresh(10, clients, seconds),
         )
         .await?;
     }
@@ -196,13 +190,43 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         transfers::run(
             &mut report,
             "transfers uniform, grown journal",
-            accounts,
-            clients,
-            seconds,
-            Topology::Durable,
-            messages,
+            Shape {
+                grown_to: messages,
+                ..Shape::fresh(accounts, clients, seconds)
+            },
         )
         .await?;
+    }
+    if wanted.contains(&"instances") {
+        // The write side scaled out: the same callers spread over two command APIs, whose
+        // writers meet each other's commits on the accounts they share, and over one, in the
+        // same run. `hot` shares ten accounts: every batch of one meets the other's writes.
+        let accounts = if cli.quick { 100 } else { 10_000 };
+        for (label, accounts) in [("uniform", accounts), ("hot (10 accounts)", 10)] {
+            let one = format!("transfers {label}, one command API");
+            let two = format!("transfers {label}, two command APIs");
+            transfers::run(&mut report, &one, Shape::fresh(accounts, clients, seconds)).await?;
+            transfers::run(
+                &mut report,
+                &two,
+                Shape {
+                    instances: 2,
+                    ..Shape::fresh(accounts, clients, seconds)
+                },
+            )
+            .await?;
+            if let (Some(one), Some(two_rate)) = (
+                report.get(&one, "committed transfers/s"),
+                report.get(&two, "committed transfers/s"),
+            ) {
+                report.add(
+                    &two,
+                    "÷ the same with one command API",
+                    two_rate / one,
+                    "ratio",
+                );
+            }
+        }
     }
     if wanted.contains(&"concurrency") {
         let (sweep, accounts, (grown_accounts, grown_messages)) = if cli.quick {
@@ -216,21 +240,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             transfers::run(
                 &mut report,
                 &fresh,
-                accounts,
-                clients,
-                seconds,
-                Topology::Durable,
-                0,
+                Shape::fresh(accounts, clients, seconds),
             )
             .await?;
             transfers::run(
                 &mut report,
                 &grown,
-                grown_accounts,
-                clients,
-                seconds,
-                Topology::Durable,
-                grown_messages,
+                Shape {
+                    grown_to: grown_messages,
+                    ..Shape::fresh(grown_accounts, clients, seconds)
+                },
             )
             .await?;
             grown_ratio(&mut report, &fresh, &grown);
@@ -245,11 +264,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         transfers::run(
             &mut report,
             "transfers uniform, default fsync",
-            accounts,
-            clients,
-            seconds,
-            Topology::DefaultFsync,
-            0,
+            Shape {
+                topology: Topology::DefaultFsync,
+                ..Shape::fresh(accounts, clients, seconds)
+            },
         )
         .await?;
     }

@@ -82,6 +82,11 @@ pub struct Stack {
     pub db: TestDatabase,
     pub command: command_api::App,
     pub commands: Http,
+    /// Command APIs started beside the first by [`Stack::add_command_api`]: the instances of a
+    /// deployment that scales the write side out, on the same journal and read model.
+    pub more_commands: Vec<command_api::App>,
+    /// How the first command API was configured: every further instance is configured so.
+    command_config: command_api::Config,
     /// None once [`Stack::stop_projector`] has stopped it.
     pub projector: Option<projector::Projector>,
     pub query: query_api::App,
@@ -128,7 +133,7 @@ impl Stack {
         if let Some(compression) = compression {
             create_stream(&nats, usize::from(replicas), compression).await?;
         }
-        let command = command_api::start(command_config).await?;
+        let command = command_api::start(command_config.clone()).await?;
         let commands = Http::new(format!("http://{}", command.addr));
         let projector = projector::start(projector::Config::local(&url, &db.url)).await?;
         let mut query_config = query_api::Config::local(&db.url, SECRET);
@@ -144,10 +149,27 @@ impl Stack {
             db,
             command,
             commands,
+            more_commands: Vec::new(),
+            command_config,
             projector: Some(projector),
             query,
             queries,
         })
+    }
+
+    /// Starts one more command API, configured as the first, and returns its HTTP client.
+    pub async fn add_command_api(&mut self) -> anyhow::Result<Http> {
+        let command = command_api::start(self.command_config.clone()).await?;
+        let http = Http::new(format!("http://{}", command.addr));
+        self.more_commands.push(command);
+        Ok(http)
+    }
+
+    /// Every command API's writer counters, the first instance's first.
+    pub fn writer_stats(&self) -> impl Iterator<Item = &command_api::writer::WriterStats> {
+        std::iter::once(&self.command)
+            .chain(&self.more_commands)
+            .map(|app| app.stats.as_ref())
     }
 
     /// Stops the projector, leaving the write path alone on the cores: what the journal's
@@ -183,6 +205,9 @@ impl Stack {
 
     pub async fn stop(self) -> anyhow::Result<()> {
         self.query.stop().await?;
+        for command in self.more_commands {
+            command.stop().await?;
+        }
         self.command.stop().await?;
         if let Some(projector) = self.projector {
             projector.stop().await?;

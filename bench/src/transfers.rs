@@ -7,21 +7,50 @@ use crate::report::Report;
 use crate::stack::{Callers, Stack, Topology, open_accounts, set_balances};
 use command_api::writer::WriterStats;
 use indicatif::{ProgressBar, ProgressStyle};
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 /// Every scenario's accounts' opening balance: more than any load spends.
 pub const FUNDS: i64 = 1_000_000_000;
 
-pub async fn run(
-    report: &mut Report,
-    name: &str,
-    accounts: usize,
-    clients: usize,
-    seconds: u64,
-    topology: Topology,
-    grown_to: u64,
-) -> anyhow::Result<()> {
-    let stack = Stack::start(topology).await?;
+/// What a transfer scenario runs.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Accounts `acct-0 … acct-(n-1)` the transfers move money between.
+    pub accounts: usize,
+    pub clients: usize,
+    pub seconds: u64,
+    pub topology: Topology,
+    /// Messages the journal is grown to before the run (0: a fresh journal).
+    pub grown_to: u64,
+    /// Command API instances the clients are spread over (each client keeps to one).
+    pub instances: usize,
+}
+
+impl Shape {
+    /// A fresh durable journal, one command API.
+    pub fn fresh(accounts: usize, clients: usize, seconds: u64) -> Self {
+        Self {
+            accounts,
+            clients,
+            seconds,
+            topology: Topology::Durable,
+            grown_to: 0,
+            instances: 1,
+        }
+    }
+}
+
+pub async fn run(report: &mut Report, name: &str, shape: Shape) -> anyhow::Result<()> {
+    let Shape {
+        accounts,
+        clients,
+        seconds,
+        topology,
+        grown_to,
+        instances,
+    } = shape;
+    let mut stack = Stack::start(topology).await?;
     let callers = Callers::mint()?;
     open_accounts(&stack, &callers, "acct-", accounts, FUNDS).await?;
     if grown_to > 0 {
@@ -34,12 +63,17 @@ pub async fn run(
             "msgs",
         );
     }
-    let stats = &stack.command.stats;
-    let (batches0, commands0, conflicts0) = (
-        WriterStats::get(&stats.batches),
-        WriterStats::get(&stats.commands),
-        WriterStats::get(&stats.conflicts),
-    );
+    let mut command_urls = vec![stack.commands.base.clone()];
+    for _ in 1..instances {
+        command_urls.push(stack.add_command_api().await?.base);
+    }
+    let total = |counter: fn(&WriterStats) -> &AtomicU64| -> u64 {
+        stack
+            .writer_stats()
+            .map(|s| WriterStats::get(counter(s)))
+            .sum()
+    };
+    let before = Counts::read(&total);
     let bar = ProgressBar::new_spinner();
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
         bar.set_style(style);
@@ -49,7 +83,7 @@ pub async fn run(
     let recording = crate::profile::Recording::start(name)?;
     let cpu = crate::cpu::Meter::start(&stack.db.url);
     let load = crate::load::spawn(
-        &stack.commands.base,
+        &command_urls,
         &stack.queries.base,
         &callers.service,
         accounts,
@@ -60,10 +94,12 @@ pub async fn run(
     recording.stop()?;
     bar.finish_and_clear();
     let load = load?;
-    let batches = WriterStats::get(&stats.batches) - batches0;
-    let commands = WriterStats::get(&stats.commands) - commands0;
+    let done = Counts::read(&total).since(before);
     let ms = |us: u64| us as f64 / 1e3;
     let rate = load.committed as f64 / load.seconds;
+    if instances > 1 {
+        report.add(name, "command APIs", instances as f64, "");
+    }
     report.add(name, "committed transfers/s", rate, "transfers/s");
     cpu.report(report, name, load.committed as f64, "transfer");
     report.add(name, "journal messages/s", 2.0 * rate, "msgs/s");
@@ -74,18 +110,53 @@ pub async fn run(
     report.add(
         name,
         "conflicts (batches redecided)",
-        (WriterStats::get(&stats.conflicts) - conflicts0) as f64,
+        done.conflicts as f64,
         "",
     );
     report.add(
         name,
+        "batches checked by the stream",
+        done.stream_checked as f64 / done.batches.max(1) as f64 * 100.0,
+        "%",
+    );
+    report.add(
+        name,
         "commands per batch (avg)",
-        commands as f64 / batches.max(1) as f64,
+        done.commands as f64 / done.batches.max(1) as f64,
         "commands",
     );
     report.add(name, "projector lag p50", ms(load.lag_us[0]), "ms");
     report.add(name, "projector lag p99", ms(load.lag_us[1]), "ms");
     stack.stop().await
+}
+
+/// The writers' counters, summed over every command API.
+#[derive(Debug, Clone, Copy)]
+struct Counts {
+    batches: u64,
+    commands: u64,
+    conflicts: u64,
+    stream_checked: u64,
+}
+
+impl Counts {
+    fn read(total: &impl Fn(fn(&WriterStats) -> &AtomicU64) -> u64) -> Self {
+        Self {
+            batches: total(|s| &s.batches),
+            commands: total(|s| &s.commands),
+            conflicts: total(|s| &s.conflicts),
+            stream_checked: total(|s| &s.stream_checked),
+        }
+    }
+
+    fn since(self, before: Self) -> Self {
+        Self {
+            batches: self.batches - before.batches,
+            commands: self.commands - before.commands,
+            conflicts: self.conflicts - before.conflicts,
+            stream_checked: self.stream_checked - before.stream_checked,
+        }
+    }
 }
 
 /// Grows the journal to at least `messages` messages by setting the balances of the

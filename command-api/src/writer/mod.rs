@@ -182,6 +182,9 @@ pub struct WriterStats {
     pub batch_commands_max: AtomicU64,
     /// Batches refused for a wrong last subject sequence.
     pub conflicts: AtomicU64,
+    /// Committed batches checked by the stream's last sequence (this instance's own run,
+    /// ADR 0026) rather than by every subject's.
+    pub stream_checked: AtomicU64,
     /// Commits whose outcome was unknown at first (time-out, lost connection).
     pub unknown_outcomes: AtomicU64,
     /// Commands answered with a business rejection.

@@ -169,6 +169,13 @@ impl Pipeline {
             match commit {
                 Commit::Stored(ack) => {
                     self.run.committed(ack);
+                    if plan
+                        .messages
+                        .first()
+                        .is_some_and(|m| m.expected_last_seq.is_some())
+                    {
+                        self.stats.stream_checked.fetch_add(1, Ordering::Relaxed);
+                    }
                     metrics::histogram!("tally_writer_batch_messages")
                         .record(plan.messages.len() as f64);
                     self.remember(&plan, ack, &mut working);
