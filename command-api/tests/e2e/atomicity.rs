@@ -24,6 +24,16 @@ fn message(subject: &str, expected: Option<u64>) -> Outbound {
     }
 }
 
+/// A commit's limits for the tests that call `commit_atomic` themselves.
+fn commit_options() -> CommitOptions {
+    CommitOptions {
+        stream: STREAM.to_owned(),
+        timeout: Duration::from_secs(5),
+        unknown_outcome_retries_max: 3,
+        conflict_lookups: 3,
+    }
+}
+
 #[tokio::test]
 async fn a_batch_whose_second_leg_fails_its_sequence_check_stores_neither_leg() {
     let nats = NatsServer::start();
@@ -77,12 +87,7 @@ async fn a_batch_checked_by_the_stream_is_settled_from_the_place_it_pins() {
     let nats = NatsServer::start();
     let _api = start_api(&nats.url).await; // creates the stream
     let client = nats.client().await;
-    let options = CommitOptions {
-        stream: STREAM.to_owned(),
-        timeout: Duration::from_secs(5),
-        unknown_outcome_retries_max: 3,
-        conflict_lookups: 3,
-    };
+    let options = commit_options();
     let last = last_seq(&client).await;
     let pinned_after = |subject: &str, seq: u64| Outbound {
         expected_last_seq: Some(seq),
@@ -155,12 +160,7 @@ async fn a_conflict_is_settled_from_the_subject_the_refusal_names() {
     assert_eq!(named, vec![Some(moved.as_str())]);
 
     // Settled as a conflict, and nothing of the batch is stored.
-    let options = CommitOptions {
-        stream: STREAM.to_owned(),
-        timeout: Duration::from_secs(5),
-        unknown_outcome_retries_max: 3,
-        conflict_lookups: 3,
-    };
+    let options = commit_options();
     assert_eq!(
         commit_atomic(&client, &batch, &options, || {}).await,
         Commit::Conflict
