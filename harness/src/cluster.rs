@@ -388,35 +388,56 @@ impl NatsCluster {
         Ok(())
     }
 
-    /// Waits until the node's `/healthz` answers 200 (JetStream enabled and current).
+    /// Waits until the node's `/healthz` answers 200 (JetStream enabled and current). Fails as
+    /// soon as any started node exits — a node of a first start that is gone leaves the others
+    /// without a meta leader for good — and every error carries the tail of the node's log:
+    /// the folder it names is often a test's temporary one, gone once the test has failed.
     fn wait_node_ready(&mut self, index: usize) -> Result<(), String> {
         let url = format!("{}/healthz", self.monitor_url(index));
+        let waited = self.nodes[index].name.clone();
         let deadline = Instant::now() + NODE_READY_TIMEOUT;
         loop {
             let last = match health(&url) {
                 Ok(()) => return Ok(()),
                 Err(answer) => answer,
             };
-            let node = &mut self.nodes[index];
-            if let Some(child) = node.child.as_mut()
-                && let Ok(Some(status)) = child.try_wait()
-            {
-                node.child = None;
-                return Err(format!(
-                    "{} exited ({status}) while starting; see {}",
-                    node.name,
-                    node.log.display()
-                ));
+            for node in &mut self.nodes {
+                if let Some(child) = node.child.as_mut()
+                    && let Ok(Some(status)) = child.try_wait()
+                {
+                    node.child = None;
+                    return Err(format!(
+                        "{} exited ({status}) while {} was starting; the end of its log ({}):\n{}",
+                        node.name,
+                        waited,
+                        node.log.display(),
+                        log_tail(&node.log)
+                    ));
+                }
             }
             if Instant::now() > deadline {
+                let node = &self.nodes[index];
                 return Err(format!(
-                    "{} not healthy within {NODE_READY_TIMEOUT:?} (its last answer: {last}); see {}",
+                    "{} not healthy within {NODE_READY_TIMEOUT:?} (its last answer: {last}); the end of its log ({}):\n{}",
                     node.name,
-                    node.log.display()
+                    node.log.display(),
+                    log_tail(&node.log)
                 ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+}
+
+/// The last lines of a node's log, for an error that must explain itself.
+fn log_tail(path: &Path) -> String {
+    const LINES: usize = 25;
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(LINES)..].join("\n")
+        }
+        Err(e) => format!("(unreadable: {e})"),
     }
 }
 

@@ -193,12 +193,24 @@ const FIXED_PORTS: std::ops::Range<u16> = 20_000..32_000;
 /// Drawn below the ephemeral range rather than from the kernel's `bind(:0)`: once a server on
 /// an ephemeral port is killed, any outgoing connection may take that port as its source port,
 /// and the restart then cannot bind it. Tests running side by side saw cluster nodes exit with
-/// status 1 at start and at restart, this the likely cause. Two harnesses drawing the same port
-/// at the same moment remain possible, at about one draw in 12,000.
+/// status 1 at start and at restart, this the likely cause.
+///
+/// A port is handed out once per process: two harnesses of one test binary (tests run side by
+/// side) never draw the same port, and none takes the port of a node that is down until its
+/// restart (free to bind, yet taken). Before this, nine ports per cluster drawn by several
+/// cluster tests at once collided often enough for CI to see a fresh cluster without its meta
+/// leader: a node whose port was taken exits, and a first start needs all three nodes.
+/// Processes that draw side by side (a chaos run beside a test binary) can still collide.
 pub fn free_port() -> std::io::Result<u16> {
+    static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut handed_out = HANDED_OUT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     for _ in 0..100 {
         let port = rand::random_range(FIXED_PORTS);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+        if !handed_out.contains(&port) && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            handed_out.insert(port);
             return Ok(port);
         }
     }
@@ -374,8 +386,20 @@ impl Drop for TestDatabase {
 
 #[cfg(test)]
 mod tests {
-    use super::kill_child;
+    use super::{free_port, kill_child};
+    use std::collections::BTreeSet;
     use std::process::Command;
+
+    #[test]
+    fn a_port_is_handed_out_once_per_process() {
+        // 600 draws from 12,000 ports: drawn at random alone, two would almost surely match
+        // (the chance that none does is about e^-15).
+        let mut seen = BTreeSet::new();
+        for _ in 0..600 {
+            let port = free_port().expect("a free port");
+            assert!(seen.insert(port), "port {port} handed out twice");
+        }
+    }
 
     #[test]
     fn killing_a_running_child_succeeds() {
