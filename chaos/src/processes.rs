@@ -461,6 +461,13 @@ impl Cluster {
             let port = harness::free_port()?;
             pairs.push((host_var, "127.0.0.1".to_owned()));
             pairs.push((port_var, port.to_string()));
+            if name == "command-api" && instances > 1 {
+                // The instances elect one writer and forward their writes to it (ADR 0028).
+                pairs.push((
+                    "COMMAND_API_ADVERTISE_URL",
+                    format!("http://127.0.0.1:{port}"),
+                ));
+            }
             let env = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             anyhow::Ok(Service::new(name, instance, bin_dir, log_dir, port, env))
         };

@@ -134,6 +134,18 @@ pub struct Config {
     /// Per-caller token buckets (`RATE_LIMIT_*`, `SERVICE_RATE_LIMIT_*`).
     #[command(flatten)]
     pub rate_limit: http_edge::RateLimit,
+
+    /// The address the other command APIs reach this one at (`http://host:port`). Set on
+    /// every instance of a deployment, they elect one writer and forward their write
+    /// requests to it (ADR 0028); unset, this instance writes whatever it receives.
+    #[arg(long, env = "COMMAND_API_ADVERTISE_URL")]
+    pub advertise_url: Option<String>,
+
+    /// How long the writer's lease lives unrenewed: a writer that stops without giving it up
+    /// is replaced after at most this long. Set when the lease's bucket is created.
+    #[arg(long, env = "WRITER_LEASE_TTL_MS", default_value_t = 3_000,
+          value_parser = clap::value_parser!(u64).range(300..))]
+    pub writer_lease_ttl_ms: u64,
 }
 
 impl Config {

@@ -15,10 +15,14 @@
 //! The [`executors`] (durable consumers) feed asynchronous work — order payments — through the
 //! same writer.
 //!
+//! Instances given an advertised address take part in an [`election`] of one writer; the
+//! others forward their write requests to it (`http::forward`, ADR 0028).
+//!
 //! [`start`] wires it all together so that `main` and the tests run the same application.
 
 pub mod config;
 pub mod domain;
+pub mod election;
 pub mod executors;
 pub mod http;
 pub mod lookup;
@@ -47,9 +51,21 @@ pub struct HttpLimits {
     pub rate_limit: http_edge::RateLimit,
 }
 
-/// All routes of the command API.
-pub fn router(state: AppState, limits: HttpLimits) -> Router {
+/// All routes of the command API; with a [`Forwarder`](http::forward::Forwarder), the
+/// operations' write requests go to the elected writer when another instance holds the lease.
+pub fn router(
+    state: AppState,
+    limits: HttpLimits,
+    forwarder: Option<http::forward::Forwarder>,
+) -> Router {
     let (operations, document) = http::routes(limits.large_bodies).split_for_parts();
+    let operations = match forwarder {
+        Some(forwarder) => operations.layer(axum::middleware::from_fn_with_state(
+            forwarder,
+            http::forward::forward,
+        )),
+        None => operations,
+    };
     let router = operations
         .route("/healthz", get(http_edge::probes::healthz))
         .route("/readyz", get(http::health::readyz))
@@ -78,6 +94,8 @@ pub struct App {
     executors: Vec<tokio::task::JoinHandle<()>>,
     writer_handle: Writer,
     writer: WriterTask,
+    /// This instance's part in electing one writer, when it has an advertised address.
+    campaign: Option<election::Campaign>,
 }
 
 /// Connects to NATS (refusing servers that cannot do atomic batches), brings the stream in
@@ -190,7 +208,30 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         rate_limit: config.rate_limit,
     };
-    let server = http_edge::server::spawn(listener, router(state, limits));
+    let campaign = config.advertise_url.as_ref().map(|url| {
+        election::start(
+            state.nats.clone(),
+            election::Election {
+                me: election::Holder {
+                    instance: uuid::Uuid::now_v7().to_string(),
+                    url: url.trim_end_matches('/').to_owned(),
+                },
+                ttl: Duration::from_millis(config.writer_lease_ttl_ms),
+                replicas: usize::from(config.replicas),
+            },
+        )
+    });
+    let forwarder = campaign.as_ref().map(|c| {
+        http::forward::Forwarder::new(
+            c.role.clone(),
+            c.instance.clone(),
+            limits
+                .body_bytes_max
+                .max(limits.large_bodies.balances_bytes_max)
+                .max(limits.large_bodies.transfer_batch_bytes_max),
+        )
+    });
+    let server = http_edge::server::spawn(listener, router(state, limits, forwarder));
     tracing::info!(%addr, stream = %config.journal.stream, "command API listening");
     Ok(App {
         addr,
@@ -200,6 +241,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         executors,
         writer_handle,
         writer: writer_task,
+        campaign,
     })
 }
 
@@ -209,10 +251,20 @@ impl App {
         &self.writer_handle
     }
 
+    /// What this instance does with write requests now (ADR 0028): `None` when it takes no
+    /// part in electing a writer.
+    pub fn role(&self) -> Option<election::Role> {
+        self.campaign.as_ref().map(|c| c.role.borrow().clone())
+    }
+
     /// Stops accepting requests, lets in-flight requests finish, then lets the writer drain
     /// its queue and commit what it holds.
     pub async fn stop(self) -> anyhow::Result<()> {
         self.server.shut_down().await.context("HTTP server")?;
+        // Given up at once, so that another instance writes from its next look on.
+        if let Some(campaign) = self.campaign {
+            campaign.stop().await;
+        }
         drop(self.writer_handle);
         let _ = self.stop_executors.send(true);
         for executor in self.executors {
@@ -225,6 +277,9 @@ impl App {
     /// Ends the application abruptly, as a crash would: nothing is drained.
     pub fn abort(self) {
         self.server.task.abort();
+        if let Some(campaign) = &self.campaign {
+            campaign.abort();
+        }
         for executor in &self.executors {
             executor.abort();
         }

@@ -7,13 +7,15 @@
 //! Each handler names its method and path once, in its `#[utoipa::path]`: [`routes`] routes
 //! every handler by that attribute, so the router and the document's paths come from the same
 //! list, and [`openapi`] adds what the whole document says. No handler imports another, the
-//! router or the document.
+//! router or the document. [`forward`] sits in front of the handlers: on an instance that does
+//! not hold the writer lease (`crate::election`), it sends write requests to the one that does.
 
 pub mod accounts;
 pub mod answers;
 pub mod balances;
 pub mod bulk;
 pub mod exchange;
+pub mod forward;
 pub mod health;
 pub mod holds;
 pub mod journal;

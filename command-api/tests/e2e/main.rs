@@ -9,6 +9,7 @@ mod cluster;
 mod concurrency;
 mod crash;
 mod idempotency;
+mod instances;
 mod journal;
 mod observability;
 mod rate_limit;

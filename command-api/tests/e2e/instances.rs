@@ -1,0 +1,197 @@
+//! Several command APIs with advertised addresses elect one writer and forward their writes
+//! to it (ADR 0028).
+
+use crate::support::{Api, NatsServer, config, open_funded, token};
+use command_api::Config;
+use command_api::election::Role;
+use command_api::writer::WriterStats;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+/// An instance taking part in the election, on a port known before it starts.
+fn electing(nats_url: &str) -> Config {
+    let mut config = config(nats_url);
+    config.port = harness::free_port().expect("a free port");
+    config.advertise_url = Some(format!("http://127.0.0.1:{}", config.port));
+    config.writer_lease_ttl_ms = 1_500;
+    config
+}
+
+async fn role_becomes(api: &Api, wanted: impl Fn(&Role) -> bool, what: &str) -> Role {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let role = api
+            .app
+            .role()
+            .expect("the instance takes part in the election");
+        if wanted(&role) {
+            return role;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what} within 10 s; now {role:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn committed(api: &Api) -> u64 {
+    WriterStats::get(&api.app.stats.commands)
+}
+
+#[tokio::test]
+async fn writes_sent_to_any_instance_are_committed_by_the_elected_one_which_another_replaces_when_it_stops()
+ {
+    let nats = NatsServer::start();
+    let url = nats.url_as("command-api");
+    let a = Api::start(electing(&url)).await;
+    role_becomes(
+        &a,
+        |r| *r == Role::Writer,
+        "the first instance holds the lease",
+    )
+    .await;
+    let b = Api::start(electing(&url)).await;
+    let forwarding_to =
+        role_becomes(&b, |r| matches!(r, Role::Forward(_)), "the second forwards").await;
+    assert_eq!(
+        forwarding_to,
+        Role::Forward(format!("http://127.0.0.1:{}", a.app.addr.port()).into())
+    );
+
+    open_funded(&b, "f-1", "fay", 1_000).await;
+    open_funded(&b, "f-2", "fay", 0).await;
+    let fay = token("fay", false);
+    let before = (committed(&a), committed(&b));
+    for _ in 0..5 {
+        let answer = b
+            .post(
+                "/v1/transfers",
+                &fay,
+                json!({"from_account_id": "f-1", "to_account_id": "f-2", "amount": 10}),
+            )
+            .await;
+        assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
+        assert!(
+            answer.headers.contains_key("ledger-seq"),
+            "{:?}",
+            answer.headers
+        );
+        assert!(answer.body["from"]["balance"].is_i64(), "{:?}", answer.body);
+    }
+    assert_eq!(
+        committed(&a) - before.0,
+        5,
+        "the writer committed the transfers"
+    );
+    assert_eq!(
+        committed(&b),
+        before.1,
+        "the second instance committed nothing itself"
+    );
+    assert_eq!(
+        b.app
+            .stats
+            .batches
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
+
+    // A refusal comes back as the writer gave it.
+    let refused = b
+        .post(
+            "/v1/transfers",
+            &fay,
+            json!({"from_account_id": "f-1", "to_account_id": "f-2", "amount": 1_000_000}),
+        )
+        .await;
+    assert_eq!(refused.status.as_u16(), 422, "{:?}", refused.body);
+    assert_eq!(refused.body["code"], "insufficient_funds");
+
+    // An idempotent request repeated through the other instance replays the same answer.
+    let body = json!({"from_account_id": "f-1", "to_account_id": "f-2", "amount": 3}).to_string();
+    let key = [("idempotency-key", "forwarded-once")];
+    let first = b
+        .post_with("/v1/transfers", Some(&fay), &key, Some(body.clone()))
+        .await;
+    let again = a
+        .post_with("/v1/transfers", Some(&fay), &key, Some(body))
+        .await;
+    assert_eq!(first.status.as_u16(), 201, "{:?}", first.body);
+    assert_eq!(again.status.as_u16(), 201, "{:?}", again.body);
+    assert_eq!(first.body["transfer_id"], again.body["transfer_id"]);
+    assert_eq!(
+        again
+            .headers
+            .get("idempotent-replayed")
+            .map(|v| v.to_str().unwrap_or_default()),
+        Some("true")
+    );
+
+    // The writer stops: it gives the lease up and the other instance writes itself.
+    a.app.stop().await.expect("the writer stops");
+    role_becomes(
+        &b,
+        |r| *r == Role::Writer,
+        "the second instance takes the lease",
+    )
+    .await;
+    let answer = b
+        .post(
+            "/v1/transfers",
+            &fay,
+            json!({"from_account_id": "f-1", "to_account_id": "f-2", "amount": 10}),
+        )
+        .await;
+    assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
+    assert_eq!(
+        committed(&b) - before.1,
+        1,
+        "now the second instance commits"
+    );
+    b.app.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn an_unreachable_writer_leaves_the_decision_to_the_instance_asked_until_its_lease_lapses() {
+    let nats = NatsServer::start();
+    let url = nats.url_as("command-api");
+    let a = Api::start(electing(&url)).await;
+    role_becomes(
+        &a,
+        |r| *r == Role::Writer,
+        "the first instance holds the lease",
+    )
+    .await;
+    let b = Api::start(electing(&url)).await;
+    role_becomes(&b, |r| matches!(r, Role::Forward(_)), "the second forwards").await;
+    open_funded(&b, "u-1", "uma", 100).await;
+    open_funded(&b, "u-2", "uma", 0).await;
+
+    // A crash: nothing is given up, the lease lapses on its own.
+    a.app.abort();
+    let uma = token("uma", false);
+    let before = committed(&b);
+    let answer = b
+        .post(
+            "/v1/transfers",
+            &uma,
+            json!({"from_account_id": "u-1", "to_account_id": "u-2", "amount": 10}),
+        )
+        .await;
+    assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
+    assert_eq!(committed(&b) - before, 1, "decided where it was asked");
+    let started = Instant::now();
+    role_becomes(
+        &b,
+        |r| *r == Role::Writer,
+        "the second instance takes the lapsed lease",
+    )
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "taken {:?} after the crash",
+        started.elapsed()
+    );
+    b.app.stop().await.expect("stops");
+}
