@@ -205,26 +205,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         for (label, accounts) in [("uniform", accounts), ("hot (10 accounts)", 10)] {
             let one = format!("transfers {label}, one command API");
             let two = format!("transfers {label}, two command APIs");
+            let forwarded = format!("transfers {label}, two command APIs, one elected writer");
             transfers::run(&mut report, &one, Shape::fresh(accounts, clients, seconds)).await?;
-            transfers::run(
-                &mut report,
-                &two,
-                Shape {
-                    instances: 2,
-                    ..Shape::fresh(accounts, clients, seconds)
-                },
-            )
-            .await?;
-            if let (Some(one), Some(two_rate)) = (
-                report.get(&one, "committed transfers/s"),
-                report.get(&two, "committed transfers/s"),
-            ) {
-                report.add(
-                    &two,
-                    "÷ the same with one command API",
-                    two_rate / one,
-                    "ratio",
-                );
+            for (name, elect_writer) in [(&two, false), (&forwarded, true)] {
+                transfers::run(
+                    &mut report,
+                    name,
+                    Shape {
+                        instances: 2,
+                        elect_writer,
+                        ..Shape::fresh(accounts, clients, seconds)
+                    },
+                )
+                .await?;
+                if let (Some(one), Some(two_rate)) = (
+                    report.get(&one, "committed transfers/s"),
+                    report.get(name, "committed transfers/s"),
+                ) {
+                    report.add(
+                        name,
+                        "÷ the same with one command API",
+                        two_rate / one,
+                        "ratio",
+                    );
+                }
             }
         }
     }

@@ -93,6 +93,13 @@ pub struct Stack {
     pub queries: Http,
 }
 
+/// A port of its own for a command API, and that address advertised to the others.
+fn advertise(config: &mut command_api::Config) -> anyhow::Result<()> {
+    config.port = harness::free_port()?;
+    config.advertise_url = Some(format!("http://127.0.0.1:{}", config.port));
+    Ok(())
+}
+
 /// Settings a scenario compares (none: the deployment's default).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tuning {
@@ -101,6 +108,9 @@ pub struct Tuning {
     /// The journal's compression (none: `--journal-compression`, else the stream
     /// definition's).
     pub journal_compression: Option<Compression>,
+    /// Every command API with an advertised address: they elect one writer and the others
+    /// forward their writes to it (ADR 0028).
+    pub elect_writer: bool,
 }
 
 impl Stack {
@@ -127,6 +137,9 @@ impl Stack {
         command_config.state_cache_len_max = 200_000;
         command_config.replicas = replicas;
         command_config.rate_limit = deployed_rate_limit();
+        if tuning.elect_writer {
+            advertise(&mut command_config)?;
+        }
         let compression = tuning
             .journal_compression
             .or(COMPRESSION.get().copied().flatten());
@@ -159,10 +172,39 @@ impl Stack {
 
     /// Starts one more command API, configured as the first, and returns its HTTP client.
     pub async fn add_command_api(&mut self) -> anyhow::Result<Http> {
-        let command = command_api::start(self.command_config.clone()).await?;
+        let mut config = self.command_config.clone();
+        if config.advertise_url.is_some() {
+            advertise(&mut config)?;
+        }
+        let command = command_api::start(config).await?;
         let http = Http::new(format!("http://{}", command.addr));
         self.more_commands.push(command);
         Ok(http)
+    }
+
+    /// Waits until one command API holds the writer lease and every other forwards to it.
+    pub async fn writer_elected(&self) -> anyhow::Result<()> {
+        use command_api::election::Role;
+        let started = Instant::now();
+        loop {
+            let roles: Vec<Option<Role>> = std::iter::once(&self.command)
+                .chain(&self.more_commands)
+                .map(command_api::App::role)
+                .collect();
+            let writers = roles.iter().filter(|r| **r == Some(Role::Writer)).count();
+            let forwarding = roles
+                .iter()
+                .filter(|r| matches!(r, Some(Role::Forward(_))))
+                .count();
+            if writers == 1 && writers + forwarding == roles.len() {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "no writer elected among the command APIs: {roles:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Every command API's writer counters, the first instance's first.

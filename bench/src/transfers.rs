@@ -25,6 +25,8 @@ pub struct Shape {
     pub grown_to: u64,
     /// Command API instances the clients are spread over (each client keeps to one).
     pub instances: usize,
+    /// The instances elect one writer and forward their writes to it (ADR 0028).
+    pub elect_writer: bool,
 }
 
 impl Shape {
@@ -37,6 +39,7 @@ impl Shape {
             topology: Topology::Durable,
             grown_to: 0,
             instances: 1,
+            elect_writer: false,
         }
     }
 }
@@ -49,8 +52,13 @@ pub async fn run(report: &mut Report, name: &str, shape: Shape) -> anyhow::Resul
         topology,
         grown_to,
         instances,
+        elect_writer,
     } = shape;
-    let mut stack = Stack::start(topology).await?;
+    let tuning = crate::stack::Tuning {
+        elect_writer,
+        ..Default::default()
+    };
+    let mut stack = Stack::start_with(topology, tuning).await?;
     let callers = Callers::mint()?;
     open_accounts(&stack, &callers, "acct-", accounts, FUNDS).await?;
     if grown_to > 0 {
@@ -66,6 +74,9 @@ pub async fn run(report: &mut Report, name: &str, shape: Shape) -> anyhow::Resul
     let mut command_urls = vec![stack.commands.base.clone()];
     for _ in 1..instances {
         command_urls.push(stack.add_command_api().await?.base);
+    }
+    if elect_writer {
+        stack.writer_elected().await?;
     }
     let total = |counter: fn(&WriterStats) -> &AtomicU64| -> u64 {
         stack
