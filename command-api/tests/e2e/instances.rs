@@ -1,7 +1,7 @@
 //! Several command APIs with advertised addresses elect one writer and forward their writes
 //! to it (ADR 0028).
 
-use crate::support::{Api, NatsServer, config, open_funded, token};
+use crate::support::{Answer, Api, NatsServer, config, open_funded, token};
 use command_api::Config;
 use command_api::election::Role;
 use command_api::writer::WriterStats;
@@ -35,14 +35,8 @@ async fn role_becomes(api: &Api, wanted: impl Fn(&Role) -> bool, what: &str) -> 
     }
 }
 
-fn committed(api: &Api) -> u64 {
-    WriterStats::get(&api.app.stats.commands)
-}
-
-#[tokio::test]
-async fn writes_sent_to_any_instance_are_committed_by_the_elected_one_which_another_replaces_when_it_stops()
- {
-    let nats = NatsServer::start();
+/// Two electing instances: the first started holds the lease, the second forwards to it.
+async fn writer_and_forwarder(nats: &NatsServer) -> (Api, Api) {
     let url = nats.url_as("command-api");
     let a = Api::start(electing(&url)).await;
     role_becomes(
@@ -58,19 +52,30 @@ async fn writes_sent_to_any_instance_are_committed_by_the_elected_one_which_anot
         forwarding_to,
         Role::Forward(format!("http://127.0.0.1:{}", a.app.addr.port()).into())
     );
+    (a, b)
+}
+
+async fn transfer(api: &Api, token: &str, from: &str, to: &str, amount: i64) -> Answer {
+    let body = json!({"from_account_id": from, "to_account_id": to, "amount": amount});
+    api.post("/v1/transfers", token, body).await
+}
+
+fn committed(api: &Api) -> u64 {
+    WriterStats::get(&api.app.stats.commands)
+}
+
+#[tokio::test]
+async fn writes_sent_to_any_instance_are_committed_by_the_elected_one_which_another_replaces_when_it_stops()
+ {
+    let nats = NatsServer::start();
+    let (a, b) = writer_and_forwarder(&nats).await;
 
     open_funded(&b, "f-1", "fay", 1_000).await;
     open_funded(&b, "f-2", "fay", 0).await;
     let fay = token("fay", false);
     let before = (committed(&a), committed(&b));
     for _ in 0..5 {
-        let answer = b
-            .post(
-                "/v1/transfers",
-                &fay,
-                json!({"from_account_id": "f-1", "to_account_id": "f-2", "amount": 10}),
-            )
-            .await;
+        let answer = transfer(&b, &fay, "f-1", "f-2", 10).await;
         assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
         assert!(
             answer.headers.contains_key("ledger-seq"),
@@ -98,13 +103,7 @@ async fn writes_sent_to_any_instance_are_committed_by_the_elected_one_which_anot
     );
 
     // A refusal comes back as the writer gave it.
-    let refused = b
-        .post(
-            "/v1/transfers",
-            &fay,
-            json!({"from_account_id": "f-1", "to_account_id": "f-2", "amount": 1_000_000}),
-        )
-        .await;
+    let refused = transfer(&b, &fay, "f-1", "f-2", 1_000_000).await;
     assert_eq!(refused.status.as_u16(), 422, "{:?}", refused.body);
     assert_eq!(refused.body["code"], "insufficient_funds");
 
@@ -136,13 +135,7 @@ async fn writes_sent_to_any_instance_are_committed_by_the_elected_one_which_anot
         "the second instance takes the lease",
     )
     .await;
-    let answer = b
-        .post(
-            "/v1/transfers",
-            &fay,
-            json!({"from_account_id": "f-1", "to_account_id": "f-2", "amount": 10}),
-        )
-        .await;
+    let answer = transfer(&b, &fay, "f-1", "f-2", 10).await;
     assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
     assert_eq!(
         committed(&b) - before.1,
@@ -155,16 +148,7 @@ async fn writes_sent_to_any_instance_are_committed_by_the_elected_one_which_anot
 #[tokio::test]
 async fn an_unreachable_writer_leaves_the_decision_to_the_instance_asked_until_its_lease_lapses() {
     let nats = NatsServer::start();
-    let url = nats.url_as("command-api");
-    let a = Api::start(electing(&url)).await;
-    role_becomes(
-        &a,
-        |r| *r == Role::Writer,
-        "the first instance holds the lease",
-    )
-    .await;
-    let b = Api::start(electing(&url)).await;
-    role_becomes(&b, |r| matches!(r, Role::Forward(_)), "the second forwards").await;
+    let (a, b) = writer_and_forwarder(&nats).await;
     open_funded(&b, "u-1", "uma", 100).await;
     open_funded(&b, "u-2", "uma", 0).await;
 
@@ -172,13 +156,7 @@ async fn an_unreachable_writer_leaves_the_decision_to_the_instance_asked_until_i
     a.app.abort();
     let uma = token("uma", false);
     let before = committed(&b);
-    let answer = b
-        .post(
-            "/v1/transfers",
-            &uma,
-            json!({"from_account_id": "u-1", "to_account_id": "u-2", "amount": 10}),
-        )
-        .await;
+    let answer = transfer(&b, &uma, "u-1", "u-2", 10).await;
     assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
     assert_eq!(committed(&b) - before, 1, "decided where it was asked");
     let started = Instant::now();
