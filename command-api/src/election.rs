@@ -106,6 +106,10 @@ pub fn start(nats: async_nats::Client, election: Election) -> Campaign {
 
 async fn bucket(js: &jetstream::Context, election: &Election) -> Result<kv::Store, String> {
     if let Ok(store) = js.get_key_value(BUCKET).await {
+        // A lease on fewer nodes still elects: a failed scale-up is said, not fatal.
+        if let Err(e) = scale_up(js, election.replicas).await {
+            tracing::warn!(error = %e, bucket = BUCKET, "the writer lease's bucket was not scaled up");
+        }
         return Ok(store);
     }
     js.create_key_value(kv::Config {
@@ -120,6 +124,32 @@ async fn bucket(js: &jetstream::Context, election: &Election) -> Result<kv::Stor
     })
     .await
     .map_err(|e| e.to_string())
+}
+
+/// Gives the bucket as many replicas as the journal, when a deployment grew from one node to a
+/// cluster (its stream scaled up, ADR 0010): a lease on one node would be lost with it.
+async fn scale_up(js: &jetstream::Context, replicas: usize) -> Result<(), String> {
+    let mut stream = js
+        .get_stream(format!("KV_{BUCKET}"))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut config = stream
+        .info()
+        .await
+        .map_err(|e| e.to_string())?
+        .config
+        .clone();
+    if config.num_replicas >= replicas {
+        return Ok(());
+    }
+    config.num_replicas = replicas;
+    js.update_stream(config).await.map_err(|e| e.to_string())?;
+    tracing::info!(
+        replicas,
+        bucket = BUCKET,
+        "the writer lease's bucket scaled up"
+    );
+    Ok(())
 }
 
 async fn campaign(

@@ -5,6 +5,7 @@ use crate::support::{Answer, Api, NatsServer, config, open_funded, token};
 use command_api::Config;
 use command_api::election::Role;
 use command_api::writer::WriterStats;
+use harness::{NatsCluster, Network};
 use serde_json::json;
 use std::time::{Duration, Instant};
 
@@ -172,4 +173,37 @@ async fn an_unreachable_writer_leaves_the_decision_to_the_instance_asked_until_i
         started.elapsed()
     );
     b.app.stop().await.expect("stops");
+}
+
+#[tokio::test]
+async fn the_lease_is_kept_on_as_many_nodes_as_the_journal_once_a_deployment_grows_to_a_cluster() {
+    let logs = tempfile::tempdir().expect("log dir");
+    let cluster = NatsCluster::start(Network::Loopback, logs.path()).expect("cluster");
+    let url = cluster.url_as("command-api");
+    let replicas_of_the_lease = || async {
+        let client = ledger_nats::connect(&cluster.url(), "instances-test")
+            .await
+            .expect("connect");
+        let mut stream = async_nats::jetstream::new(client)
+            .get_stream(format!("KV_{}", command_api::election::BUCKET))
+            .await
+            .expect("the lease's stream");
+        stream.info().await.expect("its info").config.num_replicas
+    };
+
+    // A single-node deployment: one replica of the journal, and of the lease.
+    let mut single = electing(&url);
+    single.replicas = 1;
+    let api = Api::start(single).await;
+    role_becomes(&api, |r| *r == Role::Writer, "the instance holds the lease").await;
+    assert_eq!(replicas_of_the_lease().await, 1);
+    api.app.stop().await.expect("stops");
+
+    // Started again with LEDGER_REPLICAS=3, the instance scales the lease's bucket up too.
+    let mut replicated = electing(&url);
+    replicated.replicas = 3;
+    let api = Api::start(replicated).await;
+    role_becomes(&api, |r| *r == Role::Writer, "the instance holds the lease").await;
+    assert_eq!(replicas_of_the_lease().await, 3);
+    api.app.stop().await.expect("stops");
 }
