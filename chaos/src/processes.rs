@@ -191,6 +191,11 @@ impl Service {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// One more variable of its environment, for its next start.
+    pub fn set_env(&mut self, name: &str, value: String) {
+        self.env.push((name.to_owned(), value));
+    }
+
     /// Starts the binary (appending to its log file); does not wait for it.
     pub fn spawn(&mut self) -> anyhow::Result<()> {
         self.starts += 1;
@@ -461,18 +466,11 @@ impl Cluster {
             let port = harness::free_port()?;
             pairs.push((host_var, "127.0.0.1".to_owned()));
             pairs.push((port_var, port.to_string()));
-            if name == "command-api" && instances > 1 {
-                // The instances elect one writer and forward their writes to it (ADR 0028).
-                pairs.push((
-                    "COMMAND_API_ADVERTISE_URL",
-                    format!("http://127.0.0.1:{port}"),
-                ));
-            }
             let env = pairs.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
             anyhow::Ok(Service::new(name, instance, bin_dir, log_dir, port, env))
         };
         for instance in 0..instances {
-            command_apis.push(service(
+            let mut command_api = service(
                 "command-api",
                 instance,
                 "COMMAND_API_HOST",
@@ -483,7 +481,12 @@ impl Cluster {
                     ("LEDGER_REPLICAS", replicas.clone()),
                     ("LEDGER_JWT_SECRET", jwt_secret.to_owned()),
                 ],
-            )?);
+            )?;
+            if instances > 1 {
+                // The instances elect one writer and forward their writes to it (ADR 0028).
+                command_api.set_env("COMMAND_API_ADVERTISE_URL", command_api.base_url());
+            }
+            command_apis.push(command_api);
             projectors.push(service(
                 "projector",
                 instance,
