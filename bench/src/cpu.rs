@@ -7,34 +7,94 @@
 //! could sustain if they had the cores to themselves and overlapped perfectly — an upper
 //! bound, not a forecast.
 //!
-//! Read from `/proc` at the start and end of a measured phase (Linux only; elsewhere the
-//! figures are simply not reported): this process (the three services, in-process), the load
-//! generator's process (`bench load`, the same binary; once it has exited, its time is in this
-//! process's count of waited-for children), the nats-servers it started (every node of a
-//! cluster; not other programs' servers on the machine), and PostgreSQL — its background
-//! processes and the backends of the scenario's own database, not those of other databases
-//! on the same server.
+//! Read from `/proc` (Linux only; elsewhere the figures are simply not reported) at the start
+//! and end of a measured phase and every [`SAMPLE_PERIOD`] in between: this process (the three
+//! services, in-process), the load generator's process (`bench load`, the same binary), the
+//! nats-servers it started (every node of a cluster; not other programs' servers on the
+//! machine), and PostgreSQL — its background processes and the backends of the scenario's own
+//! database, not those of other databases on the same server. Each process counts what it
+//! used between the first and the last time it was seen: processes that come and go within
+//! the phase (a rebuild's `COPY` connections, a nats-server killed and started again, the load
+//! generator) count too, less at most one period before each exit.
 
 use crate::report::Report;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 /// The processes a phase's CPU time is split into, in report order.
 const GROUPS: [&str; 4] = ["services", "load generator", "nats-server", "postgres"];
 
-/// CPU time (clock ticks) per group at one instant, and the whole machine's busy and total
-/// ticks (from `/proc/stat`), so that what other programs used shows too.
+/// How often a phase's processes are read between its start and end.
+const SAMPLE_PERIOD: Duration = Duration::from_millis(100);
+
+/// Each process's CPU time (clock ticks) at one instant, and the whole machine's busy and
+/// total ticks (from `/proc/stat`), so that what other programs used shows too.
 #[derive(Debug, Default, Clone)]
 struct Snapshot {
-    ticks: BTreeMap<&'static str, u64>,
+    procs: BTreeMap<u32, (&'static str, u64)>,
     machine_busy: u64,
     machine_total: u64,
 }
 
-/// A phase being measured: [`Meter::start`] before it, [`Meter::report`] after.
+/// What each process used while it was seen: its group, its ticks when first seen (0 for a
+/// process that began after the phase did) and when last seen; and the ticks of processes
+/// whose id was taken over by a newer one.
+#[derive(Debug, Default)]
+struct Seen {
+    procs: BTreeMap<u32, (&'static str, u64, u64)>,
+    gone: BTreeMap<&'static str, u64>,
+}
+
+impl Seen {
+    /// Starts from the phase's first snapshot.
+    fn from_start(start: &Snapshot) -> Self {
+        let procs = start
+            .procs
+            .iter()
+            .map(|(&pid, &(group, ticks))| (pid, (group, ticks, ticks)))
+            .collect();
+        Self {
+            procs,
+            gone: BTreeMap::new(),
+        }
+    }
+
+    /// Adds a later snapshot: new processes count from 0, known ones up to their ticks now.
+    fn add(&mut self, snapshot: &Snapshot) {
+        for (&pid, &(group, ticks)) in &snapshot.procs {
+            let entry = self.procs.entry(pid).or_insert((group, 0, 0));
+            if entry.0 != group || ticks < entry.2 {
+                // Another process under a recycled id: keep what the old one used.
+                *self.gone.entry(entry.0).or_default() += entry.2 - entry.1;
+                *entry = (group, 0, ticks);
+            } else {
+                entry.2 = ticks;
+            }
+        }
+    }
+
+    /// Ticks `group` used over the phase.
+    fn used(&self, group: &str) -> u64 {
+        let seen: u64 = self
+            .procs
+            .values()
+            .filter(|(g, ..)| *g == group)
+            .map(|(_, first, last)| last - first)
+            .sum();
+        seen + self.gone.get(group).copied().unwrap_or(0)
+    }
+}
+
+/// A phase being measured: [`Meter::start`] before it, [`Meter::report`] after. A thread
+/// reads the processes every [`SAMPLE_PERIOD`] until the meter is dropped.
 #[derive(Debug)]
 pub struct Meter {
     database: String,
     start: Option<Snapshot>,
+    seen: Arc<Mutex<Seen>>,
+    stop: Arc<AtomicBool>,
 }
 
 impl Meter {
@@ -49,18 +109,46 @@ impl Meter {
             .unwrap_or_default()
             .to_owned();
         let start = snapshot(&database);
-        Self { database, start }
+        let seen = Arc::new(Mutex::new(
+            start.as_ref().map(Seen::from_start).unwrap_or_default(),
+        ));
+        let stop = Arc::new(AtomicBool::new(false));
+        if start.is_some() {
+            let (seen, stop, database) = (seen.clone(), stop.clone(), database.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(SAMPLE_PERIOD);
+                    if let Some(now) = snapshot(&database) {
+                        lock(&seen).add(&now);
+                    }
+                }
+            });
+        }
+        Self {
+            database,
+            start,
+            seen,
+            stop,
+        }
+    }
+
+    /// What each group used since [`Meter::start`], as of now, and the machine's busy and
+    /// total ticks now (`None` where `/proc` cannot be read).
+    fn used_now(&self) -> Option<(BTreeMap<&'static str, u64>, Snapshot)> {
+        self.start.as_ref()?;
+        let end = snapshot(&self.database)?;
+        let mut seen = lock(&self.seen);
+        seen.add(&end);
+        let used = GROUPS.iter().map(|&g| (g, seen.used(g))).collect();
+        Some((used, end))
     }
 
     /// CPU seconds the run's nats-servers used since [`Meter::start`] (0 where `/proc` cannot
     /// be read).
     pub fn nats_seconds(&self) -> f64 {
-        match (self.start.as_ref(), snapshot(&self.database)) {
-            (Some(start), Some(end)) => {
-                used(start, &end, "nats-server") as f64 / clock_ticks_per_s()
-            }
-            _ => 0.0,
-        }
+        self.used_now().map_or(0.0, |(used, _)| {
+            used["nats-server"] as f64 / clock_ticks_per_s()
+        })
     }
 
     /// Adds to `report`, under `scenario`, the CPU time per unit (`units` of `unit`, e.g.
@@ -69,7 +157,7 @@ impl Meter {
     /// excluded: a user's load does not run on the ledger's cores), and the share of the
     /// machine's CPU that other programs and idleness took meanwhile.
     pub fn report(&self, report: &mut Report, scenario: &str, units: f64, unit: &str) {
-        let (Some(start), Some(end)) = (self.start.as_ref(), snapshot(&self.database)) else {
+        let (Some(start), Some((used, end))) = (self.start.as_ref(), self.used_now()) else {
             return;
         };
         if units <= 0.0 {
@@ -78,7 +166,7 @@ impl Meter {
         let tick_s = 1.0 / clock_ticks_per_s();
         let mut ledger_s = 0.0;
         for group in GROUPS {
-            let seconds = used(start, &end, group) as f64 * tick_s;
+            let seconds = used[group] as f64 * tick_s;
             if group != "load generator" {
                 ledger_s += seconds;
             }
@@ -105,7 +193,7 @@ impl Meter {
         let machine = end.machine_total.saturating_sub(start.machine_total) as f64;
         if machine > 0.0 {
             let busy = end.machine_busy.saturating_sub(start.machine_busy) as f64;
-            let ours: f64 = GROUPS.iter().map(|g| used(start, &end, g) as f64).sum();
+            let ours: f64 = used.values().map(|&t| t as f64).sum();
             report.add(
                 scenario,
                 "machine CPU: other programs",
@@ -122,11 +210,15 @@ impl Meter {
     }
 }
 
-/// Ticks `group` used between two snapshots (a process that exited meanwhile takes its ticks
-/// with it, so a group may shrink: counted as nothing rather than negative).
-fn used(start: &Snapshot, end: &Snapshot, group: &str) -> u64 {
-    let at = |s: &Snapshot| s.ticks.get(group).copied().unwrap_or(0);
-    at(end).saturating_sub(at(start))
+impl Drop for Meter {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The sampler's record, whether or not a sampler panicked while holding it.
+fn lock(seen: &Mutex<Seen>) -> MutexGuard<'_, Seen> {
+    seen.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Clock ticks per second of `/proc`'s CPU times: the kernel reports them in `USER_HZ`,
@@ -136,7 +228,7 @@ fn clock_ticks_per_s() -> f64 {
     100.0
 }
 
-/// Every process's CPU time, grouped; `None` where `/proc` cannot be read.
+/// The CPU time of every process of a group; `None` where `/proc` cannot be read.
 fn snapshot(database: &str) -> Option<Snapshot> {
     let me = std::process::id();
     let my_name = proc_stat(me)?.name;
@@ -153,9 +245,6 @@ fn snapshot(database: &str) -> Option<Snapshot> {
             continue;
         };
         let group = if pid == me {
-            // The load generator's process has usually exited by the end of the phase: its
-            // time is then in this process's count of its waited-for children.
-            *snapshot.ticks.entry("load generator").or_default() += stat.children_ticks;
             "services"
         } else if stat.name == my_name {
             "load generator"
@@ -167,7 +256,7 @@ fn snapshot(database: &str) -> Option<Snapshot> {
         } else {
             continue;
         };
-        *snapshot.ticks.entry(group).or_default() += stat.ticks;
+        snapshot.procs.insert(pid, (group, stat.ticks));
     }
     let (busy, total) = machine_ticks()?;
     snapshot.machine_busy = busy;
@@ -176,18 +265,16 @@ fn snapshot(database: &str) -> Option<Snapshot> {
 }
 
 /// What `/proc/<pid>/stat` says of a process: its name, parent, and user + system CPU time in
-/// clock ticks (all its threads), its own and that of its children that exited and were
-/// waited for.
+/// clock ticks (all its threads).
 struct ProcStat {
     name: String,
     parent: u32,
     ticks: u64,
-    children_ticks: u64,
 }
 
 /// Reads `/proc/<pid>/stat`. The name is in parentheses and may hold spaces, so the fields
 /// are counted from its closing parenthesis: state (field 3), parent (4) … utime (14),
-/// stime (15), cutime (16), cstime (17).
+/// stime (15).
 fn proc_stat(pid: u32) -> Option<ProcStat> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (head, rest) = stat.rsplit_once(')')?;
@@ -197,7 +284,6 @@ fn proc_stat(pid: u32) -> Option<ProcStat> {
         name: head.split_once('(')?.1.to_owned(),
         parent: u32::try_from(field(1)?).ok()?,
         ticks: field(11)? + field(12)?,
-        children_ticks: field(13)? + field(14)?,
     })
 }
 
@@ -238,7 +324,37 @@ mod tests {
         assert!(!stat.name.is_empty());
         let snapshot = snapshot("no-such-database").expect("a snapshot");
         assert!(snapshot.machine_total >= snapshot.machine_busy);
-        assert!(snapshot.ticks.contains_key("services"));
+        assert!(
+            snapshot
+                .procs
+                .get(&std::process::id())
+                .is_some_and(|(group, _)| *group == "services")
+        );
+    }
+
+    fn at(procs: &[(u32, &'static str, u64)]) -> Snapshot {
+        Snapshot {
+            procs: procs.iter().map(|&(pid, g, t)| (pid, (g, t))).collect(),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn processes_that_come_and_go_within_the_phase_count_what_they_used_while_seen() {
+        let mut seen = Seen::from_start(&at(&[(1, "services", 500), (2, "postgres", 70)]));
+        // A rebuild's connection appears, works and is gone by the end; a backend that was
+        // there from the start exits; another process takes over its id.
+        seen.add(&at(&[
+            (1, "services", 520),
+            (2, "postgres", 90),
+            (3, "postgres", 40),
+        ]));
+        seen.add(&at(&[(1, "services", 540), (3, "postgres", 100)]));
+        seen.add(&at(&[(1, "services", 560), (2, "postgres", 5)]));
+        assert_eq!(seen.used("services"), 60);
+        // 20 of the first process under id 2, 100 of id 3, 5 of the second under id 2.
+        assert_eq!(seen.used("postgres"), 125);
+        assert_eq!(seen.used("nats-server"), 0);
     }
 
     #[test]
