@@ -652,3 +652,59 @@ async fn columns_decode_through_the_newtypes_own_checks(pool: PgPool) {
         );
     }
 }
+
+/// Ids of every character class an account id may hold, in byte order: '-' < digits <
+/// upper case < '_' < lower case.
+const IDS_IN_BYTE_ORDER: [&str; 5] = ["k-", "k0", "kB", "k_", "ka"];
+
+/// On a database created with a linguistic locale (ICU's en-US, which orders these ids
+/// otherwise), account lists and their cursors still follow byte order: the read model's
+/// text columns compare byte by byte, whatever the database's default (ADR 0029).
+#[sqlx::test(migrations = false)]
+async fn account_lists_follow_byte_order_on_a_database_with_a_linguistic_locale(pool: PgPool) {
+    let name = format!("tally_icu_{}", Uuid::now_v7().simple());
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
+    )))
+    .execute(&pool)
+    .await
+    .expect("create a database with ICU's en-US locale");
+    let options = pool.connect_options().as_ref().clone().database(&name);
+    let icu = PgPool::connect_with(options).await.expect("connect to it");
+
+    let linguistic: Vec<String> =
+        sqlx::query_scalar("SELECT x FROM unnest($1::text[]) AS x ORDER BY x")
+            .bind(IDS_IN_BYTE_ORDER)
+            .fetch_all(&icu)
+            .await
+            .expect("the database's own order");
+    assert_ne!(
+        linguistic, IDS_IN_BYTE_ORDER,
+        "the database's default collation orders these ids otherwise"
+    );
+
+    read_model::migrate(&icu, "public").await.expect("migrate");
+    let mut journal = Journal::default();
+    for id in IDS_IN_BYTE_ORDER.iter().rev() {
+        journal.open(id, "alice", 0);
+    }
+    journal.commit(&icu).await;
+    let listed = accounts::accounts(&icu, None, None, 50)
+        .await
+        .expect("all accounts");
+    let ids: Vec<&str> = listed.iter().map(|a| a.account_id.as_str()).collect();
+    assert_eq!(ids, IDS_IN_BYTE_ORDER);
+    let after = accounts::accounts(&icu, None, Some("kB"), 50)
+        .await
+        .expect("a page");
+    let ids: Vec<&str> = after.iter().map(|a| a.account_id.as_str()).collect();
+    assert_eq!(ids, ["k_", "ka"], "the next page starts after the cursor");
+
+    icu.close().await;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {name} WITH (FORCE)"
+    )))
+    .execute(&pool)
+    .await
+    .expect("drop the database");
+}

@@ -169,6 +169,8 @@ pub struct AccountPage {
 }
 
 /// The caller's accounts (admins: anyone's), by account id
+///
+/// Ids are in byte order on every deployment: `-` < digits < upper case < `_` < lower case.
 #[utoipa::path(
     get,
     path = "/v1/accounts",
