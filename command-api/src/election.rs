@@ -88,11 +88,22 @@ impl Campaign {
     }
 }
 
-/// Starts campaigning. The lease's bucket is created (or found) by the campaign itself, and
-/// again until that succeeds: a journal briefly without a quorum must not stop an instance
-/// from starting, which until then decides locally.
-pub fn start(nats: async_nats::Client, election: Election) -> Campaign {
-    let (role_tx, role) = watch::channel(Role::Unknown);
+/// The channel a campaign tells its role on, made before the campaign starts so that the
+/// executors started earlier can follow it.
+pub fn role_channel() -> (watch::Sender<Role>, watch::Receiver<Role>) {
+    watch::channel(Role::Unknown)
+}
+
+/// Starts campaigning, telling the role on `role_tx` (from [`role_channel`]). The lease's
+/// bucket is created (or found) by the campaign itself, and again until that succeeds: a
+/// journal briefly without a quorum must not stop an instance from starting, which until then
+/// decides locally.
+pub fn start(
+    nats: async_nats::Client,
+    election: Election,
+    role_tx: watch::Sender<Role>,
+) -> Campaign {
+    let role = role_tx.subscribe();
     let (stop, stopped) = watch::channel(false);
     let instance = election.me.instance.clone();
     let task = tokio::spawn(campaign(jetstream::new(nats), election, role_tx, stopped));

@@ -121,6 +121,12 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         },
         http::render::render,
     );
+    // The role the election will tell (ADR 0028): executors pull only while no other
+    // instance holds the writer lease.
+    let role = config
+        .advertise_url
+        .as_ref()
+        .map(|_| election::role_channel());
     let (stop_executors, executors_stopped) = tokio::sync::watch::channel(false);
     let mut executors = Vec::new();
     if config.payment_executor {
@@ -136,6 +142,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             "payments",
             consumer,
             writer.clone(),
+            role.as_ref().map(|(_, rx)| rx.clone()),
             executors_stopped.clone(),
             executors::payments::process,
         )));
@@ -153,6 +160,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             "balance-batches",
             consumer,
             writer.clone(),
+            role.as_ref().map(|(_, rx)| rx.clone()),
             executors_stopped.clone(),
             executors::batches::process,
         )));
@@ -170,6 +178,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
             "hold-expiry",
             consumer,
             writer.clone(),
+            role.as_ref().map(|(_, rx)| rx.clone()),
             executors_stopped.clone(),
             executors::hold_expiry::process,
         )));
@@ -208,19 +217,24 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         request_timeout: Duration::from_millis(config.request_timeout_ms),
         rate_limit: config.rate_limit,
     };
-    let campaign = config.advertise_url.as_ref().map(|url| {
-        election::start(
-            state.nats.clone(),
-            election::Election {
-                me: election::Holder {
-                    instance: uuid::Uuid::now_v7().to_string(),
-                    url: url.trim_end_matches('/').to_owned(),
+    let campaign = config
+        .advertise_url
+        .as_ref()
+        .zip(role)
+        .map(|(url, (role_tx, _))| {
+            election::start(
+                state.nats.clone(),
+                election::Election {
+                    me: election::Holder {
+                        instance: uuid::Uuid::now_v7().to_string(),
+                        url: url.trim_end_matches('/').to_owned(),
+                    },
+                    ttl: Duration::from_millis(config.writer_lease_ttl_ms),
+                    replicas: usize::from(config.replicas),
                 },
-                ttl: Duration::from_millis(config.writer_lease_ttl_ms),
-                replicas: usize::from(config.replicas),
-            },
-        )
-    });
+                role_tx,
+            )
+        });
     let forwarder = campaign.as_ref().map(|c| {
         http::forward::Forwarder::new(
             c.role.clone(),

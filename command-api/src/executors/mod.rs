@@ -10,6 +10,7 @@ pub mod batches;
 pub mod hold_expiry;
 pub mod payments;
 
+use crate::election::Role;
 use crate::writer::Writer;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{Consumer, pull};
@@ -59,10 +60,16 @@ pub fn retry_pause(delivered: i64) -> Duration {
 }
 
 /// Consumes until `stop` turns true; reconnects with back-off after stream errors.
+///
+/// With a `role` (the instance takes part in electing a writer, ADR 0028), it pulls only while
+/// no other instance holds the writer lease: the holder's executors do the work, through the
+/// writer that then commits alone. When another instance takes the lease, the messages being
+/// decided finish; those pulled but not begun are delivered again once their ack wait ends.
 pub async fn consume<F, Fut>(
     name: &'static str,
     consumer: Consumer<pull::Config>,
     writer: Writer,
+    mut role: Option<watch::Receiver<Role>>,
     mut stop: watch::Receiver<bool>,
     process: F,
 ) where
@@ -81,6 +88,9 @@ pub async fn consume<F, Fut>(
                 _ = stop.changed() => return,
             }
         }
+        if !this_may_write(&mut role, &mut stop).await {
+            return;
+        }
         let mut messages = match consumer.messages().await {
             Ok(messages) => messages,
             Err(e) => {
@@ -98,6 +108,10 @@ pub async fn consume<F, Fut>(
             }
             let next = tokio::select! {
                 next = messages.next() => next,
+                () = another_writes(&mut role) => {
+                    tracing::info!(executor = name, "another instance writes: pulling stops");
+                    break;
+                }
                 _ = stop.changed() => {
                     while in_flight.join_next().await.is_some() {}
                     return;
@@ -126,6 +140,43 @@ pub async fn consume<F, Fut>(
                 .spawn(handle(name, writer.clone(), message, process.clone()).instrument(span));
         }
         while in_flight.join_next().await.is_some() {}
+    }
+}
+
+/// Waits while another instance holds the writer lease; `false` if told to stop meanwhile.
+async fn this_may_write(
+    role: &mut Option<watch::Receiver<Role>>,
+    stop: &mut watch::Receiver<bool>,
+) -> bool {
+    let Some(role) = role else {
+        return true;
+    };
+    while matches!(*role.borrow_and_update(), Role::Forward(_)) {
+        tokio::select! {
+            changed = role.changed() => {
+                if changed.is_err() {
+                    // The election ended (the instance is stopping): pull as a lone one would.
+                    return true;
+                }
+            }
+            _ = stop.changed() => return false,
+        }
+    }
+    true
+}
+
+/// Resolves once another instance holds the writer lease; never without a role.
+async fn another_writes(role: &mut Option<watch::Receiver<Role>>) {
+    let Some(role) = role else {
+        return std::future::pending().await;
+    };
+    loop {
+        if role.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+        if matches!(*role.borrow_and_update(), Role::Forward(_)) {
+            return;
+        }
     }
 }
 

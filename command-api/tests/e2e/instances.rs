@@ -146,6 +146,74 @@ async fn writes_sent_to_any_instance_are_committed_by_the_elected_one_which_anot
     b.app.stop().await.expect("stops");
 }
 
+async fn set_balances(api: &Api, token: &str, items: serde_json::Value) -> Answer {
+    let authorization = format!("Bearer {token}");
+    api.http
+        .send(
+            reqwest::Method::PUT,
+            "/v1/balances",
+            Some(&authorization),
+            Some(items.to_string()),
+        )
+        .await
+}
+
+/// Waits until `api`'s writer has committed more than `since` commands.
+async fn commits_beyond(api: &Api, since: u64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while committed(api) <= since {
+        assert!(Instant::now() < deadline, "{what} within 15 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn asynchronous_work_is_executed_by_the_elected_writer_alone() {
+    let nats = NatsServer::start();
+    let (a, b) = writer_and_forwarder(&nats).await;
+    let admin = token("ops", true);
+
+    // Balance batches submitted through the forwarding instance: journaled by the writer,
+    // then their items executed by the writer's executor, not by the other instance's (whose
+    // consumer shares the work when both pull).
+    let before = (committed(&a), committed(&b));
+    let batches = 20;
+    for i in 0..batches {
+        let submitted = set_balances(&b, &admin, json!({ format!("e-{i}"): 5 })).await;
+        assert_eq!(submitted.status.as_u16(), 202, "{:?}", submitted.body);
+    }
+    // Each batch is one command to journal it and at least one to execute its item.
+    let executed = before.0 + before.1 + 2 * batches;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while committed(&a) + committed(&b) < executed {
+        assert!(
+            Instant::now() < deadline,
+            "every batch executed within 15 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        committed(&b),
+        before.1,
+        "the forwarding instance's executors pulled nothing"
+    );
+
+    // The writer stops: the other instance takes the lease and its executors pull again.
+    a.app.stop().await.expect("the writer stops");
+    role_becomes(
+        &b,
+        |r| *r == Role::Writer,
+        "the second instance takes the lease",
+    )
+    .await;
+    let since = committed(&b);
+    let items = json!({"e-4": 11});
+    let submitted = set_balances(&b, &admin, items).await;
+    assert_eq!(submitted.status.as_u16(), 202, "{:?}", submitted.body);
+    commits_beyond(&b, since + 1, "the new writer executes the batch's item").await;
+    b.app.stop().await.expect("stops");
+}
+
 #[tokio::test]
 async fn an_unreachable_writer_leaves_the_decision_to_the_instance_asked_until_its_lease_lapses() {
     let nats = NatsServer::start();
