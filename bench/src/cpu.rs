@@ -15,7 +15,8 @@
 //! database, not those of other databases on the same server. Each process counts what it
 //! used between the first and the last time it was seen: processes that come and go within
 //! the phase (a rebuild's `COPY` connections, a nats-server killed and started again, the load
-//! generator) count too, less at most one period before each exit.
+//! generator) count too, less at most one period before each exit. The readings themselves (a
+//! few dozen `/proc` files per period) count in this process.
 
 use crate::report::Report;
 use std::collections::BTreeMap;
@@ -228,7 +229,7 @@ fn clock_ticks_per_s() -> f64 {
     100.0
 }
 
-/// The CPU time of every process of a group; `None` where `/proc` cannot be read.
+/// The CPU time of every process in one of the groups; `None` where `/proc` cannot be read.
 fn snapshot(database: &str) -> Option<Snapshot> {
     let me = std::process::id();
     let my_name = proc_stat(me)?.name;

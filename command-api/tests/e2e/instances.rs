@@ -56,6 +56,17 @@ async fn writer_and_forwarder(nats: &NatsServer) -> (Api, Api) {
     (a, b)
 }
 
+/// The writer stops, giving the lease up, and the other instance takes it.
+async fn hand_over(writer: Api, other: &Api) {
+    writer.app.stop().await.expect("the writer stops");
+    role_becomes(
+        other,
+        |r| *r == Role::Writer,
+        "the second instance takes the lease",
+    )
+    .await;
+}
+
 async fn transfer(api: &Api, token: &str, from: &str, to: &str, amount: i64) -> Answer {
     let body = json!({"from_account_id": from, "to_account_id": to, "amount": amount});
     api.post("/v1/transfers", token, body).await
@@ -129,13 +140,7 @@ async fn writes_sent_to_any_instance_are_committed_by_the_elected_one_which_anot
     );
 
     // The writer stops: it gives the lease up and the other instance writes itself.
-    a.app.stop().await.expect("the writer stops");
-    role_becomes(
-        &b,
-        |r| *r == Role::Writer,
-        "the second instance takes the lease",
-    )
-    .await;
+    hand_over(a, &b).await;
     let answer = transfer(&b, &fay, "f-1", "f-2", 10).await;
     assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
     assert_eq!(
@@ -199,13 +204,7 @@ async fn asynchronous_work_is_executed_by_the_elected_writer_alone() {
     );
 
     // The writer stops: the other instance takes the lease and its executors pull again.
-    a.app.stop().await.expect("the writer stops");
-    role_becomes(
-        &b,
-        |r| *r == Role::Writer,
-        "the second instance takes the lease",
-    )
-    .await;
+    hand_over(a, &b).await;
     let since = committed(&b);
     let items = json!({"e-4": 11});
     let submitted = set_balances(&b, &admin, items).await;
