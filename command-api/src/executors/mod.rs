@@ -143,7 +143,13 @@ pub async fn consume<F, Fut>(
     }
 }
 
+/// Whether another instance holds the writer lease.
+fn another_holds(role: &Role) -> bool {
+    matches!(role, Role::Forward(_))
+}
+
 /// Waits while another instance holds the writer lease; `false` if told to stop meanwhile.
+/// An ended election (the instance is stopping) lets it pull, as a lone instance would.
 async fn this_may_write(
     role: &mut Option<watch::Receiver<Role>>,
     stop: &mut watch::Receiver<bool>,
@@ -151,18 +157,10 @@ async fn this_may_write(
     let Some(role) = role else {
         return true;
     };
-    while matches!(*role.borrow_and_update(), Role::Forward(_)) {
-        tokio::select! {
-            changed = role.changed() => {
-                if changed.is_err() {
-                    // The election ended (the instance is stopping): pull as a lone one would.
-                    return true;
-                }
-            }
-            _ = stop.changed() => return false,
-        }
+    tokio::select! {
+        _ = role.wait_for(|r| !another_holds(r)) => true,
+        _ = stop.changed() => false,
     }
-    true
 }
 
 /// Resolves once another instance holds the writer lease; never without a role.
@@ -170,13 +168,8 @@ async fn another_writes(role: &mut Option<watch::Receiver<Role>>) {
     let Some(role) = role else {
         return std::future::pending().await;
     };
-    loop {
-        if role.changed().await.is_err() {
-            return std::future::pending().await;
-        }
-        if matches!(*role.borrow_and_update(), Role::Forward(_)) {
-            return;
-        }
+    if role.wait_for(another_holds).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
