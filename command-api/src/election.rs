@@ -117,9 +117,9 @@ pub fn start(
 
 async fn bucket(js: &jetstream::Context, election: &Election) -> Result<kv::Store, String> {
     if let Ok(store) = js.get_key_value(BUCKET).await {
-        // A lease on fewer nodes still elects: a failed scale-up is said, not fatal.
-        if let Err(e) = scale_up(js, election.replicas).await {
-            tracing::warn!(error = %e, bucket = BUCKET, "the writer lease's bucket was not scaled up");
+        // A lease kept otherwise still elects: a failed alignment is said, not fatal.
+        if let Err(e) = align(js, election).await {
+            tracing::warn!(error = %e, bucket = BUCKET, "the writer lease's bucket was not brought in line");
         }
         return Ok(store);
     }
@@ -137,9 +137,12 @@ async fn bucket(js: &jetstream::Context, election: &Election) -> Result<kv::Stor
     .map_err(|e| e.to_string())
 }
 
-/// Gives the bucket as many replicas as the journal, when a deployment grew from one node to a
-/// cluster (its stream scaled up, ADR 0010): a lease on one node would be lost with it.
-async fn scale_up(js: &jetstream::Context, replicas: usize) -> Result<(), String> {
+/// Brings a bucket made by an earlier start in line with this one's settings:
+/// - as many replicas as the journal, when a deployment grew from one node to a cluster (its
+///   stream scaled up, ADR 0010): a lease on one node would be lost with it. Never fewer.
+/// - entries that live `WRITER_LEASE_TTL_MS`, when that changed: a lease renewed every third
+///   of a longer TTL than its entries live would lapse between renewals and change hands.
+async fn align(js: &jetstream::Context, election: &Election) -> Result<(), String> {
     let mut stream = js
         .get_stream(format!("KV_{BUCKET}"))
         .await
@@ -150,15 +153,19 @@ async fn scale_up(js: &jetstream::Context, replicas: usize) -> Result<(), String
         .map_err(|e| e.to_string())?
         .config
         .clone();
-    if config.num_replicas >= replicas {
+    if config.num_replicas >= election.replicas && config.max_age == election.ttl {
         return Ok(());
     }
-    config.num_replicas = replicas;
-    js.update_stream(config).await.map_err(|e| e.to_string())?;
+    config.num_replicas = config.num_replicas.max(election.replicas);
+    config.max_age = election.ttl;
+    // The server refuses a window for duplicates longer than the entries live.
+    config.duplicate_window = config.duplicate_window.min(election.ttl);
+    js.update_stream(&config).await.map_err(|e| e.to_string())?;
     tracing::info!(
-        replicas,
+        replicas = config.num_replicas,
+        ttl_ms = election.ttl.as_millis(),
         bucket = BUCKET,
-        "the writer lease's bucket scaled up"
+        "the writer lease's bucket brought in line"
     );
     Ok(())
 }

@@ -336,16 +336,24 @@ pub struct TestDatabase {
 
 impl TestDatabase {
     pub async fn create() -> Self {
+        Self::create_with("").await
+    }
+
+    /// A fresh database created with `options` after its name in `CREATE DATABASE` (a
+    /// template, a locale): dropped when the value is, whether the test passed or not.
+    pub async fn create_with(options: &str) -> Self {
         use sqlx::Connection;
         let admin_url = postgres_url();
         let name = format!("tally_test_{}", uuid::Uuid::now_v7().simple());
         let mut conn = sqlx::PgConnection::connect(&admin_url)
             .await
             .expect("connect to PostgreSQL (set DATABASE_URL)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut conn)
-            .await
-            .expect("create test database");
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "CREATE DATABASE {name} {options}"
+        )))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
         let url = match admin_url.rsplit_once('/') {
             Some((server, _)) => format!("{server}/{name}"),
             None => panic!("DATABASE_URL must name a database"),

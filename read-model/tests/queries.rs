@@ -660,17 +660,15 @@ const IDS_IN_BYTE_ORDER: [&str; 5] = ["k-", "k0", "kB", "k_", "ka"];
 /// On a database created with a linguistic locale (ICU's en-US, which orders these ids
 /// otherwise), account lists and their cursors still follow byte order: the read model's
 /// text columns compare byte by byte, whatever the database's default (ADR 0029).
-#[sqlx::test(migrations = false)]
-async fn account_lists_follow_byte_order_on_a_database_with_a_linguistic_locale(pool: PgPool) {
-    let name = format!("tally_icu_{}", Uuid::now_v7().simple());
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "CREATE DATABASE {name} TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'"
-    )))
-    .execute(&pool)
-    .await
-    .expect("create a database with ICU's en-US locale");
-    let options = pool.connect_options().as_ref().clone().database(&name);
-    let icu = PgPool::connect_with(options).await.expect("connect to it");
+#[tokio::test]
+async fn account_lists_follow_byte_order_on_a_database_with_a_linguistic_locale() {
+    let database = harness::TestDatabase::create_with(
+        "TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US'",
+    )
+    .await;
+    let icu = PgPool::connect(&database.url)
+        .await
+        .expect("connect to a database with ICU's en-US locale");
 
     let linguistic: Vec<String> =
         sqlx::query_scalar("SELECT x FROM unnest($1::text[]) AS x ORDER BY x")
@@ -701,10 +699,4 @@ async fn account_lists_follow_byte_order_on_a_database_with_a_linguistic_locale(
     assert_eq!(ids, ["k_", "ka"], "the next page starts after the cursor");
 
     icu.close().await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {name} WITH (FORCE)"
-    )))
-    .execute(&pool)
-    .await
-    .expect("drop the database");
 }

@@ -14,7 +14,7 @@ use crate::election::Role;
 use crate::writer::Writer;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{Consumer, pull};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use std::time::Duration;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -34,6 +34,10 @@ pub enum Verdict {
 /// Messages an executor works on at once: enough for several batch chunks or orders to
 /// share a group commit, few enough to keep an executor from crowding out HTTP commands.
 const CONCURRENCY: usize = 8;
+
+/// How long one pull request waits for messages before another is sent: an idle executor
+/// asks again this often.
+const PULL_WAIT: Duration = Duration::from_secs(10);
 
 /// Deliveries of one message before an executor gives up on it: with the back-off below,
 /// about a minute of retrying — long enough for a restart of NATS or a writer, short enough
@@ -59,12 +63,17 @@ pub fn retry_pause(delivered: i64) -> Duration {
         .min(RETRY_PAUSE_MAX)
 }
 
-/// Consumes until `stop` turns true; reconnects with back-off after stream errors.
+/// Consumes until `stop` turns true; pulls again with back-off after stream errors.
+///
+/// Each pull request asks for as many messages as there are free places among the
+/// [`CONCURRENCY`] being decided, so every message received is begun at once: none waits on
+/// this instance where another could be executing it.
 ///
 /// With a `role` (the instance takes part in electing a writer, ADR 0028), it pulls only while
 /// no other instance holds the writer lease: the holder's executors do the work, through the
-/// writer that then commits alone. When another instance takes the lease, the messages being
-/// decided finish; those pulled but not begun are delivered again once their ack wait ends.
+/// writer that then commits alone. When another instance takes the lease, or this one stops,
+/// the messages being decided finish, and any received but not begun are handed back for
+/// immediate redelivery. Only a crash leaves messages to their ack wait.
 pub async fn consume<F, Fut>(
     name: &'static str,
     consumer: Consumer<pull::Config>,
@@ -80,18 +89,35 @@ pub async fn consume<F, Fut>(
     // pull fails for a moment while a cluster starts or elects a stream leader ("no
     // responders"), and asking again at once only fills the log.
     let mut failures: u32 = 0;
+    // Up to CONCURRENCY messages at once: their commands share the writer's group commits.
+    // Each message is acknowledged by its own task once decided.
+    let mut in_flight = tokio::task::JoinSet::new();
     loop {
         if failures > 0 {
             let pause = Duration::from_millis(100).saturating_mul(1 << failures.min(6));
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
-                _ = stop.changed() => return,
+                _ = stop.changed() => break,
             }
         }
         if !this_may_write(&mut role, &mut stop).await {
-            return;
+            break;
         }
-        let mut messages = match consumer.messages().await {
+        while in_flight.try_join_next().is_some() {}
+        if in_flight.len() >= CONCURRENCY {
+            tokio::select! {
+                _ = in_flight.join_next() => {}
+                _ = stop.changed() => break,
+            }
+            continue;
+        }
+        let pulled = consumer
+            .batch()
+            .max_messages(CONCURRENCY - in_flight.len())
+            .expires(PULL_WAIT)
+            .messages()
+            .await;
+        let mut messages = match pulled {
             Ok(messages) => messages,
             Err(e) => {
                 failures = failures.saturating_add(1);
@@ -99,20 +125,17 @@ pub async fn consume<F, Fut>(
                 continue;
             }
         };
-        let mut in_flight = tokio::task::JoinSet::new();
         loop {
-            // Up to CONCURRENCY messages at once: their commands share the writer's group
-            // commits. Each message is acknowledged by its own task once decided.
-            while in_flight.len() >= CONCURRENCY {
-                in_flight.join_next().await;
-            }
             let next = tokio::select! {
                 next = messages.next() => next,
                 () = another_writes(&mut role) => {
                     tracing::info!(executor = name, "another instance writes: pulling stops");
+                    hand_back(name, &mut messages).await;
+                    while in_flight.join_next().await.is_some() {}
                     break;
                 }
                 _ = stop.changed() => {
+                    hand_back(name, &mut messages).await;
                     while in_flight.join_next().await.is_some() {}
                     return;
                 }
@@ -124,6 +147,7 @@ pub async fn consume<F, Fut>(
                     tracing::warn!(executor = name, error = %e, "executor pull failed; retrying");
                     break;
                 }
+                // The request is answered: as many messages as asked for, or its wait ended.
                 None => break,
             };
             failures = 0;
@@ -139,7 +163,30 @@ pub async fn consume<F, Fut>(
             in_flight
                 .spawn(handle(name, writer.clone(), message, process.clone()).instrument(span));
         }
-        while in_flight.join_next().await.is_some() {}
+    }
+    while in_flight.join_next().await.is_some() {}
+}
+
+/// Gives the messages received but not begun back to JetStream for redelivery at once, so
+/// that whichever instance executes next takes them now rather than after their ack wait.
+/// The pull request ends when `messages` is dropped; a message already on its way then is
+/// redelivered after its ack wait.
+async fn hand_back(name: &'static str, messages: &mut pull::Batch) {
+    let mut handed_back = 0_u32;
+    while let Some(Some(Ok(message))) = messages.next().now_or_never() {
+        match message.ack_with(AckKind::Nak(None)).await {
+            Ok(()) => handed_back += 1,
+            Err(e) => {
+                tracing::warn!(executor = name, error = %e, "a pulled message was not handed back")
+            }
+        }
+    }
+    if handed_back > 0 {
+        tracing::info!(
+            executor = name,
+            handed_back,
+            "pulled messages handed back for redelivery"
+        );
     }
 }
 

@@ -214,6 +214,50 @@ async fn asynchronous_work_is_executed_by_the_elected_writer_alone() {
 }
 
 #[tokio::test]
+async fn a_writer_that_stops_hands_the_work_it_pulled_but_had_not_begun_to_the_next_one_at_once() {
+    let nats = NatsServer::start();
+    let (a, b) = writer_and_forwarder(&nats).await;
+    let admin = token("ops", true);
+    let before = (committed(&a), committed(&b));
+    let a_stats = std::sync::Arc::clone(&a.app.stats);
+
+    // Forty balance batches of one chunk each, journaled at once: the writer's executor
+    // begins eight, has more pulled and waiting, and is stopped with them.
+    let batches = 40;
+    let items = events::batch::CHUNK_LEN_MAX;
+    let submissions = (0..batches).map(|i| {
+        let body: serde_json::Map<String, serde_json::Value> = (0..items)
+            .map(|j| (format!("h-{i}-{j}"), json!(7)))
+            .collect();
+        set_balances(&a, &admin, serde_json::Value::Object(body))
+    });
+    for submitted in futures::future::join_all(submissions).await {
+        assert_eq!(submitted.status.as_u16(), 202, "{:?}", submitted.body);
+    }
+    let stopped = Instant::now();
+    hand_over(a, &b).await;
+
+    // Each batch is a command to journal it and one to apply its single part. The balance
+    // batches' ack wait is 60 s: work left to it would not be done within the deadline.
+    let all = before.0 + before.1 + 2 * batches;
+    let done = || WriterStats::get(&a_stats.commands) + committed(&b);
+    let deadline = stopped + Duration::from_secs(20);
+    while done() < all {
+        assert!(
+            Instant::now() < deadline,
+            "every batch applied within 20 s of the writer's stop: {} of {all} commands",
+            done()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        committed(&b) > before.1,
+        "the stopped writer left batches to the next one (else this test shows nothing)"
+    );
+    b.app.stop().await.expect("stops");
+}
+
+#[tokio::test]
 async fn an_unreachable_writer_leaves_the_decision_to_the_instance_asked_until_its_lease_lapses() {
     let nats = NatsServer::start();
     let (a, b) = writer_and_forwarder(&nats).await;
@@ -243,11 +287,11 @@ async fn an_unreachable_writer_leaves_the_decision_to_the_instance_asked_until_i
 }
 
 #[tokio::test]
-async fn the_lease_is_kept_on_as_many_nodes_as_the_journal_once_a_deployment_grows_to_a_cluster() {
+async fn the_lease_follows_the_journals_replicas_and_the_configured_ttl_across_restarts() {
     let logs = tempfile::tempdir().expect("log dir");
     let cluster = NatsCluster::start(Network::Loopback, logs.path()).expect("cluster");
     let url = cluster.url_as("command-api");
-    let replicas_of_the_lease = || async {
+    let the_lease = || async {
         let client = ledger_nats::connect(&cluster.url(), "instances-test")
             .await
             .expect("connect");
@@ -255,8 +299,9 @@ async fn the_lease_is_kept_on_as_many_nodes_as_the_journal_once_a_deployment_gro
             .get_stream(format!("KV_{}", command_api::election::BUCKET))
             .await
             .expect("the lease's stream");
-        stream.info().await.expect("its info").config.num_replicas
+        stream.info().await.expect("its info").config.clone()
     };
+    let replicas_of_the_lease = || async { the_lease().await.num_replicas };
 
     // A single-node deployment: one replica of the journal, and of the lease.
     let mut single = electing(&url);
@@ -272,5 +317,43 @@ async fn the_lease_is_kept_on_as_many_nodes_as_the_journal_once_a_deployment_gro
     let api = Api::start(replicated).await;
     role_becomes(&api, |r| *r == Role::Writer, "the instance holds the lease").await;
     assert_eq!(replicas_of_the_lease().await, 3);
+    api.app.stop().await.expect("stops");
+
+    // Started with a longer WRITER_LEASE_TTL_MS, the instance makes the lease live as long:
+    // renewed every third of 6 s, entries that lived 1.5 s would lapse between renewals.
+    let mut longer = electing(&url);
+    longer.replicas = 3;
+    longer.writer_lease_ttl_ms = 6_000;
+    let api = Api::start(longer).await;
+    role_becomes(&api, |r| *r == Role::Writer, "the instance holds the lease").await;
+    let lease = the_lease().await;
+    assert_eq!(lease.max_age, Duration::from_secs(6));
+    assert_eq!(lease.num_replicas, 3, "never fewer replicas");
+    let client = ledger_nats::connect(&cluster.url(), "instances-test")
+        .await
+        .expect("connect");
+    let bucket = async_nats::jetstream::new(client)
+        .get_key_value(command_api::election::BUCKET)
+        .await
+        .expect("the lease's bucket");
+    let held_since = Instant::now();
+    while held_since.elapsed() < Duration::from_secs(5) {
+        let entry = bucket.entry("writer").await.expect("the lease is read");
+        assert!(
+            entry.is_some_and(|e| e.operation == async_nats::jetstream::kv::Operation::Put),
+            "the lease is there between renewals, {:?} after it was taken",
+            held_since.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    api.app.stop().await.expect("stops");
+
+    // And shorter again, below the window for duplicates the bucket had.
+    let mut shorter = electing(&url);
+    shorter.replicas = 3;
+    shorter.writer_lease_ttl_ms = 600;
+    let api = Api::start(shorter).await;
+    role_becomes(&api, |r| *r == Role::Writer, "the instance holds the lease").await;
+    assert_eq!(the_lease().await.max_age, Duration::from_millis(600));
     api.app.stop().await.expect("stops");
 }
