@@ -357,3 +357,152 @@ async fn the_lease_follows_the_journals_replicas_and_the_configured_ttl_across_r
     assert_eq!(the_lease().await.max_age, Duration::from_millis(600));
     api.app.stop().await.expect("stops");
 }
+
+/// What a stand-in writer does with the requests forwarded to it.
+#[derive(Clone, Copy)]
+enum StandIn {
+    /// Reads the request and closes the connection without a word.
+    Silent,
+    /// Begins a `201` answer and closes the connection halfway through its body.
+    CutOff,
+}
+
+/// A writer that receives forwarded requests and never answers them whole: whether they were
+/// committed is not known to the instance that forwarded them. Returns its address.
+async fn stand_in_writer(behaviour: std::sync::Arc<std::sync::Mutex<StandIn>>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("address"));
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let behaviour = *behaviour.lock().expect("not poisoned");
+            tokio::spawn(async move {
+                // The whole request: headers, then as many bytes as they announce.
+                let mut request = Vec::new();
+                let mut buffer = [0_u8; 4096];
+                loop {
+                    let Ok(n) = socket.read(&mut buffer).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buffer[..n]);
+                    let text = String::from_utf8_lossy(&request).to_ascii_lowercase();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                if let StandIn::CutOff = behaviour {
+                    let head = "HTTP/1.1 201 Created\r\ncontent-type: application/json\r\n\
+                                content-length: 1000\r\n\r\n{\"transfer_id\":";
+                    let _ = socket.write_all(head.as_bytes()).await;
+                }
+                // Dropped: the connection closes.
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn a_forwarded_request_whose_answer_is_lost_is_a_503_and_its_repeat_with_the_key_has_one_effect()
+ {
+    let nats = NatsServer::start();
+    let b = Api::start(electing(&nats.url_as("command-api"))).await;
+    role_becomes(&b, |r| *r == Role::Writer, "the instance holds the lease").await;
+    open_funded(&b, "l-1", "lou", 100).await;
+    open_funded(&b, "l-2", "lou", 0).await;
+
+    // Another holder takes the lease (as after a lapse) and keeps renewing it.
+    let behaviour = std::sync::Arc::new(std::sync::Mutex::new(StandIn::Silent));
+    let stand_in = stand_in_writer(std::sync::Arc::clone(&behaviour)).await;
+    let client = ledger_nats::connect(&nats.url_as("command-api"), "instances-test")
+        .await
+        .expect("connect");
+    let bucket = async_nats::jetstream::new(client)
+        .get_key_value(command_api::election::BUCKET)
+        .await
+        .expect("the lease's bucket");
+    let lease = json!({"instance": "stand-in", "url": stand_in}).to_string();
+    let (renewing, mut stop_renewing) = tokio::sync::watch::channel(true);
+    let renewals = tokio::spawn(async move {
+        while *stop_renewing.borrow() {
+            bucket
+                .put("writer", lease.clone().into())
+                .await
+                .expect("the stand-in's lease is written");
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(300)) => {}
+                _ = stop_renewing.changed() => {}
+            }
+        }
+    });
+    let forwarding = role_becomes(
+        &b,
+        |r| matches!(r, Role::Forward(_)),
+        "the instance forwards",
+    )
+    .await;
+    assert_eq!(forwarding, Role::Forward(stand_in.clone().into()));
+
+    let lou = token("lou", false);
+    let body = json!({"from_account_id": "l-1", "to_account_id": "l-2", "amount": 30}).to_string();
+    let key = [("idempotency-key", "lost-answer")];
+    let before = committed(&b);
+    for (behaviour_now, what) in [
+        (StandIn::Silent, "no answer"),
+        (StandIn::CutOff, "an answer cut off"),
+    ] {
+        *behaviour.lock().expect("not poisoned") = behaviour_now;
+        let lost = b
+            .post_with("/v1/transfers", Some(&lou), &key, Some(body.clone()))
+            .await;
+        assert_eq!(lost.status.as_u16(), 503, "{what}: {:?}", lost.body);
+        assert_eq!(lost.body["code"], "unavailable", "{what}: {:?}", lost.body);
+        assert_eq!(
+            lost.headers
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap_or_default()),
+            Some("1"),
+            "{what}"
+        );
+        assert_eq!(committed(&b), before, "{what}: nothing decided here");
+    }
+
+    // The stand-in stops renewing; its lease lapses and the instance takes it. The repeat with
+    // the same key settles the request: it was never committed, so it is now, once.
+    let _ = renewing.send(false);
+    renewals.await.expect("renewals end");
+    role_becomes(
+        &b,
+        |r| *r == Role::Writer,
+        "the instance takes the lapsed lease",
+    )
+    .await;
+    let settled = b
+        .post_with("/v1/transfers", Some(&lou), &key, Some(body.clone()))
+        .await;
+    assert_eq!(settled.status.as_u16(), 201, "{:?}", settled.body);
+    assert_eq!(settled.body["from"]["balance"], 70, "{:?}", settled.body);
+    let again = b
+        .post_with("/v1/transfers", Some(&lou), &key, Some(body))
+        .await;
+    assert_eq!(again.status.as_u16(), 201, "{:?}", again.body);
+    assert_eq!(again.body["transfer_id"], settled.body["transfer_id"]);
+    assert_eq!(
+        again.body["from"]["balance"], 70,
+        "one effect: {:?}",
+        again.body
+    );
+    b.app.stop().await.expect("stops");
+}
