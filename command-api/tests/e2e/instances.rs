@@ -67,6 +67,17 @@ async fn hand_over(writer: Api, other: &Api) {
     .await;
 }
 
+/// The writer lease's bucket, as a client of the NATS at `url` sees it.
+async fn lease_bucket(url: &str) -> async_nats::jetstream::kv::Store {
+    let client = ledger_nats::connect(url, "instances-test")
+        .await
+        .expect("connect");
+    async_nats::jetstream::new(client)
+        .get_key_value(command_api::election::BUCKET)
+        .await
+        .expect("the lease's bucket")
+}
+
 async fn transfer(api: &Api, token: &str, from: &str, to: &str, amount: i64) -> Answer {
     let body = json!({"from_account_id": from, "to_account_id": to, "amount": amount});
     api.post("/v1/transfers", token, body).await
@@ -163,11 +174,21 @@ async fn set_balances(api: &Api, token: &str, items: serde_json::Value) -> Answe
         .await
 }
 
-/// Waits until `api`'s writer has committed more than `since` commands.
-async fn commits_beyond(api: &Api, since: u64, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while committed(api) <= since {
-        assert!(Instant::now() < deadline, "{what} within 15 s");
+/// Waits until `count` (commands committed, by one writer or several) reaches `wanted`, for
+/// at most `within` from `since`.
+async fn committed_reaches(
+    count: impl Fn() -> u64,
+    wanted: u64,
+    since: Instant,
+    within: Duration,
+    what: &str,
+) {
+    while count() < wanted {
+        assert!(
+            since.elapsed() < within,
+            "{what} within {within:?}: {} of {wanted} commands",
+            count()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -188,15 +209,14 @@ async fn asynchronous_work_is_executed_by_the_elected_writer_alone() {
         assert_eq!(submitted.status.as_u16(), 202, "{:?}", submitted.body);
     }
     // Each batch is one command to journal it and at least one to execute its item.
-    let executed = before.0 + before.1 + 2 * batches;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while committed(&a) + committed(&b) < executed {
-        assert!(
-            Instant::now() < deadline,
-            "every batch executed within 15 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    committed_reaches(
+        || committed(&a) + committed(&b),
+        before.0 + before.1 + 2 * batches,
+        Instant::now(),
+        Duration::from_secs(15),
+        "every batch executed",
+    )
+    .await;
     assert_eq!(
         committed(&b),
         before.1,
@@ -209,7 +229,14 @@ async fn asynchronous_work_is_executed_by_the_elected_writer_alone() {
     let items = json!({"e-4": 11});
     let submitted = set_balances(&b, &admin, items).await;
     assert_eq!(submitted.status.as_u16(), 202, "{:?}", submitted.body);
-    commits_beyond(&b, since + 1, "the new writer executes the batch's item").await;
+    committed_reaches(
+        || committed(&b),
+        since + 2,
+        Instant::now(),
+        Duration::from_secs(15),
+        "the new writer executes the batch's item",
+    )
+    .await;
     b.app.stop().await.expect("stops");
 }
 
@@ -239,17 +266,14 @@ async fn a_writer_that_stops_hands_the_work_it_pulled_but_had_not_begun_to_the_n
 
     // Each batch is a command to journal it and one to apply its single part. The balance
     // batches' ack wait is 60 s: work left to it would not be done within the deadline.
-    let all = before.0 + before.1 + 2 * batches;
-    let done = || WriterStats::get(&a_stats.commands) + committed(&b);
-    let deadline = stopped + Duration::from_secs(20);
-    while done() < all {
-        assert!(
-            Instant::now() < deadline,
-            "every batch applied within 20 s of the writer's stop: {} of {all} commands",
-            done()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    committed_reaches(
+        || WriterStats::get(&a_stats.commands) + committed(&b),
+        before.0 + before.1 + 2 * batches,
+        stopped,
+        Duration::from_secs(20),
+        "every batch applied after the writer's stop",
+    )
+    .await;
     assert!(
         committed(&b) > before.1,
         "the stopped writer left batches to the next one (else this test shows nothing)"
@@ -329,13 +353,7 @@ async fn the_lease_follows_the_journals_replicas_and_the_configured_ttl_across_r
     let lease = the_lease().await;
     assert_eq!(lease.max_age, Duration::from_secs(6));
     assert_eq!(lease.num_replicas, 3, "never fewer replicas");
-    let client = ledger_nats::connect(&cluster.url(), "instances-test")
-        .await
-        .expect("connect");
-    let bucket = async_nats::jetstream::new(client)
-        .get_key_value(command_api::election::BUCKET)
-        .await
-        .expect("the lease's bucket");
+    let bucket = lease_bucket(&cluster.url()).await;
     let held_since = Instant::now();
     while held_since.elapsed() < Duration::from_secs(5) {
         let entry = bucket.entry("writer").await.expect("the lease is read");
@@ -426,13 +444,7 @@ async fn a_forwarded_request_whose_answer_is_lost_is_a_503_and_its_repeat_with_t
     // Another holder takes the lease (as after a lapse) and keeps renewing it.
     let behaviour = std::sync::Arc::new(std::sync::Mutex::new(StandIn::Silent));
     let stand_in = stand_in_writer(std::sync::Arc::clone(&behaviour)).await;
-    let client = ledger_nats::connect(&nats.url_as("command-api"), "instances-test")
-        .await
-        .expect("connect");
-    let bucket = async_nats::jetstream::new(client)
-        .get_key_value(command_api::election::BUCKET)
-        .await
-        .expect("the lease's bucket");
+    let bucket = lease_bucket(&nats.url_as("command-api")).await;
     let lease = json!({"instance": "stand-in", "url": stand_in}).to_string();
     let (renewing, mut stop_renewing) = tokio::sync::watch::channel(true);
     let renewals = tokio::spawn(async move {
