@@ -80,7 +80,7 @@ pub struct Config {
     pub batch_executor: bool,
 
     /// Override of the batch consumer's redelivery delay (`ack_wait` in
-    /// `nats/balance-batches-consumer.json`, 60 s).
+    /// `nats/balance-batches-consumer.json`, 15 s).
     #[arg(long, env = "BATCH_ACK_WAIT_MS")]
     pub batch_ack_wait_ms: Option<u64>,
 
@@ -99,7 +99,7 @@ pub struct Config {
     pub hold_expiry_executor: bool,
 
     /// Override of the payments consumer's redelivery delay (`ack_wait` in
-    /// `nats/payments-consumer.json`, 30 s).
+    /// `nats/payments-consumer.json`, 15 s).
     #[arg(long, env = "PAYMENT_ACK_WAIT_MS")]
     pub payment_ack_wait_ms: Option<u64>,
 

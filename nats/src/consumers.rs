@@ -107,6 +107,6 @@ mod tests {
             config.ack_policy,
             async_nats::jetstream::consumer::AckPolicy::Explicit
         );
-        assert_eq!(config.ack_wait, Duration::from_secs(30));
+        assert_eq!(config.ack_wait, Duration::from_secs(15));
     }
 }

@@ -92,6 +92,7 @@ pub async fn consume<F, Fut>(
     // Up to CONCURRENCY messages at once: their commands share the writer's group commits.
     // Each message is acknowledged by its own task once decided.
     let mut in_flight = tokio::task::JoinSet::new();
+    let ack_wait = consumer.cached_info().config.ack_wait;
     loop {
         if failures > 0 {
             let pause = Duration::from_millis(100).saturating_mul(1 << failures.min(6));
@@ -160,8 +161,9 @@ pub async fn consume<F, Fut>(
                 .and_then(|h| h.get(events::headers::TRACEPARENT))
                 .map(|v| v.as_str().to_owned());
             telemetry::trace::continue_trace(&span, traceparent.as_deref());
-            in_flight
-                .spawn(handle(name, writer.clone(), message, process.clone()).instrument(span));
+            in_flight.spawn(
+                handle(name, writer.clone(), message, ack_wait, process.clone()).instrument(span),
+            );
         }
     }
     while in_flight.join_next().await.is_some() {}
@@ -220,11 +222,14 @@ async fn another_writes(role: &mut Option<watch::Receiver<Role>>) {
     }
 }
 
-/// Decides one message and tells JetStream the verdict.
+/// Decides one message and tells JetStream the verdict. While it is being decided, JetStream
+/// is told every third of `ack_wait` that work on it goes on, so that the ack wait can be
+/// short: it is how long a message a crashed instance held waits for another.
 async fn handle<F, Fut>(
     name: &'static str,
     writer: Writer,
     message: async_nats::jetstream::Message,
+    ack_wait: Duration,
     process: F,
 ) where
     F: Fn(Writer, bytes::Bytes, i64) -> Fut,
@@ -236,7 +241,11 @@ async fn handle<F, Fut>(
         metrics::gauge!("tally_executor_pending", "consumer" => info.consumer.to_owned())
             .set(info.pending as f64);
     }
-    let verdict = match process(writer.clone(), message.payload.clone(), delivered).await {
+    let decided = tokio::select! {
+        verdict = process(writer.clone(), message.payload.clone(), delivered) => verdict,
+        never = in_progress(&message, ack_wait) => match never {},
+    };
+    let verdict = match decided {
         Verdict::Retry(_) if delivered >= DELIVERIES_MAX => Verdict::Terminate("retries_exhausted"),
         other => other,
     };
@@ -253,6 +262,21 @@ async fn handle<F, Fut>(
         // Not acknowledged: JetStream redelivers, and the aggregate's state makes the second
         // attempt a no-op.
         tracing::warn!(executor = name, error = %e, "executor ack failed");
+    }
+}
+
+/// Tells JetStream every third of `ack_wait` that the message is still being worked on;
+/// never ends.
+async fn in_progress(
+    message: &async_nats::jetstream::Message,
+    ack_wait: Duration,
+) -> std::convert::Infallible {
+    let period = (ack_wait / 3).max(Duration::from_millis(10));
+    loop {
+        tokio::time::sleep(period).await;
+        if let Err(e) = message.ack_with(AckKind::Progress).await {
+            tracing::debug!(error = %e, "an executor's progress was not told");
+        }
     }
 }
 

@@ -38,7 +38,17 @@ async fn role_becomes(api: &Api, wanted: impl Fn(&Role) -> bool, what: &str) -> 
 
 /// Two electing instances: the first started holds the lease, the second forwards to it.
 async fn writer_and_forwarder(nats: &NatsServer) -> (Api, Api) {
+    writer_and_forwarder_with(nats, |_| {}).await
+}
+
+/// The same, each configured further by `adjust`.
+async fn writer_and_forwarder_with(nats: &NatsServer, adjust: impl Fn(&mut Config)) -> (Api, Api) {
     let url = nats.url_as("command-api");
+    let electing = |url: &str| {
+        let mut config = electing(url);
+        adjust(&mut config);
+        config
+    };
     let a = Api::start(electing(&url)).await;
     role_becomes(
         &a,
@@ -243,29 +253,18 @@ async fn asynchronous_work_is_executed_by_the_elected_writer_alone() {
 #[tokio::test]
 async fn a_writer_that_stops_hands_the_work_it_pulled_but_had_not_begun_to_the_next_one_at_once() {
     let nats = NatsServer::start();
-    let (a, b) = writer_and_forwarder(&nats).await;
-    let admin = token("ops", true);
+    // An ack wait the test outlasts: work left to it would not be done within the deadline.
+    let (a, b) = writer_and_forwarder_with(&nats, |c| c.batch_ack_wait_ms = Some(60_000)).await;
     let before = (committed(&a), committed(&b));
     let a_stats = std::sync::Arc::clone(&a.app.stats);
 
     // Forty balance batches of one chunk each, journaled at once: the writer's executor
     // begins eight, has more pulled and waiting, and is stopped with them.
-    let batches = 40;
-    let items = events::batch::CHUNK_LEN_MAX;
-    let submissions = (0..batches).map(|i| {
-        let body: serde_json::Map<String, serde_json::Value> = (0..items)
-            .map(|j| (format!("h-{i}-{j}"), json!(7)))
-            .collect();
-        set_balances(&a, &admin, serde_json::Value::Object(body))
-    });
-    for submitted in futures::future::join_all(submissions).await {
-        assert_eq!(submitted.status.as_u16(), 202, "{:?}", submitted.body);
-    }
+    let batches = forty_batches(&a).await;
     let stopped = Instant::now();
     hand_over(a, &b).await;
 
-    // Each batch is a command to journal it and one to apply its single part. The balance
-    // batches' ack wait is 60 s: work left to it would not be done within the deadline.
+    // Each batch is a command to journal it and one to apply its single part.
     committed_reaches(
         || WriterStats::get(&a_stats.commands) + committed(&b),
         before.0 + before.1 + 2 * batches,
@@ -277,6 +276,57 @@ async fn a_writer_that_stops_hands_the_work_it_pulled_but_had_not_begun_to_the_n
     assert!(
         committed(&b) > before.1,
         "the stopped writer left batches to the next one (else this test shows nothing)"
+    );
+    b.app.stop().await.expect("stops");
+}
+
+/// Forty balance batches of one chunk each, journaled at once through `api`.
+async fn forty_batches(api: &Api) -> u64 {
+    let admin = token("ops", true);
+    let batches = 40;
+    let items = events::batch::CHUNK_LEN_MAX;
+    let submissions = (0..batches).map(|i| {
+        let body: serde_json::Map<String, serde_json::Value> = (0..items)
+            .map(|j| (format!("h-{i}-{j}"), json!(7)))
+            .collect();
+        set_balances(api, &admin, serde_json::Value::Object(body))
+    });
+    for submitted in futures::future::join_all(submissions).await {
+        assert_eq!(submitted.status.as_u16(), 202, "{:?}", submitted.body);
+    }
+    batches
+}
+
+#[tokio::test]
+async fn work_a_crashed_writer_was_deciding_is_done_by_the_next_one_within_the_consumers_ack_wait()
+{
+    let nats = NatsServer::start();
+    let (a, b) = writer_and_forwarder(&nats).await;
+    let before = (committed(&a), committed(&b));
+    let a_stats = std::sync::Arc::clone(&a.app.stats);
+    let batches = forty_batches(&a).await;
+    let crashed = Instant::now();
+    a.app.abort();
+
+    // The lease lapses (1.5 s here), and the messages the crashed executor was deciding come
+    // back after the balance batches' ack wait (nats/balance-batches-consumer.json, 15 s).
+    role_becomes(
+        &b,
+        |r| *r == Role::Writer,
+        "the second instance takes the lapsed lease",
+    )
+    .await;
+    committed_reaches(
+        || WriterStats::get(&a_stats.commands) + committed(&b),
+        before.0 + before.1 + 2 * batches,
+        crashed,
+        Duration::from_secs(30),
+        "every batch applied after the writer's crash",
+    )
+    .await;
+    assert!(
+        committed(&b) > before.1,
+        "the crashed writer left batches to the next one (else this test shows nothing)"
     );
     b.app.stop().await.expect("stops");
 }

@@ -8,6 +8,7 @@ mod bulk;
 mod cluster;
 mod concurrency;
 mod crash;
+mod executors;
 mod idempotency;
 mod instances;
 mod journal;

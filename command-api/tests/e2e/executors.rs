@@ -1,0 +1,71 @@
+//! The executors' contract with JetStream, on a consumer of the test's own.
+
+use crate::support::{NatsServer, start_api};
+use async_nats::jetstream::consumer::pull;
+use command_api::executors::{self, Verdict};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// A message decided for longer than its ack wait is not delivered again meanwhile: the
+/// executor tells JetStream that work on it goes on. So the ack wait can stay short — it is
+/// how long a message a crashed instance held waits for another.
+#[tokio::test]
+async fn a_message_decided_for_longer_than_its_ack_wait_is_not_delivered_twice() {
+    let nats = NatsServer::start();
+    let api = start_api(&nats.url_as("command-api")).await;
+    let client = ledger_nats::connect(&nats.url_as("command-api"), "executors-test")
+        .await
+        .expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let subject = "ledger.idem.executor-progress";
+    let ack_wait = Duration::from_millis(300);
+    let consumer = js
+        .get_stream("LEDGER")
+        .await
+        .expect("the journal")
+        .create_consumer(pull::Config {
+            durable_name: Some("executor-progress".to_owned()),
+            filter_subject: subject.to_owned(),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ack_wait,
+            ..Default::default()
+        })
+        .await
+        .expect("a consumer");
+    js.publish(subject, "{}".into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored");
+
+    // Each delivery is decided for four ack waits.
+    let deliveries = Arc::new(AtomicUsize::new(0));
+    let counted = Arc::clone(&deliveries);
+    let process = move |_writer, _payload, _delivered| {
+        let counted = Arc::clone(&counted);
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(4 * ack_wait).await;
+            Verdict::Ack
+        }
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let executor = tokio::spawn(executors::consume(
+        "progress-test",
+        consumer,
+        api.app.writer().clone(),
+        None,
+        stopped,
+        process,
+    ));
+    tokio::time::sleep(8 * ack_wait).await;
+    let _ = stop.send(true);
+    executor.await.expect("the executor ends");
+    assert_eq!(
+        deliveries.load(Ordering::SeqCst),
+        1,
+        "delivered once, and acknowledged"
+    );
+    api.app.stop().await.expect("stops");
+}
