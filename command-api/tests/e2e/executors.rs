@@ -69,3 +69,31 @@ async fn a_message_decided_for_longer_than_its_ack_wait_is_not_delivered_twice()
     );
     api.app.stop().await.expect("stops");
 }
+
+/// A deployment started before with another ack wait gets the definition's at its next start:
+/// the consumers are brought in line, not only created.
+#[tokio::test]
+async fn a_consumers_ack_wait_follows_its_definition_across_restarts() {
+    let nats = NatsServer::start();
+    let url = nats.url_as("command-api");
+    let ack_wait_now = || async {
+        let client = ledger_nats::connect(&url, "executors-test")
+            .await
+            .expect("connect");
+        let mut consumer: async_nats::jetstream::consumer::PullConsumer =
+            async_nats::jetstream::new(client)
+                .get_consumer_from_stream("balance-batches", "LEDGER")
+                .await
+                .expect("the balance batches' consumer");
+        consumer.info().await.expect("its info").config.ack_wait
+    };
+    let mut earlier = crate::support::config(&url);
+    earlier.batch_ack_wait_ms = Some(60_000);
+    let api = crate::support::Api::start(earlier).await;
+    assert_eq!(ack_wait_now().await, Duration::from_secs(60));
+    api.app.stop().await.expect("stops");
+
+    let api = start_api(&url).await;
+    assert_eq!(ack_wait_now().await, Duration::from_secs(15));
+    api.app.stop().await.expect("stops");
+}
