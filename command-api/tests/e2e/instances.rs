@@ -264,20 +264,15 @@ async fn a_writer_that_stops_hands_the_work_it_pulled_but_had_not_begun_to_the_n
     let stopped = Instant::now();
     hand_over(a, &b).await;
 
-    // Each batch is a command to journal it and one to apply its single part.
-    committed_reaches(
-        || WriterStats::get(&a_stats.commands) + committed(&b),
-        before.0 + before.1 + 2 * batches,
+    the_next_writer_finishes(
+        &a_stats,
+        b,
+        before,
+        batches,
         stopped,
         Duration::from_secs(20),
-        "every batch applied after the writer's stop",
     )
     .await;
-    assert!(
-        committed(&b) > before.1,
-        "the stopped writer left batches to the next one (else this test shows nothing)"
-    );
-    b.app.stop().await.expect("stops");
 }
 
 /// Forty balance batches of one chunk each, journaled at once through `api`.
@@ -295,6 +290,33 @@ async fn forty_batches(api: &Api) -> u64 {
         assert_eq!(submitted.status.as_u16(), 202, "{:?}", submitted.body);
     }
     batches
+}
+
+/// After the first writer (`first`, its counts) went away with `batches` of
+/// [`forty_batches`] submitted: every batch is applied within `within` of `since` — each is a
+/// command to journal it and one to apply its single part — and the next writer `next`
+/// applied some of them, else the test showed nothing. Then `next` stops.
+async fn the_next_writer_finishes(
+    first: &WriterStats,
+    next: Api,
+    before: (u64, u64),
+    batches: u64,
+    since: Instant,
+    within: Duration,
+) {
+    committed_reaches(
+        || WriterStats::get(&first.commands) + committed(&next),
+        before.0 + before.1 + 2 * batches,
+        since,
+        within,
+        "every batch applied after the first writer went away",
+    )
+    .await;
+    assert!(
+        committed(&next) > before.1,
+        "the first writer left batches to the next one (else this test shows nothing)"
+    );
+    next.app.stop().await.expect("stops");
 }
 
 #[tokio::test]
@@ -316,19 +338,15 @@ async fn work_a_crashed_writer_was_deciding_is_done_by_the_next_one_within_the_c
         "the second instance takes the lapsed lease",
     )
     .await;
-    committed_reaches(
-        || WriterStats::get(&a_stats.commands) + committed(&b),
-        before.0 + before.1 + 2 * batches,
+    the_next_writer_finishes(
+        &a_stats,
+        b,
+        before,
+        batches,
         crashed,
         Duration::from_secs(30),
-        "every batch applied after the writer's crash",
     )
     .await;
-    assert!(
-        committed(&b) > before.1,
-        "the crashed writer left batches to the next one (else this test shows nothing)"
-    );
-    b.app.stop().await.expect("stops");
 }
 
 #[tokio::test]
