@@ -15,6 +15,7 @@ mod feed;
 mod http1;
 mod load;
 mod lookups;
+mod orders;
 mod profile;
 mod query;
 mod replay;
@@ -42,10 +43,11 @@ struct Cli {
     /// last (grown journal); concurrency (uniform transfers on a fresh and a grown journal at
     /// each of `--sweep-clients`); lookups (what a reversal reads to find its transfer); shapes
     /// (not run by default) prices each trait of a journal message in nats-server CPU; instances
-    /// (uniform and hot transfers over one command API, then the same callers spread over two).
+    /// (uniform and hot transfers over one command API, then the same callers spread over two);
+    /// orders (orders placed and paid by the payment executor).
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,concurrency,instances,bulk,durability,query,feed,lookups,replay,storage,cluster"
+        default_value = "ceilings,seed,transfers,concurrency,instances,bulk,orders,durability,query,feed,lookups,replay,storage,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -262,6 +264,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if wanted.contains(&"bulk") {
         let accounts = if cli.quick { 100 } else { 10_000 };
         bulk::run(&mut report, accounts, seconds, cli.quick).await?;
+    }
+    if wanted.contains(&"orders") {
+        let (accounts, orders) = if cli.quick {
+            (20, 500)
+        } else {
+            (1_000, 20_000)
+        };
+        orders::run(&mut report, accounts, orders, clients).await?;
     }
     if wanted.contains(&"durability") {
         let accounts = if cli.quick { 100 } else { 10_000 };

@@ -4,8 +4,9 @@ use serde_json::{Value, json};
 
 /// The figures that count work done: a scenario that reports one of them as zero did nothing
 /// (every command failed, nothing was served) and its other figures mean nothing.
-const WORK_DONE: [&str; 6] = [
+const WORK_DONE: [&str; 7] = [
     "committed transfers/s",
+    "orders paid/s end to end",
     "events received",
     "items/s end to end",
     "served req/s",

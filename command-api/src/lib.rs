@@ -141,6 +141,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         executors.push(tokio::spawn(executors::consume(
             "payments",
             consumer,
+            executors::payments::CONCURRENCY,
             writer.clone(),
             role.as_ref().map(|(_, rx)| rx.clone()),
             executors_stopped.clone(),
@@ -159,6 +160,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         executors.push(tokio::spawn(executors::consume(
             "balance-batches",
             consumer,
+            executors::batches::CONCURRENCY,
             writer.clone(),
             role.as_ref().map(|(_, rx)| rx.clone()),
             executors_stopped.clone(),
@@ -177,6 +179,7 @@ pub async fn start(config: Config) -> anyhow::Result<App> {
         executors.push(tokio::spawn(executors::consume(
             "hold-expiry",
             consumer,
+            executors::hold_expiry::CONCURRENCY,
             writer.clone(),
             role.as_ref().map(|(_, rx)| rx.clone()),
             executors_stopped.clone(),

@@ -12,6 +12,10 @@ use uuid::Uuid;
 /// The principal the executor acts as.
 pub const PRINCIPAL: &str = "tally-batches";
 
+/// Chunks decided at once: each is up to a thousand items in parts of up to 499, so a few
+/// chunks fill a group commit, and more would crowd out the HTTP commands sharing it.
+pub const CONCURRENCY: usize = 8;
+
 pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> Verdict {
     let envelope = match Envelope::from_json(&payload) {
         Ok(envelope) => envelope,

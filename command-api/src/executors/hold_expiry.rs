@@ -14,6 +14,9 @@ use std::time::Duration;
 /// The principal the executor acts as.
 pub const PRINCIPAL: &str = "tally-hold-expiry";
 
+/// Holds decided at once: each due hold is one small command, as a payment is.
+pub const CONCURRENCY: usize = super::payments::CONCURRENCY;
+
 /// Longest single wait: a redelivery at least this often keeps long holds visible as pending
 /// work and bounds the damage of a clock jump.
 const WAIT_MAX: Duration = Duration::from_secs(3600);

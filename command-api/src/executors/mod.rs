@@ -31,10 +31,6 @@ pub enum Verdict {
     Terminate(&'static str),
 }
 
-/// Messages an executor works on at once: enough for several batch chunks or orders to
-/// share a group commit, few enough to keep an executor from crowding out HTTP commands.
-const CONCURRENCY: usize = 8;
-
 /// How long one pull request waits for messages before another is sent: an idle executor
 /// asks again this often.
 const PULL_WAIT: Duration = Duration::from_secs(10);
@@ -66,8 +62,10 @@ pub fn retry_pause(delivered: i64) -> Duration {
 /// Consumes until `stop` turns true; pulls again with back-off after stream errors.
 ///
 /// Each pull request asks for as many messages as there are free places among the
-/// [`CONCURRENCY`] being decided, so every message received is begun at once: none waits on
-/// this instance where another could be executing it.
+/// `concurrency` being decided, so every message received is begun at once: none waits on
+/// this instance where another could be executing it. The executor's commands share the
+/// writer's group commits, so what it decides at once is how many of them one commit can
+/// carry.
 ///
 /// With a `role` (the instance takes part in electing a writer, ADR 0028), it pulls only while
 /// no other instance holds the writer lease: the holder's executors do the work, through the
@@ -77,6 +75,7 @@ pub fn retry_pause(delivered: i64) -> Duration {
 pub async fn consume<F, Fut>(
     name: &'static str,
     consumer: Consumer<pull::Config>,
+    concurrency: usize,
     writer: Writer,
     mut role: Option<watch::Receiver<Role>>,
     mut stop: watch::Receiver<bool>,
@@ -89,8 +88,7 @@ pub async fn consume<F, Fut>(
     // pull fails for a moment while a cluster starts or elects a stream leader ("no
     // responders"), and asking again at once only fills the log.
     let mut failures: u32 = 0;
-    // Up to CONCURRENCY messages at once: their commands share the writer's group commits.
-    // Each message is acknowledged by its own task once decided.
+    // Up to `concurrency` messages at once. Each message is acknowledged by its own task once decided.
     let mut in_flight = tokio::task::JoinSet::new();
     let ack_wait = consumer.cached_info().config.ack_wait;
     loop {
@@ -105,7 +103,7 @@ pub async fn consume<F, Fut>(
             break;
         }
         while in_flight.try_join_next().is_some() {}
-        if in_flight.len() >= CONCURRENCY {
+        if in_flight.len() >= concurrency {
             tokio::select! {
                 _ = in_flight.join_next() => {}
                 _ = stop.changed() => break,
@@ -114,7 +112,7 @@ pub async fn consume<F, Fut>(
         }
         let pulled = consumer
             .batch()
-            .max_messages(CONCURRENCY - in_flight.len())
+            .max_messages(concurrency - in_flight.len())
             .expires(PULL_WAIT)
             .messages()
             .await;

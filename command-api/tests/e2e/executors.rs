@@ -1,11 +1,14 @@
 //! The executors' contract with JetStream, on a consumer of the test's own.
 
-use crate::support::{NatsServer, start_api};
+use crate::support::{Api, NatsServer, config, decode, journal, open_funded, start_api, token};
 use async_nats::jetstream::consumer::pull;
 use command_api::executors::{self, Verdict};
+use command_api::writer::WriterStats;
+use events::Event;
+use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A message decided for longer than its ack wait is not delivered again meanwhile: the
 /// executor tells JetStream that work on it goes on. So the ack wait can stay short — it is
@@ -54,6 +57,7 @@ async fn a_message_decided_for_longer_than_its_ack_wait_is_not_delivered_twice()
     let executor = tokio::spawn(executors::consume(
         "progress-test",
         consumer,
+        1,
         api.app.writer().clone(),
         None,
         stopped,
@@ -96,4 +100,57 @@ async fn a_consumers_ack_wait_follows_its_definition_across_restarts() {
     let api = start_api(&url).await;
     assert_eq!(ack_wait_now().await, Duration::from_secs(15));
     api.app.stop().await.expect("stops");
+}
+
+/// Orders waiting to be paid are paid in a few commits: the payment executor decides as many
+/// payments at once as a group commit carries, not a handful per commit. 400 orders placed
+/// while no executor runs; an instance with the executor then pays them all.
+#[tokio::test]
+async fn a_backlog_of_orders_is_paid_in_a_few_group_commits() {
+    const ORDERS: usize = 400;
+    let nats = NatsServer::start();
+    let mut placing = config(&nats.url);
+    placing.payment_executor = false;
+    let shop = Api::start(placing).await;
+    open_funded(&shop, "olga", "olga", 1_000_000).await;
+    let olga = token("olga", false);
+    let placed = futures::future::join_all((0..ORDERS).map(|i| {
+        shop.post(
+            "/v1/orders",
+            &olga,
+            json!({"account_id": "olga", "amount": 1 + i as i64}),
+        )
+    }))
+    .await;
+    for answer in &placed {
+        assert_eq!(answer.status.as_u16(), 202, "{:?}", answer.body);
+    }
+    shop.app.stop().await.expect("stops");
+
+    let paying = Api::start(config(&nats.url)).await;
+    let client = nats.client().await;
+    let since = Instant::now();
+    let paid = loop {
+        let paid = journal(&client)
+            .await
+            .iter()
+            .filter(|m| matches!(decode(m).event, Event::OrderPaid(_)))
+            .count();
+        if paid == ORDERS {
+            break paid;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(30),
+            "{paid} of {ORDERS} orders paid within 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let commits = WriterStats::get(&paying.app.writer().stats().batches);
+    assert_eq!(paid, ORDERS);
+    // Eight at a time, as the executor once decided them, took at least ORDERS / 8 = 50.
+    assert!(
+        commits <= 20,
+        "{ORDERS} payments took {commits} commits: the executor decides too few at once"
+    );
+    paying.app.stop().await.expect("stops");
 }

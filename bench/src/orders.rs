@@ -1,0 +1,147 @@
+//! Orders: C clients place N orders (`POST /v1/orders`) over funded accounts, as a shop's
+//! back-end would, while the payment executor pays them. Reports how fast the orders were
+//! accepted (the `202`s), the time until every order is paid in the journal and until the read
+//! model shows them all paid, and so the orders paid per second end to end: what the payment
+//! executor sustains.
+//!
+//! The clients run in this process, as the bulk scenario's do: a `202` is cheap beside the
+//! payment each order starts.
+
+use crate::report::Report;
+use crate::stack::{Callers, STREAM, Stack, Topology, open_accounts};
+use crate::transfers::FUNDS;
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// The payment executor's durable consumer (`nats/payments-consumer.json`).
+const CONSUMER: &str = "payments";
+
+/// Longest wait for the payments once every order is placed.
+const PAYING_MAX: Duration = Duration::from_secs(600);
+
+pub async fn run(
+    report: &mut Report,
+    accounts: usize,
+    orders: usize,
+    clients: usize,
+) -> anyhow::Result<()> {
+    let stack = Stack::start(Topology::Durable).await?;
+    let callers = Callers::mint()?;
+    open_accounts(&stack, &callers, "buyer-", accounts, FUNDS).await?;
+    let name = format!("orders ({orders} by {clients} clients)");
+    let cpu = crate::cpu::Meter::start(&stack.db.url);
+    let recording = crate::profile::Recording::start(&name)?;
+    let started = Instant::now();
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut placing = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (commands, token, next) = (
+            stack.commands.clone(),
+            callers.service.clone(),
+            next.clone(),
+        );
+        placing.spawn(async move {
+            let mut latencies = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= orders {
+                    return Ok::<_, anyhow::Error>(latencies);
+                }
+                let body = json!({"account_id": format!("buyer-{}", i % accounts),
+                    "amount": 1 + (i % 100) as i64});
+                let sent = Instant::now();
+                let answer = commands.post("/v1/orders", &token, body).await;
+                anyhow::ensure!(
+                    answer.status.as_u16() == 202,
+                    "placing order {i}: {} {:?}",
+                    answer.status,
+                    answer.body
+                );
+                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+            }
+        });
+    }
+    let mut latencies = Vec::with_capacity(orders);
+    while let Some(placed) = placing.join_next().await {
+        latencies.extend(placed??);
+    }
+    let placed = started.elapsed();
+    let deadline = Instant::now() + PAYING_MAX;
+    // Every order is paid once the executor has acknowledged every message on its subjects:
+    // it acknowledges an order's `order_placed` only after journaling its payment.
+    let js = async_nats::jetstream::new(stack.nats.client().await?);
+    let mut consumer = js
+        .get_stream(STREAM)
+        .await?
+        .get_consumer::<async_nats::jetstream::consumer::pull::Config>(CONSUMER)
+        .await
+        .map_err(|e| anyhow::anyhow!("the {CONSUMER} consumer: {e}"))?;
+    let paid = loop {
+        let info = consumer.info().await?;
+        if info.num_pending == 0 && info.num_ack_pending == 0 {
+            break started.elapsed();
+        }
+        anyhow::ensure!(Instant::now() < deadline, "the orders were not all paid");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    // ...and the read model shows it once every order there is paid.
+    let db = sqlx::PgPool::connect(&stack.db.url).await?;
+    let visible = loop {
+        let (paid_rows, all_rows): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE status = 'paid'), count(*) FROM ledger.orders",
+        )
+        .fetch_one(&db)
+        .await?;
+        anyhow::ensure!(
+            all_rows <= orders as i64,
+            "{all_rows} orders in the read model, {orders} placed"
+        );
+        if paid_rows == orders as i64 {
+            break started.elapsed();
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "{paid_rows} of {orders} orders shown paid"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    db.close().await;
+    recording.stop()?;
+    latencies.sort_by(f64::total_cmp);
+    let percentile = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    report.add(
+        &name,
+        "orders placed/s (202)",
+        orders as f64 / placed.as_secs_f64(),
+        "orders/s",
+    );
+    report.add(&name, "placing latency p50", percentile(0.50), "ms");
+    report.add(&name, "placing latency p99", percentile(0.99), "ms");
+    report.add(
+        &name,
+        "time until every order is paid",
+        paid.as_secs_f64() * 1e3,
+        "ms",
+    );
+    report.add(
+        &name,
+        "time until all shown paid",
+        visible.as_secs_f64() * 1e3,
+        "ms",
+    );
+    report.add(
+        &name,
+        "orders paid/s end to end",
+        orders as f64 / visible.as_secs_f64(),
+        "orders/s",
+    );
+    cpu.report(report, &name, orders as f64, "order");
+    stack.stop().await
+}
