@@ -8,7 +8,7 @@
 //! payment each order starts.
 
 use crate::report::Report;
-use crate::stack::{Callers, STREAM, Stack, Topology, open_accounts};
+use crate::stack::{Callers, Stack, Topology, open_accounts};
 use crate::transfers::FUNDS;
 use serde_json::json;
 use std::sync::Arc;
@@ -70,22 +70,9 @@ pub async fn run(
     let placed = started.elapsed();
     let deadline = Instant::now() + PAYING_MAX;
     // Every order is paid once the executor has acknowledged every message on its subjects:
-    // it acknowledges an order's `order_placed` only after journaling its payment.
-    let js = async_nats::jetstream::new(stack.nats.client().await?);
-    let mut consumer = js
-        .get_stream(STREAM)
-        .await?
-        .get_consumer::<async_nats::jetstream::consumer::pull::Config>(CONSUMER)
-        .await
-        .map_err(|e| anyhow::anyhow!("the {CONSUMER} consumer: {e}"))?;
-    let paid = loop {
-        let info = consumer.info().await?;
-        if info.num_pending == 0 && info.num_ack_pending == 0 {
-            break started.elapsed();
-        }
-        anyhow::ensure!(Instant::now() < deadline, "the orders were not all paid");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    // it acknowledges an order's `order_placed` only after journaling its payment...
+    stack.executor_done(CONSUMER, deadline).await?;
+    let paid = started.elapsed();
     // ...and the read model shows it once every order there is paid.
     let db = sqlx::PgPool::connect(&stack.db.url).await?;
     let visible = loop {
@@ -138,18 +125,8 @@ pub async fn run(
     report.add(&name, "placed → paid p50", waited_p50, "ms");
     report.add(&name, "placed → paid p99", waited_p99, "ms");
     report.add(&name, "placed → paid max", waited_max, "ms");
-    report.add(
-        &name,
-        "time until every order is paid",
-        paid.as_secs_f64() * 1e3,
-        "ms",
-    );
-    report.add(
-        &name,
-        "time until all shown paid",
-        visible.as_secs_f64() * 1e3,
-        "ms",
-    );
+    report.add_ms(&name, "time until every order is paid", paid);
+    report.add_ms(&name, "time until all shown paid", visible);
     report.add(
         &name,
         "orders paid/s end to end",

@@ -33,6 +33,11 @@ impl Report {
         ));
     }
 
+    /// Records a duration, in milliseconds.
+    pub fn add_ms(&mut self, scenario: &str, metric: &str, elapsed: std::time::Duration) {
+        self.add(scenario, metric, elapsed.as_secs_f64() * 1e3, "ms");
+    }
+
     pub fn get(&self, scenario: &str, metric: &str) -> Option<f64> {
         self.rows
             .iter()

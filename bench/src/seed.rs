@@ -48,26 +48,8 @@ pub async fn run(
     }
     let deadline = started + Duration::from_secs(600);
     // When the batch executor has applied every chunk (the journal holds every item)...
-    let client = stack.nats.client().await?;
-    let js = async_nats::jetstream::new(client);
-    let mut consumer = js
-        .get_stream(crate::stack::STREAM)
-        .await?
-        .get_consumer::<async_nats::jetstream::consumer::pull::Config>("balance-batches")
-        .await
-        .map_err(|e| anyhow::anyhow!("the balance-batches consumer: {e}"))?;
-    let journaled = loop {
-        let info = consumer.info().await?;
-        if info.num_pending == 0 && info.num_ack_pending == 0 && info.delivered.stream_sequence > 0
-        {
-            break started.elapsed();
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the batch executor did not finish"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    stack.executor_done("balance-batches", deadline).await?;
+    let journaled = started.elapsed();
     // ...and when the read model shows every job completed.
     loop {
         let batch = stack
@@ -88,19 +70,9 @@ pub async fn run(
     let done = started.elapsed();
     recording.stop()?;
     bar.finish_and_clear();
-    report.add(&name, "time to 202", accepted.as_secs_f64() * 1e3, "ms");
-    report.add(
-        &name,
-        "time until every item is journaled",
-        journaled.as_secs_f64() * 1e3,
-        "ms",
-    );
-    report.add(
-        &name,
-        "time until all jobs visible",
-        done.as_secs_f64() * 1e3,
-        "ms",
-    );
+    report.add_ms(&name, "time to 202", accepted);
+    report.add_ms(&name, "time until every item is journaled", journaled);
+    report.add_ms(&name, "time until all jobs visible", done);
     report.add(
         &name,
         "items/s end to end",

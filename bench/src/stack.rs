@@ -223,6 +223,33 @@ impl Stack {
         Ok(())
     }
 
+    /// Waits until the executor behind the durable consumer `name` has acknowledged every
+    /// message on its subjects (nothing pending, nothing unacknowledged, something delivered):
+    /// an executor acknowledges a message only after journaling what it decided.
+    pub async fn executor_done(&self, name: &str, deadline: Instant) -> anyhow::Result<()> {
+        let js = async_nats::jetstream::new(self.nats.client().await?);
+        let mut consumer = js
+            .get_stream(STREAM)
+            .await?
+            .get_consumer::<async_nats::jetstream::consumer::pull::Config>(name)
+            .await
+            .map_err(|e| anyhow::anyhow!("the {name} consumer: {e}"))?;
+        loop {
+            let info = consumer.info().await?;
+            if info.num_pending == 0
+                && info.num_ack_pending == 0
+                && info.delivered.stream_sequence > 0
+            {
+                return Ok(());
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "the {name} executor did not finish"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// How far the projection trails the journal now (messages), and how long it then takes
     /// to apply the rest: the work a write phase left for after its clock stopped.
     pub async fn projection_trail(&self) -> anyhow::Result<(u64, Duration)> {
