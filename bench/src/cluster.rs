@@ -1,12 +1,12 @@
 //! The cost and the recovery of a replicated journal, on this one machine (so it measures
-//! replication's work, not a network): transfers on R1 and on R3 in the same run, seed-000 on
-//! R3, and how long writes take to succeed again after the stream's leader is killed under
+//! replication's work, not a network): transfers on R1 and on R3 in the same run, seed-000 and
+//! orders on R3, and how long writes take to succeed again after the stream's leader is killed under
 //! load — over several kills — with a count of acknowledged writes that did not survive.
 
 use crate::report::Report;
-use crate::seed;
 use crate::stack::{Callers, Journal, STREAM, Stack, Topology, open_accounts};
 use crate::transfers::{self, Shape};
+use crate::{orders, seed};
 use harness::NatsCluster;
 use http_edge::headers::{LEDGER_MIN_SEQ, LEDGER_SEQ};
 use serde_json::json;
@@ -63,6 +63,16 @@ pub async fn run(
     }
     let items = if quick { 1_000 } else { 100_000 };
     seed::run(report, items, Topology::Replicated, " on R3").await?;
+    let (accounts, orders) = orders::size(quick);
+    orders::run(
+        report,
+        accounts,
+        orders,
+        clients,
+        Topology::Replicated,
+        " on R3",
+    )
+    .await?;
     recovery(report, kills).await
 }
 

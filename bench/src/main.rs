@@ -38,7 +38,7 @@ struct Cli {
     mode: Option<Mode>,
     /// Scenarios to run, comma-separated: ceilings, seed, transfers, bulk (batches of
     /// transfers, each on its own and atomic), durability, query, feed, replay, storage (bytes
-    /// on disk per transfer), cluster (R3 against R1, seed on R3, recovery after leader kills);
+    /// on disk per transfer), cluster (R3 against R1, seed and orders on R3, recovery after leader kills);
     /// `uniform` is the first of the transfer scenarios alone (fresh journal), `grown` the
     /// last (grown journal); concurrency (uniform transfers on a fresh and a grown journal at
     /// each of `--sweep-clients`); lookups (what a reversal reads to find its transfer); shapes
@@ -75,7 +75,7 @@ struct Cli {
     /// Deposits written while the feeds are open (100 with --quick).
     #[arg(long, default_value_t = 2_000)]
     feed_deposits: usize,
-    /// The cluster scenario's recovery part only (no R1/R3 transfers, no seed).
+    /// The cluster scenario's recovery part only (no R1/R3 transfers, no seed, no orders).
     #[arg(long)]
     recovery_only: bool,
     /// Rebuilds the replay scenario runs over its one journal (each reported, and their
@@ -266,12 +266,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         bulk::run(&mut report, accounts, seconds, cli.quick).await?;
     }
     if wanted.contains(&"orders") {
-        let (accounts, orders) = if cli.quick {
-            (20, 500)
-        } else {
-            (1_000, 20_000)
-        };
-        orders::run(&mut report, accounts, orders, clients).await?;
+        let (accounts, orders) = orders::size(cli.quick);
+        orders::run(
+            &mut report,
+            accounts,
+            orders,
+            clients,
+            Topology::Durable,
+            "",
+        )
+        .await?;
     }
     if wanted.contains(&"durability") {
         let accounts = if cli.quick { 100 } else { 10_000 };
