@@ -14,7 +14,7 @@ pub const PRINCIPAL: &str = "tally-payments";
 /// Orders decided at once. Each payment is one small command of two messages, and a group
 /// commit carries every command waiting: what the executor decides at once is what one commit
 /// can pay. 256 payments fill about half of one atomic batch, leaving the rest to HTTP
-/// commands. Eight at a time paid ~640 orders/s here; 256, as fast as they were placed
+/// commands. Eight at a time paid 550–650 orders/s here; 256, as fast as they were placed
 /// (`bench --scenarios orders`, docs/benchmarks.md).
 pub const CONCURRENCY: usize = 256;
 
