@@ -104,17 +104,16 @@ async fn a_consumers_ack_wait_follows_its_definition_across_restarts() {
 
 /// Orders waiting to be paid are paid in a few commits: the payment executor decides as many
 /// payments at once as a group commit carries, not a handful per commit. 400 orders placed
-/// while no executor runs; an instance with the executor then pays them all.
+/// while no executor runs; an instance with the executors then pays them all.
 #[tokio::test]
 async fn a_backlog_of_orders_is_paid_in_a_few_group_commits() {
-    const ORDERS: usize = 400;
     let nats = NatsServer::start();
     let mut placing = config(&nats.url);
     placing.payment_executor = false;
     let shop = Api::start(placing).await;
     open_funded(&shop, "olga", "olga", 1_000_000).await;
     let olga = token("olga", false);
-    let placed = futures::future::join_all((0..ORDERS).map(|i| {
+    let placed = futures::future::join_all((0..BACKLOG).map(|i| {
         shop.post(
             "/v1/orders",
             &olga,
@@ -126,31 +125,88 @@ async fn a_backlog_of_orders_is_paid_in_a_few_group_commits() {
         assert_eq!(answer.status.as_u16(), 202, "{:?}", answer.body);
     }
     shop.app.stop().await.expect("stops");
+    let commits = commits_to_execute(&nats, "ledger.order.", "orders paid", |e| {
+        matches!(e, Event::OrderPaid(_))
+    })
+    .await;
+    assert!(
+        commits <= BACKLOG_COMMITS_MAX,
+        "{BACKLOG} payments took {commits} commits: the executor decides too few at once"
+    );
+}
 
-    let paying = Api::start(config(&nats.url)).await;
+/// Holds that come due together are voided in a few commits, as payments are paid. 400 holds
+/// of one second placed while no executor runs; once they are due, an instance with the
+/// executors voids them all.
+#[tokio::test]
+async fn holds_due_together_are_voided_in_a_few_group_commits() {
+    let nats = NatsServer::start();
+    let mut placing = config(&nats.url);
+    placing.hold_expiry_executor = false;
+    let shop = Api::start(placing).await;
+    open_funded(&shop, "olga", "olga", 1_000_000).await;
+    let olga = token("olga", false);
+    let placed = futures::future::join_all((0..BACKLOG).map(|_| {
+        shop.post(
+            "/v1/accounts/olga/holds",
+            &olga,
+            json!({"amount": 10, "expires_in_s": 1}),
+        )
+    }))
+    .await;
+    for answer in &placed {
+        assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
+    }
+    shop.app.stop().await.expect("stops");
+    // Every hold is due before the executor sees the first.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let commits = commits_to_execute(&nats, "ledger.hold.", "holds voided", |e| {
+        matches!(e, Event::HoldVoided(_))
+    })
+    .await;
+    assert!(
+        commits <= BACKLOG_COMMITS_MAX,
+        "{BACKLOG} expiries took {commits} commits: the executor decides too few at once"
+    );
+}
+
+/// The work a backlog test leaves to the executors.
+const BACKLOG: usize = 400;
+
+/// Most commits a backlog may take: eight at a time, as the executors once decided such
+/// work, took at least BACKLOG / 8 = 50 (61 for the orders).
+const BACKLOG_COMMITS_MAX: u64 = 20;
+
+/// Starts a command API with its executors on `nats`, waits until the journal holds
+/// [`BACKLOG`] events that are `done` on subjects that begin with `subjects` (an event of a
+/// hold is journaled on its account's subject too), and returns how many commits its writer
+/// made.
+async fn commits_to_execute(
+    nats: &NatsServer,
+    subjects: &str,
+    what: &str,
+    done: fn(&Event) -> bool,
+) -> u64 {
+    let executing = Api::start(config(&nats.url)).await;
     let client = nats.client().await;
     let since = Instant::now();
-    let paid = loop {
-        let paid = journal(&client)
+    loop {
+        let count = journal(&client)
             .await
             .iter()
-            .filter(|m| matches!(decode(m).event, Event::OrderPaid(_)))
+            .filter(|m| m.subject.starts_with(subjects) && done(&decode(m).event))
             .count();
-        if paid == ORDERS {
-            break paid;
+        assert!(count <= BACKLOG, "{count} {what}, of {BACKLOG}");
+        if count == BACKLOG {
+            break;
         }
         assert!(
             since.elapsed() < Duration::from_secs(30),
-            "{paid} of {ORDERS} orders paid within 30 s"
+            "{count} of {BACKLOG} {what} within 30 s"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let commits = WriterStats::get(&paying.app.writer().stats().batches);
-    assert_eq!(paid, ORDERS);
-    // Eight at a time, as the executor once decided them, took at least ORDERS / 8 = 50.
-    assert!(
-        commits <= 20,
-        "{ORDERS} payments took {commits} commits: the executor decides too few at once"
-    );
-    paying.app.stop().await.expect("stops");
+    }
+    let commits = WriterStats::get(&executing.app.writer().stats().batches);
+    executing.app.stop().await.expect("stops");
+    commits
 }
