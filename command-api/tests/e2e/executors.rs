@@ -2,10 +2,11 @@
 
 use crate::support::{Api, NatsServer, config, decode, journal, open_funded, start_api, token};
 use async_nats::jetstream::consumer::pull;
+use command_api::Config;
 use command_api::executors::{self, Verdict};
 use command_api::writer::WriterStats;
 use events::Event;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -110,29 +111,17 @@ async fn a_backlog_of_orders_is_paid_in_a_few_group_commits() {
     let nats = NatsServer::start();
     let mut placing = config(&nats.url);
     placing.payment_executor = false;
-    let shop = Api::start(placing).await;
-    open_funded(&shop, "olga", "olga", 1_000_000).await;
-    let olga = token("olga", false);
-    let placed = futures::future::join_all((0..BACKLOG).map(|i| {
-        shop.post(
-            "/v1/orders",
-            &olga,
-            json!({"account_id": "olga", "amount": 1 + i as i64}),
-        )
-    }))
+    leave_a_backlog(
+        placing,
+        "/v1/orders",
+        202,
+        |i| json!({"account_id": "olga", "amount": 1 + i as i64}),
+    )
     .await;
-    for answer in &placed {
-        assert_eq!(answer.status.as_u16(), 202, "{:?}", answer.body);
-    }
-    shop.app.stop().await.expect("stops");
-    let commits = commits_to_execute(&nats, "ledger.order.", "orders paid", |e| {
+    executed_in_a_few_commits(&nats, "ledger.order.", "orders paid", |e| {
         matches!(e, Event::OrderPaid(_))
     })
     .await;
-    assert!(
-        commits <= BACKLOG_COMMITS_MAX,
-        "{BACKLOG} payments took {commits} commits: the executor decides too few at once"
-    );
 }
 
 /// Holds that come due together are voided in a few commits, as payments are paid. 400 holds
@@ -143,31 +132,34 @@ async fn holds_due_together_are_voided_in_a_few_group_commits() {
     let nats = NatsServer::start();
     let mut placing = config(&nats.url);
     placing.hold_expiry_executor = false;
-    let shop = Api::start(placing).await;
-    open_funded(&shop, "olga", "olga", 1_000_000).await;
-    let olga = token("olga", false);
-    let placed = futures::future::join_all((0..BACKLOG).map(|_| {
-        shop.post(
-            "/v1/accounts/olga/holds",
-            &olga,
-            json!({"amount": 10, "expires_in_s": 1}),
-        )
-    }))
+    leave_a_backlog(
+        placing,
+        "/v1/accounts/olga/holds",
+        201,
+        |_| json!({"amount": 10, "expires_in_s": 1}),
+    )
     .await;
-    for answer in &placed {
-        assert_eq!(answer.status.as_u16(), 201, "{:?}", answer.body);
-    }
-    shop.app.stop().await.expect("stops");
     // Every hold is due before the executor sees the first.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
-    let commits = commits_to_execute(&nats, "ledger.hold.", "holds voided", |e| {
+    executed_in_a_few_commits(&nats, "ledger.hold.", "holds voided", |e| {
         matches!(e, Event::HoldVoided(_))
     })
     .await;
-    assert!(
-        commits <= BACKLOG_COMMITS_MAX,
-        "{BACKLOG} expiries took {commits} commits: the executor decides too few at once"
-    );
+}
+
+/// Starts a command API configured as `placing` (an executor off), opens olga's funded
+/// account, sends [`BACKLOG`] requests at once to `path` as olga (the i-th with `body(i)`),
+/// each answered `status`, and stops the API: work left to the executor it lacked.
+async fn leave_a_backlog(placing: Config, path: &str, status: u16, body: fn(usize) -> Value) {
+    let shop = Api::start(placing).await;
+    open_funded(&shop, "olga", "olga", 1_000_000).await;
+    let olga = token("olga", false);
+    let answers =
+        futures::future::join_all((0..BACKLOG).map(|i| shop.post(path, &olga, body(i)))).await;
+    for answer in &answers {
+        assert_eq!(answer.status.as_u16(), status, "{:?}", answer.body);
+    }
+    shop.app.stop().await.expect("stops");
 }
 
 /// The work a backlog test leaves to the executors.
@@ -179,14 +171,14 @@ const BACKLOG_COMMITS_MAX: u64 = 20;
 
 /// Starts a command API with its executors on `nats`, waits until the journal holds
 /// [`BACKLOG`] events that are `done` on subjects that begin with `subjects` (an event of a
-/// hold is journaled on its account's subject too), and returns how many commits its writer
-/// made.
-async fn commits_to_execute(
+/// hold is journaled on its account's subject too), and checks that its writer committed them
+/// in at most [`BACKLOG_COMMITS_MAX`] batches.
+async fn executed_in_a_few_commits(
     nats: &NatsServer,
     subjects: &str,
     what: &str,
     done: fn(&Event) -> bool,
-) -> u64 {
+) {
     let executing = Api::start(config(&nats.url)).await;
     let client = nats.client().await;
     let since = Instant::now();
@@ -208,5 +200,8 @@ async fn commits_to_execute(
     }
     let commits = WriterStats::get(&executing.app.writer().stats().batches);
     executing.app.stop().await.expect("stops");
-    commits
+    assert!(
+        commits <= BACKLOG_COMMITS_MAX,
+        "{BACKLOG} {what} took {commits} commits: the executor decides too few at once"
+    );
 }
