@@ -1,7 +1,7 @@
 //! The cost and the recovery of a replicated journal, on this one machine (so it measures
 //! replication's work, not a network): transfers on R1 and on R3 in the same run, seed-000 and
-//! orders on R3, and how long writes take to succeed again after the stream's leader is killed under
-//! load — over several kills — with a count of acknowledged writes that did not survive.
+//! orders on R3, and how long writes take to succeed again after the stream's leader is killed
+//! under load — over several kills — with a count of acknowledged writes that did not survive.
 
 use crate::report::Report;
 use crate::stack::{Callers, Journal, STREAM, Stack, Topology, open_accounts};

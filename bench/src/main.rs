@@ -38,13 +38,13 @@ struct Cli {
     mode: Option<Mode>,
     /// Scenarios to run, comma-separated: ceilings, seed, transfers, bulk (batches of
     /// transfers, each on its own and atomic), durability, query, feed, replay, storage (bytes
-    /// on disk per transfer), cluster (R3 against R1, seed and orders on R3, recovery after leader kills);
-    /// `uniform` is the first of the transfer scenarios alone (fresh journal), `grown` the
-    /// last (grown journal); concurrency (uniform transfers on a fresh and a grown journal at
-    /// each of `--sweep-clients`); lookups (what a reversal reads to find its transfer); shapes
-    /// (not run by default) prices each trait of a journal message in nats-server CPU; instances
-    /// (uniform and hot transfers over one command API, then the same callers spread over two);
-    /// orders (orders placed and paid by the payment executor).
+    /// on disk per transfer), cluster (R3 against R1, seed and orders on R3, recovery after
+    /// leader kills); `uniform` is the first of the transfer scenarios alone (fresh journal),
+    /// `grown` the last (grown journal); concurrency (uniform transfers on a fresh and a grown
+    /// journal at each of `--sweep-clients`); lookups (what a reversal reads to find its
+    /// transfer); shapes (not run by default) prices each trait of a journal message in
+    /// nats-server CPU; instances (uniform and hot transfers over one command API, then the
+    /// same callers spread over two); orders (orders placed and paid by the payment executor).
     #[arg(
         long,
         default_value = "ceilings,seed,transfers,concurrency,instances,bulk,orders,durability,query,feed,lookups,replay,storage,cluster"

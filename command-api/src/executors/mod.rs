@@ -88,7 +88,7 @@ pub async fn consume<F, Fut>(
     // pull fails for a moment while a cluster starts or elects a stream leader ("no
     // responders"), and asking again at once only fills the log.
     let mut failures: u32 = 0;
-    // Up to `concurrency` messages at once. Each message is acknowledged by its own task once decided.
+    // Up to `concurrency` messages at once, each acknowledged by its own task once decided.
     let mut in_flight = tokio::task::JoinSet::new();
     let ack_wait = consumer.cached_info().config.ack_wait;
     loop {
