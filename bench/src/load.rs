@@ -178,7 +178,7 @@ const LATENCY_MAX_US: u64 = 600_000_000;
 
 /// A latency histogram (microseconds, three significant digits) allocated whole up front:
 /// one that grows as it records would fault in fresh pages inside the measured phase.
-fn histogram() -> Histogram<u64> {
+pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, LATENCY_MAX_US, 3).expect("bounds and precision are valid")
 }
 

@@ -51,11 +51,11 @@ pub async fn run(
             next.clone(),
         );
         placing.spawn(async move {
-            let mut latencies = Vec::new();
+            let mut latency = crate::load::histogram();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= orders {
-                    return Ok::<_, anyhow::Error>(latencies);
+                    return Ok::<_, anyhow::Error>(latency);
                 }
                 let body = json!({"account_id": format!("buyer-{}", i % accounts),
                     "amount": 1 + (i % 100) as i64});
@@ -67,13 +67,13 @@ pub async fn run(
                     answer.status,
                     answer.body
                 );
-                latencies.push(sent.elapsed().as_secs_f64() * 1e3);
+                latency.saturating_record(sent.elapsed().as_micros() as u64);
             }
         });
     }
-    let mut latencies = Vec::with_capacity(orders);
+    let mut latency = crate::load::histogram();
     while let Some(placed) = placing.join_next().await {
-        latencies.extend(placed??);
+        latency.add(placed??)?;
     }
     let placed = started.elapsed();
     let deadline = Instant::now() + PAYING_MAX;
@@ -122,31 +122,21 @@ pub async fn run(
     .await?;
     db.close().await;
     recording.stop()?;
-    latencies.sort_by(f64::total_cmp);
-    let percentile = |p: f64| {
-        latencies
-            .get(((latencies.len() as f64 * p) as usize).min(latencies.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or(0.0)
-    };
-    report.add(
-        &name,
-        "orders placed/s (202)",
-        orders as f64 / placed.as_secs_f64(),
-        "orders/s",
-    );
-    report.add(&name, "placing latency p50", percentile(0.50), "ms");
-    report.add(&name, "placing latency p99", percentile(0.99), "ms");
+    let placing_ms = |q: f64| latency.value_at_quantile(q) as f64 / 1e3;
+    report.add_rate(&name, "orders placed/s (202)", orders, placed, "orders/s");
+    report.add(&name, "placing latency p50", placing_ms(0.50), "ms");
+    report.add(&name, "placing latency p99", placing_ms(0.99), "ms");
     report.add(&name, "placed → paid p50", waited_p50, "ms");
     report.add(&name, "placed → paid p99", waited_p99, "ms");
     report.add(&name, "placed → paid max", waited_max, "ms");
     report.add_ms(&name, "time until the last payment", last_paid);
     report.add_ms(&name, "time until all shown paid", visible);
     report.add_ms(&name, "time until the executor is idle", idle);
-    report.add(
+    report.add_rate(
         &name,
         "orders paid/s end to end",
-        orders as f64 / visible.as_secs_f64(),
+        orders,
+        visible,
         "orders/s",
     );
     cpu.report(report, &name, orders as f64, "order");

@@ -38,6 +38,18 @@ impl Report {
         self.add(scenario, metric, elapsed.as_secs_f64() * 1e3, "ms");
     }
 
+    /// Records a rate: `count` over `elapsed`, per second.
+    pub fn add_rate(
+        &mut self,
+        scenario: &str,
+        metric: &str,
+        count: usize,
+        elapsed: std::time::Duration,
+        unit: &str,
+    ) {
+        self.add(scenario, metric, count as f64 / elapsed.as_secs_f64(), unit);
+    }
+
     pub fn get(&self, scenario: &str, metric: &str) -> Option<f64> {
         self.rows
             .iter()

@@ -73,12 +73,7 @@ pub async fn run(
     report.add_ms(&name, "time to 202", accepted);
     report.add_ms(&name, "time until every item is journaled", journaled);
     report.add_ms(&name, "time until all jobs visible", done);
-    report.add(
-        &name,
-        "items/s end to end",
-        items as f64 / done.as_secs_f64(),
-        "items/s",
-    );
+    report.add_rate(&name, "items/s end to end", items, done, "items/s");
     cpu.report(report, &name, items as f64, "item");
     stack.stop().await
 }
