@@ -7,7 +7,7 @@
 //! writer; the answers of the parts are put together here (ADR 0017).
 
 use super::answers::{BulkAnswer, BulkRejected, BulkResult};
-use super::exchange::{CommandCall, Exchanged, NoPath, respond};
+use super::exchange::{CommandCall, Exchanged, NoPath, respond_as};
 use super::problem::{
     ACCOUNT_NOT_FOUND, BALANCE_OVERFLOW, BATCH_TOO_LARGE, CURRENCY_MISMATCH, INSUFFICIENT_FUNDS,
     SAME_ACCOUNT,
@@ -20,8 +20,8 @@ use axum::response::Response;
 use events::{AccountId, Amount, Currency, Metadata, Reference};
 use http_edge::ApiError;
 use ledger_nats::batch::BATCH_LEN_MAX;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use std::collections::HashMap;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -220,12 +220,32 @@ fn joined(answers: Vec<Result<Exchanged, ApiError>>, total: usize) -> Response {
             }
         }
     }
-    respond(Exchanged {
+    let exchanged = Exchanged {
         answer: Rendered {
             status: 200,
-            body: json!({"results": results, "committed": committed, "rejected": rejected}),
+            body: Value::Null,
         },
         seq,
         replayed,
-    })
+    };
+    // Serialized straight from the parts' results: a `json!` of them would first copy all
+    // 8,000 into a new value (a profile of bulk transfers found the copy and its drop at
+    // ~7 % of the services' CPU).
+    respond_as(
+        &exchanged,
+        Joined {
+            committed,
+            rejected,
+            results,
+        },
+    )
+}
+
+/// The answer of a request cut into parts, its fields in the order a single part's answer
+/// has them (a JSON object's keys, sorted).
+#[derive(Serialize)]
+struct Joined {
+    committed: u64,
+    rejected: u64,
+    results: Vec<Value>,
 }
