@@ -33,7 +33,7 @@ pub struct BulkItem {
 impl TransferBatch {
     /// Every account the transfers touch, once each, in order of first appearance.
     pub fn aggregates(&self) -> Vec<AggregateKey> {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::with_capacity(2 * self.transfers.len());
         self.transfers
             .iter()
             .flat_map(|t| [&t.from, &t.to])
@@ -63,7 +63,7 @@ pub fn decide_batch(
 ) -> Result<Decision, DomainError> {
     let mut working = Overlay {
         base: states,
-        accounts: HashMap::new(),
+        accounts: HashMap::with_capacity(2 * c.transfers.len()),
     };
     let mut events = Vec::with_capacity(2 * c.transfers.len());
     let mut items = Vec::with_capacity(c.transfers.len());

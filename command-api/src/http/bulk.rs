@@ -144,7 +144,7 @@ fn commands(requested: Vec<BatchedTransfer>, atomic: bool) -> Result<Vec<Transfe
         ));
     }
     let now = chrono::Utc::now();
-    let mut seen: HashMap<Uuid, usize> = HashMap::new();
+    let mut seen: HashMap<Uuid, usize> = HashMap::with_capacity(requested.len());
     let mut transfers = Vec::with_capacity(requested.len());
     for (index, item) in requested.into_iter().enumerate() {
         let at = |e: ApiError| ApiError {

@@ -125,7 +125,7 @@ impl Pipeline {
         let mut fresh: HashSet<String> = HashSet::new();
         // Subjects a rejection rested on that were not fresh: read again from the leader.
         let mut confirm: HashSet<String> = HashSet::new();
-        let mut working: HashMap<String, Slot> = HashMap::new();
+        let mut working: HashMap<String, Slot> = HashMap::with_capacity(subjects.len());
         let attempts = self.config.conflict_retries_max.saturating_add(1);
         for attempt in 0..attempts {
             if attempt > 0 {

@@ -85,7 +85,7 @@ pub fn plan(
     let base_seq = |subject: &str| loaded.get(subject).map_or(0, |slot| slot.seq);
     let mut plan = Plan {
         messages: Vec::new(),
-        written: HashMap::new(),
+        written: HashMap::with_capacity(loaded.len()),
         answers: Vec::with_capacity(round.len()),
         stale: Vec::new(),
     };
@@ -274,6 +274,8 @@ pub fn subjects_of<'a>(submissions: impl IntoIterator<Item = &'a Submission>) ->
     let mut subjects = Vec::new();
     for submission in submissions {
         let keys = submission.command.aggregates();
+        // Room made once per submission: a bulk part brings a thousand subjects at once.
+        seen.reserve(keys.len() + 1);
         let command = keys.iter().map(subject_of);
         for subject in command.chain(submission.record_subject()) {
             if seen.insert(subject.clone()) {
