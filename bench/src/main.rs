@@ -12,6 +12,7 @@ mod ceilings;
 mod cluster;
 mod cpu;
 mod feed;
+mod holds;
 mod http1;
 mod load;
 mod lookups;
@@ -44,10 +45,11 @@ struct Cli {
     /// journal at each of `--sweep-clients`); lookups (what a reversal reads to find its
     /// transfer); shapes (not run by default) prices each trait of a journal message in
     /// nats-server CPU; instances (uniform and hot transfers over one command API, then the
-    /// same callers spread over two); orders (orders placed and paid by the payment executor).
+    /// same callers spread over two); orders (orders placed and paid by the payment executor);
+    /// holds (holds placed to expire a second later, voided by the hold-expiry executor).
     #[arg(
         long,
-        default_value = "ceilings,seed,transfers,concurrency,instances,bulk,orders,durability,query,feed,lookups,replay,storage,cluster"
+        default_value = "ceilings,seed,transfers,concurrency,instances,bulk,orders,holds,durability,query,feed,lookups,replay,storage,cluster"
     )]
     scenarios: String,
     /// Tiny sizes and durations: a smoke run for the test suite, not a measurement.
@@ -276,6 +278,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             "",
         )
         .await?;
+    }
+    if wanted.contains(&"holds") {
+        holds::run(&mut report, holds::size(cli.quick), clients).await?;
     }
     if wanted.contains(&"durability") {
         let accounts = if cli.quick { 100 } else { 10_000 };

@@ -42,39 +42,12 @@ pub async fn run(
     let cpu = crate::cpu::Meter::start(&stack.db.url);
     let recording = crate::profile::Recording::start(&name)?;
     let (started, started_at) = (Instant::now(), chrono::Utc::now());
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut placing = tokio::task::JoinSet::new();
-    for _ in 0..clients {
-        let (commands, token, next) = (
-            stack.commands.clone(),
-            callers.service.clone(),
-            next.clone(),
-        );
-        placing.spawn(async move {
-            let mut latency = crate::load::histogram();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= orders {
-                    return Ok::<_, anyhow::Error>(latency);
-                }
-                let body = json!({"account_id": format!("buyer-{}", i % accounts),
-                    "amount": 1 + (i % 100) as i64});
-                let sent = Instant::now();
-                let answer = commands.post("/v1/orders", &token, body).await;
-                anyhow::ensure!(
-                    answer.status.as_u16() == 202,
-                    "placing order {i}: {} {:?}",
-                    answer.status,
-                    answer.body
-                );
-                latency.saturating_record(sent.elapsed().as_micros() as u64);
-            }
-        });
-    }
-    let mut latency = crate::load::histogram();
-    while let Some(placed) = placing.join_next().await {
-        latency.add(placed??)?;
-    }
+    let latency = place(&stack, &callers.service, clients, orders, 202, move |i| {
+        let body = json!({"account_id": format!("buyer-{}", i % accounts),
+            "amount": 1 + (i % 100) as i64});
+        ("/v1/orders".to_owned(), body)
+    })
+    .await?;
     let placed = started.elapsed();
     let deadline = Instant::now() + PAYING_MAX;
     // Every order is paid once the read model shows every order there paid...
@@ -141,4 +114,51 @@ pub async fn run(
     );
     cpu.report(report, &name, orders as f64, "order");
     stack.stop().await
+}
+
+/// `clients` callers send `count` requests between them, the `i`th made by `request(i)` (path
+/// and body), each posted with `token` and expected to be answered `status`. Returns the
+/// answers' latencies (µs).
+pub async fn place(
+    stack: &Stack,
+    token: &str,
+    clients: usize,
+    count: usize,
+    status: u16,
+    request: impl Fn(usize) -> (String, serde_json::Value) + Clone + Send + 'static,
+) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut placing = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let (commands, token, next, request) = (
+            stack.commands.clone(),
+            token.to_owned(),
+            next.clone(),
+            request.clone(),
+        );
+        placing.spawn(async move {
+            let mut latency = crate::load::histogram();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return Ok::<_, anyhow::Error>(latency);
+                }
+                let (path, body) = request(i);
+                let sent = Instant::now();
+                let answer = commands.post(&path, &token, body).await;
+                anyhow::ensure!(
+                    answer.status.as_u16() == status,
+                    "{path} (request {i}): {} {:?}",
+                    answer.status,
+                    answer.body
+                );
+                latency.saturating_record(sent.elapsed().as_micros() as u64);
+            }
+        });
+    }
+    let mut latency = crate::load::histogram();
+    while let Some(placed) = placing.join_next().await {
+        latency.add(placed??)?;
+    }
+    Ok(latency)
 }
