@@ -6,7 +6,7 @@
 //!
 //! The clients run in this process, as the orders scenario's do.
 
-use crate::orders::place;
+use crate::executed::{place, report_placing, report_waited, shown, waited};
 use crate::report::Report;
 use crate::stack::{Callers, Stack, Topology, open_accounts};
 use crate::transfers::FUNDS;
@@ -58,45 +58,21 @@ pub async fn run(
     let placed = started.elapsed();
     let deadline = Instant::now() + EXPIRING_MAX;
     let db = sqlx::PgPool::connect(&stack.db.url).await?;
-    let visible = loop {
-        let (expired, all_rows): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE status = 'expired'), count(*) FROM ledger.holds",
-        )
-        .fetch_one(&db)
-        .await?;
-        anyhow::ensure!(
-            all_rows <= (outstanding + holds) as i64,
-            "{all_rows} holds in the read model, {} placed",
-            outstanding + holds
-        );
-        if expired == holds as i64 {
-            break started.elapsed();
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{expired} of {holds} holds shown expired"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
-    // How late each hold was voided: from its `expires_at` to the decision that voided it
-    // (the event's `occurred_at`, the read model's `updated_at`).
-    let (late_p50, late_p99, late_max): (f64, f64, f64) = sqlx::query_as(
-        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY late), \
-                percentile_cont(0.99) WITHIN GROUP (ORDER BY late), max(late) \
-         FROM (SELECT extract(epoch FROM updated_at - expires_at)::float8 * 1e3 AS late \
-               FROM ledger.holds WHERE status = 'expired') AS expired",
+    let visible = shown(
+        &db,
+        ("holds", "expired"),
+        holds,
+        outstanding + holds,
+        (started, deadline),
     )
-    .fetch_one(&db)
     .await?;
+    // How late each hold was voided: from its `expires_at` to the decision that voided it.
+    let lateness = waited(&db, ("holds", "expired"), "expires_at").await?;
     db.close().await;
     recording.stop()?;
-    let placing_ms = |q: f64| latency.value_at_quantile(q) as f64 / 1e3;
     report.add_rate(&name, "holds placed/s (201)", holds, placed, "holds/s");
-    report.add(&name, "placing latency p50", placing_ms(0.50), "ms");
-    report.add(&name, "placing latency p99", placing_ms(0.99), "ms");
-    report.add(&name, "due → voided p50", late_p50, "ms");
-    report.add(&name, "due → voided p99", late_p99, "ms");
-    report.add(&name, "due → voided max", late_max, "ms");
+    report_placing(report, &name, &latency);
+    report_waited(report, &name, "due → voided", lateness);
     report.add_ms(&name, "time until all shown expired", visible);
     cpu.report(report, &name, holds as f64, "hold");
     stack.stop().await

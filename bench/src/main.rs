@@ -11,6 +11,7 @@ mod bulk;
 mod ceilings;
 mod cluster;
 mod cpu;
+mod executed;
 mod feed;
 mod holds;
 mod http1;

@@ -7,12 +7,11 @@
 //! The clients run in this process, as the bulk scenario's do: a `202` is cheap beside the
 //! payment each order starts.
 
+use crate::executed::{place, report_placing, report_waited, shown, waited};
 use crate::report::Report;
 use crate::stack::{Callers, Stack, Topology, open_accounts};
 use crate::transfers::FUNDS;
 use serde_json::json;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The payment executor's durable consumer (`nats/payments-consumer.json`).
@@ -52,25 +51,7 @@ pub async fn run(
     let deadline = Instant::now() + PAYING_MAX;
     // Every order is paid once the read model shows every order there paid...
     let db = sqlx::PgPool::connect(&stack.db.url).await?;
-    let visible = loop {
-        let (paid_rows, all_rows): (i64, i64) = sqlx::query_as(
-            "SELECT count(*) FILTER (WHERE status = 'paid'), count(*) FROM ledger.orders",
-        )
-        .fetch_one(&db)
-        .await?;
-        anyhow::ensure!(
-            all_rows <= orders as i64,
-            "{all_rows} orders in the read model, {orders} placed"
-        );
-        if paid_rows == orders as i64 {
-            break started.elapsed();
-        }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{paid_rows} of {orders} orders shown paid"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    };
+    let visible = shown(&db, ("orders", "paid"), orders, orders, (started, deadline)).await?;
     // ...which it shows a projection's lag after the last payment was decided (its event's
     // `occurred_at`, the order's `updated_at`; the services' clock is this process's)...
     let (last_paid,): (chrono::DateTime<chrono::Utc>,) =
@@ -83,25 +64,13 @@ pub async fn run(
     stack.executor_done(CONSUMER, deadline).await?;
     let idle = started.elapsed();
     // How long each order waited for its payment: from the decision that placed it to the
-    // one that paid it (the events' `occurred_at`, which the read model keeps as the order's
-    // `created_at` and `updated_at`).
-    let (waited_p50, waited_p99, waited_max): (f64, f64, f64) = sqlx::query_as(
-        "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY waited), \
-                percentile_cont(0.99) WITHIN GROUP (ORDER BY waited), max(waited) \
-         FROM (SELECT extract(epoch FROM updated_at - created_at)::float8 * 1e3 AS waited \
-               FROM ledger.orders) AS paid",
-    )
-    .fetch_one(&db)
-    .await?;
+    // one that paid it (its `created_at` and `updated_at`).
+    let waits = waited(&db, ("orders", "paid"), "created_at").await?;
     db.close().await;
     recording.stop()?;
-    let placing_ms = |q: f64| latency.value_at_quantile(q) as f64 / 1e3;
     report.add_rate(&name, "orders placed/s (202)", orders, placed, "orders/s");
-    report.add(&name, "placing latency p50", placing_ms(0.50), "ms");
-    report.add(&name, "placing latency p99", placing_ms(0.99), "ms");
-    report.add(&name, "placed → paid p50", waited_p50, "ms");
-    report.add(&name, "placed → paid p99", waited_p99, "ms");
-    report.add(&name, "placed → paid max", waited_max, "ms");
+    report_placing(report, &name, &latency);
+    report_waited(report, &name, "placed → paid", waits);
     report.add_ms(&name, "time until the last payment", last_paid);
     report.add_ms(&name, "time until all shown paid", visible);
     report.add_ms(&name, "time until the executor is idle", idle);
@@ -114,51 +83,4 @@ pub async fn run(
     );
     cpu.report(report, &name, orders as f64, "order");
     stack.stop().await
-}
-
-/// `clients` callers send `count` requests between them, the `i`th made by `request(i)` (path
-/// and body), each posted with `token` and expected to be answered `status`. Returns the
-/// answers' latencies (µs).
-pub async fn place(
-    stack: &Stack,
-    token: &str,
-    clients: usize,
-    count: usize,
-    status: u16,
-    request: impl Fn(usize) -> (String, serde_json::Value) + Clone + Send + 'static,
-) -> anyhow::Result<hdrhistogram::Histogram<u64>> {
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut placing = tokio::task::JoinSet::new();
-    for _ in 0..clients {
-        let (commands, token, next, request) = (
-            stack.commands.clone(),
-            token.to_owned(),
-            next.clone(),
-            request.clone(),
-        );
-        placing.spawn(async move {
-            let mut latency = crate::load::histogram();
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= count {
-                    return Ok::<_, anyhow::Error>(latency);
-                }
-                let (path, body) = request(i);
-                let sent = Instant::now();
-                let answer = commands.post(&path, &token, body).await;
-                anyhow::ensure!(
-                    answer.status.as_u16() == status,
-                    "{path} (request {i}): {} {:?}",
-                    answer.status,
-                    answer.body
-                );
-                latency.saturating_record(sent.elapsed().as_micros() as u64);
-            }
-        });
-    }
-    let mut latency = crate::load::histogram();
-    while let Some(placed) = placing.join_next().await {
-        latency.add(placed??)?;
-    }
-    Ok(latency)
 }
