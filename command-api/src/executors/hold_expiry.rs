@@ -1,10 +1,14 @@
 //! Hold expiry without a sweeper: the executor's durable consumer sees each `hold_placed`
-//! (hold side) and, while the hold's time has not come, asks JetStream to redeliver it at the
-//! expiry (`Nak` with a delay). When it comes back due, the executor submits `ExpireHold`,
-//! which voids the hold only if it is still placed. The pending redelivery *is* the timer: it
-//! survives restarts of the executor without any state of its own (ADR 0005).
+//! (hold side) and, while the hold's time has not come, asks JetStream to redeliver it
+//! shortly before the expiry (`Nak` with a delay); the last second or two it waits itself
+//! ([`Verdict::Later`]). When the hold is due, the executor submits `ExpireHold`, which voids
+//! the hold only if it is still placed. The pending redelivery *is* the timer: it survives
+//! restarts of the executor without any state of its own (ADR 0005).
+//!
+//! A hold is never given up on for a transient failure: its money would stay reserved for
+//! ever. The executor tries again, less and less often, until the hold is voided.
 
-use super::{Verdict, retry_pause};
+use super::{Verdict, retry_pause_after};
 use crate::domain::{Command, ExpireHold};
 use crate::writer::{Submission, Writer};
 use chrono::Utc;
@@ -21,7 +25,7 @@ pub const CONCURRENCY: usize = super::payments::CONCURRENCY;
 /// work and bounds the damage of a clock jump.
 const WAIT_MAX: Duration = Duration::from_secs(3600);
 
-pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> Verdict {
+pub async fn process(writer: Writer, payload: bytes::Bytes, _delivered: i64) -> Verdict {
     let envelope = match Envelope::from_json(&payload) {
         Ok(envelope) => envelope,
         Err(e) => {
@@ -42,7 +46,7 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
             .to_std()
             .unwrap_or_default()
             .min(WAIT_MAX);
-        return Verdict::Retry(wait.max(Duration::from_millis(10)));
+        return Verdict::Later(wait);
     }
     let Some(actor) = super::system_actor(PRINCIPAL) else {
         return Verdict::Terminate("unprocessable");
@@ -65,7 +69,8 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> V
         }
         Err(failure) => {
             tracing::warn!(error = %failure, hold_id = %placed.hold_id, "hold expiry will be retried");
-            Verdict::Retry(retry_pause(delivered))
+            let overdue = (now - expires_at).to_std().unwrap_or_default();
+            Verdict::Later(retry_pause_after(overdue))
         }
     }
 }

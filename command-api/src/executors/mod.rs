@@ -1,6 +1,7 @@
 //! Background executors inside the command API: durable pull consumers whose work goes through
 //! the same append pipeline as HTTP commands. Each message's outcome is an ack, a delayed
-//! redelivery (transient failure, or a timer not yet due), or a termination.
+//! redelivery (after a transient failure), a later decision (a timer not yet due), or a
+//! termination.
 //!
 //! - [`batches`]: applies balance batches, chunk by chunk, exactly once;
 //! - [`payments`]: pays or rejects each `order_placed` exactly once;
@@ -15,8 +16,9 @@ use crate::writer::Writer;
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{Consumer, pull};
 use futures::{FutureExt, StreamExt};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tracing::Instrument;
 
 /// What to tell JetStream about a message.
@@ -24,8 +26,14 @@ use tracing::Instrument;
 pub enum Verdict {
     /// Done (paid, rejected, or nothing to do).
     Ack,
-    /// A transient failure: deliver again after this pause.
+    /// A transient failure: deliver again after this pause. After [`DELIVERIES_MAX`]
+    /// deliveries the message is given up on.
     Retry(Duration),
+    /// Not due yet: decide again after this pause, however many times the message has been
+    /// delivered (a timer is not a failure). A pause of up to [`WAIT_HERE_MAX`] is waited here,
+    /// outside the places of the decisions being made; a longer one goes back to JetStream,
+    /// to be delivered again [`LEAD`] before its time.
+    Later(Duration),
     /// Cannot ever be processed: recorded as the job's failure (`job_failed`), then no
     /// longer redelivered. The code says why.
     Terminate(&'static str),
@@ -43,6 +51,20 @@ pub const DELIVERIES_MAX: i64 = 10;
 /// Longest pause before a redelivery after transient failures.
 const RETRY_PAUSE_MAX: Duration = Duration::from_secs(30);
 
+/// The longest [`Verdict::Later`] an executor waits itself. JetStream's own redelivery comes
+/// up to a few hundred milliseconds late when many messages are pending (it looks for due
+/// ones in steps of 100 ms, ADR 0005), so a timer is finished here.
+pub const WAIT_HERE_MAX: Duration = Duration::from_secs(2);
+
+/// How much earlier than its time JetStream is asked to deliver a message that will then
+/// wait here: more than JetStream's lateness, less than [`WAIT_HERE_MAX`].
+pub const LEAD: Duration = Duration::from_secs(1);
+
+/// Messages an executor keeps waiting at once (each is a pending acknowledgement, within
+/// the consumer's `max_ack_pending`). When all these places are taken, a message waits in
+/// JetStream instead, as a longer one does.
+const WAITING_MAX: usize = 10_000;
+
 /// The admin actor an executor acts as (`None` only if the name is not a valid principal).
 pub fn system_actor(principal: &str) -> Option<crate::domain::Actor> {
     let principal = events::OwnerId::parse(principal).ok()?;
@@ -59,19 +81,36 @@ pub fn retry_pause(delivered: i64) -> Duration {
         .min(RETRY_PAUSE_MAX)
 }
 
+/// The pause before another try at work that has been failing for `failing_for`: as long
+/// again, so it doubles from try to try, from 0.1 s up to the longest retry pause. For work
+/// whose delivery count says nothing of its failures (a timer is delivered many times).
+pub fn retry_pause_after(failing_for: Duration) -> Duration {
+    failing_for.clamp(Duration::from_millis(100), RETRY_PAUSE_MAX)
+}
+
+/// The places an executor's messages take: `deciding` bounds the decisions made at once,
+/// `waiting` the messages waiting here for their time ([`Verdict::Later`]).
+#[derive(Clone)]
+struct Places {
+    deciding: Arc<Semaphore>,
+    waiting: Arc<Semaphore>,
+}
+
 /// Consumes until `stop` turns true; pulls again with back-off after stream errors.
 ///
 /// Each pull request asks for as many messages as there are free places among the
 /// `concurrency` being decided, so every message received is begun at once: none waits on
 /// this instance where another could be executing it. The executor's commands share the
 /// writer's group commits, so what it decides at once is how many of them one commit can
-/// carry.
+/// carry. A message waiting here for its time ([`Verdict::Later`]) gives up its place while
+/// it waits, so timers never keep a decision from starting.
 ///
 /// With a `role` (the instance takes part in electing a writer, ADR 0028), it pulls only while
 /// no other instance holds the writer lease: the holder's executors do the work, through the
 /// writer that then commits alone. When another instance takes the lease, or this one stops,
-/// the messages being decided finish, and any received but not begun are handed back for
-/// immediate redelivery. Only a crash leaves messages to their ack wait.
+/// the messages being decided finish, any received but not begun are handed back for
+/// immediate redelivery, and those waiting for their time are handed back to be redelivered
+/// then. Only a crash leaves messages to their ack wait.
 pub async fn consume<F, Fut>(
     name: &'static str,
     consumer: Consumer<pull::Config>,
@@ -88,8 +127,15 @@ pub async fn consume<F, Fut>(
     // pull fails for a moment while a cluster starts or elects a stream leader ("no
     // responders"), and asking again at once only fills the log.
     let mut failures: u32 = 0;
-    // Up to `concurrency` messages at once, each acknowledged by its own task once decided.
+    // Each message received, acknowledged by its own task once decided.
     let mut in_flight = tokio::task::JoinSet::new();
+    let places = Places {
+        deciding: Arc::new(Semaphore::new(concurrency)),
+        waiting: Arc::new(Semaphore::new(WAITING_MAX)),
+    };
+    // Moved on whenever this instance stops executing: the messages received before then and
+    // still waiting for their time go back to JetStream.
+    let (hand_back_waiting, generation) = watch::channel(0_u64);
     let ack_wait = consumer.cached_info().config.ack_wait;
     loop {
         if failures > 0 {
@@ -103,16 +149,17 @@ pub async fn consume<F, Fut>(
             break;
         }
         while in_flight.try_join_next().is_some() {}
-        if in_flight.len() >= concurrency {
+        let free = places.deciding.available_permits();
+        if free == 0 {
             tokio::select! {
-                _ = in_flight.join_next() => {}
+                _ = places.deciding.acquire() => {}
                 _ = stop.changed() => break,
             }
             continue;
         }
         let pulled = consumer
             .batch()
-            .max_messages(concurrency - in_flight.len())
+            .max_messages(free)
             .expires(PULL_WAIT)
             .messages()
             .await;
@@ -130,11 +177,13 @@ pub async fn consume<F, Fut>(
                 () = another_writes(&mut role) => {
                     tracing::info!(executor = name, "another instance writes: pulling stops");
                     hand_back(name, &mut messages).await;
+                    hand_back_waiting.send_modify(|g| *g += 1);
                     while in_flight.join_next().await.is_some() {}
                     break;
                 }
                 _ = stop.changed() => {
                     hand_back(name, &mut messages).await;
+                    hand_back_waiting.send_modify(|g| *g += 1);
                     while in_flight.join_next().await.is_some() {}
                     return;
                 }
@@ -159,11 +208,25 @@ pub async fn consume<F, Fut>(
                 .and_then(|h| h.get(events::headers::TRACEPARENT))
                 .map(|v| v.as_str().to_owned());
             telemetry::trace::continue_trace(&span, traceparent.as_deref());
-            in_flight.spawn(
-                handle(name, writer.clone(), message, ack_wait, process.clone()).instrument(span),
-            );
+            // Free unless a message that waited for its time has just taken it back.
+            let place = Arc::clone(&places.deciding)
+                .acquire_owned()
+                .await
+                .expect("the places are never closed");
+            let work = Work {
+                name,
+                writer: writer.clone(),
+                message,
+                ack_wait,
+                places: places.clone(),
+                place,
+                generation: *generation.borrow(),
+                handed_back: generation.clone(),
+            };
+            in_flight.spawn(handle(work, process.clone()).instrument(span));
         }
     }
+    hand_back_waiting.send_modify(|g| *g += 1);
     while in_flight.join_next().await.is_some() {}
 }
 
@@ -220,28 +283,80 @@ async fn another_writes(role: &mut Option<watch::Receiver<Role>>) {
     }
 }
 
-/// Decides one message and tells JetStream the verdict. While it is being decided, JetStream
-/// is told every third of `ack_wait` that work on it goes on, so that the ack wait can be
-/// short: it is how long a message a crashed instance held waits for another.
-async fn handle<F, Fut>(
+/// One message received, and what deciding it takes.
+struct Work {
     name: &'static str,
     writer: Writer,
     message: async_nats::jetstream::Message,
     ack_wait: Duration,
-    process: F,
-) where
+    places: Places,
+    /// The message's place among those being decided.
+    place: OwnedSemaphorePermit,
+    /// The hand-back generation the message was received in.
+    generation: u64,
+    /// Moves on from `generation` when the instance stops executing (see [`consume`]).
+    handed_back: watch::Receiver<u64>,
+}
+
+/// Decides one message and tells JetStream the verdict. While it is being decided, JetStream
+/// is told every third of `ack_wait` that work on it goes on, so that the ack wait can be
+/// short: it is how long a message a crashed instance held waits for another.
+///
+/// A message not due for up to [`WAIT_HERE_MAX`] waits here, without its place among those
+/// being decided, then is decided again. If the instance stops executing meanwhile, it goes
+/// back to JetStream with the rest of its wait.
+async fn handle<F, Fut>(work: Work, process: F)
+where
     F: Fn(Writer, bytes::Bytes, i64) -> Fut,
     Fut: Future<Output = Verdict>,
 {
+    let Work {
+        name,
+        writer,
+        message,
+        ack_wait,
+        places,
+        place,
+        generation,
+        mut handed_back,
+    } = work;
+    let mut place = Some(place);
     let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
     if let Ok(info) = message.info() {
         // Messages still waiting behind this one, as of its delivery.
         metrics::gauge!("tally_executor_pending", "consumer" => info.consumer.to_owned())
             .set(info.pending as f64);
     }
-    let decided = tokio::select! {
-        verdict = process(writer.clone(), message.payload.clone(), delivered) => verdict,
-        never = in_progress(&message, ack_wait) => match never {},
+    let decided = loop {
+        let decided = tokio::select! {
+            verdict = process(writer.clone(), message.payload.clone(), delivered) => verdict,
+            never = in_progress(&message, ack_wait) => match never {},
+        };
+        let Verdict::Later(pause) = decided else {
+            break decided;
+        };
+        if pause > WAIT_HERE_MAX {
+            break decided;
+        }
+        let Ok(waiting) = Arc::clone(&places.waiting).try_acquire_owned() else {
+            break decided;
+        };
+        place = None;
+        let due = tokio::time::Instant::now() + pause;
+        tokio::select! {
+            () = tokio::time::sleep_until(due) => {}
+            _ = handed_back.wait_for(|g| *g != generation) => {
+                break Verdict::Later(due.saturating_duration_since(tokio::time::Instant::now()));
+            }
+            never = in_progress(&message, ack_wait) => match never {},
+        }
+        place = Some(
+            Arc::clone(&places.deciding)
+                .acquire_owned()
+                .await
+                .expect("the places are never closed"),
+        );
+        drop(waiting);
     };
     let verdict = match decided {
         Verdict::Retry(_) if delivered >= DELIVERIES_MAX => Verdict::Terminate("retries_exhausted"),
@@ -254,12 +369,28 @@ async fn handle<F, Fut>(
     let acked = match verdict {
         Verdict::Ack => message.ack().await,
         Verdict::Retry(pause) => message.ack_with(AckKind::Nak(Some(pause))).await,
+        Verdict::Later(pause) => {
+            message
+                .ack_with(AckKind::Nak(Some(redelivery(pause))))
+                .await
+        }
         Verdict::Terminate(_) => message.ack_with(AckKind::Term).await,
     };
+    drop(place);
     if let Err(e) = acked {
         // Not acknowledged: JetStream redelivers, and the aggregate's state makes the second
         // attempt a no-op.
         tracing::warn!(executor = name, error = %e, "executor ack failed");
+    }
+}
+
+/// When JetStream is to deliver again a message due after `pause`: early by [`LEAD`] if it
+/// will then wait here, on time if it is already within the wait of one.
+fn redelivery(pause: Duration) -> Duration {
+    if pause > WAIT_HERE_MAX {
+        pause - LEAD
+    } else {
+        pause
     }
 }
 

@@ -1,11 +1,13 @@
 //! The executors' contract with JetStream, on a consumer of the test's own.
 
 use crate::support::{Api, NatsServer, config, decode, journal, open_funded, start_api, token};
-use async_nats::jetstream::consumer::pull;
+use async_nats::jetstream::AckKind;
+use async_nats::jetstream::consumer::{Consumer, pull};
 use command_api::Config;
 use command_api::executors::{self, Verdict};
 use command_api::writer::WriterStats;
 use events::Event;
+use futures::StreamExt;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,27 +23,9 @@ async fn a_message_decided_for_longer_than_its_ack_wait_is_not_delivered_twice()
     let client = ledger_nats::connect(&nats.url_as("command-api"), "executors-test")
         .await
         .expect("connect");
-    let js = async_nats::jetstream::new(client);
     let subject = "ledger.idem.executor-progress";
     let ack_wait = Duration::from_millis(300);
-    let consumer = js
-        .get_stream("LEDGER")
-        .await
-        .expect("the journal")
-        .create_consumer(pull::Config {
-            durable_name: Some("executor-progress".to_owned()),
-            filter_subject: subject.to_owned(),
-            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
-            ack_wait,
-            ..Default::default()
-        })
-        .await
-        .expect("a consumer");
-    js.publish(subject, "{}".into())
-        .await
-        .expect("published")
-        .await
-        .expect("stored");
+    let consumer = one_message_consumer(client, subject, ack_wait).await;
 
     // Each delivery is decided for four ack waits.
     let deliveries = Arc::new(AtomicUsize::new(0));
@@ -73,6 +57,284 @@ async fn a_message_decided_for_longer_than_its_ack_wait_is_not_delivered_twice()
         "delivered once, and acknowledged"
     );
     api.app.stop().await.expect("stops");
+}
+
+/// A timer is not a failure: a message delivered more often than an executor retries a
+/// failing one is still decided, when its time comes, not given up on. And one due within
+/// the executor's wait is waited for here, not delivered again.
+#[tokio::test]
+async fn a_timer_is_never_given_up_however_often_it_was_delivered() {
+    let nats = NatsServer::start();
+    let api = start_api(&nats.url_as("command-api")).await;
+    let client = nats.client().await;
+    let subject = "ledger.idem.executor-timer";
+    let consumer = one_message_consumer(client.clone(), subject, Duration::from_secs(30)).await;
+    // Delivered as often as a failing message may be, each time handed straight back.
+    hand_back_times(&consumer, executors::DELIVERIES_MAX).await;
+
+    // Not due at first, then due.
+    let due = Instant::now() + Duration::from_millis(300);
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (executor, stop) = run(&api, consumer.clone(), Arc::clone(&calls), due);
+    wait_for_calls(&calls, 2).await;
+    let _ = stop.send(true);
+    executor.await.expect("the executor ends");
+
+    let calls = calls.lock().expect("calls").clone();
+    let delivered = executors::DELIVERIES_MAX + 1;
+    assert_eq!(
+        calls.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![delivered, delivered],
+        "decided twice within one delivery: it waited here"
+    );
+    assert!(calls[1].1 >= due, "decided again once due");
+    let info = consumer.clone().info().await.expect("its info").clone();
+    assert_eq!(
+        (info.num_ack_pending, info.num_pending),
+        (0, 0),
+        "acknowledged"
+    );
+    // The test's message is not an event; every other one is.
+    let failures = journal(&client)
+        .await
+        .iter()
+        .filter(|m| m.subject != subject && matches!(decode(m).event, Event::JobFailed(_)))
+        .count();
+    assert_eq!(failures, 0, "nothing recorded as failed");
+    api.app.stop().await.expect("stops");
+}
+
+/// A hold of a month stays placed, and its timer pending, however often the executor saw it
+/// not due: every hour or so for a month is hundreds of deliveries, none of them a failure.
+/// Here its timer is delivered nine times by hand, then the executor sees it a tenth.
+#[tokio::test]
+async fn a_months_hold_is_still_timed_after_many_deliveries() {
+    let nats = NatsServer::start();
+    let mut placing = config(&nats.url);
+    placing.hold_expiry_executor = false;
+    let shop = Api::start(placing).await;
+    open_funded(&shop, "olga", "olga", 1_000).await;
+    let placed = shop
+        .post(
+            "/v1/accounts/olga/holds",
+            &token("olga", false),
+            json!({"amount": 10, "expires_in_s": 30 * 24 * 3600}),
+        )
+        .await;
+    assert_eq!(placed.status.as_u16(), 201, "{:?}", placed.body);
+    shop.app.stop().await.expect("stops");
+
+    let client = nats.client().await;
+    let mut consumer = ledger_nats::consumers::ensure_pull_consumer(
+        &client,
+        "LEDGER",
+        ledger_nats::consumers::HOLD_EXPIRY_CONSUMER_JSON,
+        None,
+    )
+    .await
+    .expect("the hold-expiry consumer");
+    hand_back_times(&consumer, executors::DELIVERIES_MAX - 1).await;
+
+    let executing = Api::start(config(&nats.url)).await;
+    let since = Instant::now();
+    while consumer
+        .info()
+        .await
+        .expect("its info")
+        .delivered
+        .consumer_sequence
+        < executors::DELIVERIES_MAX as u64
+    {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "delivered a tenth time"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Time for what the executor does with it: a failure would be journaled before the
+    // message is let go.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    executing.app.stop().await.expect("stops");
+
+    let failures = journal(&client)
+        .await
+        .iter()
+        .filter(|m| matches!(decode(m).event, Event::JobFailed(_)))
+        .count();
+    assert_eq!(failures, 0, "the hold's timer was not given up on");
+    let info = consumer.info().await.expect("its info");
+    assert_eq!(info.num_ack_pending, 1, "the timer is still pending");
+}
+
+/// A message due later than the executor waits itself goes back to JetStream, comes again
+/// shortly before its time and is decided at its time, waiting out the rest here.
+#[tokio::test]
+async fn a_later_timer_comes_back_early_and_is_decided_on_time() {
+    let nats = NatsServer::start();
+    let api = start_api(&nats.url_as("command-api")).await;
+    let subject = "ledger.idem.executor-later";
+    let consumer =
+        one_message_consumer(nats.client().await, subject, Duration::from_secs(30)).await;
+
+    let due = Instant::now() + executors::WAIT_HERE_MAX + Duration::from_millis(500);
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (executor, stop) = run(&api, consumer, Arc::clone(&calls), due);
+    wait_for_calls(&calls, 3).await;
+    let _ = stop.send(true);
+    executor.await.expect("the executor ends");
+
+    let calls = calls.lock().expect("calls").clone();
+    assert_eq!(
+        calls.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![1, 2, 2],
+        "JetStream delivered it again before its time, and it waited here for the rest"
+    );
+    assert!(calls[1].1 < due, "delivered again before its time");
+    assert!(calls[2].1 >= due, "decided once due");
+    api.app.stop().await.expect("stops");
+}
+
+/// An executor that stops hands the messages waiting for their time back to JetStream with
+/// the rest of their wait: it stops at once, and the next executor decides them at their
+/// time, not after their ack wait.
+#[tokio::test]
+async fn a_stopping_executor_hands_waiting_messages_back_with_the_rest_of_their_wait() {
+    let nats = NatsServer::start();
+    let api = start_api(&nats.url_as("command-api")).await;
+    let subject = "ledger.idem.executor-handed-back";
+    let ack_wait = Duration::from_secs(30);
+    let consumer = one_message_consumer(nats.client().await, subject, ack_wait).await;
+
+    let due = Instant::now() + Duration::from_millis(1_500);
+    let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (first, stop) = run(&api, consumer.clone(), Arc::clone(&calls), due);
+    wait_for_calls(&calls, 1).await;
+    let stopping = Instant::now();
+    let _ = stop.send(true);
+    first.await.expect("the executor ends");
+    assert!(
+        stopping.elapsed() < Duration::from_millis(500),
+        "stopped without waiting for the message's time ({:?})",
+        stopping.elapsed()
+    );
+    assert!(Instant::now() < due, "stopped before the message was due");
+
+    let (second, stop) = run(&api, consumer, Arc::clone(&calls), due);
+    wait_for_calls(&calls, 2).await;
+    let _ = stop.send(true);
+    second.await.expect("the executor ends");
+    let calls = calls.lock().expect("calls").clone();
+    assert_eq!(
+        calls.iter().map(|c| c.0).collect::<Vec<_>>(),
+        vec![1, 2],
+        "delivered again to the next executor"
+    );
+    assert!(calls[1].1 >= due, "decided once due");
+    assert!(
+        calls[1].1 < due + ack_wait / 2,
+        "decided at its time, not after its ack wait"
+    );
+    api.app.stop().await.expect("stops");
+}
+
+/// A durable consumer of the test's own on `subject`, with one message published there.
+async fn one_message_consumer(
+    client: async_nats::Client,
+    subject: &str,
+    ack_wait: Duration,
+) -> Consumer<pull::Config> {
+    let js = async_nats::jetstream::new(client);
+    let consumer = js
+        .get_stream("LEDGER")
+        .await
+        .expect("the journal")
+        .create_consumer(pull::Config {
+            durable_name: Some(subject.replace('.', "-")),
+            filter_subject: subject.to_owned(),
+            ack_policy: async_nats::jetstream::consumer::AckPolicy::Explicit,
+            ack_wait,
+            ..Default::default()
+        })
+        .await
+        .expect("a consumer");
+    js.publish(subject.to_owned(), "{}".into())
+        .await
+        .expect("published")
+        .await
+        .expect("stored");
+    consumer
+}
+
+/// Takes the one message of `consumer` and hands it straight back, `times` times.
+async fn hand_back_times(consumer: &Consumer<pull::Config>, times: i64) {
+    let mut handed_back = 0;
+    while handed_back < times {
+        let mut batch = consumer
+            .fetch()
+            .max_messages(1)
+            .messages()
+            .await
+            .expect("a fetch");
+        if let Some(message) = batch.next().await {
+            message
+                .expect("a message")
+                .ack_with(AckKind::Nak(None))
+                .await
+                .expect("handed back");
+            handed_back += 1;
+        }
+    }
+}
+
+/// The delivery count and time of each decision a timer test's executor made.
+type Calls = Arc<std::sync::Mutex<Vec<(i64, Instant)>>>;
+
+/// Runs an executor on `consumer` whose messages are timers due at `due` (decided later
+/// until then, acknowledged after), recording each decision in `calls`; stopped by sending
+/// `true`.
+fn run(
+    api: &Api,
+    consumer: Consumer<pull::Config>,
+    calls: Calls,
+    due: Instant,
+) -> (
+    tokio::task::JoinHandle<()>,
+    tokio::sync::watch::Sender<bool>,
+) {
+    let process = move |_writer, _payload, delivered| {
+        let calls = Arc::clone(&calls);
+        async move {
+            let now = Instant::now();
+            calls.lock().expect("calls").push((delivered, now));
+            match due.checked_duration_since(now) {
+                Some(pause) if !pause.is_zero() => Verdict::Later(pause),
+                _ => Verdict::Ack,
+            }
+        }
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let executor = tokio::spawn(executors::consume(
+        "timer-test",
+        consumer,
+        4,
+        api.app.writer().clone(),
+        None,
+        stopped,
+        process,
+    ));
+    (executor, stop)
+}
+
+/// Waits until `calls` holds `count` decisions (at most 10 s).
+async fn wait_for_calls(calls: &Calls, count: usize) {
+    let since = Instant::now();
+    while calls.lock().expect("calls").len() < count {
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "{count} decisions within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A deployment started before with another ack wait gets the definition's at its next start:
