@@ -5,14 +5,20 @@
 //! the hold only if it is still placed. The pending redelivery *is* the timer: it survives
 //! restarts of the executor without any state of its own (ADR 0005).
 //!
+//! Each time the timer comes back before the hold is due, the executor asks the writer
+//! whether the hold is still placed (an `ExpireHold` not due changes nothing): the timer of a
+//! hold captured or voided meanwhile is dropped then, within an hour, rather than kept
+//! pending until the hold's expiry, up to 30 days later. So the holds awaiting expiry, which
+//! the consumer's `max_ack_pending` bounds, are the holds still placed.
+//!
 //! A hold is never given up on for a transient failure: its money would stay reserved for
 //! ever. The executor tries again, less and less often, until the hold is voided.
 
 use super::{Verdict, retry_pause_after};
-use crate::domain::{Command, ExpireHold};
-use crate::writer::{Submission, Writer};
-use chrono::Utc;
-use events::{Envelope, Event};
+use crate::domain::{Command, ExpireHold, Outcome};
+use crate::writer::{Answered, Submission, Writer};
+use chrono::{DateTime, Utc};
+use events::{Envelope, Event, HoldStatus};
 use std::time::Duration;
 
 /// The principal the executor acts as.
@@ -25,7 +31,7 @@ pub const CONCURRENCY: usize = super::payments::CONCURRENCY;
 /// work and bounds the damage of a clock jump.
 const WAIT_MAX: Duration = Duration::from_secs(3600);
 
-pub async fn process(writer: Writer, payload: bytes::Bytes, _delivered: i64) -> Verdict {
+pub async fn process(writer: Writer, payload: bytes::Bytes, delivered: i64) -> Verdict {
     let envelope = match Envelope::from_json(&payload) {
         Ok(envelope) => envelope,
         Err(e) => {
@@ -41,12 +47,9 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, _delivered: i64) -> 
         return Verdict::Ack;
     };
     let now = Utc::now();
-    if expires_at > now {
-        let wait = (expires_at - now)
-            .to_std()
-            .unwrap_or_default()
-            .min(WAIT_MAX);
-        return Verdict::Later(wait);
+    // Delivered for the first time, the hold was just placed: its timer starts.
+    if expires_at > now && delivered == 1 {
+        return Verdict::Later(until(expires_at, now));
     }
     let Some(actor) = super::system_actor(PRINCIPAL) else {
         return Verdict::Terminate("unprocessable");
@@ -62,15 +65,34 @@ pub async fn process(writer: Writer, payload: bytes::Bytes, _delivered: i64) -> 
         idempotency: None,
     };
     match writer.submit(submission).await {
-        Ok(Ok(_)) => Verdict::Ack,
+        Ok(Ok(reply)) => match reply.answer {
+            // Still placed: not due yet.
+            Answered::Decided(Outcome::HoldChanged { hold, .. })
+                if hold.status == HoldStatus::Placed =>
+            {
+                Verdict::Later(until(expires_at, now))
+            }
+            // Voided now, or captured or voided before: the timer is done.
+            _ => Verdict::Ack,
+        },
         Ok(Err(e)) => {
             tracing::error!(error = %e, hold_id = %placed.hold_id, "hold cannot be expired");
             Verdict::Terminate("unprocessable")
         }
+        // Not due: whether it is still placed can be asked next time.
+        Err(_) if expires_at > now => Verdict::Later(until(expires_at, now)),
         Err(failure) => {
             tracing::warn!(error = %failure, hold_id = %placed.hold_id, "hold expiry will be retried");
             let overdue = (now - expires_at).to_std().unwrap_or_default();
             Verdict::Later(retry_pause_after(overdue))
         }
     }
+}
+
+/// The pause until `expires_at`, at most [`WAIT_MAX`].
+fn until(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> Duration {
+    (expires_at - now)
+        .to_std()
+        .unwrap_or_default()
+        .min(WAIT_MAX)
 }

@@ -166,6 +166,77 @@ async fn a_months_hold_is_still_timed_after_many_deliveries() {
     assert_eq!(info.num_ack_pending, 1, "the timer is still pending");
 }
 
+/// The timer of a hold captured before its expiry is dropped the next time it comes back,
+/// not kept pending until the expiry: the holds awaiting expiry, which the consumer's
+/// `max_ack_pending` bounds, are those still placed. Here a month's hold is captured, and its
+/// timer comes back once.
+#[tokio::test]
+async fn a_captured_holds_timer_is_dropped_when_it_comes_back() {
+    let nats = NatsServer::start();
+    let mut placing = config(&nats.url);
+    placing.hold_expiry_executor = false;
+    let shop = Api::start(placing).await;
+    open_funded(&shop, "olga", "olga", 1_000).await;
+    let olga = token("olga", false);
+    let placed = shop
+        .post(
+            "/v1/accounts/olga/holds",
+            &olga,
+            json!({"amount": 10, "expires_in_s": 30 * 24 * 3600}),
+        )
+        .await;
+    assert_eq!(placed.status.as_u16(), 201, "{:?}", placed.body);
+    let hold_id = placed.body["hold_id"].as_str().expect("a hold id");
+    let captured = shop
+        .post(
+            &format!("/v1/accounts/olga/holds/{hold_id}/capture"),
+            &olga,
+            json!({}),
+        )
+        .await;
+    assert_eq!(captured.status.as_u16(), 201, "{:?}", captured.body);
+    shop.app.stop().await.expect("stops");
+
+    let mut consumer = ledger_nats::consumers::ensure_pull_consumer(
+        &nats.client().await,
+        "LEDGER",
+        ledger_nats::consumers::HOLD_EXPIRY_CONSUMER_JSON,
+        None,
+    )
+    .await
+    .expect("the hold-expiry consumer");
+    // The timer seen once already, as an hour ago: the hold's placing and capture, each
+    // delivered and handed back.
+    let mut batch = consumer
+        .fetch()
+        .max_messages(2)
+        .messages()
+        .await
+        .expect("a fetch");
+    while let Some(message) = batch.next().await {
+        message
+            .expect("a message")
+            .ack_with(AckKind::Nak(None))
+            .await
+            .expect("handed back");
+    }
+
+    let executing = Api::start(config(&nats.url)).await;
+    let since = Instant::now();
+    loop {
+        let info = consumer.info().await.expect("its info").clone();
+        if info.num_pending == 0 && info.num_ack_pending == 0 && info.num_redelivered == 0 {
+            break;
+        }
+        assert!(
+            since.elapsed() < Duration::from_secs(10),
+            "the captured hold's timer is still pending: {info:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    executing.app.stop().await.expect("stops");
+}
+
 /// A message due later than the executor waits itself goes back to JetStream, comes again
 /// shortly before its time and is decided at its time, waiting out the rest here.
 #[tokio::test]
