@@ -341,11 +341,14 @@ where
         let Ok(waiting) = Arc::clone(&places.waiting).try_acquire_owned() else {
             break decided;
         };
+        count_waiting(name, &places);
         place = None;
         let due = tokio::time::Instant::now() + pause;
         tokio::select! {
             () = tokio::time::sleep_until(due) => {}
             _ = handed_back.wait_for(|g| *g != generation) => {
+                drop(waiting);
+                count_waiting(name, &places);
                 break Verdict::Later(due.saturating_duration_since(tokio::time::Instant::now()));
             }
             never = in_progress(&message, ack_wait) => match never {},
@@ -357,6 +360,7 @@ where
                 .expect("the places are never closed"),
         );
         drop(waiting);
+        count_waiting(name, &places);
     };
     let verdict = match decided {
         Verdict::Retry(_) if delivered >= DELIVERIES_MAX => Verdict::Terminate("retries_exhausted"),
@@ -382,6 +386,12 @@ where
         // attempt a no-op.
         tracing::warn!(executor = name, error = %e, "executor ack failed");
     }
+}
+
+/// Reports how many messages wait in this instance for their time.
+fn count_waiting(name: &'static str, places: &Places) {
+    let waiting = WAITING_MAX - places.waiting.available_permits();
+    metrics::gauge!("tally_executor_waiting", "executor" => name).set(waiting as f64);
 }
 
 /// When JetStream is to deliver again a message due after `pause`: early by [`LEAD`] if it

@@ -1,5 +1,6 @@
 //! The executors' contract with JetStream, on a consumer of the test's own.
 
+use crate::observability::{metrics, sample};
 use crate::support::{Api, NatsServer, config, decode, journal, open_funded, start_api, token};
 use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{Consumer, pull};
@@ -75,7 +76,13 @@ async fn a_timer_is_never_given_up_however_often_it_was_delivered() {
     // Not due at first, then due.
     let due = Instant::now() + Duration::from_millis(300);
     let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (executor, stop) = run(&api, consumer.clone(), Arc::clone(&calls), due);
+    let (executor, stop) = run(
+        "timer-test",
+        &api,
+        consumer.clone(),
+        Arc::clone(&calls),
+        due,
+    );
     wait_for_calls(&calls, 2).await;
     let _ = stop.send(true);
     executor.await.expect("the executor ends");
@@ -249,7 +256,7 @@ async fn a_later_timer_comes_back_early_and_is_decided_on_time() {
 
     let due = Instant::now() + executors::WAIT_HERE_MAX + Duration::from_millis(500);
     let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (executor, stop) = run(&api, consumer, Arc::clone(&calls), due);
+    let (executor, stop) = run("later-test", &api, consumer, Arc::clone(&calls), due);
     wait_for_calls(&calls, 3).await;
     let _ = stop.send(true);
     executor.await.expect("the executor ends");
@@ -278,11 +285,23 @@ async fn a_stopping_executor_hands_waiting_messages_back_with_the_rest_of_their_
 
     let due = Instant::now() + Duration::from_millis(1_500);
     let calls = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (first, stop) = run(&api, consumer.clone(), Arc::clone(&calls), due);
+    let name = "handed-back-test";
+    let (first, stop) = run(name, &api, consumer.clone(), Arc::clone(&calls), due);
     wait_for_calls(&calls, 1).await;
+    let base = format!("http://{}", api.app.addr);
+    let waiting = || async {
+        let text = metrics(&base).await;
+        sample(&text, "tally_executor_waiting", &[("executor", name)])
+    };
+    // Seen once the executor has taken its verdict in, which follows the decision at once.
+    while waiting().await != 1.0 {
+        assert!(Instant::now() < due, "operators see the message waiting");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let stopping = Instant::now();
     let _ = stop.send(true);
     first.await.expect("the executor ends");
+    assert_eq!(waiting().await, 0.0, "and none once it is handed back");
     assert!(
         stopping.elapsed() < Duration::from_millis(500),
         "stopped without waiting for the message's time ({:?})",
@@ -290,7 +309,7 @@ async fn a_stopping_executor_hands_waiting_messages_back_with_the_rest_of_their_
     );
     assert!(Instant::now() < due, "stopped before the message was due");
 
-    let (second, stop) = run(&api, consumer, Arc::clone(&calls), due);
+    let (second, stop) = run(name, &api, consumer, Arc::clone(&calls), due);
     wait_for_calls(&calls, 2).await;
     let _ = stop.send(true);
     second.await.expect("the executor ends");
@@ -360,10 +379,11 @@ async fn hand_back_times(consumer: &Consumer<pull::Config>, times: i64) {
 /// The delivery count and time of each decision a timer test's executor made.
 type Calls = Arc<std::sync::Mutex<Vec<(i64, Instant)>>>;
 
-/// Runs an executor on `consumer` whose messages are timers due at `due` (decided later
+/// Runs an executor `name` on `consumer` whose messages are timers due at `due` (decided later
 /// until then, acknowledged after), recording each decision in `calls`; stopped by sending
 /// `true`.
 fn run(
+    name: &'static str,
     api: &Api,
     consumer: Consumer<pull::Config>,
     calls: Calls,
@@ -385,7 +405,7 @@ fn run(
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let executor = tokio::spawn(executors::consume(
-        "timer-test",
+        name,
         consumer,
         4,
         api.app.writer().clone(),

@@ -21,7 +21,8 @@ pub fn sample(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .unwrap_or(0.0)
 }
 
-async fn metrics(base: &str) -> String {
+/// The metrics text the API at `base` serves.
+pub async fn metrics(base: &str) -> String {
     let response = reqwest::get(format!("{base}/metrics"))
         .await
         .expect("metrics answer");
