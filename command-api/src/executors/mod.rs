@@ -464,3 +464,38 @@ async fn record_failure(
         Err(_) => Verdict::Retry(RETRY_PAUSE_MAX),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn work_failing_for_longer_waits_longer_up_to_the_longest_pause() {
+        let ms = Duration::from_millis;
+        assert_eq!(retry_pause_after(Duration::ZERO), ms(100));
+        assert_eq!(retry_pause_after(ms(100)), ms(100));
+        // Each pause as long as the failing so far: the tries double apart.
+        assert_eq!(retry_pause_after(ms(700)), ms(700));
+        assert_eq!(
+            retry_pause_after(Duration::from_secs(3600)),
+            RETRY_PAUSE_MAX
+        );
+    }
+
+    #[test]
+    fn a_timer_that_will_wait_here_comes_back_early_by_the_lead() {
+        let s = Duration::from_secs;
+        assert_eq!(redelivery(s(3600)), s(3600) - LEAD);
+        assert_eq!(
+            redelivery(WAIT_HERE_MAX + s(1)),
+            WAIT_HERE_MAX + s(1) - LEAD
+        );
+        // Within the wait of one: on time, as when handed back or with no place free.
+        assert_eq!(redelivery(WAIT_HERE_MAX), WAIT_HERE_MAX);
+        assert_eq!(
+            redelivery(Duration::from_millis(300)),
+            Duration::from_millis(300)
+        );
+        assert!(LEAD < WAIT_HERE_MAX, "what comes back early waits here");
+    }
+}

@@ -111,139 +111,6 @@ async fn a_timer_is_never_given_up_however_often_it_was_delivered() {
     api.app.stop().await.expect("stops");
 }
 
-/// A hold of a month stays placed, and its timer pending, however often the executor saw it
-/// not due: every hour or so for a month is hundreds of deliveries, none of them a failure.
-/// Here its timer is delivered nine times by hand, then the executor sees it a tenth.
-#[tokio::test]
-async fn a_months_hold_is_still_timed_after_many_deliveries() {
-    let nats = NatsServer::start();
-    let mut placing = config(&nats.url);
-    placing.hold_expiry_executor = false;
-    let shop = Api::start(placing).await;
-    open_funded(&shop, "olga", "olga", 1_000).await;
-    let placed = shop
-        .post(
-            "/v1/accounts/olga/holds",
-            &token("olga", false),
-            json!({"amount": 10, "expires_in_s": 30 * 24 * 3600}),
-        )
-        .await;
-    assert_eq!(placed.status.as_u16(), 201, "{:?}", placed.body);
-    shop.app.stop().await.expect("stops");
-
-    let client = nats.client().await;
-    let mut consumer = ledger_nats::consumers::ensure_pull_consumer(
-        &client,
-        "LEDGER",
-        ledger_nats::consumers::HOLD_EXPIRY_CONSUMER_JSON,
-        None,
-    )
-    .await
-    .expect("the hold-expiry consumer");
-    hand_back_times(&consumer, executors::DELIVERIES_MAX - 1).await;
-
-    let executing = Api::start(config(&nats.url)).await;
-    let since = Instant::now();
-    while consumer
-        .info()
-        .await
-        .expect("its info")
-        .delivered
-        .consumer_sequence
-        < executors::DELIVERIES_MAX as u64
-    {
-        assert!(
-            since.elapsed() < Duration::from_secs(10),
-            "delivered a tenth time"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    // Time for what the executor does with it: a failure would be journaled before the
-    // message is let go.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    executing.app.stop().await.expect("stops");
-
-    let failures = journal(&client)
-        .await
-        .iter()
-        .filter(|m| matches!(decode(m).event, Event::JobFailed(_)))
-        .count();
-    assert_eq!(failures, 0, "the hold's timer was not given up on");
-    let info = consumer.info().await.expect("its info");
-    assert_eq!(info.num_ack_pending, 1, "the timer is still pending");
-}
-
-/// The timer of a hold captured before its expiry is dropped the next time it comes back,
-/// not kept pending until the expiry: the holds awaiting expiry, which the consumer's
-/// `max_ack_pending` bounds, are those still placed. Here a month's hold is captured, and its
-/// timer comes back once.
-#[tokio::test]
-async fn a_captured_holds_timer_is_dropped_when_it_comes_back() {
-    let nats = NatsServer::start();
-    let mut placing = config(&nats.url);
-    placing.hold_expiry_executor = false;
-    let shop = Api::start(placing).await;
-    open_funded(&shop, "olga", "olga", 1_000).await;
-    let olga = token("olga", false);
-    let placed = shop
-        .post(
-            "/v1/accounts/olga/holds",
-            &olga,
-            json!({"amount": 10, "expires_in_s": 30 * 24 * 3600}),
-        )
-        .await;
-    assert_eq!(placed.status.as_u16(), 201, "{:?}", placed.body);
-    let hold_id = placed.body["hold_id"].as_str().expect("a hold id");
-    let captured = shop
-        .post(
-            &format!("/v1/accounts/olga/holds/{hold_id}/capture"),
-            &olga,
-            json!({}),
-        )
-        .await;
-    assert_eq!(captured.status.as_u16(), 201, "{:?}", captured.body);
-    shop.app.stop().await.expect("stops");
-
-    let mut consumer = ledger_nats::consumers::ensure_pull_consumer(
-        &nats.client().await,
-        "LEDGER",
-        ledger_nats::consumers::HOLD_EXPIRY_CONSUMER_JSON,
-        None,
-    )
-    .await
-    .expect("the hold-expiry consumer");
-    // The timer seen once already, as an hour ago: the hold's placing and capture, each
-    // delivered and handed back.
-    let mut batch = consumer
-        .fetch()
-        .max_messages(2)
-        .messages()
-        .await
-        .expect("a fetch");
-    while let Some(message) = batch.next().await {
-        message
-            .expect("a message")
-            .ack_with(AckKind::Nak(None))
-            .await
-            .expect("handed back");
-    }
-
-    let executing = Api::start(config(&nats.url)).await;
-    let since = Instant::now();
-    loop {
-        let info = consumer.info().await.expect("its info").clone();
-        if info.num_pending == 0 && info.num_ack_pending == 0 && info.num_redelivered == 0 {
-            break;
-        }
-        assert!(
-            since.elapsed() < Duration::from_secs(10),
-            "the captured hold's timer is still pending: {info:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    executing.app.stop().await.expect("stops");
-}
-
 /// A message due later than the executor waits itself goes back to JetStream, comes again
 /// shortly before its time and is decided at its time, waiting out the rest here.
 #[tokio::test]
@@ -356,7 +223,7 @@ async fn one_message_consumer(
 }
 
 /// Takes the one message of `consumer` and hands it straight back, `times` times.
-async fn hand_back_times(consumer: &Consumer<pull::Config>, times: i64) {
+pub async fn hand_back_times(consumer: &Consumer<pull::Config>, times: i64) {
     let mut handed_back = 0;
     while handed_back < times {
         let mut batch = consumer

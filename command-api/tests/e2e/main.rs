@@ -9,6 +9,7 @@ mod cluster;
 mod concurrency;
 mod crash;
 mod executors;
+mod hold_expiry;
 mod idempotency;
 mod instances;
 mod journal;
