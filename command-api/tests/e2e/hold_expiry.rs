@@ -3,11 +3,9 @@
 
 use crate::executors::hand_back_times;
 use crate::support::{Api, NatsServer, config, decode, journal, open_funded, token};
-use async_nats::jetstream::AckKind;
 use async_nats::jetstream::consumer::{Consumer, pull};
 use command_api::executors;
 use events::Event;
-use futures::StreamExt;
 use serde_json::json;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -57,29 +55,12 @@ async fn holds_a_crashed_instance_was_waiting_for_are_voided_once_by_the_next() 
 #[tokio::test]
 async fn a_months_hold_is_still_timed_after_many_deliveries() {
     let nats = NatsServer::start();
-    let mut placing = config(&nats.url);
-    placing.hold_expiry_executor = false;
-    let shop = Api::start(placing).await;
-    open_funded(&shop, "olga", "olga", 1_000).await;
-    let placed = shop
-        .post(
-            "/v1/accounts/olga/holds",
-            &token("olga", false),
-            json!({"amount": 10, "expires_in_s": 30 * 24 * 3600}),
-        )
-        .await;
-    assert_eq!(placed.status.as_u16(), 201, "{:?}", placed.body);
+    let shop = placing_only(&nats).await;
+    a_months_hold(&shop).await;
     shop.app.stop().await.expect("stops");
 
     let client = nats.client().await;
-    let mut consumer = ledger_nats::consumers::ensure_pull_consumer(
-        &client,
-        "LEDGER",
-        ledger_nats::consumers::HOLD_EXPIRY_CONSUMER_JSON,
-        None,
-    )
-    .await
-    .expect("the hold-expiry consumer");
+    let mut consumer = hold_expiry_consumer(&nats).await;
     hand_back_times(&consumer, executors::DELIVERIES_MAX - 1).await;
 
     let executing = Api::start(config(&nats.url)).await;
@@ -120,53 +101,21 @@ async fn a_months_hold_is_still_timed_after_many_deliveries() {
 #[tokio::test]
 async fn a_captured_holds_timer_is_dropped_when_it_comes_back() {
     let nats = NatsServer::start();
-    let mut placing = config(&nats.url);
-    placing.hold_expiry_executor = false;
-    let shop = Api::start(placing).await;
-    open_funded(&shop, "olga", "olga", 1_000).await;
-    let olga = token("olga", false);
-    let placed = shop
-        .post(
-            "/v1/accounts/olga/holds",
-            &olga,
-            json!({"amount": 10, "expires_in_s": 30 * 24 * 3600}),
-        )
-        .await;
-    assert_eq!(placed.status.as_u16(), 201, "{:?}", placed.body);
-    let hold_id = placed.body["hold_id"].as_str().expect("a hold id");
+    let shop = placing_only(&nats).await;
+    let hold_id = a_months_hold(&shop).await;
     let captured = shop
         .post(
             &format!("/v1/accounts/olga/holds/{hold_id}/capture"),
-            &olga,
+            &token("olga", false),
             json!({}),
         )
         .await;
     assert_eq!(captured.status.as_u16(), 201, "{:?}", captured.body);
     shop.app.stop().await.expect("stops");
 
-    let mut consumer = ledger_nats::consumers::ensure_pull_consumer(
-        &nats.client().await,
-        "LEDGER",
-        ledger_nats::consumers::HOLD_EXPIRY_CONSUMER_JSON,
-        None,
-    )
-    .await
-    .expect("the hold-expiry consumer");
-    // The timer seen once already, as an hour ago: the hold's placing and capture, each
-    // delivered and handed back.
-    let mut batch = consumer
-        .fetch()
-        .max_messages(2)
-        .messages()
-        .await
-        .expect("a fetch");
-    while let Some(message) = batch.next().await {
-        message
-            .expect("a message")
-            .ack_with(AckKind::Nak(None))
-            .await
-            .expect("handed back");
-    }
+    let mut consumer = hold_expiry_consumer(&nats).await;
+    // The timer seen once already, as an hour ago.
+    hand_back_times(&consumer, 1).await;
 
     let executing = Api::start(config(&nats.url)).await;
     let since = Instant::now();
@@ -182,6 +131,30 @@ async fn a_captured_holds_timer_is_dropped_when_it_comes_back() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     executing.app.stop().await.expect("stops");
+}
+
+/// A command API without the hold-expiry executor: holds placed through it wait for another.
+async fn placing_only(nats: &NatsServer) -> Api {
+    let mut placing = config(&nats.url);
+    placing.hold_expiry_executor = false;
+    Api::start(placing).await
+}
+
+/// Opens olga's funded account and places a hold of 30 days on it: its id.
+async fn a_months_hold(api: &Api) -> String {
+    open_funded(api, "olga", "olga", 1_000).await;
+    let placed = api
+        .post(
+            "/v1/accounts/olga/holds",
+            &token("olga", false),
+            json!({"amount": 10, "expires_in_s": 30 * 24 * 3600}),
+        )
+        .await;
+    assert_eq!(placed.status.as_u16(), 201, "{:?}", placed.body);
+    placed.body["hold_id"]
+        .as_str()
+        .expect("a hold id")
+        .to_owned()
 }
 
 /// The hold-expiry executor's consumer, as an instance with the executor defines it.
