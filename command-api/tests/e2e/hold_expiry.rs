@@ -158,7 +158,7 @@ async fn a_months_hold(api: &Api) -> String {
 }
 
 /// The hold-expiry executor's consumer, as an instance with the executor defines it.
-async fn hold_expiry_consumer(nats: &NatsServer) -> Consumer<pull::Config> {
+pub async fn hold_expiry_consumer(nats: &NatsServer) -> Consumer<pull::Config> {
     ledger_nats::consumers::ensure_pull_consumer(
         &nats.client().await,
         "LEDGER",
@@ -171,7 +171,7 @@ async fn hold_expiry_consumer(nats: &NatsServer) -> Consumer<pull::Config> {
 
 /// Opens olga's funded account and places [`HOLDS`] holds on it that expire in
 /// `expires_in_s`: their ids, and an instant by which every one is due.
-async fn place_holds(api: &Api, expires_in_s: u64) -> (Vec<String>, Instant) {
+pub async fn place_holds(api: &Api, expires_in_s: u64) -> (Vec<String>, Instant) {
     open_funded(api, "olga", "olga", 1_000_000).await;
     let olga = token("olga", false);
     let mut holds = Vec::new();
@@ -196,7 +196,7 @@ async fn place_holds(api: &Api, expires_in_s: u64) -> (Vec<String>, Instant) {
 
 /// Waits until the executor has received every hold's timer and holds them all, none
 /// acknowledged: they wait in it for their time.
-async fn all_delivered(consumer: &Consumer<pull::Config>) {
+pub async fn all_delivered(consumer: &Consumer<pull::Config>) {
     let since = Instant::now();
     loop {
         let info = consumer.clone().info().await.expect("its info").clone();
@@ -213,7 +213,7 @@ async fn all_delivered(consumer: &Consumer<pull::Config>) {
 
 /// Waits (at most 30 s) until the journal holds a `hold_voided` for each of `holds`, then
 /// checks that each was voided once.
-async fn voided_once(nats: &NatsServer, holds: &[String]) {
+pub async fn voided_once(nats: &NatsServer, holds: &[String]) {
     let client = nats.client().await;
     let since = Instant::now();
     let voided = loop {

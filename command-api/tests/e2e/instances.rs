@@ -1,6 +1,7 @@
 //! Several command APIs with advertised addresses elect one writer and forward their writes
 //! to it (ADR 0028).
 
+use crate::hold_expiry::{all_delivered, hold_expiry_consumer, place_holds, voided_once};
 use crate::support::{Answer, Api, NatsServer, config, open_funded, token};
 use command_api::Config;
 use command_api::election::Role;
@@ -317,6 +318,30 @@ async fn the_next_writer_finishes(
         "the first writer left batches to the next one (else this test shows nothing)"
     );
     next.app.stop().await.expect("stops");
+}
+
+/// Holds the writer was waiting for go back to JetStream with the rest of their wait when it
+/// hands over, and the next writer voids each once at its time, not after the consumer's ack
+/// wait (15 s).
+#[tokio::test]
+async fn holds_a_writer_was_waiting_for_are_voided_on_time_by_the_next_after_it_hands_over() {
+    let nats = NatsServer::start();
+    let (a, b) = writer_and_forwarder(&nats).await;
+    let consumer = hold_expiry_consumer(&nats).await;
+    let (holds, due) = place_holds(&b, 3).await;
+    all_delivered(&consumer).await;
+    hand_over(a, &b).await;
+    assert!(
+        Instant::now() < due,
+        "handed over before the holds were due (else this test shows nothing)"
+    );
+
+    voided_once(&nats, &holds).await;
+    assert!(
+        Instant::now() < due + Duration::from_secs(5),
+        "voided at their time, not after their ack wait"
+    );
+    b.app.stop().await.expect("stops");
 }
 
 #[tokio::test]
